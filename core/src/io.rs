@@ -1,0 +1,4 @@
+//! Byte-level encoders and decoders. Opening and writing files is the caller's
+//! business (the CLI writes to a temporary file and renames).
+
+pub mod nersc;

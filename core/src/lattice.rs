@@ -1,0 +1,11 @@
+//! Lattice geometry, gauge fields, gauge transformations and paths.
+
+pub mod field;
+pub mod gauge;
+pub mod geometry;
+pub mod path;
+
+pub use field::GaugeField;
+pub use gauge::GaugeTransform;
+pub use geometry::Geometry;
+pub use path::{path_product, Step};

@@ -1,0 +1,126 @@
+//! Gauge fields: one SU(3) link `U_mu(x)` per site and direction.
+
+use super::geometry::Geometry;
+use crate::real::Real;
+use crate::rng::{domain, Rng};
+use crate::su3::random::haar_su3;
+use crate::su3::{reunitarize, Mat3};
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
+/// Links `U_mu(x)` from `x` to `x + mu-hat`, stored site-major
+/// (`links[x·D + mu]`). The layout stays behind the accessors.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GaugeField<T> {
+    geom: Arc<Geometry>,
+    links: Vec<Mat3<T>>,
+}
+
+impl<T: Real> GaugeField<T> {
+    /// All links equal to 1.
+    pub fn cold(geom: Arc<Geometry>) -> Self {
+        let n = geom.n_links();
+        GaugeField {
+            geom,
+            links: alloc::vec![Mat3::identity(); n],
+        }
+    }
+
+    /// Haar-random links, each from its own stream (same field on any thread count).
+    pub fn hot(geom: Arc<Geometry>, seed: u64) -> Self {
+        let nd = geom.nd();
+        let links = crate::par::map_range(geom.n_links(), |l| {
+            let mut rng = Rng::stream(seed, &[domain::HOT_START, (l / nd) as u64, (l % nd) as u64]);
+            haar_su3(&mut rng)
+        });
+        GaugeField { geom, links }
+    }
+
+    /// Wraps links given in the storage order `links[x·D + mu]`.
+    pub fn from_links(geom: Arc<Geometry>, links: Vec<Mat3<T>>) -> Self {
+        assert_eq!(
+            links.len(),
+            geom.n_links(),
+            "link count does not match the lattice"
+        );
+        GaugeField { geom, links }
+    }
+
+    #[inline(always)]
+    pub fn geometry(&self) -> &Arc<Geometry> {
+        &self.geom
+    }
+    #[inline(always)]
+    pub fn nd(&self) -> usize {
+        self.geom.nd()
+    }
+    /// `U_mu(x)`
+    #[inline(always)]
+    pub fn link(&self, site: usize, mu: usize) -> &Mat3<T> {
+        &self.links[site * self.geom.nd() + mu]
+    }
+    #[inline(always)]
+    pub fn link_mut(&mut self, site: usize, mu: usize) -> &mut Mat3<T> {
+        let nd = self.geom.nd();
+        &mut self.links[site * nd + mu]
+    }
+    #[inline(always)]
+    pub fn set_link(&mut self, site: usize, mu: usize, u: Mat3<T>) {
+        *self.link_mut(site, mu) = u;
+    }
+    /// All links in storage order.
+    #[inline(always)]
+    pub fn links(&self) -> &[Mat3<T>] {
+        &self.links
+    }
+    #[inline(always)]
+    pub fn links_mut(&mut self) -> &mut [Mat3<T>] {
+        &mut self.links
+    }
+    /// Index of `U_mu(x)` in [`links`](Self::links).
+    #[inline(always)]
+    pub fn link_index(&self, site: usize, mu: usize) -> usize {
+        site * self.geom.nd() + mu
+    }
+
+    /// Projects every link back onto SU(3) (removes rounding drift).
+    pub fn reunitarize(&mut self) {
+        crate::par::for_each_mut(&mut self.links, |_, u| *u = reunitarize(u));
+    }
+
+    /// Largest `‖U U† − 1‖` entry-sum over all links, and largest `|det U − 1|`.
+    pub fn unitarity_violation(&self) -> f64 {
+        let one = Mat3::identity();
+        self.links
+            .iter()
+            .map(|u| {
+                let d = u.det();
+                (*u * u.adj())
+                    .dist(&one)
+                    .max((d - crate::su3::Complex::one()).abs().to_f64())
+            })
+            .fold(0.0, f64::max)
+    }
+
+    /// `true` when no link has a NaN or infinite entry.
+    pub fn is_finite(&self) -> bool {
+        self.links.iter().all(|u| u.is_finite())
+    }
+
+    /// Converts the scalar type through `f64`.
+    pub fn cast<S: Real>(&self) -> GaugeField<S> {
+        GaugeField {
+            geom: self.geom.clone(),
+            links: self.links.iter().map(|u| u.cast()).collect(),
+        }
+    }
+
+    /// Applies `f(site, mu, &mut U)` to every link, in parallel when available.
+    pub fn for_each_link_mut<F>(&mut self, f: F)
+    where
+        F: Fn(usize, usize, &mut Mat3<T>) + Sync + Send,
+    {
+        let nd = self.geom.nd();
+        crate::par::for_each_mut(&mut self.links, |l, u| f(l / nd, l % nd, u));
+    }
+}

@@ -1,0 +1,165 @@
+//! The scalar trait every physics and learning routine is generic over.
+//!
+//! `Real` is implemented for `f32`, `f64` and for forward-mode dual numbers
+//! [`Dual<T>`](crate::dual::Dual), so one function serves all three (the
+//! second-order terms of the invariant loss run the same code on duals).
+//!
+//! Transcendental functions go through `libm` on every target, so a given
+//! seed gives the same bits natively and on wasm32.
+
+use core::fmt::Debug;
+use core::iter::Sum;
+use core::ops::{Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Sub, SubAssign};
+
+/// A real scalar: `f32`, `f64` or a dual number over one of them.
+pub trait Real:
+    Copy
+    + Debug
+    + Default
+    + PartialEq
+    + PartialOrd
+    + Send
+    + Sync
+    + 'static
+    + Add<Output = Self>
+    + Sub<Output = Self>
+    + Mul<Output = Self>
+    + Div<Output = Self>
+    + Neg<Output = Self>
+    + AddAssign
+    + SubAssign
+    + MulAssign
+    + DivAssign
+    + Sum
+{
+    /// Machine epsilon of the underlying float type.
+    const EPSILON: f64;
+    fn from_f64(x: f64) -> Self;
+    /// The value (the primal part of a dual number).
+    fn to_f64(self) -> f64;
+    fn sqrt(self) -> Self;
+    fn exp(self) -> Self;
+    fn ln(self) -> Self;
+    fn sin(self) -> Self;
+    fn cos(self) -> Self;
+    fn acos(self) -> Self;
+    fn atan2(self, x: Self) -> Self;
+    fn abs(self) -> Self;
+
+    #[inline(always)]
+    fn zero() -> Self {
+        Self::from_f64(0.0)
+    }
+    #[inline(always)]
+    fn one() -> Self {
+        Self::from_f64(1.0)
+    }
+    #[inline(always)]
+    fn powi(self, n: i32) -> Self {
+        let mut acc = Self::one();
+        let mut base = if n < 0 { Self::one() / self } else { self };
+        let mut k = n.unsigned_abs();
+        while k > 0 {
+            if k & 1 == 1 {
+                acc *= base;
+            }
+            base = base * base;
+            k >>= 1;
+        }
+        acc
+    }
+    /// `true` unless the value is NaN or infinite.
+    #[inline(always)]
+    fn is_finite(self) -> bool {
+        self.to_f64().is_finite()
+    }
+    #[inline(always)]
+    fn max(self, other: Self) -> Self {
+        if other > self {
+            other
+        } else {
+            self
+        }
+    }
+    #[inline(always)]
+    fn min(self, other: Self) -> Self {
+        if other < self {
+            other
+        } else {
+            self
+        }
+    }
+}
+
+macro_rules! impl_real {
+    ($t:ty, $sqrt:path, $exp:path, $ln:path, $sin:path, $cos:path, $acos:path, $atan2:path) => {
+        impl Real for $t {
+            const EPSILON: f64 = <$t>::EPSILON as f64;
+            #[inline(always)]
+            fn from_f64(x: f64) -> Self {
+                x as $t
+            }
+            #[inline(always)]
+            fn to_f64(self) -> f64 {
+                self as f64
+            }
+            #[inline(always)]
+            fn sqrt(self) -> Self {
+                $sqrt(self)
+            }
+            #[inline(always)]
+            fn exp(self) -> Self {
+                $exp(self)
+            }
+            #[inline(always)]
+            fn ln(self) -> Self {
+                $ln(self)
+            }
+            #[inline(always)]
+            fn sin(self) -> Self {
+                $sin(self)
+            }
+            #[inline(always)]
+            fn cos(self) -> Self {
+                $cos(self)
+            }
+            #[inline(always)]
+            fn acos(self) -> Self {
+                $acos(self)
+            }
+            #[inline(always)]
+            fn atan2(self, x: Self) -> Self {
+                $atan2(self, x)
+            }
+            #[inline(always)]
+            fn abs(self) -> Self {
+                if self < 0.0 {
+                    -self
+                } else {
+                    self
+                }
+            }
+        }
+    };
+}
+
+impl_real!(
+    f64,
+    libm::sqrt,
+    libm::exp,
+    libm::log,
+    libm::sin,
+    libm::cos,
+    libm::acos,
+    libm::atan2
+);
+impl_real!(
+    f32,
+    libm::sqrtf,
+    libm::expf,
+    libm::logf,
+    libm::sinf,
+    libm::cosf,
+    libm::acosf,
+    libm::atan2f
+);

@@ -1,0 +1,226 @@
+//! Monte Carlo: the SU(2) sampler, overrelaxation, plaquettes against
+//! published values, and independence of the thread count.
+
+use crate::util::{assert_close, lattice, random_field};
+use fpa_core::action::{Action, Wilson};
+use fpa_core::lattice::GaugeField;
+use fpa_core::mc::heatbath::overrelax_sweep;
+use fpa_core::mc::su2_sampler::{sample_su2, sample_y0};
+use fpa_core::mc::WilsonChain;
+use fpa_core::observe::average_plaquette;
+use fpa_core::rng::{domain, Rng};
+use fpa_core::stats::binned_mean_error;
+
+/// Bin probabilities of `√(1−y²) e^{αy}` on `[−1, 1]` by Simpson's rule.
+fn y0_bin_probabilities(alpha: f64, bins: usize) -> Vec<f64> {
+    let f = |y: f64| (1.0 - y * y).max(0.0).sqrt() * (alpha * (y - 1.0)).exp();
+    let mut p: Vec<f64> = (0..bins)
+        .map(|b| {
+            let (lo, hi) = (
+                -1.0 + 2.0 * b as f64 / bins as f64,
+                -1.0 + 2.0 * (b + 1) as f64 / bins as f64,
+            );
+            let n = 2000;
+            let h = (hi - lo) / n as f64;
+            (0..=n)
+                .map(|i| {
+                    let w = if i == 0 || i == n {
+                        1.0
+                    } else if i % 2 == 1 {
+                        4.0
+                    } else {
+                        2.0
+                    };
+                    w * f(lo + i as f64 * h)
+                })
+                .sum::<f64>()
+                * h
+                / 3.0
+        })
+        .collect();
+    let z: f64 = p.iter().sum();
+    p.iter_mut().for_each(|x| *x /= z);
+    p
+}
+
+/// The SU(2) heatbath draws `y₀` from `√(1−y₀²) e^{αy₀}` (Creutz below α = 2,
+/// Kennedy–Pendleton above, and the Haar limit): a χ² test over 40 bins with
+/// 400k draws per α and a fixed seed. Bins expecting fewer than 5 counts are
+/// left out; the threshold `dof + 4.5·√(2 dof)` is the χ² quantile at p ≈ 2e-4
+/// for 39 degrees of freedom.
+/// The vector part is isotropic: `⟨y_i²⟩ = (1 − ⟨y₀²⟩)/3`.
+pub fn su2_heatbath_matches_target_distribution() {
+    for (k, &alpha) in [0.0, 0.7, 1.99, 2.0, 5.0, 20.0].iter().enumerate() {
+        let bins = 40;
+        let n = 400_000;
+        let p = y0_bin_probabilities(alpha, bins);
+        let mut counts = vec![0usize; bins];
+        let mut rng = Rng::stream(100 + k as u64, &[domain::TEST]);
+        for _ in 0..n {
+            let y = sample_y0(alpha, &mut rng);
+            assert!((-1.0..=1.0).contains(&y));
+            counts[(((y + 1.0) / 2.0 * bins as f64) as usize).min(bins - 1)] += 1;
+        }
+        // χ² over bins with an expected count ≥ 5.
+        let (mut chi2, mut dof) = (0.0, 0usize);
+        for b in 0..bins {
+            let e = p[b] * n as f64;
+            if e >= 5.0 {
+                chi2 += (counts[b] as f64 - e).powi(2) / e;
+                dof += 1;
+            }
+        }
+        let limit = dof as f64 + 4.5 * (2.0 * dof as f64).sqrt();
+        assert!(
+            chi2 < limit.max(20.0),
+            "alpha {alpha}: chi2 {chi2:.1} with {dof} bins (limit {limit:.1})"
+        );
+
+        let mut rng = Rng::stream(200 + k as u64, &[domain::TEST]);
+        let m = 100_000;
+        let (mut s0, mut s) = (0.0, [0.0; 3]);
+        for _ in 0..m {
+            let y = sample_su2(alpha, &mut rng);
+            let norm: f64 = y.iter().map(|v| v * v).sum();
+            assert!((norm - 1.0).abs() < 1e-12);
+            s0 += y[0] * y[0];
+            for i in 0..3 {
+                s[i] += y[i + 1] * y[i + 1];
+            }
+        }
+        let want = (1.0 - s0 / m as f64) / 3.0;
+        for v in s {
+            assert!(
+                (v / m as f64 - want).abs() < 0.01,
+                "alpha {alpha}: isotropy"
+            );
+        }
+    }
+}
+
+/// Overrelaxation is microcanonical: the Wilson action is unchanged to rounding.
+pub fn overrelaxation_conserves_action() {
+    for dims in [&[4usize, 4, 4, 4][..], &[6, 4]] {
+        let g = lattice(dims);
+        let mut u = random_field(&g, Some(0.8), 41);
+        let a0 = Wilson.value(&u);
+        for _ in 0..3 {
+            overrelax_sweep(&mut u);
+        }
+        assert_close(Wilson.value(&u), a0, 1e-12, "action after overrelaxation");
+        assert!(u.unitarity_violation() < 1e-13);
+    }
+}
+
+/// Plaquette history of a chain: `therm` sweeps dropped, then `meas` values.
+fn plaquette_series(
+    dims: &[usize],
+    beta: f64,
+    n_or: usize,
+    therm: usize,
+    meas: usize,
+    seed: u64,
+) -> Vec<f64> {
+    let g = lattice(dims);
+    let mut chain = WilsonChain::new(GaugeField::<f64>::hot(g, seed), beta, n_or, seed, 0).unwrap();
+    for _ in 0..therm {
+        chain.step();
+    }
+    (0..meas)
+        .map(|_| {
+            chain.step();
+            average_plaquette(&chain.field)
+        })
+        .collect()
+}
+
+/// Cold start gives P = 1; β = 0 gives ⟨P⟩ = 0 (Haar); small β follows the
+/// strong-coupling series `β/18 + β²/216`.
+pub fn plaquette_limits() {
+    let g = lattice(&[4, 4, 4, 4]);
+    assert_eq!(average_plaquette(&GaugeField::<f64>::cold(g)), 1.0);
+    for (beta, want) in [(0.0, 0.0), (0.5, 0.5 / 18.0 + 0.25 / 216.0)] {
+        let s = plaquette_series(&[4, 4, 4, 4], beta, 1, 20, 400, 7);
+        let (m, e) = binned_mean_error(&s, 20);
+        assert!(
+            (m - want).abs() < 4.0 * e + 1e-4,
+            "beta {beta}: <P> = {m} ± {e}, want {want}"
+        );
+    }
+}
+
+/// ⟨P⟩ on 4⁴ at β = 5.0, 6.0, 6.5, 7.0 against the independent 4⁴ values of
+/// `physics.md` §6.1 ([C], 2000 measurements) and, at β = 6.0, MILC's
+/// `su3_ora` 4⁴ value from `baselines.md`. The comparison allows 3 combined
+/// standard errors (reference errors × 1.5, as physics.md advises).
+pub fn plaquette_matches_reference_4x4x4x4() {
+    let refs: [(f64, &[(f64, f64)]); 4] = [
+        (5.0, &[(0.40046, 0.00033)]),
+        (6.0, &[(0.59667, 0.00026), (0.59729, 0.00027)]),
+        (6.5, &[(0.63988, 0.00018)]),
+        (7.0, &[(0.67287, 0.00017)]),
+    ];
+    for (i, (beta, values)) in refs.iter().enumerate() {
+        let s = plaquette_series(&[4, 4, 4, 4], *beta, 4, 200, 2000, 1000 + i as u64);
+        let (m, e) = binned_mean_error(&s, 20);
+        eprintln!("4^4 beta {beta}: <P> = {m:.6} +- {e:.6}");
+        for &(r, re) in values.iter() {
+            let tol = 3.0 * (e * e + (1.5 * re) * (1.5 * re)).sqrt();
+            assert!(
+                (m - r).abs() < tol,
+                "beta {beta}, 4^4: <P> = {m:.5} ± {e:.5}, reference {r} ± {re}"
+            );
+        }
+    }
+}
+
+/// ⟨P⟩ on 8⁴ at β = 6.0 against MILC's 0.59434(5) and physics.md's 0.59396(24).
+pub fn plaquette_matches_reference_8x8x8x8() {
+    let s = plaquette_series(&[8, 8, 8, 8], 6.0, 4, 100, 400, 2024);
+    let (m, e) = binned_mean_error(&s, 20);
+    eprintln!("8^4 beta 6.0: <P> = {m:.6} +- {e:.6}");
+    for (r, re) in [(0.59434, 0.00005), (0.59396, 0.00024)] {
+        let tol = 3.0 * (e * e + (1.5 * re) * (1.5 * re)).sqrt();
+        assert!(
+            (m - r).abs() < tol,
+            "beta 6.0, 8^4: <P> = {m:.5} ± {e:.5}, reference {r} ± {re}"
+        );
+    }
+}
+
+/// The chain is a pure function of (seed, sweep): 1 or 2 threads give the
+/// same bits, and resuming from a saved field and sweep count continues
+/// exactly as the uninterrupted chain.
+pub fn chain_is_thread_count_and_resume_invariant() {
+    let g = lattice(&[4, 4, 4, 8]);
+    let run = |sweeps: u64, start: Option<(GaugeField<f64>, u64)>| {
+        let (field, done) = start.unwrap_or_else(|| (GaugeField::hot(g.clone(), 5), 0));
+        let mut c = WilsonChain::new(field, 5.7, 2, 5, done).unwrap();
+        while c.sweeps < sweeps {
+            c.step();
+        }
+        c.field
+    };
+    let reference = run(6, None);
+    let half = run(3, None);
+    let resumed = run(6, Some((half, 3)));
+    assert!(
+        reference == resumed,
+        "resumed chain differs from the uninterrupted one"
+    );
+    #[cfg(feature = "rayon")]
+    for threads in [1, 2, 3] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        let other = pool.install(|| run(6, None));
+        assert!(reference == other, "{threads} threads give different links");
+        let p = pool.install(|| average_plaquette(&reference));
+        assert_eq!(
+            p.to_bits(),
+            average_plaquette(&reference).to_bits(),
+            "plaquette sum order"
+        );
+    }
+}

@@ -1,0 +1,23 @@
+//! The cross-platform checks of `fpa-tests`, run natively.
+
+macro_rules! native {
+    ($($module:ident :: $check:ident),* $(,)?) => {
+        $( #[test] fn $check() { fpa_tests::$module::$check() } )*
+    };
+}
+
+native! {
+    action::wilson_derivative_matches_finite_differences,
+    action::wilson_value_identities,
+    gauge::observables_are_gauge_invariant,
+    gauge::path_products_are_covariant,
+    gauge::wilson_derivative_is_covariant,
+    mc::su2_heatbath_matches_target_distribution,
+    mc::overrelaxation_conserves_action,
+    mc::plaquette_limits,
+    mc::plaquette_matches_reference_4x4x4x4,
+    mc::plaquette_matches_reference_8x8x8x8,
+    mc::chain_is_thread_count_and_resume_invariant,
+    nersc::nersc_roundtrip,
+    nersc::nersc_rejects_damaged_files,
+}
