@@ -536,3 +536,4 @@ pub fn decode(bytes: &[u8]) -> Result<(GaugeField<f64>, Header), NerscError> {
     };
     Ok((field, header))
 }
+impl core::error::Error for NerscError {}

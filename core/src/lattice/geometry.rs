@@ -38,6 +38,9 @@ impl fmt::Display for GeometryError {
     }
 }
 
+impl core::error::Error for GeometryError {}
+impl core::error::Error for ParseError {}
+
 /// Shape, neighbour tables and parity of a periodic lattice.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Geometry {

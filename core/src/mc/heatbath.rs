@@ -43,6 +43,8 @@ impl fmt::Display for McError {
     }
 }
 
+impl core::error::Error for McError {}
+
 /// Checks that a field and coupling can be updated.
 pub fn check_updatable<T: Real>(u: &GaugeField<T>, beta: f64) -> Result<(), McError> {
     if !u.geometry().has_checkerboard() {

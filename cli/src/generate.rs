@@ -1,0 +1,399 @@
+//! `fpa generate`: Wilson-action ensembles with the Cabibbo–Marinari heatbath.
+//!
+//! The run directory holds `config_NNNN.nersc` files, `summary.json` (settings,
+//! plaquette history, configurations, timing, and the resume state) and
+//! `plaquette.svg`. Every file is written to a temporary name and renamed, and
+//! the chain's random streams are keyed by sweep number, so a killed run
+//! resumed with the same command produces the same bits as one that was never
+//! interrupted.
+
+use crate::files::{ensure_dir, read_nersc, utc_now, write_json, write_nersc};
+use crate::plot::{line_chart, Series};
+use anyhow::{bail, ensure, Context, Result};
+use clap::{Args, ValueEnum};
+use fpa_core::io::nersc::{Layout, Precision, WriteOptions};
+use fpa_core::lattice::{GaugeField, Geometry};
+use fpa_core::mc::heatbath::{heatbath_sweep, overrelax_sweep};
+use fpa_core::mc::WilsonChain;
+use fpa_core::observe::{average_plaquette, polyakov_loop};
+use fpa_core::stats::{binned_mean_error, mean, tau_int};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Start {
+    Hot,
+    Cold,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+pub enum FileFormat {
+    /// 4D_SU3_GAUGE_3x3, double precision
+    #[value(name = "3x3")]
+    #[serde(rename = "3x3")]
+    Full,
+    /// 4D_SU3_GAUGE (two rows), double precision
+    #[value(name = "2row")]
+    #[serde(rename = "2row")]
+    TwoRow,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct GenerateArgs {
+    /// Lattice extents, x fastest: 8x8x8x8
+    #[arg(long, default_value = "8x8x8x8")]
+    pub lattice: String,
+    /// Wilson coupling beta = 6/g^2
+    #[arg(long, default_value_t = 6.0)]
+    pub beta: f64,
+    /// Compound sweeps (1 heatbath + OR overrelaxation) before the first configuration
+    #[arg(long, default_value_t = 200)]
+    pub therm: u64,
+    /// Compound sweeps between saved configurations
+    #[arg(long, default_value_t = 20)]
+    pub every: u64,
+    /// Number of configurations to save
+    #[arg(long, default_value_t = 10)]
+    pub configs: u64,
+    /// Overrelaxation sweeps per heatbath sweep
+    #[arg(long = "or", default_value_t = 4)]
+    pub or_per_hb: usize,
+    /// Random seed: the run is a pure function of it
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Hot (Haar random) or cold (unit) start
+    #[arg(long, value_enum, default_value = "hot")]
+    pub start: Start,
+    /// NERSC layout of the saved configurations
+    #[arg(long, value_enum, default_value = "3x3")]
+    pub format: FileFormat,
+    /// Output directory (created; an existing run there is resumed)
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Stop after this many sweeps in this invocation (the run can be resumed)
+    #[arg(long, hide = true)]
+    pub stop_after: Option<u64>,
+    /// No progress bar
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// Everything that determines the configurations.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Settings {
+    pub lattice: String,
+    pub beta: f64,
+    pub therm: u64,
+    pub every: u64,
+    pub or_per_hb: usize,
+    pub seed: u64,
+    pub start: Start,
+    pub format: FileFormat,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ConfigRecord {
+    pub file: String,
+    pub sweep: u64,
+    pub plaquette: f64,
+    pub polyakov: [f64; 2],
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Timing {
+    pub seconds: f64,
+    pub heatbath_seconds: f64,
+    pub overrelax_seconds: f64,
+    pub heatbath_link_updates: u64,
+    pub overrelax_link_updates: u64,
+    /// Wall-clock nanoseconds per link update times the thread count.
+    pub heatbath_ns_per_link_per_core: f64,
+    pub overrelax_ns_per_link_per_core: f64,
+    pub threads: usize,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PlaquetteStats {
+    pub mean: f64,
+    pub error: f64,
+    pub tau_int: f64,
+    pub measurements: usize,
+}
+
+/// `summary.json`: the run's record and its resume state.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Summary {
+    pub program: String,
+    pub settings: Settings,
+    pub configs_requested: u64,
+    pub complete: bool,
+    /// Compound sweeps done.
+    pub sweeps: u64,
+    /// File holding the field after `sweeps` sweeps.
+    pub checkpoint: Option<String>,
+    pub plaquette_history: Vec<f64>,
+    pub plaquette: Option<PlaquetteStats>,
+    pub configs: Vec<ConfigRecord>,
+    pub timing: Timing,
+    pub updated: String,
+}
+
+fn validate(args: &GenerateArgs) -> Result<Arc<Geometry>> {
+    let geom = Geometry::parse(&args.lattice).map_err(|e| anyhow::anyhow!("--lattice: {e}"))?;
+    ensure!(geom.nd() == 4, "--lattice {}: ensembles are 4D (NERSC files hold 4D lattices)", args.lattice);
+    ensure!(geom.has_checkerboard(), "--lattice {}: every extent must be even for the checkerboard heatbath", args.lattice);
+    ensure!(args.beta.is_finite() && args.beta >= 0.0, "--beta {} must be a finite number >= 0", args.beta);
+    ensure!(args.every >= 1, "--every must be at least 1");
+    ensure!(args.configs >= 1, "--configs must be at least 1");
+    Ok(Arc::new(geom))
+}
+
+fn summary_path(dir: &Path) -> PathBuf {
+    dir.join("summary.json")
+}
+
+fn load_existing(dir: &Path, settings: &Settings) -> Result<Option<Summary>> {
+    let path = summary_path(dir);
+    if !path.exists() {
+        let foreign = std::fs::read_dir(dir)?
+            .filter_map(|e| e.ok())
+            .any(|e| !e.file_name().to_string_lossy().starts_with('.'));
+        if foreign {
+            bail!("{} is not empty and holds no fpa run (no summary.json); choose a new --out", dir.display());
+        }
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let s: Summary = serde_json::from_str(&text)
+        .with_context(|| format!("{} is corrupt; move it away to start a new run", path.display()))?;
+    if s.settings != *settings {
+        bail!(
+            "{} holds a run with different settings:\n  existing: {:?}\n  requested: {:?}\nuse the same settings to resume or extend it, or a new --out",
+            dir.display(),
+            s.settings,
+            settings
+        );
+    }
+    Ok(Some(s))
+}
+
+fn write_options(settings: &Settings, sweep: u64) -> WriteOptions {
+    WriteOptions {
+        layout: match settings.format {
+            FileFormat::Full => Layout::Full,
+            FileFormat::TwoRow => Layout::TwoRow,
+        },
+        precision: Precision::F64,
+        ensemble_id: "fpa-wilson".into(),
+        ensemble_label: format!("wilson beta={} L={} seed={}", settings.beta, settings.lattice, settings.seed),
+        sequence_number: sweep,
+        creator: format!("fpa {}", env!("CARGO_PKG_VERSION")),
+        creation_date: utc_now(),
+        ..Default::default()
+    }
+}
+
+fn finish_stats(s: &mut Summary) {
+    let therm = s.settings.therm as usize;
+    if s.plaquette_history.len() > therm + 1 {
+        let h = &s.plaquette_history[therm..];
+        let (m, e) = binned_mean_error(h, 20.min(h.len()));
+        s.plaquette = Some(PlaquetteStats { mean: m, error: e, tau_int: tau_int(h), measurements: h.len() });
+    }
+    s.updated = utc_now();
+}
+
+fn save_state(dir: &Path, s: &mut Summary) -> Result<()> {
+    finish_stats(s);
+    write_json(&summary_path(dir), s)
+}
+
+/// Runs `fpa generate`.
+pub fn run(args: &GenerateArgs) -> Result<()> {
+    let geom = validate(args)?;
+    let settings = Settings {
+        lattice: geom.label(),
+        beta: args.beta,
+        therm: args.therm,
+        every: args.every,
+        or_per_hb: args.or_per_hb,
+        seed: args.seed,
+        start: args.start,
+        format: args.format,
+    };
+    let dir = &args.out;
+    ensure_dir(dir)?;
+    let existing = load_existing(dir, &settings)?;
+    let total = settings.therm + settings.every * args.configs;
+    let threads = rayon::current_num_threads();
+
+    let (mut summary, field) = match existing {
+        Some(mut s) => {
+            if s.sweeps >= total && s.configs.len() as u64 >= args.configs {
+                eprintln!("{}: run already complete ({} configurations)", dir.display(), s.configs.len());
+                return Ok(());
+            }
+            if s.sweeps > total {
+                bail!("{} already has {} sweeps, more than the {total} requested", dir.display(), s.sweeps);
+            }
+            let field = match &s.checkpoint {
+                Some(f) => {
+                    let (u, h) = read_nersc(&dir.join(f))?;
+                    ensure!(*u.geometry().as_ref() == *geom, "checkpoint {f} has lattice {}", u.geometry().label());
+                    let seq = h.get("SEQUENCE_NUMBER").and_then(|v| v.parse::<u64>().ok());
+                    ensure!(seq == Some(s.sweeps), "checkpoint {f} is from sweep {seq:?}, summary says {}", s.sweeps);
+                    u
+                }
+                None => initial_field(&settings, geom.clone()),
+            };
+            s.configs_requested = args.configs;
+            s.complete = false;
+            if !args.quiet {
+                eprintln!("resuming {} at sweep {} of {total}", dir.display(), s.sweeps);
+            }
+            (s, field)
+        }
+        None => {
+            let s = Summary {
+                program: format!("fpa {}", env!("CARGO_PKG_VERSION")),
+                settings: settings.clone(),
+                configs_requested: args.configs,
+                complete: false,
+                sweeps: 0,
+                checkpoint: None,
+                plaquette_history: vec![],
+                plaquette: None,
+                configs: vec![],
+                timing: Timing { threads, ..Default::default() },
+                updated: utc_now(),
+            };
+            (s, initial_field(&settings, geom.clone()))
+        }
+    };
+    summary.timing.threads = threads;
+
+    let mut chain = WilsonChain::new(field, settings.beta, settings.or_per_hb, settings.seed, summary.sweeps)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let bar = if args.quiet { ProgressBar::hidden() } else { ProgressBar::new(total) };
+    bar.set_style(
+        ProgressStyle::with_template("{prefix} [{bar:40}] {pos}/{len} sweeps  {msg}  ETA {eta}")
+            .unwrap()
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(format!("beta {} {}", settings.beta, settings.lattice));
+    bar.set_position(chain.sweeps);
+
+    let links = geom.n_links() as u64;
+    let mut last_checkpoint = Instant::now();
+    let mut done_here = 0u64;
+    while chain.sweeps < total {
+        let t0 = Instant::now();
+        heatbath_sweep(&mut chain.field, chain.beta, chain.seed, chain.sweeps);
+        let t1 = Instant::now();
+        for _ in 0..chain.n_or {
+            overrelax_sweep(&mut chain.field);
+        }
+        let t2 = Instant::now();
+        chain.sweeps += 1;
+        done_here += 1;
+        let tm = &mut summary.timing;
+        tm.heatbath_seconds += (t1 - t0).as_secs_f64();
+        tm.overrelax_seconds += (t2 - t1).as_secs_f64();
+        tm.seconds += (t2 - t0).as_secs_f64();
+        tm.heatbath_link_updates += links;
+        tm.overrelax_link_updates += links * chain.n_or as u64;
+
+        let p = average_plaquette(&chain.field);
+        summary.plaquette_history.push(p);
+        summary.sweeps = chain.sweeps;
+        bar.set_position(chain.sweeps);
+        bar.set_message(format!("P = {p:.5}"));
+
+        let is_config = chain.sweeps > settings.therm && (chain.sweeps - settings.therm) % settings.every == 0;
+        let stopping = args.stop_after.is_some_and(|n| done_here >= n) || chain.sweeps == total;
+        if is_config {
+            let index = (chain.sweeps - settings.therm) / settings.every;
+            let file = format!("config_{index:04}.nersc");
+            write_nersc(&dir.join(&file), &chain.field, &write_options(&settings, chain.sweeps))?;
+            let pl = polyakov_loop(&chain.field);
+            summary.configs.retain(|c| c.file != file);
+            summary.configs.push(ConfigRecord { file: file.clone(), sweep: chain.sweeps, plaquette: p, polyakov: [pl.re, pl.im] });
+            set_checkpoint(dir, &mut summary, file)?;
+            last_checkpoint = Instant::now();
+        } else if stopping || last_checkpoint.elapsed().as_secs() >= 30 {
+            let file = format!("checkpoint_{:06}.nersc", chain.sweeps);
+            write_nersc(&dir.join(&file), &chain.field, &write_options(&settings, chain.sweeps))?;
+            set_checkpoint(dir, &mut summary, file)?;
+            last_checkpoint = Instant::now();
+        }
+        if stopping && chain.sweeps < total {
+            bar.abandon();
+            eprintln!("stopped at sweep {} of {total}; run the same command to resume", chain.sweeps);
+            return Ok(());
+        }
+    }
+    bar.finish_and_clear();
+    let tm = &mut summary.timing;
+    tm.heatbath_ns_per_link_per_core = tm.heatbath_seconds * 1e9 * threads as f64 / tm.heatbath_link_updates.max(1) as f64;
+    tm.overrelax_ns_per_link_per_core = tm.overrelax_seconds * 1e9 * threads as f64 / tm.overrelax_link_updates.max(1) as f64;
+    summary.complete = true;
+    save_state(dir, &mut summary)?;
+    plot_history(dir, &summary)?;
+    report(dir, &summary);
+    Ok(())
+}
+
+fn initial_field(settings: &Settings, geom: Arc<Geometry>) -> GaugeField<f64> {
+    match settings.start {
+        Start::Hot => GaugeField::hot(geom, settings.seed),
+        Start::Cold => GaugeField::cold(geom),
+    }
+}
+
+/// Records `file` as the state after `summary.sweeps`, then removes the
+/// previous thermalisation checkpoint (configuration files are kept).
+fn set_checkpoint(dir: &Path, summary: &mut Summary, file: String) -> Result<()> {
+    let old = summary.checkpoint.replace(file);
+    save_state(dir, summary)?;
+    if let Some(old) = old {
+        if old.starts_with("checkpoint_") && Some(&old) != summary.checkpoint.as_ref() {
+            let _ = std::fs::remove_file(dir.join(old));
+        }
+    }
+    Ok(())
+}
+
+fn plot_history(dir: &Path, s: &Summary) -> Result<()> {
+    let points: Vec<(f64, f64)> = s.plaquette_history.iter().enumerate().map(|(i, &p)| ((i + 1) as f64, p)).collect();
+    line_chart(
+        &dir.join("plaquette.svg"),
+        &format!("Wilson action, beta = {}, {}", s.settings.beta, s.settings.lattice),
+        "compound sweep",
+        "average plaquette",
+        &[Series { name: "plaquette", points }],
+        false,
+    )
+}
+
+fn report(dir: &Path, s: &Summary) {
+    let t = &s.timing;
+    eprintln!("wrote {} configurations to {}", s.configs.len(), dir.display());
+    if let Some(p) = &s.plaquette {
+        eprintln!(
+            "  <P> = {:.6} +- {:.6} over {} sweeps (tau_int {:.1}); last configs <P> = {:.6}",
+            p.mean,
+            p.error,
+            p.measurements,
+            p.tau_int,
+            mean(&s.configs.iter().map(|c| c.plaquette).collect::<Vec<_>>())
+        );
+    }
+    eprintln!(
+        "  {:.1} s on {} threads: heatbath {:.0} ns, overrelaxation {:.0} ns per link update per core",
+        t.seconds, t.threads, t.heatbath_ns_per_link_per_core, t.overrelax_ns_per_link_per_core
+    );
+}

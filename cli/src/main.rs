@@ -1,0 +1,45 @@
+//! `fpa`: the command-line front end of fpa-core.
+
+mod files;
+mod generate;
+mod measure;
+mod plot;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "fpa", version, about = "Fixed point actions for SU(3) lattice gauge theory, learned with L-CNNs")]
+struct Cli {
+    /// Worker threads (default: RAYON_NUM_THREADS or all cores)
+    #[arg(long, global = true)]
+    threads: Option<usize>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generate a Wilson-action ensemble (heatbath + overrelaxation) as NERSC files
+    Generate(generate::GenerateArgs),
+    /// Measure plaquette, Polyakov loop and Wilson loops of NERSC files
+    Measure(measure::MeasureArgs),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    if let Some(n) = cli.threads {
+        if n == 0 {
+            eprintln!("error: --threads must be at least 1");
+            std::process::exit(2);
+        }
+        rayon::ThreadPoolBuilder::new().num_threads(n).build_global().expect("thread pool");
+    }
+    let result = match &cli.command {
+        Command::Generate(a) => generate::run(a),
+        Command::Measure(a) => measure::run(a),
+    };
+    if let Err(e) = result {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,86 @@
+//! SVG line charts (plotters' SVG backend needs no fonts on the machine).
+
+use anyhow::{anyhow, Result};
+use plotters::prelude::*;
+use std::path::Path;
+
+/// One named series of (x, y) points.
+pub struct Series<'a> {
+    pub name: &'a str,
+    pub points: Vec<(f64, f64)>,
+}
+
+/// Draws the series as lines into an SVG file (written atomically).
+pub fn line_chart(path: &Path, title: &str, x_label: &str, y_label: &str, series: &[Series], log_y: bool) -> Result<()> {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (900, 560)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| anyhow!("{e}"))?;
+        let pts = series.iter().flat_map(|s| s.points.iter()).filter(|p| p.0.is_finite() && p.1.is_finite());
+        let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
+        for &(x, y) in pts {
+            if log_y && y <= 0.0 {
+                continue;
+            }
+            x0 = x0.min(x);
+            x1 = x1.max(x);
+            y0 = y0.min(y);
+            y1 = y1.max(y);
+        }
+        if x0 > x1 {
+            (x0, x1, y0, y1) = (0.0, 1.0, 0.0, 1.0);
+        }
+        if x1 == x0 {
+            x1 = x0 + 1.0;
+        }
+        if y1 == y0 {
+            y1 = y0 + y0.abs().max(1e-12);
+        }
+        let pad = (y1 - y0) * 0.05;
+        let colors = [BLUE, RED, GREEN, MAGENTA, CYAN, BLACK];
+        let mut builder = ChartBuilder::on(&root);
+        builder.caption(title, ("sans-serif", 22)).margin(15).x_label_area_size(45).y_label_area_size(80);
+        macro_rules! draw {
+            ($chart:expr) => {{
+                let mut chart = $chart;
+                chart
+                    .configure_mesh()
+                    .x_desc(x_label)
+                    .y_desc(y_label)
+                    .draw()
+                    .map_err(|e| anyhow!("{e}"))?;
+                for (i, s) in series.iter().enumerate() {
+                    let c = colors[i % colors.len()];
+                    let data: Vec<(f64, f64)> = s
+                        .points
+                        .iter()
+                        .copied()
+                        .filter(|p| p.0.is_finite() && p.1.is_finite() && (!log_y || p.1 > 0.0))
+                        .collect();
+                    chart
+                        .draw_series(LineSeries::new(data, c.stroke_width(2)))
+                        .map_err(|e| anyhow!("{e}"))?
+                        .label(s.name)
+                        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
+                }
+                if series.len() > 1 {
+                    chart
+                        .configure_series_labels()
+                        .background_style(WHITE.mix(0.8))
+                        .border_style(BLACK)
+                        .draw()
+                        .map_err(|e| anyhow!("{e}"))?;
+                }
+            }};
+        }
+        if log_y {
+            draw!(builder
+                .build_cartesian_2d(x0..x1, (y0 * 0.8..y1 * 1.25).log_scale())
+                .map_err(|e| anyhow!("{e}"))?);
+        } else {
+            draw!(builder.build_cartesian_2d(x0..x1, y0 - pad..y1 + pad).map_err(|e| anyhow!("{e}"))?);
+        }
+        root.present().map_err(|e| anyhow!("{e}"))?;
+    }
+    crate::files::write_atomic(path, svg.as_bytes())
+}

@@ -1,0 +1,125 @@
+//! The `fpa` binary end to end: resume after interruption, thread-count
+//! independence of the files, and clear refusals of bad input.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn fpa(args: &[&str], threads: usize) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_fpa"))
+        .args(args)
+        .env("RAYON_NUM_THREADS", threads.to_string())
+        .output()
+        .expect("run fpa")
+}
+
+#[track_caller]
+fn ok(o: &Output) {
+    assert!(o.status.success(), "fpa failed: {}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[track_caller]
+fn fails_with(o: &Output, needle: &str) {
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "fpa should have failed");
+    assert!(err.contains(needle), "message does not mention {needle:?}: {err}");
+}
+
+/// The link data of a NERSC file (the header carries a creation date).
+fn data(path: &Path) -> Vec<u8> {
+    let b = std::fs::read(path).unwrap();
+    let end = b.windows(11).position(|w| w == b"END_HEADER\n").unwrap() + 11;
+    b[end..].to_vec()
+}
+
+fn gen_args<'a>(out: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut v = vec![
+        "generate", "--lattice", "4x4x4x4", "--beta", "5.8", "--therm", "6", "--every", "3", "--configs", "3",
+        "--seed", "9", "--or", "2", "--quiet", "--out", out,
+    ];
+    v.extend_from_slice(extra);
+    v
+}
+
+#[test]
+fn generate_resumes_and_is_thread_independent() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = tmp.path().join("a");
+    let b = tmp.path().join("b");
+    let (a_s, b_s) = (a.to_str().unwrap(), b.to_str().unwrap());
+    ok(&fpa(&gen_args(a_s, &[]), 1));
+    // b: interrupted twice (once during thermalisation, once between configs), on 2 threads.
+    ok(&fpa(&gen_args(b_s, &["--stop-after", "4"]), 2));
+    assert!(!b.join("config_0001.nersc").exists());
+    ok(&fpa(&gen_args(b_s, &["--stop-after", "6"]), 2));
+    assert!(b.join("config_0001.nersc").exists() && !b.join("config_0003.nersc").exists());
+    ok(&fpa(&gen_args(b_s, &[]), 2));
+    for i in 1..=3 {
+        let f = format!("config_{i:04}.nersc");
+        assert_eq!(data(&a.join(&f)), data(&b.join(&f)), "{f} differs between runs");
+    }
+    let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(a.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["complete"], true);
+    assert_eq!(summary["plaquette_history"].as_array().unwrap().len(), 15);
+    assert!(a.join("plaquette.svg").exists());
+    // No temporary or thermalisation checkpoint files are left behind.
+    for e in std::fs::read_dir(&b).unwrap() {
+        let n = e.unwrap().file_name().to_string_lossy().to_string();
+        assert!(!n.ends_with(".tmp") && !n.starts_with("checkpoint_"), "left over: {n}");
+    }
+
+    // Measure: table and JSON.
+    let f1 = a.join("config_0001.nersc");
+    let o = fpa(&["measure", f1.to_str().unwrap(), "--json"], 2);
+    ok(&o);
+    let m: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let p = m[0]["plaquette"].as_f64().unwrap();
+    assert!((0.3..0.8).contains(&p), "plaquette {p}");
+    assert_eq!(m[0]["wilson_loops"].as_array().unwrap().len(), 4);
+
+    // Extending a finished run with more configurations continues the same chain.
+    let mut more = gen_args(a_s, &[]);
+    more[10] = "4";
+    ok(&fpa(&more, 2));
+    ok(&fpa(&gen_args(b_s, &[]), 1));
+    assert_eq!(data(&a.join("config_0003.nersc")), data(&b.join("config_0003.nersc")));
+    assert!(a.join("config_0004.nersc").exists());
+}
+
+#[test]
+fn bad_input_is_refused_without_damage() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    let run_s = run.to_str().unwrap();
+    fails_with(&fpa(&["generate", "--lattice", "4x4x4", "--out", run_s], 1), "4D");
+    fails_with(&fpa(&["generate", "--lattice", "4x4x5x4", "--out", run_s], 1), "even");
+    fails_with(&fpa(&["generate", "--lattice", "4xx4", "--out", run_s], 1), "--lattice");
+    fails_with(&fpa(&["generate", "--beta", "NaN", "--out", run_s], 1), "--beta");
+    fails_with(&fpa(&["generate", "--beta=-1", "--out", run_s], 1), "--beta");
+    ok(&fpa(&gen_args(run_s, &[]), 2));
+    let before = std::fs::read(run.join("summary.json")).unwrap();
+    // Different physics in the same directory: refused, nothing touched.
+    let mut other = gen_args(run_s, &[]);
+    other[4] = "6.1";
+    fails_with(&fpa(&other, 2), "different settings");
+    assert_eq!(std::fs::read(run.join("summary.json")).unwrap(), before);
+    // A directory with foreign files is not used.
+    let foreign = tmp.path().join("foreign");
+    std::fs::create_dir(&foreign).unwrap();
+    std::fs::write(foreign.join("notes.txt"), "mine").unwrap();
+    fails_with(&fpa(&gen_args(foreign.to_str().unwrap(), &[]), 1), "not empty");
+    assert_eq!(std::fs::read_dir(&foreign).unwrap().count(), 1);
+
+    // Damaged gauge files.
+    let good = std::fs::read(run.join("config_0001.nersc")).unwrap();
+    let mut flipped = good.clone();
+    let n = flipped.len();
+    flipped[n - 10] ^= 1;
+    let bad = tmp.path().join("flipped.nersc");
+    std::fs::write(&bad, &flipped).unwrap();
+    fails_with(&fpa(&["measure", bad.to_str().unwrap()], 1), "CHECKSUM");
+    let short = tmp.path().join("short.nersc");
+    std::fs::write(&short, &good[..n - 1000]).unwrap();
+    fails_with(&fpa(&["measure", short.to_str().unwrap()], 1), "truncated");
+    fails_with(&fpa(&["measure", "/nonexistent/file.nersc"], 1), "cannot read");
+    fails_with(&fpa(&["measure", run.join("summary.json").to_str().unwrap()], 1), "BEGIN_HEADER");
+}
