@@ -145,7 +145,11 @@ pub struct Summary {
 fn validate(args: &GenerateArgs) -> Result<Arc<Geometry>> {
     let geom = Geometry::parse(&args.lattice).map_err(|e| anyhow::anyhow!("--lattice: {e}"))?;
     ensure!(geom.nd() == 4, "--lattice {}: ensembles are 4D (NERSC files hold 4D lattices)", args.lattice);
-    ensure!(geom.has_checkerboard(), "--lattice {}: every extent must be even for the checkerboard heatbath", args.lattice);
+    ensure!(
+        geom.has_checkerboard(),
+        "--lattice {}: every extent must be even for the checkerboard heatbath",
+        args.lattice
+    );
     ensure!(args.beta.is_finite() && args.beta >= 0.0, "--beta {} must be a finite number >= 0", args.beta);
     ensure!(args.every >= 1, "--every must be at least 1");
     ensure!(args.configs >= 1, "--configs must be at least 1");
@@ -159,9 +163,8 @@ fn summary_path(dir: &Path) -> PathBuf {
 fn load_existing(dir: &Path, settings: &Settings) -> Result<Option<Summary>> {
     let path = summary_path(dir);
     if !path.exists() {
-        let foreign = std::fs::read_dir(dir)?
-            .filter_map(|e| e.ok())
-            .any(|e| !e.file_name().to_string_lossy().starts_with('.'));
+        let foreign =
+            std::fs::read_dir(dir)?.filter_map(|e| e.ok()).any(|e| !e.file_name().to_string_lossy().starts_with('.'));
         if foreign {
             bail!("{} is not empty and holds no fpa run (no summary.json); choose a new --out", dir.display());
         }
@@ -321,7 +324,12 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
             write_nersc(&dir.join(&file), &chain.field, &write_options(&settings, chain.sweeps))?;
             let pl = polyakov_loop(&chain.field);
             summary.configs.retain(|c| c.file != file);
-            summary.configs.push(ConfigRecord { file: file.clone(), sweep: chain.sweeps, plaquette: p, polyakov: [pl.re, pl.im] });
+            summary.configs.push(ConfigRecord {
+                file: file.clone(),
+                sweep: chain.sweeps,
+                plaquette: p,
+                polyakov: [pl.re, pl.im],
+            });
             set_checkpoint(dir, &mut summary, file)?;
             last_checkpoint = Instant::now();
         } else if stopping || last_checkpoint.elapsed().as_secs() >= 30 {
@@ -338,8 +346,10 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
     }
     bar.finish_and_clear();
     let tm = &mut summary.timing;
-    tm.heatbath_ns_per_link_per_core = tm.heatbath_seconds * 1e9 * threads as f64 / tm.heatbath_link_updates.max(1) as f64;
-    tm.overrelax_ns_per_link_per_core = tm.overrelax_seconds * 1e9 * threads as f64 / tm.overrelax_link_updates.max(1) as f64;
+    tm.heatbath_ns_per_link_per_core =
+        tm.heatbath_seconds * 1e9 * threads as f64 / tm.heatbath_link_updates.max(1) as f64;
+    tm.overrelax_ns_per_link_per_core =
+        tm.overrelax_seconds * 1e9 * threads as f64 / tm.overrelax_link_updates.max(1) as f64;
     summary.complete = true;
     save_state(dir, &mut summary)?;
     plot_history(dir, &summary)?;

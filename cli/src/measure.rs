@@ -72,7 +72,8 @@ pub fn run(args: &MeasureArgs) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(());
     }
-    let mut header = format!("{:<28} {:>10} {:>10} {:>10} {:>21}", "file", "plaquette", "spatial", "temporal", "polyakov (re, im)");
+    let mut header =
+        format!("{:<28} {:>10} {:>10} {:>10} {:>21}", "file", "plaquette", "spatial", "temporal", "polyakov (re, im)");
     for w in &out[0].wilson_loops {
         header.push_str(&format!(" {:>10}", format!("W({}x{})", w.r, w.t)));
     }

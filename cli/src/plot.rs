@@ -11,7 +11,14 @@ pub struct Series<'a> {
 }
 
 /// Draws the series as lines into an SVG file (written atomically).
-pub fn line_chart(path: &Path, title: &str, x_label: &str, y_label: &str, series: &[Series], log_y: bool) -> Result<()> {
+pub fn line_chart(
+    path: &Path,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    series: &[Series],
+    log_y: bool,
+) -> Result<()> {
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (900, 560)).into_drawing_area();
@@ -43,12 +50,7 @@ pub fn line_chart(path: &Path, title: &str, x_label: &str, y_label: &str, series
         macro_rules! draw {
             ($chart:expr) => {{
                 let mut chart = $chart;
-                chart
-                    .configure_mesh()
-                    .x_desc(x_label)
-                    .y_desc(y_label)
-                    .draw()
-                    .map_err(|e| anyhow!("{e}"))?;
+                chart.configure_mesh().x_desc(x_label).y_desc(y_label).draw().map_err(|e| anyhow!("{e}"))?;
                 for (i, s) in series.iter().enumerate() {
                     let c = colors[i % colors.len()];
                     let data: Vec<(f64, f64)> = s
@@ -74,9 +76,7 @@ pub fn line_chart(path: &Path, title: &str, x_label: &str, y_label: &str, series
             }};
         }
         if log_y {
-            draw!(builder
-                .build_cartesian_2d(x0..x1, (y0 * 0.8..y1 * 1.25).log_scale())
-                .map_err(|e| anyhow!("{e}"))?);
+            draw!(builder.build_cartesian_2d(x0..x1, (y0 * 0.8..y1 * 1.25).log_scale()).map_err(|e| anyhow!("{e}"))?);
         } else {
             draw!(builder.build_cartesian_2d(x0..x1, y0 - pad..y1 + pad).map_err(|e| anyhow!("{e}"))?);
         }

@@ -33,8 +33,24 @@ fn data(path: &Path) -> Vec<u8> {
 
 fn gen_args<'a>(out: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     let mut v = vec![
-        "generate", "--lattice", "4x4x4x4", "--beta", "5.8", "--therm", "6", "--every", "3", "--configs", "3",
-        "--seed", "9", "--or", "2", "--quiet", "--out", out,
+        "generate",
+        "--lattice",
+        "4x4x4x4",
+        "--beta",
+        "5.8",
+        "--therm",
+        "6",
+        "--every",
+        "3",
+        "--configs",
+        "3",
+        "--seed",
+        "9",
+        "--or",
+        "2",
+        "--quiet",
+        "--out",
+        out,
     ];
     v.extend_from_slice(extra);
     v

@@ -30,10 +30,7 @@ impl<T: Real> Dual<T> {
     /// Applies `f` with derivative `df` evaluated at the value.
     #[inline(always)]
     fn chain(self, f: T, df: T) -> Self {
-        Dual {
-            v: f,
-            d: df * self.d,
-        }
+        Dual { v: f, d: df * self.d }
     }
 }
 
@@ -49,30 +46,21 @@ impl<T: Real> Add for Dual<T> {
     type Output = Self;
     #[inline(always)]
     fn add(self, o: Self) -> Self {
-        Dual {
-            v: self.v + o.v,
-            d: self.d + o.d,
-        }
+        Dual { v: self.v + o.v, d: self.d + o.d }
     }
 }
 impl<T: Real> Sub for Dual<T> {
     type Output = Self;
     #[inline(always)]
     fn sub(self, o: Self) -> Self {
-        Dual {
-            v: self.v - o.v,
-            d: self.d - o.d,
-        }
+        Dual { v: self.v - o.v, d: self.d - o.d }
     }
 }
 impl<T: Real> Mul for Dual<T> {
     type Output = Self;
     #[inline(always)]
     fn mul(self, o: Self) -> Self {
-        Dual {
-            v: self.v * o.v,
-            d: self.d * o.v + self.v * o.d,
-        }
+        Dual { v: self.v * o.v, d: self.d * o.v + self.v * o.d }
     }
 }
 impl<T: Real> Div for Dual<T> {
@@ -81,20 +69,14 @@ impl<T: Real> Div for Dual<T> {
     fn div(self, o: Self) -> Self {
         let inv = T::one() / o.v;
         let q = self.v * inv;
-        Dual {
-            v: q,
-            d: (self.d - q * o.d) * inv,
-        }
+        Dual { v: q, d: (self.d - q * o.d) * inv }
     }
 }
 impl<T: Real> Neg for Dual<T> {
     type Output = Self;
     #[inline(always)]
     fn neg(self) -> Self {
-        Dual {
-            v: -self.v,
-            d: -self.d,
-        }
+        Dual { v: -self.v, d: -self.d }
     }
 }
 impl<T: Real> AddAssign for Dual<T> {
@@ -168,10 +150,7 @@ impl<T: Real> Real for Dual<T> {
     fn atan2(self, x: Self) -> Self {
         // d atan2(y, x) = (x dy - y dx) / (x² + y²)
         let r2 = x.v * x.v + self.v * self.v;
-        Dual {
-            v: self.v.atan2(x.v),
-            d: (x.v * self.d - self.v * x.d) / r2,
-        }
+        Dual { v: self.v.atan2(x.v), d: (x.v * self.d - self.v * x.d) / r2 }
     }
     #[inline(always)]
     fn abs(self) -> Self {
@@ -200,19 +179,14 @@ mod tests {
             ("cos", |x| x.cos()),
             ("acos", |x| (x * Dual::from_f64(0.3)).acos()),
             ("atan2", |x| x.atan2(x * x - Dual::from_f64(0.2))),
-            ("div", |x| {
-                (x * x + Dual::from_f64(1.0)) / (x - Dual::from_f64(3.0))
-            }),
+            ("div", |x| (x * x + Dual::from_f64(1.0)) / (x - Dual::from_f64(3.0))),
         ];
         for (name, f) in fs {
             for &x0 in &[0.4, 1.1, 2.3] {
                 let t = f(Dual::new(x0, 1.0)).d;
                 let h = 1e-6;
                 let fd = (f(Dual::constant(x0 + h)).v - f(Dual::constant(x0 - h)).v) / (2.0 * h);
-                assert!(
-                    (t - fd).abs() < 1e-7 * (1.0 + fd.abs()),
-                    "{name} at {x0}: {t} vs {fd}"
-                );
+                assert!((t - fd).abs() < 1e-7 * (1.0 + fd.abs()), "{name} at {x0}: {t} vs {fd}");
             }
         }
     }

@@ -74,9 +74,7 @@ where
     #[cfg(feature = "rayon")]
     {
         use rayon::prelude::*;
-        out.par_chunks_mut(len)
-            .enumerate()
-            .for_each(|(i, c)| f(i, c));
+        out.par_chunks_mut(len).enumerate().for_each(|(i, c)| f(i, c));
     }
     #[cfg(not(feature = "rayon"))]
     {
@@ -89,9 +87,7 @@ pub fn sum<T: Real, F>(n: usize, term: F) -> T
 where
     F: Fn(usize) -> T + Sync + Send,
 {
-    sum_ranges(n, |r: Range<usize>| {
-        r.map(&term).fold(T::zero(), |a, b| a + b)
-    })
+    sum_ranges(n, |r: Range<usize>| r.map(&term).fold(T::zero(), |a, b| a + b))
 }
 
 /// Sums `part(range)` over the fixed chunks of `0..n`, in order.

@@ -143,23 +143,5 @@ macro_rules! impl_real {
     };
 }
 
-impl_real!(
-    f64,
-    libm::sqrt,
-    libm::exp,
-    libm::log,
-    libm::sin,
-    libm::cos,
-    libm::acos,
-    libm::atan2
-);
-impl_real!(
-    f32,
-    libm::sqrtf,
-    libm::expf,
-    libm::logf,
-    libm::sinf,
-    libm::cosf,
-    libm::acosf,
-    libm::atan2f
-);
+impl_real!(f64, libm::sqrt, libm::exp, libm::log, libm::sin, libm::cos, libm::acos, libm::atan2);
+impl_real!(f32, libm::sqrtf, libm::expf, libm::logf, libm::sinf, libm::cosf, libm::acosf, libm::atan2f);

@@ -103,14 +103,8 @@ mod tests {
     fn streams_are_distinct_and_reproducible() {
         let a: alloc::vec::Vec<u64> = (0..4).map(|_| Rng::stream(1, &[2, 3]).next_u64()).collect();
         assert!(a.iter().all(|&x| x == a[0]));
-        assert_ne!(
-            Rng::stream(1, &[2, 3]).next_u64(),
-            Rng::stream(1, &[3, 2]).next_u64()
-        );
-        assert_ne!(
-            Rng::stream(1, &[2, 3]).next_u64(),
-            Rng::stream(2, &[2, 3]).next_u64()
-        );
+        assert_ne!(Rng::stream(1, &[2, 3]).next_u64(), Rng::stream(1, &[3, 2]).next_u64());
+        assert_ne!(Rng::stream(1, &[2, 3]).next_u64(), Rng::stream(2, &[2, 3]).next_u64());
     }
 
     #[test]

@@ -71,9 +71,6 @@ mod tests {
         let var = 1.0 / (1.0 - phi * phi);
         let want_err = libm::sqrt(2.0 * want * var / series.len() as f64);
         let (_, err) = binned_mean_error(&series, 50);
-        assert!(
-            (err / want_err - 1.0).abs() < 0.35,
-            "err {err} vs {want_err}"
-        );
+        assert!((err / want_err - 1.0).abs() < 0.35, "err {err} vs {want_err}");
     }
 }

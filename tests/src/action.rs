@@ -22,12 +22,7 @@ pub fn wilson_derivative_matches_finite_differences() {
                     let mut dn = u.clone();
                     dn.set_link(x, mu, rotate(u.link(x, mu), a, -h));
                     let fd = (Wilson.value(&up) - Wilson.value(&dn)) / (2.0 * h);
-                    assert_close(
-                        d[l][a],
-                        fd,
-                        1e-7,
-                        &format!("D A_W, {dims:?} link {l} a {a}"),
-                    );
+                    assert_close(d[l][a], fd, 1e-7, &format!("D A_W, {dims:?} link {l} a {a}"));
                 }
             }
         }
@@ -42,10 +37,5 @@ pub fn wilson_value_identities() {
     assert_eq!(average_plaquette(&cold), 1.0);
     let u = random_field(&g, Some(0.5), 3);
     let n = 6.0 * g.volume() as f64;
-    assert_close(
-        Wilson.value(&u),
-        n * (1.0 - average_plaquette(&u)),
-        1e-12,
-        "A_W vs plaquette",
-    );
+    assert_close(Wilson.value(&u), n * (1.0 - average_plaquette(&u)), 1e-12, "A_W vs plaquette");
 }

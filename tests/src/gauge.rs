@@ -15,26 +15,11 @@ pub fn observables_are_gauge_invariant() {
         let u = random_field(&g, None, 11);
         let w = GaugeTransform::random(g.clone(), 12).apply(&u);
         let tol = 1e-12;
-        assert_close(
-            average_plaquette(&w),
-            average_plaquette(&u),
-            tol,
-            "plaquette",
-        );
+        assert_close(average_plaquette(&w), average_plaquette(&u), tol, "plaquette");
         assert_close(Wilson.value(&w), Wilson.value(&u), tol, "Wilson action");
         for (r, t) in [(1, 1), (2, 1), (1, 3), (2, 2)] {
-            assert_close(
-                wilson_loop(&w, r, t),
-                wilson_loop(&u, r, t),
-                tol,
-                "Wilson loop",
-            );
-            assert_close(
-                temporal_wilson_loop(&w, r, t),
-                temporal_wilson_loop(&u, r, t),
-                tol,
-                "temporal loop",
-            );
+            assert_close(wilson_loop(&w, r, t), wilson_loop(&u, r, t), tol, "Wilson loop");
+            assert_close(temporal_wilson_loop(&w, r, t), temporal_wilson_loop(&u, r, t), tol, "temporal loop");
         }
         for mu in 0..g.nd() {
             let (a, b) = (polyakov_loop_dir(&w, mu), polyakov_loop_dir(&u, mu));
@@ -51,14 +36,7 @@ pub fn path_products_are_covariant() {
     let u = random_field(&g, None, 21);
     let om = GaugeTransform::random(g.clone(), 22);
     let w = om.apply(&u);
-    let steps = [
-        Step::fwd(0),
-        Step::fwd(2),
-        Step::bwd(1),
-        Step::fwd(3),
-        Step::bwd(0),
-        Step::bwd(0),
-    ];
+    let steps = [Step::fwd(0), Step::fwd(2), Step::bwd(1), Step::fwd(3), Step::bwd(0), Step::bwd(0)];
     for x in [0, 17, 200] {
         let (p, end) = path_product(&u, x, &steps);
         let (pw, end_w) = path_product(&w, x, &steps);
@@ -87,9 +65,6 @@ pub fn wilson_derivative_is_covariant() {
     for l in (0..u.links().len()).step_by(37) {
         let x = l / 4;
         let want = om.apply_site(x, &hermitian(&du[l]));
-        assert!(
-            hermitian(&dw[l]).dist(&want) < 1e-12,
-            "force covariance at link {l}"
-        );
+        assert!(hermitian(&dw[l]).dist(&want) < 1e-12, "force covariance at link {l}");
     }
 }

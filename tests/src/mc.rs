@@ -16,10 +16,7 @@ fn y0_bin_probabilities(alpha: f64, bins: usize) -> Vec<f64> {
     let f = |y: f64| (1.0 - y * y).max(0.0).sqrt() * (alpha * (y - 1.0)).exp();
     let mut p: Vec<f64> = (0..bins)
         .map(|b| {
-            let (lo, hi) = (
-                -1.0 + 2.0 * b as f64 / bins as f64,
-                -1.0 + 2.0 * (b + 1) as f64 / bins as f64,
-            );
+            let (lo, hi) = (-1.0 + 2.0 * b as f64 / bins as f64, -1.0 + 2.0 * (b + 1) as f64 / bins as f64);
             let n = 2000;
             let h = (hi - lo) / n as f64;
             (0..=n)
@@ -71,10 +68,7 @@ pub fn su2_heatbath_matches_target_distribution() {
             }
         }
         let limit = dof as f64 + 4.5 * (2.0 * dof as f64).sqrt();
-        assert!(
-            chi2 < limit.max(20.0),
-            "alpha {alpha}: chi2 {chi2:.1} with {dof} bins (limit {limit:.1})"
-        );
+        assert!(chi2 < limit.max(20.0), "alpha {alpha}: chi2 {chi2:.1} with {dof} bins (limit {limit:.1})");
 
         let mut rng = Rng::stream(200 + k as u64, &[domain::TEST]);
         let m = 100_000;
@@ -90,10 +84,7 @@ pub fn su2_heatbath_matches_target_distribution() {
         }
         let want = (1.0 - s0 / m as f64) / 3.0;
         for v in s {
-            assert!(
-                (v / m as f64 - want).abs() < 0.01,
-                "alpha {alpha}: isotropy"
-            );
+            assert!((v / m as f64 - want).abs() < 0.01, "alpha {alpha}: isotropy");
         }
     }
 }
@@ -113,14 +104,7 @@ pub fn overrelaxation_conserves_action() {
 }
 
 /// Plaquette history of a chain: `therm` sweeps dropped, then `meas` values.
-fn plaquette_series(
-    dims: &[usize],
-    beta: f64,
-    n_or: usize,
-    therm: usize,
-    meas: usize,
-    seed: u64,
-) -> Vec<f64> {
+fn plaquette_series(dims: &[usize], beta: f64, n_or: usize, therm: usize, meas: usize, seed: u64) -> Vec<f64> {
     let g = lattice(dims);
     let mut chain = WilsonChain::new(GaugeField::<f64>::hot(g, seed), beta, n_or, seed, 0).unwrap();
     for _ in 0..therm {
@@ -142,10 +126,7 @@ pub fn plaquette_limits() {
     for (beta, want) in [(0.0, 0.0), (0.5, 0.5 / 18.0 + 0.25 / 216.0)] {
         let s = plaquette_series(&[4, 4, 4, 4], beta, 1, 20, 400, 7);
         let (m, e) = binned_mean_error(&s, 20);
-        assert!(
-            (m - want).abs() < 4.0 * e + 1e-4,
-            "beta {beta}: <P> = {m} ± {e}, want {want}"
-        );
+        assert!((m - want).abs() < 4.0 * e + 1e-4, "beta {beta}: <P> = {m} ± {e}, want {want}");
     }
 }
 
@@ -166,10 +147,7 @@ pub fn plaquette_matches_reference_4x4x4x4() {
         eprintln!("4^4 beta {beta}: <P> = {m:.6} +- {e:.6}");
         for &(r, re) in values.iter() {
             let tol = 3.0 * (e * e + (1.5 * re) * (1.5 * re)).sqrt();
-            assert!(
-                (m - r).abs() < tol,
-                "beta {beta}, 4^4: <P> = {m:.5} ± {e:.5}, reference {r} ± {re}"
-            );
+            assert!((m - r).abs() < tol, "beta {beta}, 4^4: <P> = {m:.5} ± {e:.5}, reference {r} ± {re}");
         }
     }
 }
@@ -181,10 +159,7 @@ pub fn plaquette_matches_reference_8x8x8x8() {
     eprintln!("8^4 beta 6.0: <P> = {m:.6} +- {e:.6}");
     for (r, re) in [(0.59434, 0.00005), (0.59396, 0.00024)] {
         let tol = 3.0 * (e * e + (1.5 * re) * (1.5 * re)).sqrt();
-        assert!(
-            (m - r).abs() < tol,
-            "beta 6.0, 8^4: <P> = {m:.5} ± {e:.5}, reference {r} ± {re}"
-        );
+        assert!((m - r).abs() < tol, "beta 6.0, 8^4: <P> = {m:.5} ± {e:.5}, reference {r} ± {re}");
     }
 }
 
@@ -204,23 +179,13 @@ pub fn chain_is_thread_count_and_resume_invariant() {
     let reference = run(6, None);
     let half = run(3, None);
     let resumed = run(6, Some((half, 3)));
-    assert!(
-        reference == resumed,
-        "resumed chain differs from the uninterrupted one"
-    );
+    assert!(reference == resumed, "resumed chain differs from the uninterrupted one");
     #[cfg(feature = "rayon")]
     for threads in [1, 2, 3] {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap();
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
         let other = pool.install(|| run(6, None));
         assert!(reference == other, "{threads} threads give different links");
         let p = pool.install(|| average_plaquette(&reference));
-        assert_eq!(
-            p.to_bits(),
-            average_plaquette(&reference).to_bits(),
-            "plaquette sum order"
-        );
+        assert_eq!(p.to_bits(), average_plaquette(&reference).to_bits(), "plaquette sum order");
     }
 }

@@ -9,11 +9,7 @@ fn sample() -> GaugeField<f64> {
 }
 
 fn max_link_difference(a: &GaugeField<f64>, b: &GaugeField<f64>) -> f64 {
-    a.links()
-        .iter()
-        .zip(b.links())
-        .map(|(x, y)| x.dist(y))
-        .fold(0.0, f64::max)
+    a.links().iter().zip(b.links()).map(|(x, y)| x.dist(y)).fold(0.0, f64::max)
 }
 
 /// Every layout, precision and byte order reads back the links that were
@@ -26,30 +22,18 @@ pub fn nersc_roundtrip() {
     for layout in [Layout::Full, Layout::TwoRow] {
         for precision in [Precision::F64, Precision::F32] {
             for endian in [Endian::Big, Endian::Little] {
-                let opts = WriteOptions {
-                    layout,
-                    precision,
-                    endian,
-                    ..Default::default()
-                };
+                let opts = WriteOptions { layout, precision, endian, ..Default::default() };
                 let bytes = encode(&u, &opts).unwrap();
-                let (v, h) = decode(&bytes)
-                    .unwrap_or_else(|e| panic!("{layout:?} {precision:?} {endian:?}: {e}"));
+                let (v, h) = decode(&bytes).unwrap_or_else(|e| panic!("{layout:?} {precision:?} {endian:?}: {e}"));
                 assert_eq!(h.dims, [4, 4, 2, 6]);
-                assert_eq!(
-                    (h.layout, h.precision, h.endian),
-                    (layout, precision, endian)
-                );
+                assert_eq!((h.layout, h.precision, h.endian), (layout, precision, endian));
                 let tol = match (layout, precision) {
                     (Layout::Full, Precision::F64) => 0.0,
                     (Layout::TwoRow, Precision::F64) => 1e-14,
                     _ => 1e-6,
                 };
                 let d = max_link_difference(&u, &v);
-                assert!(
-                    d <= tol,
-                    "{layout:?} {precision:?} {endian:?}: links differ by {d}"
-                );
+                assert!(d <= tol, "{layout:?} {precision:?} {endian:?}: links differ by {d}");
                 if precision == Precision::F64 {
                     checksums.push((layout, endian, h.checksum));
                 }
@@ -63,11 +47,7 @@ pub fn nersc_roundtrip() {
 }
 
 fn replace_header_value(bytes: &[u8], key: &str, value: &str) -> Vec<u8> {
-    let text_end = bytes
-        .windows(11)
-        .position(|w| w == b"END_HEADER\n")
-        .unwrap()
-        + 11;
+    let text_end = bytes.windows(11).position(|w| w == b"END_HEADER\n").unwrap() + 11;
     let header = std::str::from_utf8(&bytes[..text_end]).unwrap();
     let mut out = String::new();
     for line in header.lines() {
@@ -117,10 +97,7 @@ pub fn nersc_rejects_damaged_files() {
     ];
     for (key, value, named) in cases {
         let e = decode(&replace_header_value(&good, key, value)).unwrap_err();
-        assert!(
-            e.to_string().contains(named),
-            "{key} = {value}: message {e} does not name {named}"
-        );
+        assert!(e.to_string().contains(named), "{key} = {value}: message {e} does not name {named}");
     }
     let e = decode(&replace_header_value(&good, "DIMENSION_1", "2")).unwrap_err();
     assert!(matches!(e, NerscError::TrailingData { .. }), "{e:?}");
@@ -128,16 +105,9 @@ pub fn nersc_rejects_damaged_files() {
     let text = String::from_utf8_lossy(&good[..data_start]).replace("DIMENSION_4 = 6\n", "");
     let mut b = text.into_bytes();
     b.extend_from_slice(&good[data_start..]);
-    assert_eq!(
-        decode(&b).unwrap_err(),
-        NerscError::MissingField("DIMENSION_4")
-    );
+    assert_eq!(decode(&b).unwrap_err(), NerscError::MissingField("DIMENSION_4"));
     // Not a NERSC file at all.
     assert_eq!(decode(b"hello").unwrap_err(), NerscError::NotNersc);
     // A 2D field cannot be written.
-    assert!(encode(
-        &random_field(&lattice(&[4, 4]), None, 1),
-        &WriteOptions::default()
-    )
-    .is_err());
+    assert!(encode(&random_field(&lattice(&[4, 4]), None, 1), &WriteOptions::default()).is_err());
 }

@@ -55,9 +55,7 @@ impl<T: Real> Action<T> for Wilson {
     fn value_and_derivative(&self, u: &GaugeField<T>, out: &mut [Su3Alg<T>]) -> T {
         assert_eq!(out.len(), u.geometry().n_links());
         let nd = u.nd();
-        crate::par::for_each_mut(out, |l, d| {
-            *d = Wilson::link_derivative_at(u, l / nd, l % nd)
-        });
+        crate::par::for_each_mut(out, |l, d| *d = Wilson::link_derivative_at(u, l / nd, l % nd));
         self.value(u)
     }
 

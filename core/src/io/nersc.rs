@@ -88,10 +88,7 @@ pub struct Header {
 impl Header {
     /// The value of a header field.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.fields
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+        self.fields.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
 }
 
@@ -102,35 +99,13 @@ pub enum NerscError {
     UnterminatedHeader,
     MalformedLine(String),
     MissingField(&'static str),
-    BadField {
-        field: String,
-        value: String,
-    },
-    Truncated {
-        expected: usize,
-        found: usize,
-    },
-    TrailingData {
-        expected: usize,
-        found: usize,
-    },
-    Checksum {
-        header: u32,
-        computed: u32,
-    },
-    Plaquette {
-        header: f64,
-        computed: f64,
-    },
-    LinkTrace {
-        header: f64,
-        computed: f64,
-    },
-    NotSu3 {
-        site: usize,
-        mu: usize,
-        deviation: f64,
-    },
+    BadField { field: String, value: String },
+    Truncated { expected: usize, found: usize },
+    TrailingData { expected: usize, found: usize },
+    Checksum { header: u32, computed: u32 },
+    Plaquette { header: f64, computed: f64 },
+    LinkTrace { header: f64, computed: f64 },
+    NotSu3 { site: usize, mu: usize, deviation: f64 },
     NotFourDimensional(usize),
 }
 
@@ -147,24 +122,21 @@ impl fmt::Display for NerscError {
                 f,
                 "NERSC file is truncated: the header announces {expected} bytes of link data, the file has {found}"
             ),
-            TrailingData { expected, found } => write!(
-                f,
-                "NERSC file has {found} bytes of link data where the header announces {expected}"
-            ),
-            Checksum { header, computed } => write!(
-                f,
-                "CHECKSUM mismatch: header says {header:x}, data sum to {computed:x} (corrupt data)"
-            ),
+            TrailingData { expected, found } => {
+                write!(f, "NERSC file has {found} bytes of link data where the header announces {expected}")
+            }
+            Checksum { header, computed } => {
+                write!(f, "CHECKSUM mismatch: header says {header:x}, data sum to {computed:x} (corrupt data)")
+            }
             Plaquette { header, computed } => {
                 write!(f, "PLAQUETTE mismatch: header says {header}, links give {computed}")
             }
             LinkTrace { header, computed } => {
                 write!(f, "LINK_TRACE mismatch: header says {header}, links give {computed}")
             }
-            NotSu3 { site, mu, deviation } => write!(
-                f,
-                "link at site {site}, direction {mu} is not in SU(3) (deviation {deviation:.2e})"
-            ),
+            NotSu3 { site, mu, deviation } => {
+                write!(f, "link at site {site}, direction {mu} is not in SU(3) (deviation {deviation:.2e})")
+            }
             NotFourDimensional(d) => write!(f, "NERSC files hold 4D lattices; this one is {d}D"),
         }
     }
@@ -215,9 +187,7 @@ pub fn encode(u: &GaugeField<f64>, opts: &WriteOptions) -> Result<Vec<u8>, Nersc
         match opts.precision {
             Precision::F64 => {
                 let bits = x.to_bits();
-                checksum = checksum
-                    .wrapping_add(bits as u32)
-                    .wrapping_add((bits >> 32) as u32);
+                checksum = checksum.wrapping_add(bits as u32).wrapping_add((bits >> 32) as u32);
                 data.extend_from_slice(&match opts.endian {
                     Endian::Big => bits.to_be_bytes(),
                     Endian::Little => bits.to_le_bytes(),
@@ -234,11 +204,7 @@ pub fn encode(u: &GaugeField<f64>, opts: &WriteOptions) -> Result<Vec<u8>, Nersc
         }
     }
     // Header values describe the data as stored (rounded to f32 if so).
-    let stored = if opts.precision == Precision::F32 {
-        round_f32(u)
-    } else {
-        u.clone()
-    };
+    let stored = if opts.precision == Precision::F32 { round_f32(u) } else { u.clone() };
     let d = g.dims();
     let datatype = match opts.layout {
         Layout::TwoRow => "4D_SU3_GAUGE",
@@ -264,10 +230,7 @@ pub fn encode(u: &GaugeField<f64>, opts: &WriteOptions) -> Result<Vec<u8>, Nersc
         ("SEQUENCE_NUMBER", opts.sequence_number.to_string()),
         ("CREATOR", opts.creator.clone()),
         ("CREATION_DATE", opts.creation_date.clone()),
-        (
-            "FLOATING_POINT",
-            float_label(opts.precision, opts.endian).into()
-        ),
+        ("FLOATING_POINT", float_label(opts.precision, opts.endian).into()),
     ];
     let mut out = Vec::with_capacity(data.len() + 1024);
     out.extend_from_slice(b"BEGIN_HEADER\n");
@@ -309,12 +272,9 @@ fn parse_header(bytes: &[u8]) -> Result<(Vec<(String, String)>, usize), NerscErr
     let mut first = true;
     loop {
         let rest = &bytes[pos..];
-        let nl = rest
-            .iter()
-            .position(|&b| b == b'\n')
-            .ok_or(NerscError::UnterminatedHeader)?;
-        let line = core::str::from_utf8(&rest[..nl])
-            .map_err(|_| NerscError::MalformedLine(lossy(&rest[..nl.min(80)])))?;
+        let nl = rest.iter().position(|&b| b == b'\n').ok_or(NerscError::UnterminatedHeader)?;
+        let line =
+            core::str::from_utf8(&rest[..nl]).map_err(|_| NerscError::MalformedLine(lossy(&rest[..nl.min(80)])))?;
         let line = line.trim_end_matches('\r');
         pos += nl + 1;
         if first {
@@ -328,9 +288,7 @@ fn parse_header(bytes: &[u8]) -> Result<(Vec<(String, String)>, usize), NerscErr
         if t.is_empty() {
             continue;
         }
-        let eq = t
-            .find('=')
-            .ok_or_else(|| NerscError::MalformedLine(t.into()))?;
+        let eq = t.find('=').ok_or_else(|| NerscError::MalformedLine(t.into()))?;
         fields.push((t[..eq].trim().to_string(), t[eq + 1..].trim().to_string()));
         if pos > 1 << 20 {
             return Err(NerscError::UnterminatedHeader);
@@ -340,31 +298,16 @@ fn parse_header(bytes: &[u8]) -> Result<(Vec<(String, String)>, usize), NerscErr
 
 /// The printable ASCII of a byte string (for error messages).
 fn lossy(b: &[u8]) -> String {
-    b.iter()
-        .map(|&c| {
-            if c.is_ascii_graphic() || c == b' ' {
-                c as char
-            } else {
-                '?'
-            }
-        })
-        .collect()
+    b.iter().map(|&c| if c.is_ascii_graphic() || c == b' ' { c as char } else { '?' }).collect()
 }
 
 /// Decodes a NERSC file and verifies its header against the data.
 pub fn decode(bytes: &[u8]) -> Result<(GaugeField<f64>, Header), NerscError> {
     let (fields, data_start) = parse_header(bytes)?;
     let get = |k: &'static str| -> Result<&str, NerscError> {
-        fields
-            .iter()
-            .find(|(f, _)| f == k)
-            .map(|(_, v)| v.as_str())
-            .ok_or(NerscError::MissingField(k))
+        fields.iter().find(|(f, _)| f == k).map(|(_, v)| v.as_str()).ok_or(NerscError::MissingField(k))
     };
-    let bad = |k: &str, v: &str| NerscError::BadField {
-        field: k.into(),
-        value: v.into(),
-    };
+    let bad = |k: &str, v: &str| NerscError::BadField { field: k.into(), value: v.into() };
 
     let layout = match get("DATATYPE")? {
         "4D_SU3_GAUGE" => Layout::TwoRow,
@@ -383,11 +326,7 @@ pub fn decode(bytes: &[u8]) -> Result<(GaugeField<f64>, Header), NerscError> {
     let mut dims = [0usize; 4];
     for (i, k) in DIM_KEYS.iter().enumerate() {
         let v = get(k)?;
-        dims[i] = v
-            .parse()
-            .ok()
-            .filter(|&n: &usize| (2..=1 << 16).contains(&n))
-            .ok_or_else(|| bad(k, v))?;
+        dims[i] = v.parse().ok().filter(|&n: &usize| (2..=1 << 16).contains(&n)).ok_or_else(|| bad(k, v))?;
     }
     let cs = get("CHECKSUM")?;
     let checksum = u32::from_str_radix(cs.trim_start_matches("0x").trim_start_matches("0X"), 16)
@@ -411,16 +350,10 @@ pub fn decode(bytes: &[u8]) -> Result<(GaugeField<f64>, Header), NerscError> {
     let expected = geom.n_links() * per_link * width;
     let data = &bytes[data_start..];
     if data.len() < expected {
-        return Err(NerscError::Truncated {
-            expected,
-            found: data.len(),
-        });
+        return Err(NerscError::Truncated { expected, found: data.len() });
     }
     if data.len() > expected {
-        return Err(NerscError::TrailingData {
-            expected,
-            found: data.len(),
-        });
+        return Err(NerscError::TrailingData { expected, found: data.len() });
     }
 
     let mut sum = 0u32;
@@ -429,23 +362,13 @@ pub fn decode(bytes: &[u8]) -> Result<(GaugeField<f64>, Header), NerscError> {
         let x = match (precision, endian) {
             (Precision::F64, e) => {
                 let a: [u8; 8] = w.try_into().unwrap();
-                let bits = if e == Endian::Big {
-                    u64::from_be_bytes(a)
-                } else {
-                    u64::from_le_bytes(a)
-                };
-                sum = sum
-                    .wrapping_add(bits as u32)
-                    .wrapping_add((bits >> 32) as u32);
+                let bits = if e == Endian::Big { u64::from_be_bytes(a) } else { u64::from_le_bytes(a) };
+                sum = sum.wrapping_add(bits as u32).wrapping_add((bits >> 32) as u32);
                 f64::from_bits(bits)
             }
             (Precision::F32, e) => {
                 let a: [u8; 4] = w.try_into().unwrap();
-                let bits = if e == Endian::Big {
-                    u32::from_be_bytes(a)
-                } else {
-                    u32::from_le_bytes(a)
-                };
+                let bits = if e == Endian::Big { u32::from_be_bytes(a) } else { u32::from_le_bytes(a) };
                 sum = sum.wrapping_add(bits);
                 f32::from_bits(bits) as f64
             }
@@ -453,10 +376,7 @@ pub fn decode(bytes: &[u8]) -> Result<(GaugeField<f64>, Header), NerscError> {
         numbers.push(x);
     }
     if sum != checksum {
-        return Err(NerscError::Checksum {
-            header: checksum,
-            computed: sum,
-        });
+        return Err(NerscError::Checksum { header: checksum, computed: sum });
     }
 
     let mut links = Vec::with_capacity(geom.n_links());
@@ -471,11 +391,7 @@ pub fn decode(bytes: &[u8]) -> Result<(GaugeField<f64>, Header), NerscError> {
             m.m[2] = third_row(&m.m[0], &m.m[1]);
         }
         if !m.is_finite() {
-            return Err(NerscError::NotSu3 {
-                site: l / 4,
-                mu: l % 4,
-                deviation: f64::INFINITY,
-            });
+            return Err(NerscError::NotSu3 { site: l / 4, mu: l % 4, deviation: f64::INFINITY });
         }
         links.push(m);
     }
@@ -483,57 +399,28 @@ pub fn decode(bytes: &[u8]) -> Result<(GaugeField<f64>, Header), NerscError> {
     let mut field = GaugeField::from_links(geom, links);
 
     // Unitarity: f64 data must be SU(3) to rounding, f32 to single precision.
-    let limit = if precision == Precision::F64 {
-        1e-10
-    } else {
-        1e-5
-    };
+    let limit = if precision == Precision::F64 { 1e-10 } else { 1e-5 };
     let one = Mat3::identity();
     for (l, m) in field.links().iter().enumerate() {
-        let dev = (*m * m.adj())
-            .dist(&one)
-            .max((m.det() - Complex::one()).abs());
+        let dev = (*m * m.adj()).dist(&one).max((m.det() - Complex::one()).abs());
         if dev > limit {
-            return Err(NerscError::NotSu3 {
-                site: l / 4,
-                mu: l % 4,
-                deviation: dev,
-            });
+            return Err(NerscError::NotSu3 { site: l / 4, mu: l % 4, deviation: dev });
         }
     }
 
-    let data_eps = if precision == Precision::F64 {
-        1e-12
-    } else {
-        2e-6
-    };
+    let data_eps = if precision == Precision::F64 { 1e-12 } else { 2e-6 };
     let computed = average_plaquette(&field);
     if (computed - plaquette).abs() > printed_resolution(pl) + data_eps {
-        return Err(NerscError::Plaquette {
-            header: plaquette,
-            computed,
-        });
+        return Err(NerscError::Plaquette { header: plaquette, computed });
     }
     let computed = link_trace(&field);
     if (computed - link_trace_hdr).abs() > printed_resolution(lt) + data_eps {
-        return Err(NerscError::LinkTrace {
-            header: link_trace_hdr,
-            computed,
-        });
+        return Err(NerscError::LinkTrace { header: link_trace_hdr, computed });
     }
     if precision == Precision::F32 {
         field.for_each_link_mut(|_, _, l| *l = reunitarize(l));
     }
-    let header = Header {
-        fields,
-        dims,
-        layout,
-        precision,
-        endian,
-        checksum,
-        plaquette,
-        link_trace: link_trace_hdr,
-    };
+    let header = Header { fields, dims, layout, precision, endian, checksum, plaquette, link_trace: link_trace_hdr };
     Ok((field, header))
 }
 impl core::error::Error for NerscError {}

@@ -20,10 +20,7 @@ impl<T: Real> GaugeField<T> {
     /// All links equal to 1.
     pub fn cold(geom: Arc<Geometry>) -> Self {
         let n = geom.n_links();
-        GaugeField {
-            geom,
-            links: alloc::vec![Mat3::identity(); n],
-        }
+        GaugeField { geom, links: alloc::vec![Mat3::identity(); n] }
     }
 
     /// Haar-random links, each from its own stream (same field on any thread count).
@@ -38,11 +35,7 @@ impl<T: Real> GaugeField<T> {
 
     /// Wraps links given in the storage order `links[x·D + mu]`.
     pub fn from_links(geom: Arc<Geometry>, links: Vec<Mat3<T>>) -> Self {
-        assert_eq!(
-            links.len(),
-            geom.n_links(),
-            "link count does not match the lattice"
-        );
+        assert_eq!(links.len(), geom.n_links(), "link count does not match the lattice");
         GaugeField { geom, links }
     }
 
@@ -95,9 +88,7 @@ impl<T: Real> GaugeField<T> {
             .iter()
             .map(|u| {
                 let d = u.det();
-                (*u * u.adj())
-                    .dist(&one)
-                    .max((d - crate::su3::Complex::one()).abs().to_f64())
+                (*u * u.adj()).dist(&one).max((d - crate::su3::Complex::one()).abs().to_f64())
             })
             .fold(0.0, f64::max)
     }
@@ -109,10 +100,7 @@ impl<T: Real> GaugeField<T> {
 
     /// Converts the scalar type through `f64`.
     pub fn cast<S: Real>(&self) -> GaugeField<S> {
-        GaugeField {
-            geom: self.geom.clone(),
-            links: self.links.iter().map(|u| u.cast()).collect(),
-        }
+        GaugeField { geom: self.geom.clone(), links: self.links.iter().map(|u| u.cast()).collect() }
     }
 
     /// Applies `f(site, mu, &mut U)` to every link, in parallel when available.

@@ -38,11 +38,7 @@ impl<T: Real> GaugeTransform<T> {
 
     /// The transformed field.
     pub fn apply(&self, u: &GaugeField<T>) -> GaugeField<T> {
-        assert_eq!(
-            **u.geometry(),
-            *self.geom,
-            "gauge transformation on a different lattice"
-        );
+        assert_eq!(**u.geometry(), *self.geom, "gauge transformation on a different lattice");
         let mut out = u.clone();
         let g = &self.geom;
         out.for_each_link_mut(|site, mu, link| {
@@ -59,9 +55,6 @@ impl<T: Real> GaugeTransform<T> {
 
     /// The inverse transformation `Ω†`.
     pub fn inverse(&self) -> Self {
-        GaugeTransform {
-            geom: self.geom.clone(),
-            omega: self.omega.iter().map(|o| o.adj()).collect(),
-        }
+        GaugeTransform { geom: self.geom.clone(), omega: self.omega.iter().map(|o| o.adj()).collect() }
     }
 }

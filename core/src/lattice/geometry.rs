@@ -26,10 +26,7 @@ impl fmt::Display for GeometryError {
                 write!(f, "lattice dimension {d} is not supported (use 2, 3 or 4)")
             }
             GeometryError::Extent { dir, extent } => {
-                write!(
-                    f,
-                    "extent {extent} in direction {dir} is too small (at least 2)"
-                )
+                write!(f, "extent {extent} in direction {dir} is too small (at least 2)")
             }
             GeometryError::TooLarge => {
                 write!(f, "lattice volume does not fit in 32-bit site indices")
@@ -66,10 +63,7 @@ impl Geometry {
                 return Err(GeometryError::Extent { dir, extent });
             }
         }
-        let volume = dims
-            .iter()
-            .try_fold(1usize, |v, &l| v.checked_mul(l))
-            .ok_or(GeometryError::TooLarge)?;
+        let volume = dims.iter().try_fold(1usize, |v, &l| v.checked_mul(l)).ok_or(GeometryError::TooLarge)?;
         if volume.checked_mul(nd).is_none_or(|n| n > u32::MAX as usize) {
             return Err(GeometryError::TooLarge);
         }
@@ -102,9 +96,7 @@ impl Geometry {
         let mut dims = Vec::new();
         for part in s.split(['x', 'X']) {
             let n: usize = part.trim().parse().map_err(|_| {
-                ParseError(alloc::format!(
-                    "lattice size '{s}' is not of the form 8x8x8x8 (bad extent '{part}')"
-                ))
+                ParseError(alloc::format!("lattice size '{s}' is not of the form 8x8x8x8 (bad extent '{part}')"))
             })?;
             dims.push(n);
         }
@@ -141,11 +133,7 @@ impl Geometry {
     /// Moves `n` steps (either sign) along `mu`.
     pub fn shift(&self, mut site: usize, mu: usize, n: isize) -> usize {
         for _ in 0..n.unsigned_abs() {
-            site = if n > 0 {
-                self.up(site, mu)
-            } else {
-                self.dn(site, mu)
-            };
+            site = if n > 0 { self.up(site, mu) } else { self.dn(site, mu) };
         }
         site
     }
@@ -185,8 +173,7 @@ impl Geometry {
     }
     /// `"8x8x8x16"`
     pub fn label(&self) -> alloc::string::String {
-        let parts: Vec<alloc::string::String> =
-            self.dims.iter().map(|d| alloc::format!("{d}")).collect();
+        let parts: Vec<alloc::string::String> = self.dims.iter().map(|d| alloc::format!("{d}")).collect();
         parts.join("x")
     }
 }

@@ -24,10 +24,7 @@ impl Step {
         Step { mu, forward: false }
     }
     pub const fn reversed(self) -> Self {
-        Step {
-            mu: self.mu,
-            forward: !self.forward,
-        }
+        Step { mu: self.mu, forward: !self.forward }
     }
 }
 

@@ -18,9 +18,7 @@ use crate::lattice::GaugeField;
 use crate::real::Real;
 use crate::rng::{domain, Rng};
 use crate::su3::random::haar_su2;
-use crate::su3::su2::{
-    left_multiply, product_block_quaternion, qconj, qmul, Quaternion, SUBGROUPS,
-};
+use crate::su3::su2::{left_multiply, product_block_quaternion, qconj, qmul, Quaternion, SUBGROUPS};
 use crate::su3::{reunitarize, Mat3};
 use core::fmt;
 
@@ -69,13 +67,7 @@ fn normalised<T: Real>(a: &Quaternion<T>) -> Option<(f64, Quaternion<T>)> {
 
 /// New value of `U_mu(x)` after one heatbath hit in each SU(2) subgroup.
 #[inline]
-pub fn heatbath_link<T: Real>(
-    u: &GaugeField<T>,
-    x: usize,
-    mu: usize,
-    beta: f64,
-    rng: &mut Rng,
-) -> Mat3<T> {
+pub fn heatbath_link<T: Real>(u: &GaugeField<T>, x: usize, mu: usize, beta: f64, rng: &mut Rng) -> Mat3<T> {
     let k = staple(u, x, mu);
     let mut link = *u.link(x, mu);
     for &(p, q) in &SUBGROUPS {
@@ -159,21 +151,9 @@ pub struct WilsonChain<T> {
 
 impl<T: Real> WilsonChain<T> {
     /// A chain starting from `field` after `sweeps` compound sweeps.
-    pub fn new(
-        field: GaugeField<T>,
-        beta: f64,
-        n_or: usize,
-        seed: u64,
-        sweeps: u64,
-    ) -> Result<Self, McError> {
+    pub fn new(field: GaugeField<T>, beta: f64, n_or: usize, seed: u64, sweeps: u64) -> Result<Self, McError> {
         check_updatable(&field, beta)?;
-        Ok(WilsonChain {
-            field,
-            beta,
-            n_or,
-            seed,
-            sweeps,
-        })
+        Ok(WilsonChain { field, beta, n_or, seed, sweeps })
     }
 
     /// One compound sweep (1 heatbath + `n_or` overrelaxation).

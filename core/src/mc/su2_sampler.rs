@@ -69,10 +69,5 @@ pub fn sample_su2(alpha: f64, rng: &mut Rng) -> [f64; 4] {
     let cos_t = 2.0 * rng.uniform() - 1.0;
     let sin_t = libm::sqrt((1.0 - cos_t * cos_t).max(0.0));
     let phi = core::f64::consts::TAU * rng.uniform();
-    [
-        y0,
-        r * sin_t * libm::cos(phi),
-        r * sin_t * libm::sin(phi),
-        r * cos_t,
-    ]
+    [y0, r * sin_t * libm::cos(phi), r * sin_t * libm::sin(phi), r * cos_t]
 }

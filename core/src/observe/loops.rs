@@ -20,15 +20,7 @@ pub fn straight_lines<T: Real>(u: &GaugeField<T>, mu: usize, n: usize) -> Vec<Ma
 }
 
 /// Sum over sites of `Re Tr` of the `r x t` loop with `r` along `mu`, `t` along `nu`.
-fn loop_sum<T: Real>(
-    u: &GaugeField<T>,
-    mu: usize,
-    nu: usize,
-    lr: &[Mat3<T>],
-    lt: &[Mat3<T>],
-    r: usize,
-    t: usize,
-) -> T {
+fn loop_sum<T: Real>(u: &GaugeField<T>, mu: usize, nu: usize, lr: &[Mat3<T>], lt: &[Mat3<T>], r: usize, t: usize) -> T {
     let g = u.geometry();
     crate::par::sum(g.volume(), |x| {
         let a = lr[x] * lt[g.shift(x, mu, r as isize)];

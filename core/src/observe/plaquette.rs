@@ -62,10 +62,6 @@ pub fn plaquette_spatial_temporal<T: Real>(u: &GaugeField<T>) -> (T, T) {
     }
     let n_t = (nd - 1) * v;
     let n_s = n_plaquettes(nd, v) - n_t;
-    let spatial = if n_s > 0 {
-        ss / T::from_f64(3.0 * n_s as f64)
-    } else {
-        T::zero()
-    };
+    let spatial = if n_s > 0 { ss / T::from_f64(3.0 * n_s as f64) } else { T::zero() };
     (spatial, st / T::from_f64(3.0 * n_t as f64))
 }

@@ -50,21 +50,9 @@ pub fn hermitian<T: Real>(a: &Su3Alg<T>) -> Mat3<T> {
     let c = Complex::new;
     Mat3 {
         m: [
-            [
-                c(a[2] * h + a[7] * s3, z),
-                c(a[0] * h, -a[1] * h),
-                c(a[3] * h, -a[4] * h),
-            ],
-            [
-                c(a[0] * h, a[1] * h),
-                c(-a[2] * h + a[7] * s3, z),
-                c(a[5] * h, -a[6] * h),
-            ],
-            [
-                c(a[3] * h, a[4] * h),
-                c(a[5] * h, a[6] * h),
-                c(-(a[7] * s3) - a[7] * s3, z),
-            ],
+            [c(a[2] * h + a[7] * s3, z), c(a[0] * h, -a[1] * h), c(a[3] * h, -a[4] * h)],
+            [c(a[0] * h, a[1] * h), c(-a[2] * h + a[7] * s3, z), c(a[5] * h, -a[6] * h)],
+            [c(a[3] * h, a[4] * h), c(a[5] * h, a[6] * h), c(-(a[7] * s3) - a[7] * s3, z)],
         ],
     }
 }
@@ -137,10 +125,7 @@ mod tests {
             for b in 0..8 {
                 let tr = (ta * generator(b)).trace();
                 let want = if a == b { 0.5 } else { 0.0 };
-                assert!(
-                    (tr.re - want).abs() < 1e-15 && tr.im.abs() < 1e-15,
-                    "Tr(t^{a} t^{b})"
-                );
+                assert!((tr.re - want).abs() < 1e-15 && tr.im.abs() < 1e-15, "Tr(t^{a} t^{b})");
             }
         }
     }

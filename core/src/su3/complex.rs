@@ -17,24 +17,15 @@ impl<T: Real> Complex<T> {
     }
     #[inline(always)]
     pub fn zero() -> Self {
-        Complex {
-            re: T::zero(),
-            im: T::zero(),
-        }
+        Complex { re: T::zero(), im: T::zero() }
     }
     #[inline(always)]
     pub fn one() -> Self {
-        Complex {
-            re: T::one(),
-            im: T::zero(),
-        }
+        Complex { re: T::one(), im: T::zero() }
     }
     #[inline(always)]
     pub fn i() -> Self {
-        Complex {
-            re: T::zero(),
-            im: T::one(),
-        }
+        Complex { re: T::zero(), im: T::one() }
     }
     #[inline(always)]
     pub fn real(re: T) -> Self {
@@ -42,10 +33,7 @@ impl<T: Real> Complex<T> {
     }
     #[inline(always)]
     pub fn conj(self) -> Self {
-        Complex {
-            re: self.re,
-            im: -self.im,
-        }
+        Complex { re: self.re, im: -self.im }
     }
     /// `|z|²`
     #[inline(always)]
@@ -62,50 +50,32 @@ impl<T: Real> Complex<T> {
     }
     #[inline(always)]
     pub fn scale(self, s: T) -> Self {
-        Complex {
-            re: self.re * s,
-            im: self.im * s,
-        }
+        Complex { re: self.re * s, im: self.im * s }
     }
     /// `i·z`
     #[inline(always)]
     pub fn mul_i(self) -> Self {
-        Complex {
-            re: -self.im,
-            im: self.re,
-        }
+        Complex { re: -self.im, im: self.re }
     }
     /// `conj(self) · o`
     #[inline(always)]
     pub fn conj_mul(self, o: Self) -> Self {
-        Complex {
-            re: self.re * o.re + self.im * o.im,
-            im: self.re * o.im - self.im * o.re,
-        }
+        Complex { re: self.re * o.re + self.im * o.im, im: self.re * o.im - self.im * o.re }
     }
     /// `self · conj(o)`
     #[inline(always)]
     pub fn mul_conj(self, o: Self) -> Self {
-        Complex {
-            re: self.re * o.re + self.im * o.im,
-            im: self.im * o.re - self.re * o.im,
-        }
+        Complex { re: self.re * o.re + self.im * o.im, im: self.im * o.re - self.re * o.im }
     }
     #[inline(always)]
     pub fn inv(self) -> Self {
         let n = self.norm_sqr();
-        Complex {
-            re: self.re / n,
-            im: -self.im / n,
-        }
+        Complex { re: self.re / n, im: -self.im / n }
     }
     /// `e^{iφ}`
     #[inline(always)]
     pub fn from_phase(phi: T) -> Self {
-        Complex {
-            re: phi.cos(),
-            im: phi.sin(),
-        }
+        Complex { re: phi.cos(), im: phi.sin() }
     }
     /// Principal cube root.
     pub fn cbrt(self) -> Self {
@@ -120,10 +90,7 @@ impl<T: Real> Complex<T> {
     /// Converts the scalar type through `f64`.
     #[inline(always)]
     pub fn cast<S: Real>(self) -> Complex<S> {
-        Complex {
-            re: S::from_f64(self.re.to_f64()),
-            im: S::from_f64(self.im.to_f64()),
-        }
+        Complex { re: S::from_f64(self.re.to_f64()), im: S::from_f64(self.im.to_f64()) }
     }
 }
 
@@ -131,40 +98,28 @@ impl<T: Real> Add for Complex<T> {
     type Output = Self;
     #[inline(always)]
     fn add(self, o: Self) -> Self {
-        Complex {
-            re: self.re + o.re,
-            im: self.im + o.im,
-        }
+        Complex { re: self.re + o.re, im: self.im + o.im }
     }
 }
 impl<T: Real> Sub for Complex<T> {
     type Output = Self;
     #[inline(always)]
     fn sub(self, o: Self) -> Self {
-        Complex {
-            re: self.re - o.re,
-            im: self.im - o.im,
-        }
+        Complex { re: self.re - o.re, im: self.im - o.im }
     }
 }
 impl<T: Real> Mul for Complex<T> {
     type Output = Self;
     #[inline(always)]
     fn mul(self, o: Self) -> Self {
-        Complex {
-            re: self.re * o.re - self.im * o.im,
-            im: self.re * o.im + self.im * o.re,
-        }
+        Complex { re: self.re * o.re - self.im * o.im, im: self.re * o.im + self.im * o.re }
     }
 }
 impl<T: Real> Neg for Complex<T> {
     type Output = Self;
     #[inline(always)]
     fn neg(self) -> Self {
-        Complex {
-            re: -self.re,
-            im: -self.im,
-        }
+        Complex { re: -self.re, im: -self.im }
     }
 }
 impl<T: Real> AddAssign for Complex<T> {

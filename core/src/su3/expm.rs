@@ -161,9 +161,7 @@ mod tests {
     fn sample(scale: f64, seed: u64) -> Su3Alg<f64> {
         let mut s = seed;
         core::array::from_fn(|_| {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             ((s >> 11) as f64 / (1u64 << 53) as f64 - 0.5) * 2.0 * scale
         })
     }
@@ -209,12 +207,7 @@ mod tests {
                 let a = sample(scale, 31 * seed + i as u64);
                 let back = log_su3(&exp_components(&a)).expect("log defined");
                 for c in 0..8 {
-                    assert!(
-                        (a[c] - back[c]).abs() < 1e-11,
-                        "scale {scale} comp {c}: {} vs {}",
-                        a[c],
-                        back[c]
-                    );
+                    assert!((a[c] - back[c]).abs() < 1e-11, "scale {scale} comp {c}: {} vs {}", a[c], back[c]);
                 }
             }
         }

@@ -14,9 +14,7 @@ pub struct Mat3<T> {
 impl<T: Real> Mat3<T> {
     #[inline(always)]
     pub fn zero() -> Self {
-        Mat3 {
-            m: [[Complex::zero(); 3]; 3],
-        }
+        Mat3 { m: [[Complex::zero(); 3]; 3] }
     }
     #[inline(always)]
     pub fn identity() -> Self {
@@ -111,8 +109,7 @@ impl<T: Real> Mat3<T> {
     }
     pub fn det(&self) -> Complex<T> {
         let m = &self.m;
-        m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1])
-            - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
+        m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1]) - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
             + m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0])
     }
     /// The inverse by cofactors (`None` if the determinant vanishes).
@@ -191,10 +188,7 @@ impl<T: Real> Mat3<T> {
     }
     /// `true` when every entry is finite.
     pub fn is_finite(&self) -> bool {
-        self.m
-            .iter()
-            .flatten()
-            .all(|z| z.re.is_finite() && z.im.is_finite())
+        self.m.iter().flatten().all(|z| z.re.is_finite() && z.im.is_finite())
     }
     /// Converts the scalar type through `f64`.
     pub fn cast<S: Real>(&self) -> Mat3<S> {
@@ -215,8 +209,7 @@ impl<T: Real> Mul for Mat3<T> {
         let mut r = Mat3::zero();
         for i in 0..3 {
             for j in 0..3 {
-                r.m[i][j] =
-                    self.m[i][0] * b.m[0][j] + self.m[i][1] * b.m[1][j] + self.m[i][2] * b.m[2][j];
+                r.m[i][j] = self.m[i][0] * b.m[0][j] + self.m[i][1] * b.m[1][j] + self.m[i][2] * b.m[2][j];
             }
         }
         r

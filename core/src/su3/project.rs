@@ -23,9 +23,7 @@ pub fn reunitarize<T: Real>(u: &Mat3<T>) -> Mat3<T> {
         r.m[0][c] = r.m[0][c].scale(inv0);
     }
     // row1 -= (row0† · row1) row0
-    let dot = r.m[0][0].conj_mul(r.m[1][0])
-        + r.m[0][1].conj_mul(r.m[1][1])
-        + r.m[0][2].conj_mul(r.m[1][2]);
+    let dot = r.m[0][0].conj_mul(r.m[1][0]) + r.m[0][1].conj_mul(r.m[1][1]) + r.m[0][2].conj_mul(r.m[1][2]);
     for c in 0..3 {
         let t = r.m[0][c] * dot;
         r.m[1][c] -= t;
@@ -42,11 +40,7 @@ pub fn reunitarize<T: Real>(u: &Mat3<T>) -> Mat3<T> {
 /// `conj(a × b)`: the third row that completes two orthonormal rows to SU(3).
 #[inline(always)]
 pub fn third_row<T: Real>(a: &[Complex<T>; 3], b: &[Complex<T>; 3]) -> [Complex<T>; 3] {
-    [
-        (a[1] * b[2] - a[2] * b[1]).conj(),
-        (a[2] * b[0] - a[0] * b[2]).conj(),
-        (a[0] * b[1] - a[1] * b[0]).conj(),
-    ]
+    [(a[1] * b[2] - a[2] * b[1]).conj(), (a[2] * b[0] - a[0] * b[2]).conj(), (a[0] * b[1] - a[1] * b[0]).conj()]
 }
 
 /// Result of [`project_su3`].
@@ -66,10 +60,7 @@ pub struct Projection<T> {
 /// `Re Tr(W Q†)` at `W`, zero at the maximum.
 pub fn projection_residual<T: Real>(w: &Mat3<T>, q: &Mat3<T>) -> f64 {
     let c: Su3Alg<T> = antihermitian_components(&w.mul_adj(q));
-    c.iter()
-        .map(|x| x.to_f64() * x.to_f64())
-        .sum::<f64>()
-        .sqrt()
+    c.iter().map(|x| x.to_f64() * x.to_f64()).sum::<f64>().sqrt()
 }
 
 /// Polar unitary factor `P = Q (Q†Q)^{-1/2}` with the determinant phase
@@ -117,12 +108,7 @@ fn reunitarize_or_identity<T: Real>(q: &Mat3<T>) -> Mat3<T> {
 /// subgroup, `W ← v† W` where `v` is the normalised quaternion part of the
 /// block of `W Q†` (the β → ∞ limit of the heatbath). Stops when the
 /// Riemannian gradient `‖[W Q†]_TA‖ ≤ tol·(1 + ‖Q‖)` or after `max_sweeps`.
-pub fn project_su3<T: Real>(
-    q: &Mat3<T>,
-    start: Option<&Mat3<T>>,
-    tol: f64,
-    max_sweeps: usize,
-) -> Projection<T> {
+pub fn project_su3<T: Real>(q: &Mat3<T>, start: Option<&Mat3<T>>, tol: f64, max_sweeps: usize) -> Projection<T> {
     let mut w = match start {
         Some(s) => *s,
         None => polar_start(q),
@@ -147,12 +133,7 @@ pub fn project_su3<T: Real>(
         }
         residual = projection_residual(&w, q);
     }
-    Projection {
-        w,
-        value: w.re_tr_mul_adj(q),
-        sweeps,
-        residual,
-    }
+    Projection { w, value: w.re_tr_mul_adj(q), sweeps, residual }
 }
 
 #[cfg(test)]
@@ -190,11 +171,7 @@ mod tests {
                 }
             }
             let p = project_su3(&q, None, 1e-13, 2000);
-            assert!(
-                p.residual < 1e-12 * (1.0 + q.norm_sqr().sqrt()),
-                "converged: {}",
-                p.residual
-            );
+            assert!(p.residual < 1e-12 * (1.0 + q.norm_sqr().sqrt()), "converged: {}", p.residual);
             for _ in 0..50 {
                 let trial = near_identity::<f64>(&mut rng, 0.05) * p.w;
                 assert!(trial.re_tr_mul_adj(&q) <= p.value + 1e-12);

@@ -21,32 +21,16 @@ pub type Quaternion<T> = [T; 4];
 pub fn block_quaternion<T: Real>(m: &Mat3<T>, p: usize, q: usize) -> Quaternion<T> {
     let h = T::from_f64(0.5);
     let (w11, w12, w21, w22) = (m.m[p][p], m.m[p][q], m.m[q][p], m.m[q][q]);
-    [
-        (w11.re + w22.re) * h,
-        (w12.im + w21.im) * h,
-        (w12.re - w21.re) * h,
-        (w11.im - w22.im) * h,
-    ]
+    [(w11.re + w22.re) * h, (w12.im + w21.im) * h, (w12.re - w21.re) * h, (w11.im - w22.im) * h]
 }
 
 /// The 2x2 block `(p, q)` of `u·k`, as a quaternion, without forming `u·k`.
 #[inline(always)]
-pub fn product_block_quaternion<T: Real>(
-    u: &Mat3<T>,
-    k: &Mat3<T>,
-    p: usize,
-    q: usize,
-) -> Quaternion<T> {
-    let e =
-        |r: usize, c: usize| u.m[r][0] * k.m[0][c] + u.m[r][1] * k.m[1][c] + u.m[r][2] * k.m[2][c];
+pub fn product_block_quaternion<T: Real>(u: &Mat3<T>, k: &Mat3<T>, p: usize, q: usize) -> Quaternion<T> {
+    let e = |r: usize, c: usize| u.m[r][0] * k.m[0][c] + u.m[r][1] * k.m[1][c] + u.m[r][2] * k.m[2][c];
     let h = T::from_f64(0.5);
     let (w11, w12, w21, w22) = (e(p, p), e(p, q), e(q, p), e(q, q));
-    [
-        (w11.re + w22.re) * h,
-        (w12.im + w21.im) * h,
-        (w12.re - w21.re) * h,
-        (w11.im - w22.im) * h,
-    ]
+    [(w11.re + w22.re) * h, (w12.im + w21.im) * h, (w12.re - w21.re) * h, (w11.im - w22.im) * h]
 }
 
 /// Quaternion product `a·b` (as 2x2 matrices).
@@ -70,10 +54,7 @@ pub fn qconj<T: Real>(a: &Quaternion<T>) -> Quaternion<T> {
 /// The 2x2 complex matrix of a quaternion, row-major.
 #[inline(always)]
 pub fn quaternion_matrix<T: Real>(a: &Quaternion<T>) -> [[Complex<T>; 2]; 2] {
-    [
-        [Complex::new(a[0], a[3]), Complex::new(a[2], a[1])],
-        [Complex::new(-a[2], a[1]), Complex::new(a[0], -a[3])],
-    ]
+    [[Complex::new(a[0], a[3]), Complex::new(a[2], a[1])], [Complex::new(-a[2], a[1]), Complex::new(a[0], -a[3])]]
 }
 
 /// `u ← R·u` where `R` is `r` embedded in subgroup `(p, q)`.
