@@ -316,7 +316,7 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
         bar.set_position(chain.sweeps);
         bar.set_message(format!("P = {p:.5}"));
 
-        let is_config = chain.sweeps > settings.therm && (chain.sweeps - settings.therm) % settings.every == 0;
+        let is_config = chain.sweeps > settings.therm && (chain.sweeps - settings.therm).is_multiple_of(settings.every);
         let stopping = args.stop_after.is_some_and(|n| done_here >= n) || chain.sweeps == total;
         if is_config {
             let index = (chain.sweeps - settings.therm) / settings.every;
