@@ -1,1 +1,44 @@
-fn main() {}
+//! Heatbath and overrelaxation sweeps on 8^4 and 16^4 (double precision), on
+//! one thread and on all threads. Divide the time per sweep by the number of
+//! links (4 L^4) for ns per link update; baselines in `shared/baselines.md`.
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use fpa_core::lattice::{GaugeField, Geometry};
+use fpa_core::mc::heatbath::{heatbath_sweep, overrelax_sweep};
+use std::sync::Arc;
+
+fn bench(c: &mut Criterion) {
+    let all = rayon::current_num_threads();
+    for l in [8usize, 16] {
+        let geom = Arc::new(Geometry::new(&[l; 4]).unwrap());
+        let mut u = GaugeField::<f64>::hot(geom.clone(), 1);
+        for s in 0..5 {
+            heatbath_sweep(&mut u, 6.0, 1, s);
+        }
+        let mut g = c.benchmark_group(format!("sweep {l}^4"));
+        g.throughput(Throughput::Elements(geom.n_links() as u64));
+        if l == 16 {
+            g.sample_size(10);
+        }
+        for threads in [1, all] {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            let mut sweep = 100;
+            g.bench_function(BenchmarkId::new("heatbath", format!("{threads} threads")), |b| {
+                b.iter(|| {
+                    pool.install(|| heatbath_sweep(&mut u, 6.0, 1, sweep));
+                    sweep += 1;
+                })
+            });
+            g.bench_function(BenchmarkId::new("overrelax", format!("{threads} threads")), |b| {
+                b.iter(|| pool.install(|| overrelax_sweep(&mut u)))
+            });
+            if all == 1 {
+                break;
+            }
+        }
+        g.finish();
+    }
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
