@@ -22,6 +22,7 @@ pub mod mc;
 pub mod observe;
 pub mod par;
 pub mod real;
+pub mod rg;
 pub mod rng;
 pub mod stats;
 pub mod su3;

@@ -29,6 +29,27 @@ where
     }
 }
 
+/// `(0..n).map(|i| f(&mut scratch, i)).collect()` with one scratch value per
+/// worker (made by `init`), in parallel when available. `f` must not let its
+/// result depend on what an earlier call left in the scratch value.
+pub fn map_range_init<S, R, I, F>(n: usize, init: I, f: F) -> Vec<R>
+where
+    R: Send,
+    I: Fn() -> S + Sync + Send,
+    F: Fn(&mut S, usize) -> R + Sync + Send,
+{
+    #[cfg(feature = "rayon")]
+    {
+        use rayon::prelude::*;
+        (0..n).into_par_iter().map_init(init, f).collect()
+    }
+    #[cfg(not(feature = "rayon"))]
+    {
+        let mut s = init();
+        (0..n).map(|i| f(&mut s, i)).collect()
+    }
+}
+
 /// `items.iter().map(f).collect()`, in parallel when available.
 pub fn map_slice<I, R, F>(items: &[I], f: F) -> Vec<R>
 where

@@ -10,4 +10,5 @@ pub mod action;
 pub mod gauge;
 pub mod mc;
 pub mod nersc;
+pub mod rg;
 pub mod util;

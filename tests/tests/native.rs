@@ -21,3 +21,9 @@ native! {
     nersc::nersc_roundtrip,
     nersc::nersc_rejects_damaged_files,
 }
+
+native! {
+    rg::kernel_derivatives_match_finite_differences,
+    rg::kernel_is_gauge_covariant,
+    rg::kernel_vanishes_on_flat_abelian_fields,
+}

@@ -1,0 +1,158 @@
+//! The blocking kernel `T_∞[U,V]` in its β → ∞ (fixed point) form and its
+//! exact gradients with respect to the fine links `U` and the coarse links `V`:
+//!
+//! `T_∞ = (κ/N_c) Σ_{x_B,μ} [ N(Q_μ(x_B)) − Re Tr(V_μ(x_B) Q_μ(x_B)†) ]`,
+//! `N(Q) = max_{W∈SU(3)} Re Tr(W Q†)`.
+//!
+//! By the envelope theorem `δN = Re Tr(W* δQ†)` at the maximiser `W*`, so the
+//! gradient matrix of `T` with respect to `Q` is `G_Q = (κ/N_c)(W* − V)`; it
+//! is pushed through `Q = S_μ(2x_B) S_μ(2x_B+μ̂)` and the smearing. The coarse
+//! link derivative is `D_{x_B,μ,a} T = −(κ/N_c) Re Tr(i t^a V Q†)` (the
+//! normalisation does not depend on `V`).
+
+use super::params::Blocking;
+use super::smear::{smeared_link, smeared_link_backward, BoxLinks, SlotGrad};
+use super::stencil::{local_step, Displacements, StencilTable};
+use crate::lattice::{GaugeField, Geometry, Step};
+use crate::real::Real;
+use crate::su3::{link_derivative, project_su3, Mat3, Su3Alg};
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
+const NC: f64 = 3.0;
+
+/// One RG blocking step from a fine lattice (extents `2L`) onto a coarse one (`L`).
+#[derive(Clone, Debug)]
+pub struct Kernel {
+    pub params: Blocking,
+    fine: Arc<Geometry>,
+    coarse: Arc<Geometry>,
+    table: StencilTable,
+    disps: Vec<Displacements>,
+}
+
+/// What [`Kernel::eval`] returns.
+#[derive(Clone, Debug)]
+pub struct KernelEval<T> {
+    /// `T_∞[U,V]`
+    pub value: T,
+    /// Gradient matrices per fine link, `δT = Σ Re Tr(G† δU)` (empty unless asked for).
+    pub fine_grad: Vec<Mat3<T>>,
+    /// `D_{x_B,μ,a} T` per coarse link (empty unless asked for).
+    pub coarse_deriv: Vec<Su3Alg<T>>,
+    /// Largest Riemannian gradient left in the projections `W*`.
+    pub projection_residual: f64,
+}
+
+struct LinkOut<T> {
+    value: T,
+    contributions: Vec<(u32, Mat3<T>)>,
+    coarse: Su3Alg<T>,
+    residual: f64,
+}
+
+impl Kernel {
+    /// The kernel blocking `fine` (twice `coarse` in every direction) onto `coarse`.
+    pub fn new(fine: Arc<Geometry>, coarse: Arc<Geometry>, params: Blocking) -> Self {
+        let table = StencilTable::new(&fine, &coarse);
+        let nd = fine.nd();
+        let disps = (0..nd).map(|mu| Displacements::new(nd, mu)).collect();
+        Kernel { params, fine, coarse, table, disps }
+    }
+
+    pub fn fine(&self) -> &Arc<Geometry> {
+        &self.fine
+    }
+    pub fn coarse(&self) -> &Arc<Geometry> {
+        &self.coarse
+    }
+
+    fn box_links<'a, T: Real>(&'a self, u: &'a GaugeField<T>, l: usize) -> BoxLinks<'a, T> {
+        BoxLinks { links: u.links(), slots: self.table.slots(l), nd: self.table.nd() }
+    }
+
+    /// `(S_μ(2x_B), S_μ(2x_B+μ̂))` for coarse link `l = x_B·D + μ`.
+    fn smeared_pair<T: Real>(&self, b: &BoxLinks<T>, mu: usize) -> (Mat3<T>, Mat3<T>, usize, usize) {
+        let o0 = self.table.origin(mu);
+        let o1 = local_step(o0, Step::fwd(mu));
+        let s0 = smeared_link(b, &self.params, &self.disps[mu], o0, mu);
+        let s1 = smeared_link(b, &self.params, &self.disps[mu], o1, mu);
+        (s0, s1, o0, o1)
+    }
+
+    /// The blocked links `Q_μ(x_B)` for every coarse link.
+    pub fn blocked_links<T: Real>(&self, u: &GaugeField<T>) -> Vec<Mat3<T>> {
+        assert_eq!(**u.geometry(), *self.fine, "field is not on the fine lattice of this kernel");
+        let nd = self.fine.nd();
+        crate::par::map_range(self.coarse.n_links(), |l| {
+            let (s0, s1, _, _) = self.smeared_pair(&self.box_links(u, l), l % nd);
+            s0 * s1
+        })
+    }
+
+    /// `T_∞[U,V]` and, on request, its gradients.
+    pub fn eval<T: Real>(&self, u: &GaugeField<T>, v: &GaugeField<T>, fine: bool, coarse: bool) -> KernelEval<T> {
+        assert_eq!(**u.geometry(), *self.fine, "U is not on the fine lattice of this kernel");
+        assert_eq!(**v.geometry(), *self.coarse, "V is not on the coarse lattice of this kernel");
+        let nd = self.fine.nd();
+        let c = T::from_f64(self.params.kappa / NC);
+        let tol = (100.0 * T::EPSILON).max(1e-14);
+        let outs: Vec<LinkOut<T>> = crate::par::map_range_init(
+            self.coarse.n_links(),
+            || SlotGrad::<T>::new(self.table.n_slots(), nd),
+            |grad, l| {
+                let mu = l % nd;
+                let b = self.box_links(u, l);
+                let (s0, s1, o0, o1) = self.smeared_pair(&b, mu);
+                let q = s0 * s1;
+                let proj = project_su3(&q, None, tol, 10_000);
+                let vl = v.links()[l];
+                let value = c * (proj.value - vl.re_tr_mul_adj(&q));
+                let mut contributions = Vec::new();
+                if fine {
+                    let gq = (proj.w - vl).scale(c);
+                    grad.clear();
+                    smeared_link_backward(&b, &self.params, &self.disps[mu], o0, mu, &gq.mul_adj(&s1), grad);
+                    smeared_link_backward(&b, &self.params, &self.disps[mu], o1, mu, &s0.adj_mul(&gq), grad);
+                    for (slot, (g, &t)) in grad.g.iter().zip(&grad.touched).enumerate() {
+                        if t {
+                            contributions.push((b.slots[slot], *g));
+                        }
+                    }
+                }
+                let coarse_d = if coarse {
+                    let d = link_derivative(&vl.mul_adj(&q));
+                    core::array::from_fn(|a| -(c * d[a]))
+                } else {
+                    [T::zero(); 8]
+                };
+                LinkOut { value, contributions, coarse: coarse_d, residual: proj.residual }
+            },
+        );
+        let mut value = T::zero();
+        let mut fine_grad = if fine { alloc::vec![Mat3::zero(); self.fine.n_links()] } else { Vec::new() };
+        let mut coarse_deriv = Vec::with_capacity(if coarse { outs.len() } else { 0 });
+        let mut residual: f64 = 0.0;
+        for o in outs {
+            value += o.value;
+            for (i, g) in o.contributions {
+                fine_grad[i as usize] += g;
+            }
+            if coarse {
+                coarse_deriv.push(o.coarse);
+            }
+            residual = residual.max(o.residual);
+        }
+        KernelEval { value, fine_grad, coarse_deriv, projection_residual: residual }
+    }
+
+    /// `T_∞[U,V]`.
+    pub fn value<T: Real>(&self, u: &GaugeField<T>, v: &GaugeField<T>) -> T {
+        self.eval(u, v, false, false).value
+    }
+}
+
+/// Link derivatives `D_{x,μ,a} f = Re Tr(i t^a U G†)` from gradient matrices `G`.
+pub fn derivatives_from_gradients<T: Real>(u: &GaugeField<T>, g: &[Mat3<T>]) -> Vec<Su3Alg<T>> {
+    crate::par::map_range(g.len(), |l| link_derivative(&u.links()[l].mul_adj(&g[l])))
+}
