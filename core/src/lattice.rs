@@ -2,6 +2,7 @@
 
 pub mod field;
 pub mod gauge;
+pub mod gauge_fix;
 pub mod geometry;
 pub mod path;
 

@@ -68,3 +68,22 @@ pub fn wilson_derivative_is_covariant() {
         assert!(hermitian(&dw[l]).dist(&want) < 1e-12, "force covariance at link {l}");
     }
 }
+
+/// Landau gauge fixing: the result is a gauge transform of the input by the
+/// returned Ω (plaquette unchanged, links = Ω U Ω†), it is stationary (θ
+/// small), and it undoes a random gauge transformation of a smooth field
+/// (the functional returns to at least its value before the scrambling).
+pub fn landau_gauge_fixing() {
+    use fpa_core::lattice::gauge_fix::landau_gauge;
+    let g = lattice(&[4, 4, 4, 4]);
+    let u = random_field(&g, Some(0.2), 41);
+    let scrambled = GaugeTransform::random(g.clone(), 42).apply(&u);
+    let f0 = u.links().iter().map(|l| l.re_tr()).sum::<f64>() / (3.0 * u.links().len() as f64);
+    let (om, fixed, rep) = landau_gauge(&scrambled, 1.7, 2000, 1e-12);
+    assert!(rep.theta < 1e-12, "{rep:?}");
+    assert!(rep.functional >= f0 - 1e-9, "functional {} below the unscrambled {f0}", rep.functional);
+    let again = om.apply(&scrambled);
+    let d = again.links().iter().zip(fixed.links()).map(|(a, b)| a.dist(b)).fold(0.0, f64::max);
+    assert!(d < 1e-11, "returned field is Ω applied to the input ({d})");
+    assert_close(average_plaquette(&fixed), average_plaquette(&scrambled), 1e-12, "plaquette");
+}

@@ -7,6 +7,7 @@
 //! exact identities.
 
 pub mod action;
+pub mod fixed_point;
 pub mod gauge;
 pub mod mc;
 pub mod nersc;

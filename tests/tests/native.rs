@@ -12,6 +12,7 @@ native! {
     gauge::observables_are_gauge_invariant,
     gauge::path_products_are_covariant,
     gauge::wilson_derivative_is_covariant,
+    gauge::landau_gauge_fixing,
     mc::su2_heatbath_matches_target_distribution,
     mc::overrelaxation_conserves_action,
     mc::plaquette_limits,
@@ -26,4 +27,12 @@ native! {
     rg::kernel_derivatives_match_finite_differences,
     rg::kernel_is_gauge_covariant,
     rg::kernel_vanishes_on_flat_abelian_fields,
+}
+
+native! {
+    fixed_point::fp_derivative_is_the_derivative_of_the_minimum,
+    fixed_point::fp_action_is_gauge_invariant,
+    fixed_point::fp_action_exact_values,
+    fixed_point::fp_action_is_classically_perfect_on_constant_flux,
+    fixed_point::fp_minimiser_converges_on_wilson_ensembles,
 }

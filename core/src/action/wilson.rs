@@ -3,7 +3,7 @@
 
 use super::Action;
 use crate::lattice::GaugeField;
-use crate::observe::plaquette::{n_plaquettes, plaquette_sum};
+use crate::observe::plaquette::plaquette_deficit_sum;
 use crate::real::Real;
 use crate::su3::{link_derivative, Mat3, Su3Alg};
 
@@ -48,8 +48,7 @@ impl Wilson {
 
 impl<T: Real> Action<T> for Wilson {
     fn value(&self, u: &GaugeField<T>) -> T {
-        let n = n_plaquettes(u.nd(), u.geometry().volume());
-        T::from_f64(n as f64) - plaquette_sum(u) / T::from_f64(3.0)
+        plaquette_deficit_sum(u) / T::from_f64(3.0)
     }
 
     fn value_and_derivative(&self, u: &GaugeField<T>, out: &mut [Su3Alg<T>]) -> T {

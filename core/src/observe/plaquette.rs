@@ -32,6 +32,27 @@ pub fn plaquette_sum<T: Real>(u: &GaugeField<T>) -> T {
     })
 }
 
+/// `Σ_x Σ_{mu<nu} (3 − Re Tr U_mu,nu(x))`, summed term by term so that no
+/// precision is lost on smooth fields (where `Re Tr U_p ≈ 3`).
+pub fn plaquette_deficit_sum<T: Real>(u: &GaugeField<T>) -> T {
+    let nd = u.nd();
+    let three = T::from_f64(3.0);
+    crate::par::sum(u.geometry().volume(), |x| {
+        let g = u.geometry();
+        let mut s = T::zero();
+        for mu in 0..nd {
+            let ux = u.link(x, mu);
+            let xm = g.up(x, mu);
+            for nu in mu + 1..nd {
+                let a = ux * u.link(xm, nu);
+                let b = u.link(x, nu) * u.link(g.up(x, nu), mu);
+                s += three - a.re_tr_mul_adj(&b);
+            }
+        }
+        s
+    })
+}
+
 /// Number of plaquettes `V · D(D−1)/2`.
 pub fn n_plaquettes(nd: usize, volume: usize) -> usize {
     volume * nd * (nd - 1) / 2

@@ -1,0 +1,318 @@
+//! The fixed point action from the RG equation,
+//!
+//! `A_FP[V] = min_{U_1..U_n} { A[U_n] + T[U_n, U_{n−1}] + … + T[U_1, V] }`,
+//!
+//! where `U_i` lives on the lattice `2^i` times finer than `V` and `A` is the
+//! action on the finest level (Wilson, a trained L-CNN, …). Depth `n = 1` is
+//! the FP equation with `A` on its right-hand side; `n = 2` is one step of
+//! "inception", which makes `A_FP` independent of the quality of `A` to a
+//! much higher degree (the fields on the finest level are much smoother).
+//!
+//! All levels are minimised jointly with Riemannian L-BFGS. The derivative
+//! `D_FP[V]_{x,μ,a}` is, by the envelope theorem, the explicit `V` derivative
+//! of `T[U_1, V]` at the minimiser: `−(κ/N_c) Re Tr(i t^a V Q†)`.
+
+use super::kernel::{derivatives_from_gradients, Kernel};
+use super::minimize::{minimize, MinimizerReport, MinimizerSettings, Objective};
+use super::params::Blocking;
+use crate::action::Action;
+use crate::lattice::{GaugeField, Geometry};
+use crate::su3::{exp_components, log_su3, project_su3, sqrtm, Mat3, Su3Alg};
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::fmt;
+
+/// How `A_FP` is computed.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FixedPointSettings {
+    pub blocking: Blocking,
+    /// Number of finer levels (1 = plain FP equation, 2 = inception).
+    pub depth: usize,
+    pub minimizer: MinimizerSettings,
+}
+
+impl Default for FixedPointSettings {
+    fn default() -> Self {
+        FixedPointSettings { blocking: Blocking::default_4d(), depth: 1, minimizer: MinimizerSettings::default() }
+    }
+}
+
+/// `A_FP[V]`, `D_FP[V]` and how they were obtained.
+#[derive(Clone, Debug)]
+pub struct FixedPointResult {
+    /// `A_FP[V]`
+    pub action: f64,
+    /// `D_FP[V]_{x,μ,a}` per coarse link.
+    pub derivative: Vec<Su3Alg<f64>>,
+    /// The minimisers `U_1, …, U_n` (finer and finer).
+    pub minimizers: Vec<GaugeField<f64>>,
+    /// `A[U_n]` (the right-hand-side action on the finest level).
+    pub rhs_action: f64,
+    /// `T[U_i, U_{i−1}]` for `i = 1..n` (`U_0 = V`).
+    pub kernel_values: Vec<f64>,
+    pub report: MinimizerReport,
+}
+
+/// Why a fixed point computation was refused.
+#[derive(Clone, Debug, PartialEq)]
+pub enum FixedPointError {
+    Depth(usize),
+    Blocking(String),
+    NotFinite,
+}
+
+impl fmt::Display for FixedPointError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FixedPointError::Depth(d) => write!(f, "inception depth {d} is not supported (use 1, 2 or 3)"),
+            FixedPointError::Blocking(e) => write!(f, "blocking parameters: {e}"),
+            FixedPointError::NotFinite => write!(f, "the coarse configuration contains NaN or infinite entries"),
+        }
+    }
+}
+impl core::error::Error for FixedPointError {}
+
+/// The levels, kernels and right-hand-side action of an FP computation on a
+/// given coarse lattice.
+pub struct FixedPoint<'a> {
+    pub settings: FixedPointSettings,
+    rhs: &'a dyn Action<f64>,
+    /// `levels[0]` is the coarse lattice, `levels[i]` is `2^i` times finer.
+    levels: Vec<Arc<Geometry>>,
+    /// `kernels[i]` blocks `levels[i+1]` onto `levels[i]`.
+    kernels: Vec<Kernel>,
+}
+
+impl<'a> FixedPoint<'a> {
+    pub fn new(
+        coarse: Arc<Geometry>,
+        settings: FixedPointSettings,
+        rhs: &'a dyn Action<f64>,
+    ) -> Result<Self, FixedPointError> {
+        if !(1..=3).contains(&settings.depth) {
+            return Err(FixedPointError::Depth(settings.depth));
+        }
+        settings.blocking.validate().map_err(|e| FixedPointError::Blocking(e.0))?;
+        let mut levels = alloc::vec![coarse];
+        for _ in 0..settings.depth {
+            let dims: Vec<usize> = levels.last().unwrap().dims().iter().map(|l| 2 * l).collect();
+            levels.push(Arc::new(Geometry::new(&dims).expect("finer lattice")));
+        }
+        let kernels = (0..settings.depth)
+            .map(|i| Kernel::new(levels[i + 1].clone(), levels[i].clone(), settings.blocking))
+            .collect();
+        Ok(FixedPoint { settings, rhs, levels, kernels })
+    }
+
+    pub fn coarse(&self) -> &Arc<Geometry> {
+        &self.levels[0]
+    }
+
+    /// The standard starting field for every level below `v`.
+    pub fn start(&self, v: &GaugeField<f64>) -> Vec<GaugeField<f64>> {
+        let mut fields: Vec<GaugeField<f64>> = Vec::new();
+        for i in 0..self.settings.depth {
+            let coarse = if i == 0 { v } else { &fields[i - 1] };
+            fields.push(refine(coarse, self.levels[i + 1].clone()));
+        }
+        fields
+    }
+
+    /// The start for depth `n > 1`: the minimisers of the depth `n − 1`
+    /// problem (itself started this way), refined once more. Starting all
+    /// levels from [`Self::start`] at once can end in a local minimum on
+    /// fields with flux; refining a converged, smooth level avoids that.
+    fn continuation_start(&self, v: &GaugeField<f64>) -> Vec<GaugeField<f64>> {
+        let n = self.settings.depth;
+        if n == 1 {
+            return self.start(v);
+        }
+        let shallower =
+            FixedPoint::new(self.levels[0].clone(), FixedPointSettings { depth: n - 1, ..self.settings }, self.rhs)
+                .expect("valid settings");
+        let mut fields = match shallower.solve(v, None) {
+            Ok(r) => r.minimizers,
+            Err(_) => return self.start(v),
+        };
+        let last = refine(fields.last().unwrap(), self.levels[n].clone());
+        fields.push(last);
+        fields
+    }
+
+    /// `A_FP[V]` and `D_FP[V]`, starting from `start` (or, for depth 1,
+    /// [`Self::start`]; for deeper problems, the continuation from the
+    /// depth-1 solution).
+    pub fn solve(
+        &self,
+        v: &GaugeField<f64>,
+        start: Option<Vec<GaugeField<f64>>>,
+    ) -> Result<FixedPointResult, FixedPointError> {
+        assert_eq!(**v.geometry(), *self.levels[0], "V is not on the coarse lattice");
+        if !v.is_finite() {
+            return Err(FixedPointError::NotFinite);
+        }
+        let fields = match start {
+            Some(f) => f,
+            None => self.continuation_start(v),
+        };
+        let mut flat: Vec<Mat3<f64>> = fields.iter().flat_map(|f| f.links().iter().copied()).collect();
+        let mut obj = LevelObjective { fp: self, v };
+        let report = minimize(&mut obj, &mut flat, &self.settings.minimizer);
+        // Final evaluation at the minimiser: split the terms, and D_FP.
+        let minimizers = obj.unflatten(&flat);
+        let n = self.settings.depth;
+        let mut kernel_values = Vec::with_capacity(n);
+        let mut derivative = Vec::new();
+        for i in 0..n {
+            let coarse = if i == 0 { v } else { &minimizers[i - 1] };
+            let e = self.kernels[i].eval(&minimizers[i], coarse, false, i == 0);
+            if i == 0 {
+                derivative = e.coarse_deriv;
+            }
+            kernel_values.push(e.value);
+        }
+        let rhs_action = self.rhs.value(&minimizers[n - 1]);
+        let action = rhs_action + kernel_values.iter().sum::<f64>();
+        Ok(FixedPointResult { action, derivative, minimizers, rhs_action, kernel_values, report })
+    }
+
+    /// `F` and its gradient over all levels (what the minimiser sees).
+    fn objective(&self, v: &GaugeField<f64>, fields: &[GaugeField<f64>], grads: &mut [&mut [Su3Alg<f64>]]) -> f64 {
+        let n = self.settings.depth;
+        let mut total = 0.0;
+        for g in grads.iter_mut() {
+            g.iter_mut().for_each(|d| *d = [0.0; 8]);
+        }
+        for i in 0..n {
+            let coarse = if i == 0 { v } else { &fields[i - 1] };
+            let e = self.kernels[i].eval(&fields[i], coarse, true, i > 0);
+            total += e.value;
+            let d = derivatives_from_gradients(&fields[i], &e.fine_grad);
+            add_into(grads[i], &d);
+            if i > 0 {
+                add_into(grads[i - 1], &e.coarse_deriv);
+            }
+        }
+        let mut d = alloc::vec![[0.0; 8]; fields[n - 1].links().len()];
+        total += self.rhs.value_and_derivative(&fields[n - 1], &mut d);
+        add_into(grads[n - 1], &d);
+        total
+    }
+}
+
+fn add_into(acc: &mut [Su3Alg<f64>], d: &[Su3Alg<f64>]) {
+    for (a, b) in acc.iter_mut().zip(d) {
+        for c in 0..8 {
+            a[c] += b[c];
+        }
+    }
+}
+
+struct LevelObjective<'a, 'b> {
+    fp: &'a FixedPoint<'b>,
+    v: &'a GaugeField<f64>,
+}
+
+impl LevelObjective<'_, '_> {
+    fn unflatten(&self, flat: &[Mat3<f64>]) -> Vec<GaugeField<f64>> {
+        let mut off = 0;
+        self.fp.levels[1..]
+            .iter()
+            .map(|g| {
+                let n = g.n_links();
+                let f = GaugeField::from_links(g.clone(), flat[off..off + n].to_vec());
+                off += n;
+                f
+            })
+            .collect()
+    }
+}
+
+impl Objective for LevelObjective<'_, '_> {
+    fn eval(&mut self, links: &[Mat3<f64>], grad: &mut [Su3Alg<f64>]) -> f64 {
+        let fields = self.unflatten(links);
+        let mut parts: Vec<&mut [Su3Alg<f64>]> = Vec::new();
+        let mut rest = grad;
+        for f in &fields {
+            let (head, tail) = rest.split_at_mut(f.links().len());
+            parts.push(head);
+            rest = tail;
+        }
+        self.fp.objective(self.v, &fields, &mut parts)
+    }
+}
+
+/// `V^{1/2}` in SU(3): the principal root `exp(log(V)/2)`, or the SU(3)
+/// projection of the Denman–Beavers root where the logarithm is undefined.
+pub fn su3_sqrt(v: &Mat3<f64>) -> Mat3<f64> {
+    if let Some(a) = log_su3(v) {
+        return exp_components(&a.map(|x| 0.5 * x));
+    }
+    match sqrtm(v) {
+        Some(s) if s.is_finite() => project_su3(&s, None, 1e-14, 1000).w,
+        _ => Mat3::identity(),
+    }
+}
+
+/// A fine field whose blocked links reproduce `coarse` for smooth fields.
+///
+/// `coarse` is first brought to Landau gauge by `Ω` (so its links are as close
+/// to 1 as the field allows and the principal square roots below are the
+/// smooth ones); in that gauge `U_μ(2x_B) = U_μ(2x_B+μ̂) = V_μ(x_B)^{1/2}` and
+/// every other link is 1; finally the fine field is transformed back with the
+/// piecewise-constant extension `Ω'(2x_B + b) = Ω(x_B)`, `b ∈ {0,1}^D`, so
+/// that its blocked links approximate the original `V` (the construction is
+/// gauge covariant).
+pub fn refine(coarse: &GaugeField<f64>, fine: Arc<Geometry>) -> GaugeField<f64> {
+    let (omega, fixed, _) = crate::lattice::gauge_fix::landau_gauge(coarse, 1.7, 500, 1e-10);
+    let r = refine_in_gauge(&fixed, fine.clone());
+    let cg = coarse.geometry();
+    let nd = cg.nd();
+    let ext: Vec<Mat3<f64>> = (0..fine.volume())
+        .map(|y| {
+            let c = fine.coords(y);
+            omega.at(cg.index(&c.map(|x| x / 2)[..nd])).adj()
+        })
+        .collect();
+    crate::lattice::GaugeTransform::from_matrices(fine, ext).apply(&r)
+}
+
+/// Every fine link of the block `2x_B + b` (`b ∈ {0,1}^D`) in direction μ
+/// is `V_μ(x_B)^{1/2}`: two consecutive fine links reproduce the coarse link,
+/// and neighbouring parallel links (which the smearing averages over) agree.
+pub fn refine_in_gauge(coarse: &GaugeField<f64>, fine: Arc<Geometry>) -> GaugeField<f64> {
+    let cg = coarse.geometry();
+    let nd = cg.nd();
+    let roots: Vec<Mat3<f64>> = crate::par::map_range(coarse.links().len(), |l| su3_sqrt(&coarse.links()[l]));
+    let mut u = GaugeField::cold(fine.clone());
+    u.for_each_link_mut(|z, mu, l| {
+        let c = fine.coords(z);
+        *l = roots[cg.index(&c.map(|x| x / 2)[..nd]) * nd + mu];
+    });
+    u
+}
+
+impl Action<f64> for FixedPoint<'_> {
+    /// `A_FP[V]` by minimisation (from the standard start).
+    fn value(&self, v: &GaugeField<f64>) -> f64 {
+        self.solve(v, None).map(|r| r.action).unwrap_or(f64::NAN)
+    }
+
+    fn value_and_derivative(&self, v: &GaugeField<f64>, out: &mut [Su3Alg<f64>]) -> f64 {
+        match self.solve(v, None) {
+            Ok(r) => {
+                out.copy_from_slice(&r.derivative);
+                r.action
+            }
+            Err(_) => {
+                out.iter_mut().for_each(|d| *d = [f64::NAN; 8]);
+                f64::NAN
+            }
+        }
+    }
+
+    fn name(&self) -> String {
+        alloc::format!("fp(depth {}, rhs {})", self.settings.depth, self.rhs.name())
+    }
+}
