@@ -57,7 +57,7 @@ pub struct MinimizerReport {
 }
 
 fn max_link_norm(g: &[Su3Alg<f64>]) -> f64 {
-    g.iter().map(|d| d.iter().map(|x| x * x).sum::<f64>()).fold(0.0, f64::max).sqrt()
+    Real::sqrt(g.iter().map(|d| d.iter().map(|x| x * x).sum::<f64>()).fold(0.0, f64::max))
 }
 
 fn dot(a: &[Su3Alg<f64>], b: &[Su3Alg<f64>]) -> f64 {
