@@ -1,6 +1,7 @@
 //! `fpa`: the command-line front end of fpa-core.
 
 mod files;
+mod fp_data;
 mod generate;
 mod measure;
 mod plot;
@@ -23,6 +24,8 @@ enum Command {
     Generate(generate::GenerateArgs),
     /// Measure plaquette, Polyakov loop and Wilson loops of NERSC files
     Measure(measure::MeasureArgs),
+    /// Fixed point action values and derivatives of ensemble configurations, by minimisation
+    FpData(fp_data::FpDataArgs),
 }
 
 fn main() {
@@ -37,6 +40,7 @@ fn main() {
     let result = match &cli.command {
         Command::Generate(a) => generate::run(a),
         Command::Measure(a) => measure::run(a),
+        Command::FpData(a) => fp_data::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -2,3 +2,4 @@
 //! business (the CLI writes to a temporary file and renames).
 
 pub mod nersc;
+pub mod npy;

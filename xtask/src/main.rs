@@ -48,6 +48,17 @@ fn ensure_component(component: &str) {
     }
 }
 
+/// The dataset test reads fpa's output with numpy, as a user would.
+fn ensure_numpy() {
+    let have = Command::new("python3").args(["-c", "import numpy"]).status().map(|s| s.success()).unwrap_or(false);
+    if !have {
+        run(
+            "install numpy (for the dataset test)",
+            Command::new("python3").args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "numpy"]),
+        );
+    }
+}
+
 fn test() {
     let t = Instant::now();
     ensure_component("rustfmt");
@@ -59,7 +70,8 @@ fn test() {
         "clippy (fpa-core without std)",
         cargo().args(["clippy", "-p", "fpa-core", "--no-default-features", "--", "-D", "warnings"]),
     );
-    run("tests", cargo().args(["test", "--workspace"]));
+    ensure_numpy();
+    run("tests", cargo().args(["test", "--workspace"]).env("FPA_REQUIRE_NUMPY", "1"));
     run(
         "tests of fpa-core without rayon",
         cargo().args(["test", "-p", "fpa-core", "--no-default-features", "--features", "std", "--lib"]),

@@ -1,0 +1,369 @@
+//! `fpa fp-data`: fixed point action values and derivatives of the
+//! configurations of one or more Wilson ensembles, by minimisation.
+//!
+//! Output (readable with numpy alone; see the README):
+//! * `index.json` — format, blocking parameters, right-hand side, minimiser
+//!   settings, and one record per configuration (β_wil, `A_FP`, `A_W`, the
+//!   split into `A[U_n]` and kernel terms, iterations, final gradient, time);
+//!   configurations whose minimisation did not converge are listed under
+//!   `failed` and get no data files;
+//! * `<id>.links.npy` — the coarse links `V`, complex128, shape
+//!   `(L_t, L_z, L_y, L_x, 4, 3, 3)` (x fastest, as NERSC);
+//! * `<id>.dfp.npy` — `D_FP[V]_{x,μ,a}`, float64, shape `(L_t, L_z, L_y, L_x, 4, 8)`.
+
+use crate::files::{ensure_dir, read_nersc, utc_now, write_atomic, write_json};
+use crate::generate::Summary as EnsembleSummary;
+use anyhow::{bail, ensure, Context, Result};
+use clap::Args;
+use fpa_core::action::{Action, Wilson};
+use fpa_core::io::npy;
+use fpa_core::lattice::GaugeField;
+use fpa_core::rg::params::{staple_counts, DEFAULT_KAPPA, DEFAULT_STAPLES};
+use fpa_core::rg::{Blocking, FixedPoint, FixedPointSettings, MinimizerSettings};
+use indicatif::{ProgressBar, ProgressStyle};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Instant;
+
+#[derive(Args, Debug, Clone)]
+pub struct FpDataArgs {
+    /// Ensemble directory written by `fpa generate` (repeat for several couplings)
+    #[arg(long = "ensemble", required = true)]
+    pub ensembles: Vec<PathBuf>,
+    /// Action on the finest level: `wilson`, or `inception:N` (N levels, Wilson on the finest)
+    #[arg(long, default_value = "wilson")]
+    pub rhs: String,
+    /// Output directory (an existing dataset with the same settings is resumed)
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Blocking-kernel strength (convention T = (kappa/N_c) Σ [...])
+    #[arg(long, default_value_t = DEFAULT_KAPPA)]
+    pub kappa: f64,
+    /// Planar staple weight (s0 is fixed by s0 + 6 s_pl + 12 s_d + 8 s_hd = 1)
+    #[arg(long, default_value_t = DEFAULT_STAPLES[0])]
+    pub s_pl: f64,
+    /// Diagonal staple weight
+    #[arg(long, default_value_t = DEFAULT_STAPLES[1])]
+    pub s_d: f64,
+    /// Hyperdiagonal staple weight
+    #[arg(long, default_value_t = DEFAULT_STAPLES[2])]
+    pub s_hd: f64,
+    /// Stop the minimisation when the largest link gradient is below this
+    #[arg(long, default_value_t = 1e-9)]
+    pub tol: f64,
+    /// Iteration limit of the minimiser
+    #[arg(long, default_value_t = 20_000)]
+    pub max_iter: usize,
+    /// Use at most this many configurations per ensemble
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// No progress bar
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// Everything that determines the data (checked on resume).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DataSettings {
+    pub blocking: BlockingRecord,
+    /// "wilson" or "inception:N"
+    pub rhs: String,
+    pub depth: usize,
+    pub grad_tol: f64,
+    pub max_iterations: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BlockingRecord {
+    pub kappa: f64,
+    pub s0: f64,
+    pub s_pl: f64,
+    pub s_d: f64,
+    pub s_hd: f64,
+    pub convention: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ConfigRecord {
+    pub id: String,
+    pub source: String,
+    pub beta_wil: f64,
+    pub lattice: Vec<usize>,
+    pub links: String,
+    pub d_fp: String,
+    pub a_fp: f64,
+    pub a_wilson: f64,
+    /// `A[U_n]` on the finest level.
+    pub rhs_action: f64,
+    /// `T[U_1, V], T[U_2, U_1], …`
+    pub kernel_values: Vec<f64>,
+    pub iterations: usize,
+    pub evaluations: usize,
+    pub max_gradient: f64,
+    pub seconds: f64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct FailedRecord {
+    pub id: String,
+    pub source: String,
+    pub beta_wil: f64,
+    pub reason: String,
+    pub max_gradient: f64,
+    pub iterations: usize,
+}
+
+/// `index.json`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Index {
+    pub format: String,
+    pub version: u32,
+    pub program: String,
+    pub settings: DataSettings,
+    pub arrays: String,
+    pub configs: Vec<ConfigRecord>,
+    pub failed: Vec<FailedRecord>,
+    pub updated: String,
+}
+
+pub const FORMAT: &str = "fpa-fp-data";
+
+fn parse_depth(rhs: &str) -> Result<usize> {
+    match rhs {
+        "wilson" => Ok(1),
+        r if r.starts_with("inception:") => {
+            let n: usize = r["inception:".len()..].parse().with_context(|| format!("--rhs {rhs}: N is not a number"))?;
+            ensure!((1..=3).contains(&n), "--rhs {rhs}: inception depth must be 1, 2 or 3");
+            Ok(n)
+        }
+        other => bail!(
+            "--rhs {other}: use 'wilson' or 'inception:N' (a trained L-CNN model as the right-hand side arrives with `fpa train`)"
+        ),
+    }
+}
+
+struct Job {
+    id: String,
+    source: PathBuf,
+    beta: f64,
+}
+
+fn list_jobs(args: &FpDataArgs) -> Result<Vec<Job>> {
+    let mut jobs = Vec::new();
+    for dir in &args.ensembles {
+        let path = dir.join("summary.json");
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("{} is not an ensemble directory (cannot read summary.json)", dir.display()))?;
+        let s: EnsembleSummary = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a valid ensemble summary", path.display()))?;
+        ensure!(!s.configs.is_empty(), "ensemble {} has no configurations yet", dir.display());
+        let name: String = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_else(|| "ensemble".into())
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' })
+            .collect();
+        for c in s.configs.iter().take(args.limit.unwrap_or(usize::MAX)) {
+            let stem = c.file.trim_end_matches(".nersc");
+            jobs.push(Job { id: format!("{name}_{stem}"), source: dir.join(&c.file), beta: s.settings.beta });
+        }
+    }
+    let mut ids: Vec<&str> = jobs.iter().map(|j| j.id.as_str()).collect();
+    ids.sort();
+    if let Some(w) = ids.windows(2).find(|w| w[0] == w[1]) {
+        bail!("two ensembles give the configuration id {}: use directories with different names", w[0]);
+    }
+    Ok(jobs)
+}
+
+/// `(L_t, L_z, L_y, L_x)` for numpy's C order (x fastest).
+fn numpy_site_shape(u: &GaugeField<f64>) -> Vec<usize> {
+    u.geometry().dims().iter().rev().copied().collect()
+}
+
+/// Runs `fpa fp-data`.
+pub fn run(args: &FpDataArgs) -> Result<()> {
+    let depth = parse_depth(&args.rhs)?;
+    ensure!(args.tol > 0.0 && args.tol.is_finite(), "--tol must be a positive number");
+    let blocking = Blocking::normalised(args.kappa, args.s_pl, args.s_d, args.s_hd, 4);
+    blocking.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let settings = DataSettings {
+        blocking: BlockingRecord {
+            kappa: blocking.kappa,
+            s0: blocking.s0,
+            s_pl: blocking.s_pl,
+            s_d: blocking.s_d,
+            s_hd: blocking.s_hd,
+            convention: format!(
+                "T = (kappa/3) Σ_(x_B,mu) [max_W Re Tr(W Q†) − Re Tr(V Q†)], Q = S(2x_B) S(2x_B+mu), \
+                 S = s0 U + s_pl Σ planar + s_d Σ diagonal + s_hd Σ hyperdiagonal ({:?} staples), \
+                 legs averaged over orderings independently",
+                staple_counts(4)
+            ),
+        },
+        rhs: args.rhs.clone(),
+        depth,
+        grad_tol: args.tol,
+        max_iterations: args.max_iter,
+    };
+    let jobs = list_jobs(args)?;
+    ensure_dir(&args.out)?;
+    let index_path = args.out.join("index.json");
+    let mut index = if index_path.exists() {
+        let text = std::fs::read_to_string(&index_path)?;
+        let idx: Index = serde_json::from_str(&text)
+            .with_context(|| format!("{} is corrupt; move it away to start again", index_path.display()))?;
+        ensure!(idx.format == FORMAT, "{} is not an fpa FP dataset", index_path.display());
+        if idx.settings != settings {
+            bail!(
+                "{} holds data computed with other settings:\n  existing: {:?}\n  requested: {:?}",
+                args.out.display(),
+                idx.settings,
+                settings
+            );
+        }
+        idx
+    } else {
+        if std::fs::read_dir(&args.out)?
+            .filter_map(|e| e.ok())
+            .any(|e| !e.file_name().to_string_lossy().starts_with('.'))
+        {
+            bail!("{} is not empty and holds no FP dataset; choose a new --out", args.out.display());
+        }
+        Index {
+            format: FORMAT.into(),
+            version: 1,
+            program: format!("fpa {}", env!("CARGO_PKG_VERSION")),
+            settings: settings.clone(),
+            arrays: "links: complex128 (L_t, L_z, L_y, L_x, 4, 3, 3), x fastest; \
+                     d_fp: float64 (L_t, L_z, L_y, L_x, 4, 8), D_FP[V]_{x,mu,a} = d/de A_FP[V_mu(x) -> exp(i e t^a) V_mu(x)], t^a = lambda^a/2"
+                .into(),
+            configs: vec![],
+            failed: vec![],
+            updated: utc_now(),
+        }
+    };
+    let done: std::collections::HashSet<String> = index
+        .configs
+        .iter()
+        .filter(|c| args.out.join(&c.links).exists() && args.out.join(&c.d_fp).exists())
+        .map(|c| c.id.clone())
+        .chain(index.failed.iter().map(|f| f.id.clone()))
+        .collect();
+    index.configs.retain(|c| done.contains(&c.id));
+    let todo: Vec<&Job> = jobs.iter().filter(|j| !done.contains(&j.id)).collect();
+    if !args.quiet && !done.is_empty() {
+        eprintln!("resuming {}: {} of {} configurations done", args.out.display(), done.len(), jobs.len());
+    }
+
+    let bar = if args.quiet { ProgressBar::hidden() } else { ProgressBar::new(todo.len() as u64) };
+    bar.set_style(
+        ProgressStyle::with_template("FP data [{bar:40}] {pos}/{len} configs  {msg}  ETA {eta}")
+            .unwrap()
+            .progress_chars("=> "),
+    );
+    let shared = Mutex::new(index);
+    let fp_settings = FixedPointSettings {
+        blocking,
+        depth,
+        minimizer: MinimizerSettings { grad_tol: args.tol, max_iterations: args.max_iter, memory: 12 },
+    };
+    let result: Result<()> = todo.par_iter().try_for_each(|job| -> Result<()> {
+        let t = Instant::now();
+        let (v, _) = read_nersc(&job.source)?;
+        let fp = FixedPoint::new(v.geometry().clone(), fp_settings, &Wilson).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let r = fp.solve(&v, None).map_err(|e| anyhow::anyhow!("{}: {e}", job.source.display()))?;
+        let seconds = t.elapsed().as_secs_f64();
+        let sites = numpy_site_shape(&v);
+        if r.report.converged {
+            let links_file = format!("{}.links.npy", job.id);
+            let dfp_file = format!("{}.dfp.npy", job.id);
+            let mut shape = sites.clone();
+            shape.extend([4, 3, 3]);
+            let data: Vec<f64> =
+                v.links().iter().flat_map(|m| m.m.iter().flatten().flat_map(|z| [z.re, z.im])).collect();
+            write_atomic(&args.out.join(&links_file), &npy::encode(&shape, npy::Dtype::C128, &data))?;
+            let mut shape = sites;
+            shape.extend([4, 8]);
+            let data: Vec<f64> = r.derivative.iter().flatten().copied().collect();
+            write_atomic(&args.out.join(&dfp_file), &npy::encode(&shape, npy::Dtype::F64, &data))?;
+            let rec = ConfigRecord {
+                id: job.id.clone(),
+                source: job.source.display().to_string(),
+                beta_wil: job.beta,
+                lattice: v.geometry().dims().to_vec(),
+                links: links_file,
+                d_fp: dfp_file,
+                a_fp: r.action,
+                a_wilson: Wilson.value(&v),
+                rhs_action: r.rhs_action,
+                kernel_values: r.kernel_values.clone(),
+                iterations: r.report.iterations,
+                evaluations: r.report.evaluations,
+                max_gradient: r.report.max_gradient,
+                seconds,
+            };
+            bar.set_message(format!("A_FP/A_W = {:.4}", rec.a_fp / rec.a_wilson));
+            let mut idx = shared.lock().unwrap();
+            idx.configs.push(rec);
+            save(&index_path, &mut idx)?;
+        } else {
+            bar.println(format!(
+                "warning: {} did not converge ({}; max gradient {:.2e} after {} iterations): no data written",
+                job.id, r.report.reason, r.report.max_gradient, r.report.iterations
+            ));
+            let mut idx = shared.lock().unwrap();
+            idx.failed.push(FailedRecord {
+                id: job.id.clone(),
+                source: job.source.display().to_string(),
+                beta_wil: job.beta,
+                reason: r.report.reason.clone(),
+                max_gradient: r.report.max_gradient,
+                iterations: r.report.iterations,
+            });
+            save(&index_path, &mut idx)?;
+        }
+        bar.inc(1);
+        Ok(())
+    });
+    bar.finish_and_clear();
+    result?;
+    let mut idx = shared.into_inner().unwrap();
+    save(&index_path, &mut idx)?;
+    report(&args.out, &idx);
+    Ok(())
+}
+
+fn save(path: &Path, idx: &mut Index) -> Result<()> {
+    idx.configs.sort_by(|a, b| a.id.cmp(&b.id));
+    idx.failed.sort_by(|a, b| a.id.cmp(&b.id));
+    idx.updated = utc_now();
+    write_json(path, idx)
+}
+
+fn report(dir: &Path, idx: &Index) {
+    eprintln!("{}: {} configurations with FP data, {} failed", dir.display(), idx.configs.len(), idx.failed.len());
+    let mut betas: Vec<f64> = idx.configs.iter().map(|c| c.beta_wil).collect();
+    betas.sort_by(f64::total_cmp);
+    betas.dedup();
+    for b in betas {
+        let cs: Vec<&ConfigRecord> = idx.configs.iter().filter(|c| c.beta_wil == b).collect();
+        let n = cs.len() as f64;
+        let vol = cs[0].lattice.iter().product::<usize>() as f64;
+        let mean = |f: &dyn Fn(&ConfigRecord) -> f64| cs.iter().map(|c| f(c)).sum::<f64>() / n;
+        eprintln!(
+            "  beta_wil {b:>5}: {} configs, <A_FP>/V = {:.5}, <A_W>/V = {:.5}, {:.1} s and {:.0} iterations per config",
+            cs.len(),
+            mean(&|c| c.a_fp) / vol,
+            mean(&|c| c.a_wilson) / vol,
+            mean(&|c| c.seconds),
+            mean(&|c| c.iterations as f64)
+        );
+    }
+    for f in &idx.failed {
+        eprintln!("  FAILED {}: {} (max gradient {:.2e})", f.id, f.reason, f.max_gradient);
+    }
+}
