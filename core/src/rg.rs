@@ -7,6 +7,7 @@ pub mod minimize;
 pub mod params;
 pub mod smear;
 pub mod stencil;
+pub mod tape;
 
 pub use fixed_point::{FixedPoint, FixedPointResult, FixedPointSettings};
 pub use kernel::{Kernel, KernelEval};

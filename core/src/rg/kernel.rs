@@ -11,9 +11,10 @@
 //! normalisation does not depend on `V`).
 
 use super::params::Blocking;
-use super::smear::{smeared_link, smeared_link_backward, BoxLinks, SlotGrad};
-use super::stencil::{local_step, Displacements, StencilTable};
-use crate::lattice::{GaugeField, Geometry, Step};
+use super::smear::{BoxLinks, SlotGrad};
+use super::stencil::StencilTable;
+use super::tape::{SmearProgram, TapeScratch};
+use crate::lattice::{GaugeField, Geometry};
 use crate::real::Real;
 use crate::su3::{link_derivative, project_su3, Mat3, Su3Alg};
 use alloc::sync::Arc;
@@ -28,7 +29,8 @@ pub struct Kernel {
     fine: Arc<Geometry>,
     coarse: Arc<Geometry>,
     table: StencilTable,
-    disps: Vec<Displacements>,
+    /// The compiled smearing of a box, per direction μ.
+    programs: Vec<SmearProgram>,
 }
 
 /// What [`Kernel::eval`] returns.
@@ -56,8 +58,8 @@ impl Kernel {
     pub fn new(fine: Arc<Geometry>, coarse: Arc<Geometry>, params: Blocking) -> Self {
         let table = StencilTable::new(&fine, &coarse);
         let nd = fine.nd();
-        let disps = (0..nd).map(|mu| Displacements::new(nd, mu)).collect();
-        Kernel { params, fine, coarse, table, disps }
+        let programs = (0..nd).map(|mu| SmearProgram::new(nd, mu, table.origin(mu))).collect();
+        Kernel { params, fine, coarse, table, programs }
     }
 
     pub fn fine(&self) -> &Arc<Geometry> {
@@ -71,21 +73,12 @@ impl Kernel {
         BoxLinks { links: u.links(), slots: self.table.slots(l), nd: self.table.nd() }
     }
 
-    /// `(S_μ(2x_B), S_μ(2x_B+μ̂))` for coarse link `l = x_B·D + μ`.
-    fn smeared_pair<T: Real>(&self, b: &BoxLinks<T>, mu: usize) -> (Mat3<T>, Mat3<T>, usize, usize) {
-        let o0 = self.table.origin(mu);
-        let o1 = local_step(o0, Step::fwd(mu));
-        let s0 = smeared_link(b, &self.params, &self.disps[mu], o0, mu);
-        let s1 = smeared_link(b, &self.params, &self.disps[mu], o1, mu);
-        (s0, s1, o0, o1)
-    }
-
     /// The blocked links `Q_μ(x_B)` for every coarse link.
     pub fn blocked_links<T: Real>(&self, u: &GaugeField<T>) -> Vec<Mat3<T>> {
         assert_eq!(**u.geometry(), *self.fine, "field is not on the fine lattice of this kernel");
         let nd = self.fine.nd();
-        crate::par::map_range(self.coarse.n_links(), |l| {
-            let (s0, s1, _, _) = self.smeared_pair(&self.box_links(u, l), l % nd);
+        crate::par::map_range_init(self.coarse.n_links(), TapeScratch::default, |scratch, l| {
+            let [s0, s1] = self.programs[l % nd].forward(&self.box_links(u, l), &self.params, scratch);
             s0 * s1
         })
     }
@@ -99,11 +92,11 @@ impl Kernel {
         let tol = (100.0 * T::EPSILON).max(1e-14);
         let outs: Vec<LinkOut<T>> = crate::par::map_range_init(
             self.coarse.n_links(),
-            || SlotGrad::<T>::new(self.table.n_slots(), nd),
-            |grad, l| {
-                let mu = l % nd;
+            || (SlotGrad::<T>::new(self.table.n_slots()), TapeScratch::default()),
+            |(grad, scratch), l| {
+                let program = &self.programs[l % nd];
                 let b = self.box_links(u, l);
-                let (s0, s1, o0, o1) = self.smeared_pair(&b, mu);
+                let [s0, s1] = program.forward(&b, &self.params, scratch);
                 let q = s0 * s1;
                 let proj = project_su3(&q, None, tol, 10_000);
                 let vl = v.links()[l];
@@ -112,8 +105,7 @@ impl Kernel {
                 if fine {
                     let gq = (proj.w - vl).scale(c);
                     grad.clear();
-                    smeared_link_backward(&b, &self.params, &self.disps[mu], o0, mu, &gq.mul_adj(&s1), grad);
-                    smeared_link_backward(&b, &self.params, &self.disps[mu], o1, mu, &s0.adj_mul(&gq), grad);
+                    program.backward(&b, &self.params, &[gq.mul_adj(&s1), s0.adj_mul(&gq)], scratch, grad);
                     for (slot, (g, &t)) in grad.g.iter().zip(&grad.touched).enumerate() {
                         if t {
                             contributions.push((b.slots[slot], *g));

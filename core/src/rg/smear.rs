@@ -1,4 +1,8 @@
-//! Smeared links `S_μ(x)` and their backward pass, inside one stencil box.
+//! Smeared links `S_μ(x)` inside one stencil box: the defining recursion.
+//!
+//! This is the readable reference; the kernel runs the same computation
+//! compiled into a shared-leg program with a backward pass ([`super::tape`]),
+//! and a test checks that both give the same smeared links.
 //!
 //! `S_μ(x) = s₀ U_μ(x) + Σ_{k=1..3} s_k Σ_{|d|=k} L(x,d) U_μ(x+d) L(x+μ̂,d)†`
 //!
@@ -47,12 +51,11 @@ impl<T: Real> BoxLinks<'_, T> {
 pub struct SlotGrad<T> {
     pub g: alloc::vec::Vec<Mat3<T>>,
     pub touched: alloc::vec::Vec<bool>,
-    nd: usize,
 }
 
 impl<T: Real> SlotGrad<T> {
-    pub fn new(n_slots: usize, nd: usize) -> Self {
-        SlotGrad { g: alloc::vec![Mat3::zero(); n_slots], touched: alloc::vec![false; n_slots], nd }
+    pub fn new(n_slots: usize) -> Self {
+        SlotGrad { g: alloc::vec![Mat3::zero(); n_slots], touched: alloc::vec![false; n_slots] }
     }
     pub fn clear(&mut self) {
         for (g, t) in self.g.iter_mut().zip(self.touched.iter_mut()) {
@@ -62,20 +65,11 @@ impl<T: Real> SlotGrad<T> {
             }
         }
     }
+    /// Adds `m` to the gradient of link slot `i`.
     #[inline(always)]
-    fn add(&mut self, s: usize, nu: usize, m: &Mat3<T>) {
-        let i = s * self.nd + nu;
+    pub fn add_slot(&mut self, i: usize, m: &Mat3<T>) {
         self.g[i] += *m;
         self.touched[i] = true;
-    }
-    /// Adds the gradient `g` of a factor `Y_e(s)` to the link it stands for.
-    #[inline(always)]
-    fn add_y(&mut self, s: usize, e: Step, g: &Mat3<T>) {
-        if e.forward {
-            self.add(s, e.mu, g);
-        } else {
-            self.add(local_step(s, e), e.mu, &g.adj());
-        }
     }
 }
 
@@ -106,25 +100,6 @@ pub fn leg<T: Real>(b: &BoxLinks<T>, s: usize, d: &[Step]) -> Mat3<T> {
     acc.scale(T::from_f64(1.0 / d.len() as f64))
 }
 
-/// Adds the gradient of `Re Tr(G† L(s,d))` with respect to every link of the leg.
-pub fn leg_backward<T: Real>(b: &BoxLinks<T>, s: usize, d: &[Step], g: &Mat3<T>, grad: &mut SlotGrad<T>) {
-    if d.len() == 1 {
-        grad.add_y(s, d[0], g);
-        return;
-    }
-    let w = T::from_f64(1.0 / d.len() as f64);
-    let gw = g.scale(w);
-    for i in 0..d.len() {
-        let (rest, n) = without(d, i);
-        let next = local_step(s, d[i]);
-        let y = b.y(s, d[i]);
-        let z = leg(b, next, &rest[..n]);
-        // P = Y Z: G_Y = G Z†, G_Z = Y† G
-        grad.add_y(s, d[i], &gw.mul_adj(&z));
-        leg_backward(b, next, &rest[..n], &y.adj_mul(&gw), grad);
-    }
-}
-
 /// `S_μ(s)` for the local site `s`.
 pub fn smeared_link<T: Real>(b: &BoxLinks<T>, p: &Blocking, disp: &Displacements, s: usize, mu: usize) -> Mat3<T> {
     let mut acc = b.link(s, mu).scale(T::from_f64(p.s0));
@@ -146,38 +121,4 @@ pub fn smeared_link<T: Real>(b: &BoxLinks<T>, p: &Blocking, disp: &Displacements
         acc.add_scaled(&sum, w);
     }
     acc
-}
-
-/// Adds the gradient of `Re Tr(G† S_μ(s))` with respect to the box links.
-pub fn smeared_link_backward<T: Real>(
-    b: &BoxLinks<T>,
-    p: &Blocking,
-    disp: &Displacements,
-    s: usize,
-    mu: usize,
-    g: &Mat3<T>,
-    grad: &mut SlotGrad<T>,
-) {
-    grad.add(s, mu, &g.scale(T::from_f64(p.s0)));
-    let sm = local_step(s, Step::fwd(mu));
-    for (k, list) in disp.by_k.iter().enumerate() {
-        let w = T::from_f64(p.weight(k + 1));
-        if w == T::zero() {
-            continue;
-        }
-        let gw = g.scale(w);
-        for d in list {
-            let mut sd = s;
-            for &e in d {
-                sd = local_step(sd, e);
-            }
-            // term = A M B† with A = L(s,d), M = U_μ(s+d), B = L(s+μ,d)
-            let a = leg(b, s, d);
-            let m = *b.link(sd, mu);
-            let bl = leg(b, sm, d);
-            leg_backward(b, s, d, &(gw * bl).mul_adj(&m), grad); // G_A = G B M†
-            grad.add(sd, mu, &(a.adj_mul(&gw) * bl)); // G_M = A† G B
-            leg_backward(b, sm, d, &(gw.adj_mul(&a) * m), grad); // G_B = G† A M
-        }
-    }
 }
