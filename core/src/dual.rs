@@ -120,6 +120,10 @@ impl<T: Real> Real for Dual<T> {
         self.v.to_f64()
     }
     #[inline(always)]
+    fn mul_f64(self, s: f64) -> Self {
+        Dual { v: self.v.mul_f64(s), d: self.d.mul_f64(s) }
+    }
+    #[inline(always)]
     fn sqrt(self) -> Self {
         let s = self.v.sqrt();
         self.chain(s, T::from_f64(0.5) / s)

@@ -18,6 +18,7 @@ pub mod action;
 pub mod dual;
 pub mod io;
 pub mod lattice;
+pub mod lcnn;
 pub mod mc;
 pub mod observe;
 pub mod par;

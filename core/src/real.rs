@@ -46,6 +46,11 @@ pub trait Real:
     fn atan2(self, x: Self) -> Self;
     fn abs(self) -> Self;
 
+    /// `self · s` for a plain `f64` (network weights are `f64` constants).
+    #[inline(always)]
+    fn mul_f64(self, s: f64) -> Self {
+        self * Self::from_f64(s)
+    }
     #[inline(always)]
     fn zero() -> Self {
         Self::from_f64(0.0)

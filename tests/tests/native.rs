@@ -36,3 +36,9 @@ native! {
     fixed_point::fp_action_is_classically_perfect_on_constant_flux,
     fixed_point::fp_minimiser_converges_on_wilson_ensembles,
 }
+
+native! {
+    lcnn::lcnn_backward_matches_finite_differences,
+    lcnn::lcnn_is_gauge_and_translation_invariant,
+    lcnn::lcnn_parameter_counts_and_trivial_field,
+}

@@ -1,0 +1,17 @@
+//! Lattice gauge-equivariant convolutional neural networks (L-CNNs) with
+//! hand-written forward and backward passes, generic over the scalar type.
+
+pub mod activation;
+pub mod features;
+pub mod head;
+pub mod lact;
+pub mod lcb;
+pub mod lconv;
+pub mod lexp;
+pub mod loops;
+pub mod model;
+pub mod shifts;
+
+pub use activation::Activation;
+pub use features::Features;
+pub use model::{Layer, LayerSpec, Model, ModelSpec};

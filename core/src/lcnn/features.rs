@@ -1,0 +1,139 @@
+//! Gauge-covariant feature maps `W_{x,i}` (`W → Ω(x) W Ω(x)†`) and parallel
+//! transport along the lattice axes.
+//!
+//! Transport by one step (as in lge-cnn's `transport`):
+//! `(T₊W)(x) = U_μ(x) W(x+μ̂) U_μ(x)†`, `(T₋W)(x) = U_μ(x−μ̂)† W(x−μ̂) U_μ(x−μ̂)`.
+//! Backward (gradient convention `δf = Re Tr(G† δX)`):
+//! * `T₊`: `G_W(x+μ̂) += U† G U`, `G_U(x) += G U W'† + G† U W'` with `W' = W(x+μ̂)`;
+//! * `T₋`: `G_W(x−μ̂) += U G U†`, `G_{U_μ(x−μ̂)} += W' U G† + W'† U G` with `U = U_μ(x−μ̂)`, `W' = W(x−μ̂)`.
+//!
+//! Both are written in "pull" form (each site gathers what it receives), so
+//! they run in parallel without races and sum in a fixed order.
+
+use crate::lattice::GaugeField;
+use crate::real::Real;
+use crate::su3::Mat3;
+use alloc::vec::Vec;
+
+/// `channels` matrices per site, stored `data[site·channels + c]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Features<T> {
+    pub channels: usize,
+    pub data: Vec<Mat3<T>>,
+}
+
+impl<T: Real> Features<T> {
+    pub fn zeros(volume: usize, channels: usize) -> Self {
+        Features { channels, data: alloc::vec![Mat3::zero(); volume * channels] }
+    }
+    #[inline(always)]
+    pub fn at(&self, site: usize, c: usize) -> &Mat3<T> {
+        &self.data[site * self.channels + c]
+    }
+    #[inline(always)]
+    pub fn site(&self, site: usize) -> &[Mat3<T>] {
+        &self.data[site * self.channels..(site + 1) * self.channels]
+    }
+    pub fn volume(&self) -> usize {
+        self.data.len().checked_div(self.channels).unwrap_or(0)
+    }
+    /// `self += other`
+    pub fn add_assign(&mut self, other: &Self) {
+        for (a, b) in self.data.iter_mut().zip(&other.data) {
+            *a += *b;
+        }
+    }
+    /// Channels side by side: `[self, other]` per site.
+    pub fn concat(&self, other: &Self) -> Self {
+        let v = self.volume().max(other.volume());
+        let c = self.channels + other.channels;
+        let mut data = Vec::with_capacity(v * c);
+        for x in 0..v {
+            if self.channels > 0 {
+                data.extend_from_slice(self.site(x));
+            }
+            if other.channels > 0 {
+                data.extend_from_slice(other.site(x));
+            }
+        }
+        Features { channels: c, data }
+    }
+    /// Channels `range` of every site.
+    pub fn select(&self, start: usize, len: usize) -> Self {
+        let v = self.volume();
+        let mut data = Vec::with_capacity(v * len);
+        for x in 0..v {
+            data.extend_from_slice(&self.site(x)[start..start + len]);
+        }
+        Features { channels: len, data }
+    }
+}
+
+/// One transport step of every channel along `mu` (`forward`: `T₊`, else `T₋`).
+pub fn transport<T: Real>(u: &GaugeField<T>, w: &Features<T>, mu: usize, forward: bool) -> Features<T> {
+    let g = u.geometry();
+    let n = w.channels;
+    let mut out = Features::zeros(g.volume(), n);
+    crate::par::for_each_chunk_mut(&mut out.data, n.max(1), |x, o| {
+        let (link, src) = if forward {
+            (*u.link(x, mu), g.up(x, mu))
+        } else {
+            let xm = g.dn(x, mu);
+            (u.link(xm, mu).adj(), xm)
+        };
+        // forward: U W' U†; backward: U'† W' U' with U' = U_μ(x−μ̂): both are L W' L†.
+        for (c, oc) in o.iter_mut().enumerate() {
+            *oc = (link * *w.at(src, c)).mul_adj(&link);
+        }
+    });
+    out
+}
+
+/// Backward of [`transport`]: returns `G_W` and adds the link gradients to `g_u`.
+pub fn transport_backward<T: Real>(
+    u: &GaugeField<T>,
+    w: &Features<T>,
+    mu: usize,
+    forward: bool,
+    g_out: &Features<T>,
+    g_u: &mut [Mat3<T>],
+) -> Features<T> {
+    let geom = u.geometry();
+    let nd = u.nd();
+    let n = w.channels;
+    let mut g_w = Features::zeros(geom.volume(), n);
+    // G_W: site y receives from the site whose transport read W(y).
+    crate::par::for_each_chunk_mut(&mut g_w.data, n.max(1), |y, gw| {
+        let (x, l) = if forward {
+            let x = geom.dn(y, mu);
+            (x, *u.link(x, mu)) // G_W(y) += U_μ(x)† G(x) U_μ(x), x = y − μ
+        } else {
+            (geom.up(y, mu), u.link(y, mu).adj()) // G_W(y) += U_μ(y) G(y+μ) U_μ(y)†
+        };
+        for (c, gc) in gw.iter_mut().enumerate() {
+            *gc = l.adj_mul(g_out.at(x, c)) * l;
+        }
+    });
+    // Link gradients of U_μ(y): from the transport at x = y (forward) or x = y + μ (backward).
+    crate::par::for_each_chunk_mut(g_u, nd, |y, gl| {
+        let ul = *u.link(y, mu);
+        let mut acc = Mat3::zero();
+        if forward {
+            let yp = geom.up(y, mu);
+            for c in 0..n {
+                let (gc, wp) = (g_out.at(y, c), w.at(yp, c));
+                // G U W'† + G† U W'
+                acc += (*gc * ul).mul_adj(wp) + gc.adj_mul(&(ul * *wp));
+            }
+        } else {
+            let x = geom.up(y, mu);
+            for c in 0..n {
+                let (gc, wp) = (g_out.at(x, c), w.at(y, c));
+                // W' U G† + W'† U G
+                acc += (*wp * ul).mul_adj(gc) + wp.adj_mul(&(ul * *gc));
+            }
+        }
+        gl[mu] += acc;
+    });
+    g_w
+}

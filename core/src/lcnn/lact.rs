@@ -1,0 +1,69 @@
+//! L-Act: `W_{x,c} → f(a_c Re Tr W_{x,c} + b_c) W_{x,c}` with a scalar
+//! nonlinearity `f` and learnable per-channel `a_c`, `b_c` (the form of
+//! qcd_ml's `LGE_ReTrAct`). Gauge covariant: the factor is gauge invariant.
+//!
+//! Backward with `z = a Re Tr W + b`, `s = f(z)`, `ρ = Re Tr(G† W)`:
+//! `G_W = s G + ρ f'(z) a 1`, `∂/∂a = ρ f'(z) Re Tr W`, `∂/∂b = ρ f'(z)`.
+
+use super::activation::Activation;
+use super::features::Features;
+use crate::real::Real;
+use crate::su3::Complex;
+use alloc::vec::Vec;
+
+/// Parameters: `a_0..a_{n−1}, b_0..b_{n−1}`.
+pub fn n_params(n: usize) -> usize {
+    2 * n
+}
+
+pub fn forward<T: Real>(f: Activation, params: &[f64], w: &Features<T>) -> Features<T> {
+    let n = w.channels;
+    let mut out = w.clone();
+    crate::par::for_each_chunk_mut(&mut out.data, n.max(1), |_, o| {
+        for (c, m) in o.iter_mut().enumerate() {
+            let z = m.re_tr().mul_f64(params[c]) + T::from_f64(params[n + c]);
+            *m = m.scale(f.eval(z).0);
+        }
+    });
+    out
+}
+
+pub fn backward<T: Real>(f: Activation, params: &[f64], w: &Features<T>, g_out: &Features<T>) -> (Features<T>, Vec<T>) {
+    let n = w.channels;
+    let vol = w.volume();
+    let mut g_w = Features::zeros(vol, n);
+    let mut g_p = alloc::vec![T::zero(); 2 * n];
+    // Per-site parts, then summed in site order (thread-independent).
+    let parts: Vec<Vec<(T, T)>> = crate::par::map_range(vol, |x| {
+        (0..n)
+            .map(|c| {
+                let (wm, g) = (w.at(x, c), g_out.at(x, c));
+                let tr = wm.re_tr();
+                let (_, d) = f.eval(tr.mul_f64(params[c]) + T::from_f64(params[n + c]));
+                let rho = wm.re_tr_mul_adj(g);
+                (rho * d * tr, rho * d)
+            })
+            .collect()
+    });
+    crate::par::for_each_chunk_mut(&mut g_w.data, n.max(1), |x, gw| {
+        for (c, gc) in gw.iter_mut().enumerate() {
+            let (wm, g) = (w.at(x, c), g_out.at(x, c));
+            let tr = wm.re_tr();
+            let (s, d) = f.eval(tr.mul_f64(params[c]) + T::from_f64(params[n + c]));
+            let rho = wm.re_tr_mul_adj(g);
+            let mut m = g.scale(s);
+            let diag = (rho * d).mul_f64(params[c]);
+            for i in 0..3 {
+                m.m[i][i] += Complex::new(diag, T::zero());
+            }
+            *gc = m;
+        }
+    });
+    for site in parts {
+        for (c, (ga, gb)) in site.into_iter().enumerate() {
+            g_p[c] += ga;
+            g_p[n + c] += gb;
+        }
+    }
+    (g_w, g_p)
+}

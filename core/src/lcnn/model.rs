@@ -1,0 +1,490 @@
+//! An L-CNN model: a spec (layer list), a flat parameter vector, and the
+//! forward and backward passes through all layers, generic over the scalar.
+//!
+//! The state flowing through the network is the link field `U` (changed only
+//! by L-Exp) and a feature map `W`. The action is the read-out summed over
+//! sites, minus its value on the trivial field (`subtract_trivial`, so that
+//! `A[1] = 0` exactly, as for the FP action).
+
+use super::activation::Activation;
+use super::features::Features;
+use super::head::{self, HeadShape};
+use super::lcb::{self, LcbShape};
+use super::lconv::{self, LConvShape};
+use super::loops;
+use super::shifts::Shifts;
+use super::{lact, lexp};
+use crate::lattice::{GaugeField, Geometry};
+use crate::real::Real;
+use crate::rng::{domain, Rng};
+use crate::su3::Mat3;
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::fmt;
+use serde::{Deserialize, Serialize};
+
+fn one() -> usize {
+    1
+}
+fn yes() -> bool {
+    true
+}
+
+/// One layer of the spec file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum LayerSpec {
+    /// Appends the plaquettes (D(D−1)/2 channels).
+    Plaq,
+    /// Appends the Polyakov loops through every site (D channels).
+    Poly,
+    /// Merged L-Conv + L-Bilin (lge-cnn `LConvBilin`).
+    Lcb {
+        out: usize,
+        #[serde(default = "one")]
+        kernel: usize,
+        #[serde(default = "one")]
+        dilation: usize,
+        #[serde(default = "yes")]
+        symmetric: bool,
+        #[serde(default)]
+        complex: bool,
+    },
+    /// L-Bilin: L-CB without transport.
+    Lbilin {
+        out: usize,
+        #[serde(default)]
+        complex: bool,
+    },
+    /// L-Conv with complex weights.
+    Lconv {
+        out: usize,
+        #[serde(default = "one")]
+        kernel: usize,
+        #[serde(default = "one")]
+        dilation: usize,
+        #[serde(default = "yes")]
+        symmetric: bool,
+        #[serde(default = "yes")]
+        unit: bool,
+    },
+    /// L-Act: `f(a Re Tr W + b) W`.
+    Lact { activation: Activation },
+    /// L-Exp: updates the links.
+    Lexp,
+}
+
+/// The gauge-invariant read-out.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeadSpec {
+    #[serde(default)]
+    pub hidden: Vec<usize>,
+    #[serde(default = "default_activation")]
+    pub activation: Activation,
+    /// Use `Im Tr W` as well as `Re Tr W`.
+    #[serde(default = "yes")]
+    pub imag: bool,
+}
+
+fn default_activation() -> Activation {
+    Activation::Tanh
+}
+
+/// A model spec (the JSON file given to `fpa train --model`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSpec {
+    /// Lattice dimension.
+    #[serde(default = "four")]
+    pub dims: usize,
+    pub layers: Vec<LayerSpec>,
+    pub head: HeadSpec,
+    #[serde(default = "yes")]
+    pub subtract_trivial: bool,
+    /// Scale of the random initial weights.
+    #[serde(default = "unit_scale")]
+    pub init_scale: f64,
+}
+
+fn four() -> usize {
+    4
+}
+fn unit_scale() -> f64 {
+    1.0
+}
+
+impl ModelSpec {
+    /// The paper's architecture: three L-CB layers of 12 channels with kernel
+    /// sizes 2, 2, 1 (transport by ±1 in the first two), linear read-out.
+    pub fn paper_12() -> Self {
+        Self::lcb_stack(&[(12, 2), (12, 2), (12, 1)])
+    }
+    /// The 12/24/24 variant of the slides.
+    pub fn paper_12_24_24() -> Self {
+        Self::lcb_stack(&[(12, 2), (24, 2), (24, 1)])
+    }
+    /// Plaq → L-CB layers `(channels, kernel)` → linear read-out of Re Tr.
+    pub fn lcb_stack(layers: &[(usize, usize)]) -> Self {
+        let mut l = alloc::vec![LayerSpec::Plaq];
+        for &(out, kernel) in layers {
+            l.push(LayerSpec::Lcb { out, kernel, dilation: 1, symmetric: true, complex: false });
+        }
+        ModelSpec {
+            dims: 4,
+            layers: l,
+            head: HeadSpec { hidden: Vec::new(), activation: Activation::Tanh, imag: false },
+            subtract_trivial: true,
+            init_scale: 1.0,
+        }
+    }
+}
+
+/// Why a spec was refused.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SpecError(pub String);
+
+impl fmt::Display for SpecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "model spec: {}", self.0)
+    }
+}
+impl core::error::Error for SpecError {}
+
+/// A layer with its shape resolved.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Layer {
+    Plaq { n_in: usize },
+    Poly { n_in: usize },
+    Lcb(LcbShape),
+    Lconv(LConvShape),
+    Lact { n: usize, activation: Activation },
+    Lexp { n: usize },
+}
+
+/// A named parameter tensor inside the flat vector.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Tensor {
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub offset: usize,
+}
+
+/// A model: resolved layers, read-out and parameter layout.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Model {
+    pub spec: ModelSpec,
+    pub layers: Vec<Layer>,
+    pub head: HeadShape,
+    /// Offsets of each layer's parameters, then the head's, then the end.
+    offsets: Vec<usize>,
+    pub n_params: usize,
+}
+
+/// Intermediate results of a forward pass.
+pub struct Tape<T> {
+    /// Link fields: the input, then after every L-Exp.
+    links: Vec<GaugeField<T>>,
+    /// Input feature map of every layer, then the final one.
+    inputs: Vec<Features<T>>,
+    lcb: Vec<Option<lcb::LcbTape<T>>>,
+    lconv: Vec<Option<lconv::LConvTape<T>>>,
+}
+
+impl Model {
+    pub fn new(spec: ModelSpec) -> Result<Self, SpecError> {
+        let nd = spec.dims;
+        if !(2..=4).contains(&nd) {
+            return Err(SpecError(alloc::format!("dims = {nd} (use 2, 3 or 4)")));
+        }
+        if !(spec.init_scale.is_finite() && spec.init_scale >= 0.0) {
+            return Err(SpecError("init_scale must be a finite number >= 0".into()));
+        }
+        let mut n = 0usize;
+        let mut layers = Vec::new();
+        let mut offsets = Vec::new();
+        let mut off = 0;
+        for (i, l) in spec.layers.iter().enumerate() {
+            let bad = |m: &str| SpecError(alloc::format!("layer {i} ({l:?}): {m}"));
+            let layer = match *l {
+                LayerSpec::Plaq => Layer::Plaq { n_in: n },
+                LayerSpec::Poly => Layer::Poly { n_in: n },
+                LayerSpec::Lcb { out, kernel, dilation, symmetric, complex } => {
+                    if n == 0 || out == 0 || kernel == 0 || dilation == 0 {
+                        return Err(bad("needs input channels, and out, kernel, dilation >= 1"));
+                    }
+                    Layer::Lcb(LcbShape { n_in: n, n_out: out, kernel, dilation, symmetric, complex, nd })
+                }
+                LayerSpec::Lbilin { out, complex } => {
+                    if n == 0 || out == 0 {
+                        return Err(bad("needs input channels and out >= 1"));
+                    }
+                    Layer::Lcb(LcbShape { n_in: n, n_out: out, kernel: 1, dilation: 1, symmetric: true, complex, nd })
+                }
+                LayerSpec::Lconv { out, kernel, dilation, symmetric, unit } => {
+                    if n == 0 || out == 0 || kernel == 0 || dilation == 0 {
+                        return Err(bad("needs input channels, and out, kernel, dilation >= 1"));
+                    }
+                    Layer::Lconv(LConvShape {
+                        n_in: n,
+                        n_out: out,
+                        shifts: Shifts { nd, kernel, dilation, symmetric },
+                        unit,
+                    })
+                }
+                LayerSpec::Lact { activation } => {
+                    if n == 0 {
+                        return Err(bad("needs input channels"));
+                    }
+                    Layer::Lact { n, activation }
+                }
+                LayerSpec::Lexp => {
+                    if n == 0 {
+                        return Err(bad("needs input channels"));
+                    }
+                    Layer::Lexp { n }
+                }
+            };
+            n = match &layer {
+                Layer::Plaq { n_in } => n_in + nd * (nd - 1) / 2,
+                Layer::Poly { n_in } => n_in + nd,
+                Layer::Lcb(s) => s.n_out,
+                Layer::Lconv(s) => s.n_out,
+                Layer::Lact { n, .. } | Layer::Lexp { n } => *n,
+            };
+            offsets.push(off);
+            off += layer_params(&layer, nd);
+            layers.push(layer);
+        }
+        if n == 0 {
+            return Err(SpecError("the network has no channels before the read-out (start with plaq)".into()));
+        }
+        let head = HeadShape {
+            n_in: n,
+            hidden: spec.head.hidden.clone(),
+            activation: spec.head.activation,
+            imag: spec.head.imag,
+        };
+        offsets.push(off);
+        off += head.n_params();
+        offsets.push(off);
+        Ok(Model { spec, layers, head, offsets, n_params: off })
+    }
+
+    /// Parses a JSON spec.
+    pub fn from_json(text: &str) -> Result<Self, SpecError> {
+        let spec: ModelSpec = serde_json::from_str(text).map_err(|e| SpecError(alloc::format!("{e}")))?;
+        Self::new(spec)
+    }
+
+    /// The parameter tensors, in order, with names and shapes.
+    pub fn tensors(&self) -> Vec<Tensor> {
+        let nd = self.spec.dims;
+        let mut t = Vec::new();
+        for (i, l) in self.layers.iter().enumerate() {
+            let off = self.offsets[i];
+            let shape = match l {
+                Layer::Lcb(s) => {
+                    let mut v = alloc::vec![s.n_out, s.n_left(), s.n_right()];
+                    if s.complex {
+                        v.push(2);
+                    }
+                    v
+                }
+                Layer::Lconv(s) => alloc::vec![s.n_out, s.n_inputs(), 2],
+                Layer::Lact { n, .. } => alloc::vec![2, *n],
+                Layer::Lexp { n } => alloc::vec![nd, *n],
+                Layer::Plaq { .. } | Layer::Poly { .. } => continue,
+            };
+            t.push(Tensor { name: alloc::format!("layers.{i}.weight"), shape, offset: off });
+        }
+        let sizes = self.head.sizes();
+        let mut off = self.offsets[self.layers.len()];
+        for (j, w) in sizes.windows(2).enumerate() {
+            t.push(Tensor { name: alloc::format!("head.{j}.weight"), shape: alloc::vec![w[1], w[0]], offset: off });
+            off += w[1] * w[0];
+            t.push(Tensor { name: alloc::format!("head.{j}.bias"), shape: alloc::vec![w[1]], offset: off });
+            off += w[1];
+        }
+        t
+    }
+
+    /// Random initial parameters (lge-cnn's scheme for L-CB: normal with
+    /// `std = init/√(n_left·n_right)`, residual and bias couplings zero).
+    pub fn init_params(&self, seed: u64) -> Vec<f64> {
+        let mut p = alloc::vec![0.0; self.n_params];
+        let s = self.spec.init_scale;
+        for (i, l) in self.layers.iter().enumerate() {
+            let off = self.offsets[i];
+            let mut rng = Rng::stream(seed, &[domain::INIT_WEIGHTS, i as u64]);
+            match l {
+                Layer::Lcb(sh) => {
+                    let (nl, nr) = (sh.n_left(), sh.n_right());
+                    let std = s / libm::sqrt((nl * nr) as f64) / if sh.complex { libm::sqrt(2.0) } else { 1.0 };
+                    let c = if sh.complex { 2 } else { 1 };
+                    for u in 0..sh.n_out {
+                        for v in 0..nl {
+                            for r in 0..nr {
+                                for k in 0..c {
+                                    let idx = ((u * nl + v) * nr + r) * c + k;
+                                    p[off + idx] = if v == nl - 1 || r == nr - 1 { 0.0 } else { std * rng.gaussian() };
+                                }
+                            }
+                        }
+                    }
+                }
+                Layer::Lconv(sh) => {
+                    let std = s / libm::sqrt(2.0 * sh.n_inputs() as f64);
+                    for k in 0..sh.n_params() {
+                        p[off + k] = std * rng.gaussian();
+                    }
+                }
+                Layer::Lact { n, .. } => {
+                    for c in 0..*n {
+                        p[off + c] = 0.3;
+                    }
+                }
+                Layer::Lexp { .. } | Layer::Plaq { .. } | Layer::Poly { .. } => {}
+            }
+        }
+        let mut rng = Rng::stream(seed, &[domain::INIT_WEIGHTS, 1 << 20]);
+        let mut off = self.offsets[self.layers.len()];
+        for w in self.head.sizes().windows(2) {
+            let b = 1.0 / libm::sqrt(w[0] as f64);
+            for k in 0..w[1] * w[0] + w[1] {
+                p[off + k] = b * (2.0 * rng.uniform() - 1.0);
+            }
+            off += w[1] * w[0] + w[1];
+        }
+        p
+    }
+
+    fn layer_params<'p>(&self, params: &'p [f64], i: usize) -> &'p [f64] {
+        &params[self.offsets[i]..self.offsets[i + 1]]
+    }
+
+    fn check_field<T: Real>(&self, u: &GaugeField<T>) {
+        assert_eq!(u.nd(), self.spec.dims, "model is for {}D lattices", self.spec.dims);
+    }
+
+    /// The raw network output `Σ_x head(x)` and the tape for [`Self::backward`].
+    pub fn forward_raw<T: Real>(&self, params: &[f64], u: &GaugeField<T>) -> (T, Tape<T>) {
+        assert_eq!(params.len(), self.n_params, "parameter vector does not match the model");
+        self.check_field(u);
+        let vol = u.geometry().volume();
+        let mut tape = Tape { links: alloc::vec![u.clone()], inputs: Vec::new(), lcb: Vec::new(), lconv: Vec::new() };
+        let mut w = Features::zeros(vol, 0);
+        for (i, l) in self.layers.iter().enumerate() {
+            let p = self.layer_params(params, i);
+            let links = tape.links.last().unwrap();
+            let (mut lcb_t, mut lconv_t) = (None, None);
+            let next = match l {
+                Layer::Plaq { .. } => w.concat(&loops::plaq_forward(links)),
+                Layer::Poly { .. } => w.concat(&loops::poly_forward(links)),
+                Layer::Lcb(s) => {
+                    let (o, t) = lcb::forward(s, p, links, &w);
+                    lcb_t = Some(t);
+                    o
+                }
+                Layer::Lconv(s) => {
+                    let (o, t) = lconv::forward(s, p, links, &w);
+                    lconv_t = Some(t);
+                    o
+                }
+                Layer::Lact { activation, .. } => lact::forward(*activation, p, &w),
+                Layer::Lexp { .. } => {
+                    let nu = lexp::forward(p, links, &w);
+                    tape.links.push(nu);
+                    w.clone()
+                }
+            };
+            tape.inputs.push(core::mem::replace(&mut w, next));
+            tape.lcb.push(lcb_t);
+            tape.lconv.push(lconv_t);
+        }
+        let a = head::forward(&self.head, self.layer_params(params, self.layers.len()), &w);
+        tape.inputs.push(w);
+        (a, tape)
+    }
+
+    /// Gradients of `seed · Σ_x head(x)`: with respect to the parameters, and
+    /// the gradient matrices `G` of the input links (`δf = Σ Re Tr(G† δU)`).
+    pub fn backward<T: Real>(&self, params: &[f64], tape: &Tape<T>, seed: T) -> (Vec<T>, Vec<Mat3<T>>) {
+        let mut g_params = alloc::vec![T::zero(); self.n_params];
+        let nl = self.layers.len();
+        let (mut g_w, gh) = head::backward(&self.head, self.layer_params(params, nl), &tape.inputs[nl], seed);
+        g_params[self.offsets[nl]..].copy_from_slice(&gh);
+        let mut link_level = tape.links.len() - 1;
+        let mut g_u = alloc::vec![Mat3::zero(); tape.links[0].links().len()];
+        for (i, l) in self.layers.iter().enumerate().rev() {
+            let p = self.layer_params(params, i);
+            let links = &tape.links[link_level];
+            let input = &tape.inputs[i];
+            let (g_in, gp): (Features<T>, Vec<T>) = match l {
+                Layer::Plaq { n_in } => {
+                    let np = g_w.channels - n_in;
+                    loops::plaq_backward(links, &g_w.select(*n_in, np), &mut g_u);
+                    (g_w.select(0, *n_in), Vec::new())
+                }
+                Layer::Poly { n_in } => {
+                    let np = g_w.channels - n_in;
+                    loops::poly_backward(links, &g_w.select(*n_in, np), &mut g_u);
+                    (g_w.select(0, *n_in), Vec::new())
+                }
+                Layer::Lcb(s) => lcb::backward(s, p, links, tape.lcb[i].as_ref().unwrap(), &g_w, &mut g_u),
+                Layer::Lconv(s) => lconv::backward(s, p, links, tape.lconv[i].as_ref().unwrap(), &g_w, &mut g_u),
+                Layer::Lact { activation, .. } => lact::backward(*activation, p, input, &g_w),
+                Layer::Lexp { .. } => {
+                    link_level -= 1;
+                    let mut g_in = g_w.clone();
+                    let (g_old, gp) = lexp::backward(p, &tape.links[link_level], input, &g_u, &mut g_in);
+                    g_u = g_old;
+                    (g_in, gp)
+                }
+            };
+            g_params[self.offsets[i]..self.offsets[i] + gp.len()].copy_from_slice(&gp);
+            g_w = g_in;
+        }
+        (g_params, g_u)
+    }
+
+    /// `(a₁, ∂a₁/∂θ)`: the raw output per site on the trivial field, and its
+    /// parameter gradient (computed on the smallest lattice; the trivial
+    /// field is translation invariant).
+    pub fn trivial_per_site(&self, params: &[f64]) -> (f64, Vec<f64>) {
+        let nd = self.spec.dims;
+        let g = Arc::new(Geometry::new(&alloc::vec![2; nd]).unwrap());
+        let u = GaugeField::<f64>::cold(g.clone());
+        let (a, tape) = self.forward_raw(params, &u);
+        let (gp, _) = self.backward(params, &tape, 1.0);
+        let v = g.volume() as f64;
+        (a / v, gp.into_iter().map(|x| x / v).collect())
+    }
+
+    /// The action `A[U]` (minus `A[1]` when `subtract_trivial`).
+    pub fn action<T: Real>(&self, params: &[f64], u: &GaugeField<T>) -> T {
+        let (a, _) = self.forward_raw(params, u);
+        if self.spec.subtract_trivial {
+            let (t, _) = self.trivial_per_site(params);
+            a - T::from_f64(t * u.geometry().volume() as f64)
+        } else {
+            a
+        }
+    }
+
+    /// Number of lattice dimensions the model is for.
+    pub fn dims(&self) -> usize {
+        self.spec.dims
+    }
+}
+
+fn layer_params(l: &Layer, nd: usize) -> usize {
+    match l {
+        Layer::Plaq { .. } | Layer::Poly { .. } => 0,
+        Layer::Lcb(s) => s.n_params(),
+        Layer::Lconv(s) => s.n_params(),
+        Layer::Lact { n, .. } => lact::n_params(*n),
+        Layer::Lexp { n } => lexp::n_params(nd, *n),
+    }
+}

@@ -1,0 +1,133 @@
+//! L-CNN layers: finite-difference checks of every backward pass (weights and
+//! links), gauge invariance and covariance, translation invariance.
+
+use crate::util::{assert_close, lattice, random_field, rotate};
+use fpa_core::lattice::{GaugeField, GaugeTransform};
+use fpa_core::lcnn::model::{HeadSpec, LayerSpec, Model, ModelSpec};
+use fpa_core::lcnn::Activation;
+use fpa_core::rg::kernel::derivatives_from_gradients;
+use fpa_core::su3::algebra::hermitian;
+
+/// A model that uses every layer type (each once or more).
+pub fn every_layer_spec(dims: usize) -> ModelSpec {
+    ModelSpec {
+        dims,
+        layers: vec![
+            LayerSpec::Plaq,
+            LayerSpec::Lconv { out: 3, kernel: 2, dilation: 2, symmetric: true, unit: true },
+            LayerSpec::Lact { activation: Activation::Tanh },
+            LayerSpec::Lcb { out: 3, kernel: 2, dilation: 1, symmetric: true, complex: true },
+            LayerSpec::Lexp,
+            LayerSpec::Poly,
+            LayerSpec::Lbilin { out: 2, complex: false },
+            LayerSpec::Lact { activation: Activation::Softplus },
+            LayerSpec::Lcb { out: 2, kernel: 3, dilation: 1, symmetric: false, complex: false },
+        ],
+        head: HeadSpec { hidden: vec![4], activation: Activation::Tanh, imag: true },
+        subtract_trivial: true,
+        init_scale: 1.0,
+    }
+}
+
+/// Nonzero values for every parameter (the initial residual/bias couplings
+/// and L-Exp weights are zero, which would hide terms from the checks).
+fn params(m: &Model, seed: u64) -> Vec<f64> {
+    let mut p = m.init_params(seed);
+    let mut s = seed;
+    for x in p.iter_mut() {
+        s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        *x += 0.15 * (((s >> 11) as f64 / (1u64 << 53) as f64) - 0.5);
+    }
+    p
+}
+
+/// The weight gradient and the link derivatives of the model output equal
+/// central differences, for a model with every layer type, in 4D and 3D.
+pub fn lcnn_backward_matches_finite_differences() {
+    for dims in [vec![2usize, 3, 2, 2], vec![3, 2, 4]] {
+        let m = Model::new(every_layer_spec(dims.len())).unwrap();
+        let p = params(&m, 5);
+        let g = lattice(&dims);
+        let u = random_field(&g, Some(0.6), 7);
+        let (_, tape) = m.forward_raw(&p, &u);
+        let (gp, gu) = m.backward(&p, &tape, 1.0);
+        let f = |pp: &[f64], uu: &GaugeField<f64>| m.forward_raw(pp, uu).0;
+        let h = 1e-5;
+        // Every tensor, a few entries each.
+        for t in m.tensors() {
+            let n: usize = t.shape.iter().product();
+            for k in [0, n / 2, n - 1] {
+                let i = t.offset + k;
+                let (mut a, mut b) = (p.clone(), p.clone());
+                a[i] += h;
+                b[i] -= h;
+                let fd = (f(&a, &u) - f(&b, &u)) / (2.0 * h);
+                assert_close(gp[i], fd, 1e-6, &format!("{dims:?} d/d {}[{k}]", t.name));
+            }
+        }
+        let d = derivatives_from_gradients(&u, &gu);
+        for l in [0, 5, u.links().len() - 1] {
+            let (x, mu) = (l / u.nd(), l % u.nd());
+            for a in 0..8 {
+                let mut up = u.clone();
+                up.set_link(x, mu, rotate(u.link(x, mu), a, h));
+                let mut dn = u.clone();
+                dn.set_link(x, mu, rotate(u.link(x, mu), a, -h));
+                let fd = (f(&p, &up) - f(&p, &dn)) / (2.0 * h);
+                assert_close(d[l][a], fd, 1e-6, &format!("{dims:?} D_LCNN link {l} a {a}"));
+            }
+        }
+    }
+}
+
+/// The action is gauge invariant to 1e-12 relative (f64), translation
+/// invariant, and `D_LCNN` transforms covariantly; for the paper's 3 x 12
+/// network on 4⁴ and for the every-layer model.
+pub fn lcnn_is_gauge_and_translation_invariant() {
+    let cases = [(ModelSpec::paper_12(), vec![4usize, 4, 4, 4]), (every_layer_spec(4), vec![2, 4, 2, 4])];
+    for (spec, dims) in cases {
+        let m = Model::new(spec).unwrap();
+        let p = params(&m, 9);
+        let g = lattice(&dims);
+        let u = random_field(&g, None, 11);
+        let om = GaugeTransform::random(g.clone(), 12);
+        let w = om.apply(&u);
+        let (a, b) = (m.action(&p, &u), m.action(&p, &w));
+        assert!((a - b).abs() <= 1e-12 * a.abs().max(1.0), "gauge invariance: {a} vs {b}");
+        // Translation by one site in direction 1.
+        let mut t = u.clone();
+        for x in 0..g.volume() {
+            for mu in 0..4 {
+                t.set_link(g.up(x, 1), mu, *u.link(x, mu));
+            }
+        }
+        assert_close(m.action(&p, &t), a, 1e-12, "translation invariance");
+        let (_, tu) = m.forward_raw(&p, &u);
+        let (_, tw) = m.forward_raw(&p, &w);
+        let du = derivatives_from_gradients(&u, &m.backward(&p, &tu, 1.0).1);
+        let dw = derivatives_from_gradients(&w, &m.backward(&p, &tw, 1.0).1);
+        for l in (0..du.len()).step_by(7) {
+            let want = om.apply_site(l / 4, &hermitian(&du[l]));
+            assert!(hermitian(&dw[l]).dist(&want) < 1e-11 * (1.0 + a.abs()), "D_LCNN covariance at {l}");
+        }
+    }
+}
+
+/// Parameter counts: the paper's networks with lge-cnn's `LConvBilin` shapes
+/// (`physics.md` §4.2: 17 004 + 65 100 + 7 500 weights for 12-12-12) and the
+/// trivial field giving `A = 0`.
+pub fn lcnn_parameter_counts_and_trivial_field() {
+    let m = Model::new(ModelSpec::paper_12()).unwrap();
+    let t = m.tensors();
+    let counts: Vec<usize> = t.iter().map(|t| t.shape.iter().product()).collect();
+    assert_eq!(&counts[..3], &[17_004, 65_100, 7_500]);
+    assert_eq!(t[0].shape, vec![12, 13, 109]);
+    let m2 = Model::new(ModelSpec::paper_12_24_24()).unwrap();
+    let c2: usize = m2.tensors().iter().take(3).map(|t| t.shape.iter().product::<usize>()).sum();
+    assert_eq!(c2, 17_004 + 24 * 25 * 217 + 24 * 49 * 49);
+    let p = params(&m, 3);
+    let cold = GaugeField::<f64>::cold(lattice(&[4, 4, 4, 4]));
+    let raw = m.forward_raw(&p, &cold).0;
+    let a = m.action(&p, &cold);
+    assert!(a.abs() < 1e-13 * raw.abs().max(1.0), "A[1] = {a} (raw output {raw})");
+}
