@@ -46,4 +46,17 @@ fn bench(c: &mut Criterion) {
 }
 
 criterion_group!(benches, bench);
-criterion_main!(benches);
+criterion_main!(benches, gemm_benches);
+
+fn gemm(c: &mut Criterion) {
+    use fpa_core::gemm::gemm_weights_tiled as gemm_weights;
+    let (m, n, k) = (300usize, 288usize, 217usize);
+    let a: Vec<f64> = (0..m * k).map(|i| (i % 7) as f64 * 0.1).collect();
+    let b: Vec<f64> = (0..k * n).map(|i| (i % 5) as f64 * 0.2).collect();
+    let mut out = vec![0.0; m * n];
+    c.bench_function("gemm 300x217x288 f64 (37.5 MFLOP)", |bn| {
+        bn.iter(|| gemm_weights(m, n, k, black_box(&a), k, black_box(&b), &mut out))
+    });
+}
+
+criterion_group!(gemm_benches, gemm);

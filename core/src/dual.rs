@@ -34,6 +34,11 @@ impl<T: Real> Dual<T> {
     }
 }
 
+/// The value and tangent planes of a slice of dual numbers.
+fn planes<T: Real>(x: &[Dual<T>]) -> (alloc::vec::Vec<T>, alloc::vec::Vec<T>) {
+    (x.iter().map(|d| d.v).collect(), x.iter().map(|d| d.d).collect())
+}
+
 impl<T: Real> PartialOrd for Dual<T> {
     /// Dual numbers are ordered by their values (branches follow the primal).
     #[inline(always)]
@@ -122,6 +127,31 @@ impl<T: Real> Real for Dual<T> {
     #[inline(always)]
     fn mul_f64(self, s: f64) -> Self {
         Dual { v: self.v.mul_f64(s), d: self.d.mul_f64(s) }
+    }
+    /// `(a + εa')(b + εb') = ab + ε(a'b + ab')`, each plane product in `T`.
+    fn gemm(m: usize, n: usize, k: usize, a: &[Self], b: &[Self], c: &mut [Self]) {
+        let (av, ad) = planes(&a[..m * k]);
+        let (bv, bd) = planes(&b[..k * n]);
+        let mut cv = alloc::vec![T::zero(); m * n];
+        let mut cd = alloc::vec![T::zero(); m * n];
+        T::gemm(m, n, k, &av, &bv, &mut cv);
+        T::gemm(m, n, k, &ad, &bv, &mut cd);
+        T::gemm(m, n, k, &av, &bd, &mut cd);
+        for (ci, (v, d)) in c.iter_mut().zip(cv.into_iter().zip(cd)) {
+            ci.v += v;
+            ci.d += d;
+        }
+    }
+    fn gemm_weights(m: usize, n: usize, k: usize, a: &[f64], lda: usize, b: &[Self], c: &mut [Self]) {
+        let (bv, bd) = planes(&b[..k * n]);
+        let mut cv = alloc::vec![T::zero(); m * n];
+        let mut cd = alloc::vec![T::zero(); m * n];
+        T::gemm_weights(m, n, k, a, lda, &bv, &mut cv);
+        T::gemm_weights(m, n, k, a, lda, &bd, &mut cd);
+        for (ci, (v, d)) in c.iter_mut().zip(cv.into_iter().zip(cd)) {
+            ci.v += v;
+            ci.d += d;
+        }
     }
     #[inline(always)]
     fn sqrt(self) -> Self {

@@ -3,3 +3,4 @@
 
 pub mod nersc;
 pub mod npy;
+pub mod safetensors;

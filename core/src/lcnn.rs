@@ -11,6 +11,7 @@ pub mod lexp;
 pub mod loops;
 pub mod model;
 pub mod shifts;
+pub mod train;
 
 pub use activation::Activation;
 pub use features::Features;

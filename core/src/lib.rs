@@ -16,6 +16,7 @@ extern crate alloc;
 
 pub mod action;
 pub mod dual;
+pub mod gemm;
 pub mod io;
 pub mod lattice;
 pub mod lcnn;

@@ -12,6 +12,11 @@ use core::ops::Range;
 /// Chunk length for reductions: fixed, so the summation order is fixed.
 pub const CHUNK: usize = 64;
 
+/// Below this many items a loop runs on the calling thread: spreading tiny
+/// loops over the pool costs more than it saves. (Results are the same either
+/// way: every reduction sums in a fixed order.)
+pub const SERIAL_BELOW: usize = 32;
+
 /// `(0..n).map(f).collect()`, in parallel when available.
 pub fn map_range<R, F>(n: usize, f: F) -> Vec<R>
 where
@@ -21,6 +26,9 @@ where
     #[cfg(feature = "rayon")]
     {
         use rayon::prelude::*;
+        if n < SERIAL_BELOW {
+            return (0..n).map(f).collect();
+        }
         (0..n).into_par_iter().map(f).collect()
     }
     #[cfg(not(feature = "rayon"))]
@@ -41,6 +49,10 @@ where
     #[cfg(feature = "rayon")]
     {
         use rayon::prelude::*;
+        if n < SERIAL_BELOW {
+            let mut s = init();
+            return (0..n).map(|i| f(&mut s, i)).collect();
+        }
         (0..n).into_par_iter().map_init(init, f).collect()
     }
     #[cfg(not(feature = "rayon"))]
@@ -60,6 +72,9 @@ where
     #[cfg(feature = "rayon")]
     {
         use rayon::prelude::*;
+        if items.len() < SERIAL_BELOW {
+            return items.iter().map(f).collect();
+        }
         items.par_iter().map(f).collect()
     }
     #[cfg(not(feature = "rayon"))]
@@ -77,6 +92,10 @@ where
     #[cfg(feature = "rayon")]
     {
         use rayon::prelude::*;
+        if out.len() < SERIAL_BELOW {
+            out.iter_mut().enumerate().for_each(|(i, r)| f(i, r));
+            return;
+        }
         out.par_iter_mut().enumerate().for_each(|(i, r)| f(i, r));
     }
     #[cfg(not(feature = "rayon"))]
@@ -95,11 +114,40 @@ where
     #[cfg(feature = "rayon")]
     {
         use rayon::prelude::*;
+        if out.len() / len.max(1) < SERIAL_BELOW {
+            out.chunks_mut(len).enumerate().for_each(|(i, c)| f(i, c));
+            return;
+        }
         out.par_chunks_mut(len).enumerate().for_each(|(i, c)| f(i, c));
     }
     #[cfg(not(feature = "rayon"))]
     {
         out.chunks_mut(len).enumerate().for_each(|(i, c)| f(i, c));
+    }
+}
+
+/// Like [`for_each_chunk_mut`] with one scratch value per worker (made by
+/// `init`); `f` must not let results depend on what earlier calls left in it.
+pub fn for_each_chunk_mut_init<R, S, I, F>(out: &mut [R], len: usize, init: I, f: F)
+where
+    R: Send,
+    I: Fn() -> S + Sync + Send,
+    F: Fn(&mut S, usize, &mut [R]) + Sync + Send,
+{
+    #[cfg(feature = "rayon")]
+    {
+        use rayon::prelude::*;
+        if out.len() / len.max(1) < 4 {
+            let mut s = init();
+            out.chunks_mut(len).enumerate().for_each(|(i, c)| f(&mut s, i, c));
+            return;
+        }
+        out.par_chunks_mut(len).enumerate().for_each_init(init, |s, (i, c)| f(s, i, c));
+    }
+    #[cfg(not(feature = "rayon"))]
+    {
+        let mut s = init();
+        out.chunks_mut(len).enumerate().for_each(|(i, c)| f(&mut s, i, c));
     }
 }
 

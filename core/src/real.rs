@@ -73,6 +73,14 @@ pub trait Real:
         }
         acc
     }
+    /// `c += a·b` for row-major `a` (`m × k`), `b` (`k × n`), `c` (`m × n`).
+    fn gemm(m: usize, n: usize, k: usize, a: &[Self], b: &[Self], c: &mut [Self]) {
+        crate::gemm::gemm_tiled(m, n, k, a, b, c)
+    }
+    /// `c += a·b` with plain `f64` weights `a` (row stride `lda`).
+    fn gemm_weights(m: usize, n: usize, k: usize, a: &[f64], lda: usize, b: &[Self], c: &mut [Self]) {
+        crate::gemm::gemm_weights_tiled(m, n, k, a, lda, b, c)
+    }
     /// `true` unless the value is NaN or infinite.
     #[inline(always)]
     fn is_finite(self) -> bool {

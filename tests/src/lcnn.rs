@@ -131,3 +131,35 @@ pub fn lcnn_parameter_counts_and_trivial_field() {
     let a = m.action(&p, &cold);
     assert!(a.abs() < 1e-13 * raw.abs().max(1.0), "A[1] = {a} (raw output {raw})");
 }
+
+/// The second-order term of the invariant loss: the forward-over-reverse
+/// weight gradient of `Σ r·D_LCNN` (r fixed) equals central differences of
+/// `Σ r·D_LCNN(θ ± h e_k)`, for the every-layer model (L-Exp included, whose
+/// own backward already uses duals: this runs on duals of duals).
+pub fn lcnn_second_order_term_matches_finite_differences() {
+    use fpa_core::lcnn::train::{action_and_gradients, directional_weight_gradient};
+    let m = Model::new(every_layer_spec(4)).unwrap();
+    let p = params(&m, 21);
+    let g = lattice(&[2, 2, 3, 2]);
+    let u = random_field(&g, Some(0.6), 22);
+    let mut rng = fpa_core::rng::Rng::stream(23, &[fpa_core::rng::domain::TEST]);
+    let r: Vec<[f64; 8]> = (0..u.links().len()).map(|_| fpa_core::su3::random::gaussian_algebra(&mut rng)).collect();
+    let gd = directional_weight_gradient(&m, &p, &u, &r);
+    let rd = |pp: &[f64]| -> f64 {
+        let t = m.trivial_per_site(pp);
+        let (_, _, d) = action_and_gradients(&m, pp, &t, &u);
+        d.iter().zip(&r).map(|(a, b)| (0..8).map(|c| a[c] * b[c]).sum::<f64>()).sum()
+    };
+    let h = 1e-5;
+    for t in m.tensors() {
+        let n: usize = t.shape.iter().product();
+        for k in [0, n / 3, n - 1] {
+            let i = t.offset + k;
+            let (mut a, mut b) = (p.clone(), p.clone());
+            a[i] += h;
+            b[i] -= h;
+            let fd = (rd(&a) - rd(&b)) / (2.0 * h);
+            assert_close(gd[i], fd, 1e-6, &format!("d/d{}[{k}] of r.D", t.name));
+        }
+    }
+}

@@ -13,4 +13,5 @@ pub mod lcnn;
 pub mod mc;
 pub mod nersc;
 pub mod rg;
+pub mod training;
 pub mod util;

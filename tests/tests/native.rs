@@ -42,3 +42,5 @@ native! {
     lcnn::lcnn_is_gauge_and_translation_invariant,
     lcnn::lcnn_parameter_counts_and_trivial_field,
 }
+native! { lcnn::lcnn_second_order_term_matches_finite_differences }
+native! { training::wilson_loop_regression_generalises_to_larger_lattices }

@@ -76,10 +76,34 @@ pub fn forward<T: Real>(h: &HeadShape, params: &[f64], w: &Features<T>) -> T {
     crate::par::sum(vol, |x| site_forward(h, params, features(h, w.site(x))).last().unwrap().1[0])
 }
 
+/// `head(x)` for every site.
+pub fn forward_sites<T: Real>(h: &HeadShape, params: &[f64], w: &Features<T>) -> Vec<T> {
+    crate::par::map_range(w.volume(), |x| site_forward(h, params, features(h, w.site(x))).last().unwrap().1[0])
+}
+
+/// The weight of every site's output in the function being differentiated.
+#[derive(Clone, Copy, Debug)]
+pub enum Seed<'a, T> {
+    /// `seed · Σ_x head(x)`
+    Uniform(T),
+    /// `Σ_x seed_x · head(x)`
+    Sites(&'a [T]),
+}
+
+impl<T: Real> Seed<'_, T> {
+    #[inline]
+    fn at(&self, x: usize) -> T {
+        match self {
+            Seed::Uniform(s) => *s,
+            Seed::Sites(v) => v[x],
+        }
+    }
+}
+
 const GRAD_CHUNK: usize = 64;
 
-/// Gradient of `seed · Σ_x head(x)` with respect to `W` and the parameters.
-pub fn backward<T: Real>(h: &HeadShape, params: &[f64], w: &Features<T>, seed: T) -> (Features<T>, Vec<T>) {
+/// Gradient of `Σ_x seed_x · head(x)` with respect to `W` and the parameters.
+pub fn backward<T: Real>(h: &HeadShape, params: &[f64], w: &Features<T>, seed: Seed<T>) -> (Features<T>, Vec<T>) {
     let vol = w.volume();
     let sizes = h.sizes();
     let n = w.channels;
@@ -90,7 +114,7 @@ pub fn backward<T: Real>(h: &HeadShape, params: &[f64], w: &Features<T>, seed: T
         for x in ch * GRAD_CHUNK..((ch + 1) * GRAD_CHUNK).min(vol) {
             let layers = site_forward(h, params, features(h, w.site(x)));
             // delta = dA/dz of the current layer's output.
-            let mut delta = alloc::vec![seed];
+            let mut delta = alloc::vec![seed.at(x)];
             let mut off = h.n_params();
             for l in (0..sizes.len() - 1).rev() {
                 let (ni, no) = (sizes[l], sizes[l + 1]);

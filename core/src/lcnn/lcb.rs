@@ -24,6 +24,7 @@
 
 use super::features::Features;
 use super::shifts::{ShiftTape, Shifts};
+use crate::gemm::gemm_nt;
 use crate::lattice::GaugeField;
 use crate::real::Real;
 use crate::su3::{Complex, Mat3};
@@ -62,15 +63,6 @@ impl LcbShape {
     pub fn n_params(&self) -> usize {
         self.n_out * self.n_left() * self.n_right() * if self.complex { 2 } else { 1 }
     }
-    #[inline(always)]
-    fn weight(&self, w: &[f64], u: usize, v: usize, r: usize) -> (f64, f64) {
-        let i = (u * self.n_left() + v) * self.n_right() + r;
-        if self.complex {
-            (w[2 * i], w[2 * i + 1])
-        } else {
-            (w[i], 0.0)
-        }
-    }
 }
 
 /// What the backward pass needs from the forward pass.
@@ -81,53 +73,92 @@ pub struct LcbTape<T> {
     blocks: Features<T>,
 }
 
+/// Sites packed into the columns of one matrix product.
+const SITE_BLOCK: usize = 16;
+/// Real components of a 3x3 complex matrix.
+const COMP: usize = 18;
+
 #[inline(always)]
-fn cmul<T: Real>(m: &Mat3<T>, (re, im): (f64, f64)) -> Mat3<T> {
-    if im == 0.0 {
-        m.scale_f64(re)
-    } else {
-        m.scale_c(Complex::new(T::from_f64(re), T::from_f64(im)))
+fn pack<T: Real>(m: &Mat3<T>, out: &mut [T]) {
+    for (i, z) in m.m.iter().flatten().enumerate() {
+        out[2 * i] = z.re;
+        out[2 * i + 1] = z.im;
     }
 }
 
-/// The left factors at one site.
-fn left<T: Real>(w: &[Mat3<T>]) -> Vec<Mat3<T>> {
-    let mut l = Vec::with_capacity(2 * w.len() + 1);
+#[inline(always)]
+fn unpack<T: Real>(v: &[T]) -> Mat3<T> {
+    let mut m = Mat3::zero();
+    for (i, z) in m.m.iter_mut().flatten().enumerate() {
+        *z = Complex::new(v[2 * i], v[2 * i + 1]);
+    }
+    m
+}
+
+/// The left factors at one site, into `l`.
+fn left<T: Real>(w: &[Mat3<T>], l: &mut Vec<Mat3<T>>) {
+    l.clear();
     l.extend_from_slice(w);
     l.extend(w.iter().map(|m| m.adj()));
     l.push(Mat3::identity());
-    l
 }
 
-/// `tmp_{u,v} = Σ_w ω_{u,v,w} R_w` for all u, v at one site (R without the
-/// trailing unit, which adds `ω·1`).
-fn combine<T: Real>(s: &LcbShape, weights: &[f64], r: &[Mat3<T>], tmp: &mut Vec<Mat3<T>>) {
-    let (nl, nr) = (s.n_left(), s.n_right());
-    tmp.clear();
-    for u in 0..s.n_out {
-        for v in 0..nl {
-            let mut acc = Mat3::zero();
-            for (k, rk) in r.iter().enumerate() {
-                let c = s.weight(weights, u, v, k);
-                if c != (0.0, 0.0) {
-                    acc += cmul(rk, c);
+/// Packed right factors of the sites `x0..x0+nb`: row `k'` holds factor
+/// `R_k` (and, with complex weights, row `2k+1` holds `i R_k`), the sites'
+/// components side by side. The trailing unit factor is handled apart.
+fn pack_right<T: Real>(s: &LcbShape, blocks: &Features<T>, x0: usize, nb: usize, rp: &mut Vec<T>) {
+    let nr1 = s.n_right() - 1;
+    let c = if s.complex { 2 } else { 1 };
+    let n = nb * COMP;
+    rp.clear();
+    rp.resize(nr1 * c * n, T::zero());
+    let half = nr1 / 2;
+    let mut buf = [T::zero(); COMP];
+    for b in 0..nb {
+        let site = blocks.site(x0 + b);
+        for k in 0..nr1 {
+            let m = if k < half { site[k] } else { site[k - half].adj() };
+            pack(&m, &mut buf);
+            let row = k * c;
+            rp[row * n + b * COMP..row * n + (b + 1) * COMP].copy_from_slice(&buf);
+            if s.complex {
+                // i·R: (re, im) → (−im, re)
+                let o = &mut rp[(row + 1) * n + b * COMP..(row + 1) * n + (b + 1) * COMP];
+                for e in 0..9 {
+                    o[2 * e] = -buf[2 * e + 1];
+                    o[2 * e + 1] = buf[2 * e];
                 }
             }
-            let c = s.weight(weights, u, v, nr - 1);
-            for i in 0..3 {
-                acc.m[i][i] += Complex::new(T::from_f64(c.0), T::from_f64(c.1));
-            }
-            tmp.push(acc);
         }
     }
 }
 
-/// The right factors at one site, without the trailing unit.
-fn right<T: Real>(blocks: &[Mat3<T>]) -> Vec<Mat3<T>> {
-    let mut r = Vec::with_capacity(2 * blocks.len());
-    r.extend_from_slice(blocks);
-    r.extend(blocks.iter().map(|m| m.adj()));
-    r
+/// `tmp_{u,v} = Σ_k ω_{u,v,k} R_k` for the packed sites (unit factor included).
+fn combine_block<T: Real>(s: &LcbShape, weights: &[f64], rp: &[T], nb: usize, tmp: &mut Vec<T>) {
+    let c = if s.complex { 2 } else { 1 };
+    let (m, nr) = (s.n_out * s.n_left(), s.n_right());
+    let kp = (nr - 1) * c;
+    let n = nb * COMP;
+    tmp.clear();
+    tmp.resize(m * n, T::zero());
+    T::gemm_weights(m, n, kp, weights, nr * c, rp, tmp);
+    for row in 0..m {
+        let (re, im) = if s.complex {
+            (weights[row * nr * 2 + kp], weights[row * nr * 2 + kp + 1])
+        } else {
+            (weights[row * nr + kp], 0.0)
+        };
+        if re == 0.0 && im == 0.0 {
+            continue;
+        }
+        for b in 0..nb {
+            for d in 0..3 {
+                let e = row * n + b * COMP + 2 * (3 * d + d);
+                tmp[e] += T::from_f64(re);
+                tmp[e + 1] += T::from_f64(im);
+            }
+        }
+    }
 }
 
 impl<T: Real> Mat3<T> {
@@ -155,24 +186,34 @@ pub fn forward<T: Real>(
     let (blocks, shift_tape) = s.shifts().forward(u, w);
     let mut out = Features::zeros(vol, s.n_out);
     let nl = s.n_left();
-    crate::par::for_each_chunk_mut(&mut out.data, s.n_out, |x, o| {
-        let l = left(w.site(x));
-        let r = right(blocks.site(x));
-        let mut tmp = Vec::new();
-        combine(s, weights, &r, &mut tmp);
-        for (uo, ou) in o.iter_mut().enumerate() {
-            let mut acc = tmp[uo * nl + nl - 1]; // L = 1
-            for v in 0..nl - 1 {
-                acc += l[v] * tmp[uo * nl + v];
+    crate::par::for_each_chunk_mut_init(
+        &mut out.data,
+        s.n_out * SITE_BLOCK,
+        || (Vec::new(), Vec::new(), Vec::new()),
+        |(rp, tmp, l), blk, o| {
+            let x0 = blk * SITE_BLOCK;
+            let nb = o.len() / s.n_out;
+            let n = nb * COMP;
+            pack_right(s, &blocks, x0, nb, rp);
+            combine_block(s, weights, rp, nb, tmp);
+            for b in 0..nb {
+                left(w.site(x0 + b), l);
+                for uo in 0..s.n_out {
+                    let t = |v: usize| unpack(&tmp[(uo * nl + v) * n + b * COMP..(uo * nl + v) * n + (b + 1) * COMP]);
+                    let mut acc = t(nl - 1); // L = 1
+                    for v in 0..nl - 1 {
+                        acc += l[v] * t(v);
+                    }
+                    o[b * s.n_out + uo] = acc;
+                }
             }
-            *ou = acc;
-        }
-    });
+        },
+    );
     (out, LcbTape { shift_tape, blocks })
 }
 
 /// Sites per partial sum of the weight gradient (fixed: thread-independent sums).
-const GRAD_CHUNK: usize = 32;
+const GRAD_CHUNK: usize = 8 * SITE_BLOCK;
 
 /// Backward pass: returns `G_W` and the weight gradient; adds link gradients to `g_u`.
 pub fn backward<T: Real>(
@@ -183,84 +224,107 @@ pub fn backward<T: Real>(
     g_out: &Features<T>,
     g_u: &mut [Mat3<T>],
 ) -> (Features<T>, Vec<T>) {
-    let w = &tape.blocks.select(0, s.n_in);
+    let n_in = s.n_in;
+    let w = &tape.blocks.select(0, n_in);
     let vol = u.geometry().volume();
-    let (nl, nr, n, nb) = (s.n_left(), s.n_right(), s.n_in, s.blocks());
-    // Per site: G_L (nl) and G_R (nr − 1); per chunk: weight gradient.
-    struct SiteOut<T> {
+    let c = if s.complex { 2 } else { 1 };
+    let (nl, nr, nbk) = (s.n_left(), s.n_right(), s.blocks());
+    let m = s.n_out * nl;
+    let kp = (nr - 1) * c;
+    // Aᵀ: the weights without the unit column, transposed (kp × m).
+    let mut at = alloc::vec![0.0; kp * m];
+    for row in 0..m {
+        for k in 0..kp {
+            at[k * m + row] = weights[row * nr * c + k];
+        }
+    }
+    struct Part<T> {
         g_w: Vec<Mat3<T>>,
         g_blocks: Vec<Mat3<T>>,
+        g_weights: Vec<T>,
     }
-    let n_chunks = vol.div_ceil(GRAD_CHUNK);
-    let per_chunk: Vec<(Vec<SiteOut<T>>, Vec<T>)> = crate::par::map_range(n_chunks, |ch| {
-        let mut gw_acc = alloc::vec![T::zero(); s.n_params()];
-        let mut outs = Vec::new();
-        let mut tmp = Vec::new();
-        for x in ch * GRAD_CHUNK..((ch + 1) * GRAD_CHUNK).min(vol) {
-            let l = left(w.site(x));
-            let r = right(tape.blocks.site(x));
-            combine(s, weights, &r, &mut tmp);
-            let g = g_out.site(x);
-            let mut g_l = alloc::vec![Mat3::zero(); nl];
-            let mut g_r = alloc::vec![Mat3::zero(); nr - 1];
-            for uo in 0..s.n_out {
-                for v in 0..nl {
-                    g_l[v] += g[uo].mul_adj(&tmp[uo * nl + v]);
-                    let h = l[v].adj_mul(&g[uo]); // H_{u,v} = L_v† G_u
-                    for k in 0..nr {
-                        let idx = (uo * nl + v) * nr + k;
-                        // Re Tr(H† R_k) and Im Tr(H† R_k) (R_last = 1)
-                        let (re, im) = if k < nr - 1 {
-                            let rk = &r[k];
-                            let mut re = T::zero();
-                            let mut im = T::zero();
-                            for i in 0..3 {
-                                for j in 0..3 {
-                                    let (a, b) = (h.m[i][j], rk.m[i][j]);
-                                    re += a.re * b.re + a.im * b.im;
-                                    im += a.re * b.im - a.im * b.re;
-                                }
-                            }
-                            (re, im)
-                        } else {
-                            let t = h.trace();
-                            (t.re, -t.im)
-                        };
+    let parts: Vec<Part<T>> = crate::par::map_range(vol.div_ceil(GRAD_CHUNK), |ch| {
+        let (start, end) = (ch * GRAD_CHUNK, ((ch + 1) * GRAD_CHUNK).min(vol));
+        let mut part = Part {
+            g_w: Vec::with_capacity((end - start) * n_in),
+            g_blocks: Vec::with_capacity((end - start) * n_in * nbk),
+            g_weights: alloc::vec![T::zero(); s.n_params()],
+        };
+        let mut gw_main = alloc::vec![T::zero(); m * kp];
+        let (mut rp, mut tmp, mut h, mut gr, mut l) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut x0 = start;
+        while x0 < end {
+            let nb = SITE_BLOCK.min(end - x0);
+            let n = nb * COMP;
+            pack_right(s, &tape.blocks, x0, nb, &mut rp);
+            combine_block(s, weights, &rp, nb, &mut tmp);
+            h.clear();
+            h.resize(m * n, T::zero());
+            let mut g_left = alloc::vec![Mat3::zero(); nb * nl];
+            let mut buf = [T::zero(); COMP];
+            for b in 0..nb {
+                left(w.site(x0 + b), &mut l);
+                let g = g_out.site(x0 + b);
+                for uo in 0..s.n_out {
+                    for v in 0..nl {
+                        let row = uo * nl + v;
+                        let t = unpack(&tmp[row * n + b * COMP..row * n + (b + 1) * COMP]);
+                        g_left[b * nl + v] += g[uo].mul_adj(&t); // G_L += G_u tmp†
+                        let hm = l[v].adj_mul(&g[uo]); // H = L_v† G_u
+                        pack(&hm, &mut buf);
+                        h[row * n + b * COMP..row * n + (b + 1) * COMP].copy_from_slice(&buf);
+                        // unit column: ∂/∂Re ω = Re Tr H, ∂/∂Im ω = Im Tr H
+                        let tr = hm.trace();
+                        let idx = row * nr + nr - 1;
                         if s.complex {
-                            gw_acc[2 * idx] += re;
-                            gw_acc[2 * idx + 1] += -im;
+                            part.g_weights[2 * idx] += tr.re;
+                            part.g_weights[2 * idx + 1] += tr.im;
                         } else {
-                            gw_acc[idx] += re;
-                        }
-                        if k < nr - 1 {
-                            let c = s.weight(weights, uo, v, k);
-                            if c != (0.0, 0.0) {
-                                g_r[k] += cmul(&h, (c.0, -c.1));
-                            }
+                            part.g_weights[idx] += tr.re;
                         }
                     }
                 }
             }
-            // Map back: L = (W, W†, 1), R = (B, B†, 1).
-            let g_w = (0..n).map(|j| g_l[j] + g_l[n + j].adj()).collect();
-            let g_blocks = (0..n * nb).map(|j| g_r[j] + g_r[n * nb + j].adj()).collect();
-            outs.push(SiteOut { g_w, g_blocks });
+            // ∂/∂ω (without the unit column): Σ_sites ⟨H_row, R'_k⟩
+            gemm_nt(m, kp, n, &h, &rp, &mut gw_main);
+            // G_R' = Aᵀ H
+            gr.clear();
+            gr.resize(kp * n, T::zero());
+            T::gemm_weights(kp, n, m, &at, m, &h, &mut gr);
+            let half = (nr - 1) / 2;
+            for b in 0..nb {
+                let gl = &g_left[b * nl..(b + 1) * nl];
+                part.g_w.extend((0..n_in).map(|j| gl[j] + gl[n_in + j].adj()));
+                let gr_at = |k: usize| -> Mat3<T> {
+                    let re = unpack(&gr[(k * c) * n + b * COMP..(k * c) * n + (b + 1) * COMP]);
+                    if s.complex {
+                        // R'_{2k+1} = i R_k: G_{R_k} += −i G_{R'_{2k+1}}
+                        let gi = unpack(&gr[(k * c + 1) * n + b * COMP..(k * c + 1) * n + (b + 1) * COMP]);
+                        re + gi.scale_c(Complex::new(T::zero(), -T::one()))
+                    } else {
+                        re
+                    }
+                };
+                part.g_blocks.extend((0..half).map(|k| gr_at(k) + gr_at(half + k).adj()));
+            }
+            x0 += nb;
         }
-        (outs, gw_acc)
+        for row in 0..m {
+            for k in 0..kp {
+                part.g_weights[row * nr * c + k] += gw_main[row * kp + k];
+            }
+        }
+        part
     });
     let mut g_weights = alloc::vec![T::zero(); s.n_params()];
-    let mut g_w = Features::zeros(vol, n);
-    let mut g_blocks = Features::zeros(vol, n * nb);
-    let mut x = 0;
-    for (outs, gw) in per_chunk {
-        for (a, b) in g_weights.iter_mut().zip(gw) {
+    let mut g_w = Features { channels: n_in, data: Vec::with_capacity(vol * n_in) };
+    let mut g_blocks = Features { channels: n_in * nbk, data: Vec::with_capacity(vol * n_in * nbk) };
+    for p in parts {
+        for (a, b) in g_weights.iter_mut().zip(p.g_weights) {
             *a += b;
         }
-        for o in outs {
-            g_w.data[x * n..(x + 1) * n].copy_from_slice(&o.g_w);
-            g_blocks.data[x * n * nb..(x + 1) * n * nb].copy_from_slice(&o.g_blocks);
-            x += 1;
-        }
+        g_w.data.extend(p.g_w);
+        g_blocks.data.extend(p.g_blocks);
     }
     g_w.add_assign(&s.shifts().backward(u, &tape.shift_tape, &g_blocks, g_u));
     (g_w, g_weights)

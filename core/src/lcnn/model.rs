@@ -8,7 +8,7 @@
 
 use super::activation::Activation;
 use super::features::Features;
-use super::head::{self, HeadShape};
+use super::head::{self, HeadShape, Seed};
 use super::lcb::{self, LcbShape};
 use super::lconv::{self, LConvShape};
 use super::loops;
@@ -411,6 +411,17 @@ impl Model {
     /// Gradients of `seed · Σ_x head(x)`: with respect to the parameters, and
     /// the gradient matrices `G` of the input links (`δf = Σ Re Tr(G† δU)`).
     pub fn backward<T: Real>(&self, params: &[f64], tape: &Tape<T>, seed: T) -> (Vec<T>, Vec<Mat3<T>>) {
+        self.backward_seeded(params, tape, Seed::Uniform(seed))
+    }
+
+    /// The per-site outputs `head(x)` of a forward pass.
+    pub fn site_outputs<T: Real>(&self, params: &[f64], tape: &Tape<T>) -> Vec<T> {
+        let nl = self.layers.len();
+        head::forward_sites(&self.head, self.layer_params(params, nl), &tape.inputs[nl])
+    }
+
+    /// Gradients of `Σ_x seed_x · head(x)` (see [`Self::backward`]).
+    pub fn backward_seeded<T: Real>(&self, params: &[f64], tape: &Tape<T>, seed: Seed<T>) -> (Vec<T>, Vec<Mat3<T>>) {
         let mut g_params = alloc::vec![T::zero(); self.n_params];
         let nl = self.layers.len();
         let (mut g_w, gh) = head::backward(&self.head, self.layer_params(params, nl), &tape.inputs[nl], seed);
@@ -462,11 +473,18 @@ impl Model {
         (a / v, gp.into_iter().map(|x| x / v).collect())
     }
 
+    /// The raw output per site on the trivial field (value only).
+    pub fn trivial_value_per_site(&self, params: &[f64]) -> f64 {
+        let nd = self.spec.dims;
+        let g = Arc::new(Geometry::new(&alloc::vec![2; nd]).unwrap());
+        self.forward_raw(params, &GaugeField::<f64>::cold(g.clone())).0 / g.volume() as f64
+    }
+
     /// The action `A[U]` (minus `A[1]` when `subtract_trivial`).
     pub fn action<T: Real>(&self, params: &[f64], u: &GaugeField<T>) -> T {
         let (a, _) = self.forward_raw(params, u);
         if self.spec.subtract_trivial {
-            let (t, _) = self.trivial_per_site(params);
+            let t = self.trivial_value_per_site(params);
             a - T::from_f64(t * u.geometry().volume() as f64)
         } else {
             a

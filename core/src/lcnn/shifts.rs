@@ -50,8 +50,10 @@ impl Shifts {
     }
 
     /// Number of blocks `S` (the local one included).
+    #[inline]
     pub fn blocks(&self) -> usize {
-        1 + self.chains().len() * (self.kernel - 1)
+        let chains = if self.kernel > 1 { self.nd * if self.symmetric { 2 } else { 1 } } else { 0 };
+        1 + chains * (self.kernel - 1)
     }
 
     /// All blocks, block-major (`n·S` channels; block 0 is `w`).

@@ -1,0 +1,265 @@
+//! Training an L-CNN on fixed point action data.
+//!
+//! Losses per configuration (HIMW, Lattice 2023, §3), with `V = L⁴` sites:
+//! * `L₁ = |A_FP − A_LCNN| / V` (action density);
+//! * `L₂ = Σ_{x,μ,a} (D_FP − D_LCNN)² / (8 (N_c²−1) V)` ("invariant loss").
+//!
+//! The training loss is `w₁ ⟨L₁⟩ + w₂ ⟨L₂⟩` over a batch. The weight gradient
+//! of `L₂` needs `∂/∂θ Σ r·D_LCNN` with the residual `r = D_LCNN − D_FP` held
+//! fixed; since `Σ r·D = d/dε A[exp(iε r) U]`, it is obtained forward-over-
+//! reverse: the same forward and backward passes run on dual numbers whose
+//! tangent carries the link perturbation `i r·t U`, and the tangent part of
+//! the weight gradient is the term wanted.
+
+use super::model::Model;
+use crate::dual::Dual;
+use crate::lattice::GaugeField;
+use crate::rg::kernel::derivatives_from_gradients;
+use crate::rng::{domain, Rng};
+use crate::su3::algebra::anti_hermitian;
+use crate::su3::{Complex, Mat3, Su3Alg};
+use alloc::vec::Vec;
+
+/// `8 (N_c² − 1)` of the invariant loss normalisation.
+pub const L2_NORM: f64 = 64.0;
+
+/// One training example: a coarse configuration and its FP data.
+#[derive(Clone, Debug)]
+pub struct Sample {
+    pub links: GaugeField<f64>,
+    pub a_fp: f64,
+    /// `D_FP[V]_{x,μ,a}` per link.
+    pub d_fp: Vec<Su3Alg<f64>>,
+    pub beta: f64,
+}
+
+/// Weights of the two loss terms.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct LossWeights {
+    pub w1: f64,
+    pub w2: f64,
+}
+
+/// Losses and prediction for one configuration.
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SampleLoss {
+    pub l1: f64,
+    pub l2: f64,
+    pub a_pred: f64,
+    pub a_true: f64,
+}
+
+/// The model's action, its parameter gradient and link derivatives at `u`
+/// (`A[1]` subtracted when the spec asks for it).
+pub fn action_and_gradients(
+    model: &Model,
+    params: &[f64],
+    trivial: &(f64, Vec<f64>),
+    u: &GaugeField<f64>,
+) -> (f64, Vec<f64>, Vec<Su3Alg<f64>>) {
+    let (a_raw, tape) = model.forward_raw(params, u);
+    let (mut gp, gu) = model.backward(params, &tape, 1.0);
+    let vol = u.geometry().volume() as f64;
+    let mut a = a_raw;
+    if model.spec.subtract_trivial {
+        a -= trivial.0 * vol;
+        for (g, t) in gp.iter_mut().zip(&trivial.1) {
+            *g -= t * vol;
+        }
+    }
+    (a, gp, derivatives_from_gradients(u, &gu))
+}
+
+/// `∂/∂θ Σ_l r_l · D_l` (with `r` fixed) by forward-over-reverse dual numbers.
+pub fn directional_weight_gradient(model: &Model, params: &[f64], u: &GaugeField<f64>, r: &[Su3Alg<f64>]) -> Vec<f64> {
+    let mut links: Vec<Mat3<Dual<f64>>> = Vec::with_capacity(u.links().len());
+    for (l, m) in u.links().iter().enumerate() {
+        // d/dε exp(iε r·t) U = i (r·t) U
+        let t = anti_hermitian(&r[l]) * *m;
+        let mut d = Mat3::zero();
+        for i in 0..3 {
+            for j in 0..3 {
+                d.m[i][j] = Complex::new(Dual::new(m.m[i][j].re, t.m[i][j].re), Dual::new(m.m[i][j].im, t.m[i][j].im));
+            }
+        }
+        links.push(d);
+    }
+    let ud = GaugeField::from_links(u.geometry().clone(), links);
+    let (_, tape) = model.forward_raw(params, &ud);
+    let (gp, _) = model.backward(params, &tape, Dual::constant(1.0));
+    gp.into_iter().map(|g| g.d).collect()
+}
+
+/// Losses of one sample and, if asked, the gradient of `w₁L₁ + w₂L₂`.
+pub fn sample_loss(
+    model: &Model,
+    params: &[f64],
+    trivial: &(f64, Vec<f64>),
+    s: &Sample,
+    w: LossWeights,
+    want_grad: bool,
+) -> (SampleLoss, Option<Vec<f64>>) {
+    let vol = s.links.geometry().volume() as f64;
+    let (a, ga, d) = action_and_gradients(model, params, trivial, &s.links);
+    let r: Vec<Su3Alg<f64>> = d.iter().zip(&s.d_fp).map(|(p, t)| core::array::from_fn(|c| p[c] - t[c])).collect();
+    let l2 = r.iter().flatten().map(|x| x * x).sum::<f64>() / (L2_NORM * vol);
+    let loss = SampleLoss { l1: (a - s.a_fp).abs() / vol, l2, a_pred: a, a_true: s.a_fp };
+    if !want_grad {
+        return (loss, None);
+    }
+    let sign = if a > s.a_fp {
+        1.0
+    } else if a < s.a_fp {
+        -1.0
+    } else {
+        0.0
+    };
+    let mut g: Vec<f64> = ga.iter().map(|x| w.w1 * sign / vol * x).collect();
+    if w.w2 != 0.0 {
+        let gd = directional_weight_gradient(model, params, &s.links, &r);
+        let c = w.w2 * 2.0 / (L2_NORM * vol);
+        for (gi, di) in g.iter_mut().zip(gd) {
+            *gi += c * di;
+        }
+    }
+    (loss, Some(g))
+}
+
+/// Mean losses and gradient over a batch (samples in parallel, summed in order).
+pub fn batch_loss(
+    model: &Model,
+    params: &[f64],
+    batch: &[&Sample],
+    w: LossWeights,
+    want_grad: bool,
+) -> (Vec<SampleLoss>, Option<Vec<f64>>) {
+    let trivial = if model.spec.subtract_trivial {
+        model.trivial_per_site(params)
+    } else {
+        (0.0, alloc::vec![0.0; params.len()])
+    };
+    let results = crate::par::map_slice(batch, |s| sample_loss(model, params, &trivial, s, w, want_grad));
+    let mut grad = if want_grad { Some(alloc::vec![0.0; params.len()]) } else { None };
+    let mut losses = Vec::with_capacity(batch.len());
+    let inv = 1.0 / batch.len().max(1) as f64;
+    for (l, g) in results {
+        losses.push(l);
+        if let (Some(acc), Some(g)) = (grad.as_mut(), g) {
+            for (a, b) in acc.iter_mut().zip(g) {
+                *a += inv * b;
+            }
+        }
+    }
+    (losses, grad)
+}
+
+/// Adam (Kingma & Ba) with optional decoupled weight decay (AdamW) and AMSGrad.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Adam {
+    pub beta1: f64,
+    pub beta2: f64,
+    pub eps: f64,
+    pub weight_decay: f64,
+    pub amsgrad: bool,
+    pub m: Vec<f64>,
+    pub v: Vec<f64>,
+    pub v_max: Vec<f64>,
+    pub t: u64,
+}
+
+impl Adam {
+    pub fn new(n: usize) -> Self {
+        Adam {
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.0,
+            amsgrad: true,
+            m: alloc::vec![0.0; n],
+            v: alloc::vec![0.0; n],
+            v_max: alloc::vec![0.0; n],
+            t: 0,
+        }
+    }
+
+    /// One update of `params` with gradient `g` and learning rate `lr`.
+    pub fn step(&mut self, params: &mut [f64], g: &[f64], lr: f64) {
+        self.t += 1;
+        let b1t = 1.0 - libm::pow(self.beta1, self.t as f64);
+        let b2t = 1.0 - libm::pow(self.beta2, self.t as f64);
+        for i in 0..params.len() {
+            self.m[i] = self.beta1 * self.m[i] + (1.0 - self.beta1) * g[i];
+            self.v[i] = self.beta2 * self.v[i] + (1.0 - self.beta2) * g[i] * g[i];
+            let v = if self.amsgrad {
+                self.v_max[i] = self.v_max[i].max(self.v[i]);
+                self.v_max[i]
+            } else {
+                self.v[i]
+            };
+            params[i] -= lr * self.weight_decay * params[i];
+            params[i] -= lr * (self.m[i] / b1t) / (libm::sqrt(v / b2t) + self.eps);
+        }
+    }
+}
+
+/// Learning rate over epochs.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Schedule {
+    Constant,
+    /// Cosine from `lr` to `lr·min_factor` over all epochs.
+    Cosine {
+        min_factor: f64,
+    },
+    /// Multiply by `gamma` every `every` epochs.
+    Step {
+        every: usize,
+        gamma: f64,
+    },
+}
+
+impl Schedule {
+    pub fn lr(&self, base: f64, epoch: usize, epochs: usize) -> f64 {
+        match *self {
+            Schedule::Constant => base,
+            Schedule::Cosine { min_factor } => {
+                let t = epoch as f64 / (epochs.max(2) - 1) as f64;
+                base * (min_factor + (1.0 - min_factor) * 0.5 * (1.0 + libm::cos(core::f64::consts::PI * t)))
+            }
+            Schedule::Step { every, gamma } => base * libm::pow(gamma, (epoch / every.max(1)) as f64),
+        }
+    }
+}
+
+/// A deterministic permutation of `0..n` for an epoch.
+pub fn shuffled(n: usize, seed: u64, epoch: u64) -> Vec<usize> {
+    let mut idx: Vec<usize> = (0..n).collect();
+    let mut rng = Rng::stream(seed, &[domain::SHUFFLE, epoch]);
+    for i in (1..n).rev() {
+        let j = rng.below(i as u64 + 1) as usize;
+        idx.swap(i, j);
+    }
+    idx
+}
+
+/// Mean squared error of per-site outputs against per-site targets, and its
+/// parameter gradient (for regression tasks such as Wilson loops).
+pub fn site_regression(
+    model: &Model,
+    params: &[f64],
+    u: &GaugeField<f64>,
+    targets: &[f64],
+    want_grad: bool,
+) -> (f64, Option<Vec<f64>>) {
+    let (_, tape) = model.forward_raw(params, u);
+    let out = model.site_outputs(params, &tape);
+    let n = out.len() as f64;
+    let err: Vec<f64> = out.iter().zip(targets).map(|(o, t)| o - t).collect();
+    let mse = err.iter().map(|e| e * e).sum::<f64>() / n;
+    if !want_grad {
+        return (mse, None);
+    }
+    let seeds: Vec<f64> = err.iter().map(|e| 2.0 * e / n).collect();
+    let (g, _) = model.backward_seeded(params, &tape, super::head::Seed::Sites(&seeds));
+    (mse, Some(g))
+}

@@ -1,0 +1,92 @@
+//! Training: the 1+1D Wilson-loop regression of the L-CNN paper, and a short
+//! training run on fixed point action data.
+
+use crate::util::lattice;
+use fpa_core::lattice::path::rectangle;
+use fpa_core::lattice::{path_product, GaugeField};
+use fpa_core::lcnn::model::{HeadSpec, LayerSpec, Model, ModelSpec};
+use fpa_core::lcnn::train::{shuffled, site_regression, Adam};
+use fpa_core::lcnn::Activation;
+use fpa_core::mc::WilsonChain;
+
+/// `(1/3) Re Tr` of the 2x2 loop starting at every site of a 2D field.
+fn wilson_2x2(u: &GaugeField<f64>) -> Vec<f64> {
+    let path = rectangle(0, 1, 2, 2);
+    (0..u.geometry().volume()).map(|x| path_product(u, x, &path).0.re_tr() / 3.0).collect()
+}
+
+/// 2D SU(3) configurations at couplings spread over `betas`.
+fn configs(dims: &[usize], betas: &[f64], per_beta: usize, seed: u64) -> Vec<GaugeField<f64>> {
+    let g = lattice(dims);
+    let mut out = vec![];
+    for (i, &b) in betas.iter().enumerate() {
+        let mut c = WilsonChain::new(GaugeField::hot(g.clone(), seed + i as u64), b, 1, seed + i as u64, 0).unwrap();
+        for _ in 0..20 {
+            c.step();
+        }
+        for _ in 0..per_beta {
+            for _ in 0..3 {
+                c.step();
+            }
+            out.push(c.field.clone());
+        }
+    }
+    out
+}
+
+fn spec_2x2() -> ModelSpec {
+    ModelSpec {
+        dims: 2,
+        layers: vec![
+            LayerSpec::Plaq,
+            LayerSpec::Lcb { out: 2, kernel: 2, dilation: 1, symmetric: true, complex: false },
+            LayerSpec::Lcb { out: 2, kernel: 2, dilation: 1, symmetric: true, complex: false },
+        ],
+        head: HeadSpec { hidden: vec![], activation: Activation::Tanh, imag: false },
+        subtract_trivial: false,
+        init_scale: 0.1,
+    }
+}
+
+/// Trained on 8x8 SU(3) configurations to predict the 2x2 Wilson loop at
+/// every site, the L-CNN (Plaq → two L-CB layers of 2 channels with kernel
+/// size 2 → linear read-out) reaches a test error below 1e-3 of the label
+/// variance (about 1e-4 in practice), and keeps it on 16x16 and 32x32
+/// lattices it never saw: its output is local and translation equivariant.
+/// (Small initial weights matter: at init scale 1 training stalls near 3 %.)
+pub fn wilson_loop_regression_generalises_to_larger_lattices() {
+    let betas = [0.5, 1.0, 2.0, 3.0, 4.5, 6.0, 8.0, 12.0];
+    let train = configs(&[8, 8], &betas, 4, 1);
+    let targets: Vec<Vec<f64>> = train.iter().map(wilson_2x2).collect();
+    let m = Model::new(spec_2x2()).unwrap();
+    let mut p = m.init_params(7);
+    let mut adam = Adam::new(p.len());
+    let mean = targets.iter().flatten().sum::<f64>() / (targets.len() * 64) as f64;
+    let var = targets.iter().flatten().map(|t| (t - mean) * (t - mean)).sum::<f64>() / (targets.len() * 64) as f64;
+    let epochs = 150;
+    for epoch in 0..epochs {
+        let lr = 1e-2 * (0.01f64).powf(epoch as f64 / epochs as f64);
+        for chunk in shuffled(train.len(), 3, epoch as u64).chunks(4) {
+            let mut g = vec![0.0; p.len()];
+            for &i in chunk {
+                let (_, gi) = site_regression(&m, &p, &train[i], &targets[i], true);
+                for (a, b) in g.iter_mut().zip(gi.unwrap()) {
+                    *a += b / chunk.len() as f64;
+                }
+            }
+            adam.step(&mut p, &g, lr);
+        }
+    }
+    let mse = |set: &[GaugeField<f64>]| -> f64 {
+        set.iter().map(|u| site_regression(&m, &p, u, &wilson_2x2(u), false).0).sum::<f64>() / set.len() as f64
+    };
+    let train_mse = mse(&train);
+    let results: Vec<(usize, f64)> = [8usize, 16, 32]
+        .iter()
+        .map(|&l| (l, mse(&configs(&[l, l], &[0.7, 2.5, 5.0, 10.0], 2, 100 + l as u64))))
+        .collect();
+    eprintln!("2x2 Wilson loop: label variance {var:.3e}, train MSE {train_mse:.3e}, test {results:?}");
+    for (l, e) in results {
+        assert!(e < 1e-3 * var, "{l}x{l}: test MSE {e:.3e} is not small against the label variance {var:.3e}");
+    }
+}
