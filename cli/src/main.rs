@@ -1,10 +1,14 @@
 //! `fpa`: the command-line front end of fpa-core.
 
+mod dataset;
+mod eval;
 mod files;
 mod fp_data;
 mod generate;
 mod measure;
+mod model_io;
 mod plot;
+mod train;
 
 use clap::{Parser, Subcommand};
 
@@ -26,6 +30,10 @@ enum Command {
     Measure(measure::MeasureArgs),
     /// Fixed point action values and derivatives of ensemble configurations, by minimisation
     FpData(fp_data::FpDataArgs),
+    /// Train an L-CNN on FP data (action and derivative losses)
+    Train(train::TrainArgs),
+    /// Evaluate a trained model on FP data against the Wilson action, per beta
+    Eval(eval::EvalArgs),
 }
 
 fn main() {
@@ -41,6 +49,8 @@ fn main() {
         Command::Generate(a) => generate::run(a),
         Command::Measure(a) => measure::run(a),
         Command::FpData(a) => fp_data::run(a),
+        Command::Train(a) => train::run(a),
+        Command::Eval(a) => eval::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

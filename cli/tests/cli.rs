@@ -229,3 +229,83 @@ fn fp_data_resumes_and_is_readable_from_numpy() {
         eprintln!("numpy not available: skipped the numpy check (cargo xtask test runs it)");
     }
 }
+
+fn python_with_numpy() -> bool {
+    let have = Command::new("python3").args(["-c", "import numpy"]).status().map(|s| s.success()).unwrap_or(false);
+    if !have && std::env::var("FPA_REQUIRE_NUMPY").is_ok() {
+        panic!("FPA_REQUIRE_NUMPY is set but python3 cannot import numpy");
+    }
+    have
+}
+
+/// `train` resumes after an interruption with the same result as an
+/// uninterrupted run; `eval` writes a per-beta report beside the Wilson
+/// action; the saved model gives the same action as an independent numpy
+/// implementation of lge-cnn's conventions with the same weights; bad specs
+/// and data are refused.
+#[test]
+fn train_resumes_eval_reports_and_weights_match_lge_cnn_conventions() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ens = tmp.path().join("b6.0");
+    small_ensemble(&ens, "6.0", "4");
+    let data = tmp.path().join("data");
+    ok(&fpa(&["fp-data", "--ensemble", ens.to_str().unwrap(), "--quiet", "--out", data.to_str().unwrap()], 2));
+    let spec = tmp.path().join("spec.json");
+    std::fs::write(
+        &spec,
+        r#"{"layers": [{"type": "plaq"}, {"type": "lcb", "out": 3, "kernel": 2}, {"type": "lcb", "out": 3, "kernel": 1}],
+            "head": {"imag": true}, "init_scale": 0.3}"#,
+    )
+    .unwrap();
+    let d = data.to_str().unwrap();
+    let s = spec.to_str().unwrap();
+    let (m1, m2) = (tmp.path().join("a.safetensors"), tmp.path().join("b.safetensors"));
+    let train = |out: &Path, extra: &[&str], threads: usize| {
+        let mut a =
+            vec!["train", "--data", d, "--model", s, "--epochs", "3", "--batch", "2", "--lr", "3e-3", "--quiet"];
+        a.extend(["--out", out.to_str().unwrap()]);
+        a.extend_from_slice(extra);
+        fpa(&a, threads)
+    };
+    ok(&train(&m1, &[], 2));
+    ok(&train(&m2, &["--stop-after", "1"], 1));
+    assert!(!m2.exists(), "an interrupted run writes no final model");
+    ok(&train(&m2, &[], 1));
+    assert_eq!(std::fs::read(&m1).unwrap().len(), std::fs::read(&m2).unwrap().len());
+    let log: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(tmp.path().join("a.safetensors.log.json")).unwrap()).unwrap();
+    let log2: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(tmp.path().join("b.safetensors.log.json")).unwrap()).unwrap();
+    for (x, y) in log["epochs"].as_array().unwrap().iter().zip(log2["epochs"].as_array().unwrap()) {
+        assert_eq!(x["train_l1"], y["train_l1"], "resumed training differs");
+        assert_eq!(x["val_l2"], y["val_l2"]);
+    }
+    assert!(tmp.path().join("a.safetensors.loss.svg").exists());
+    let o = fpa(&["eval", "--model", m1.to_str().unwrap(), "--data", d, "--json"], 2);
+    ok(&o);
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(report["per_beta"][0]["configs"], 4);
+    assert!(report["per_beta"][0]["wilson"]["rel_error"].as_f64().unwrap() > 0.0);
+    assert!(tmp.path().join("a.safetensors.eval.relerr.svg").exists());
+
+    // Bad input.
+    let bad = tmp.path().join("bad.json");
+    std::fs::write(&bad, r#"{"layers": [{"type": "lcb", "out": 3}], "head": {}}"#).unwrap();
+    let mut a = vec!["train", "--data", d, "--model", bad.to_str().unwrap(), "--epochs", "1", "--out"];
+    let o_bad = tmp.path().join("c.safetensors");
+    a.push(o_bad.to_str().unwrap());
+    fails_with(&fpa(&a, 1), "layer 0");
+    std::fs::write(&bad, r#"{"layers": [{"type": "plaq"}], "head": {}, "dims": 2}"#).unwrap();
+    fails_with(&fpa(&a, 1), "2D lattices");
+    std::fs::write(&bad, r#"{"layers": [{"type": "plaq", "oops": 1}], "head": {}}"#).unwrap();
+    fails_with(&fpa(&a, 1), "oops");
+    fails_with(&fpa(&["eval", "--model", spec.to_str().unwrap(), "--data", d], 1), "not a model file");
+    assert!(!o_bad.exists());
+
+    if python_with_numpy() {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/lge_reference.py");
+        let ev = tmp.path().join("a.safetensors.eval.json");
+        let o = Command::new("python3").args([script, m1.to_str().unwrap(), d, ev.to_str().unwrap()]).output().unwrap();
+        assert!(o.status.success(), "{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    }
+}

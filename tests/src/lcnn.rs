@@ -13,12 +13,12 @@ pub fn every_layer_spec(dims: usize) -> ModelSpec {
     ModelSpec {
         dims,
         layers: vec![
-            LayerSpec::Plaq,
+            LayerSpec::Plaq {},
             LayerSpec::Lconv { out: 3, kernel: 2, dilation: 2, symmetric: true, unit: true },
             LayerSpec::Lact { activation: Activation::Tanh },
             LayerSpec::Lcb { out: 3, kernel: 2, dilation: 1, symmetric: true, complex: true },
-            LayerSpec::Lexp,
-            LayerSpec::Poly,
+            LayerSpec::Lexp {},
+            LayerSpec::Poly {},
             LayerSpec::Lbilin { out: 2, complex: false },
             LayerSpec::Lact { activation: Activation::Softplus },
             LayerSpec::Lcb { out: 2, kernel: 3, dilation: 1, symmetric: false, complex: false },

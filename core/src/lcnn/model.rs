@@ -36,9 +36,9 @@ fn yes() -> bool {
 #[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
 pub enum LayerSpec {
     /// Appends the plaquettes (D(D−1)/2 channels).
-    Plaq,
+    Plaq {},
     /// Appends the Polyakov loops through every site (D channels).
-    Poly,
+    Poly {},
     /// Merged L-Conv + L-Bilin (lge-cnn `LConvBilin`).
     Lcb {
         out: usize,
@@ -72,7 +72,7 @@ pub enum LayerSpec {
     /// L-Act: `f(a Re Tr W + b) W`.
     Lact { activation: Activation },
     /// L-Exp: updates the links.
-    Lexp,
+    Lexp {},
 }
 
 /// The gauge-invariant read-out.
@@ -127,7 +127,7 @@ impl ModelSpec {
     }
     /// Plaq → L-CB layers `(channels, kernel)` → linear read-out of Re Tr.
     pub fn lcb_stack(layers: &[(usize, usize)]) -> Self {
-        let mut l = alloc::vec![LayerSpec::Plaq];
+        let mut l = alloc::vec![LayerSpec::Plaq {}];
         for &(out, kernel) in layers {
             l.push(LayerSpec::Lcb { out, kernel, dilation: 1, symmetric: true, complex: false });
         }
@@ -208,8 +208,8 @@ impl Model {
         for (i, l) in spec.layers.iter().enumerate() {
             let bad = |m: &str| SpecError(alloc::format!("layer {i} ({l:?}): {m}"));
             let layer = match *l {
-                LayerSpec::Plaq => Layer::Plaq { n_in: n },
-                LayerSpec::Poly => Layer::Poly { n_in: n },
+                LayerSpec::Plaq {} => Layer::Plaq { n_in: n },
+                LayerSpec::Poly {} => Layer::Poly { n_in: n },
                 LayerSpec::Lcb { out, kernel, dilation, symmetric, complex } => {
                     if n == 0 || out == 0 || kernel == 0 || dilation == 0 {
                         return Err(bad("needs input channels, and out, kernel, dilation >= 1"));
@@ -239,7 +239,7 @@ impl Model {
                     }
                     Layer::Lact { n, activation }
                 }
-                LayerSpec::Lexp => {
+                LayerSpec::Lexp {} => {
                     if n == 0 {
                         return Err(bad("needs input channels"));
                     }

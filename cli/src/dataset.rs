@@ -1,0 +1,69 @@
+//! Loading FP datasets written by `fpa fp-data`.
+
+use crate::fp_data::{Index, FORMAT};
+use anyhow::{ensure, Context, Result};
+use fpa_core::io::npy;
+use fpa_core::lattice::{GaugeField, Geometry};
+use fpa_core::lcnn::train::Sample;
+use fpa_core::su3::{Complex, Mat3};
+use std::path::Path;
+use std::sync::Arc;
+
+fn read_npy(path: &Path) -> Result<npy::Array> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    npy::decode(&bytes).with_context(|| format!("{} is not a usable array", path.display()))
+}
+
+/// Reads every configuration of a dataset directory.
+pub fn load(dir: &Path) -> Result<(Index, Vec<Sample>)> {
+    let ip = dir.join("index.json");
+    let text = std::fs::read_to_string(&ip)
+        .with_context(|| format!("{} is not an FP dataset (no index.json)", dir.display()))?;
+    let idx: Index = serde_json::from_str(&text).with_context(|| format!("{} is corrupt", ip.display()))?;
+    ensure!(idx.format == FORMAT, "{} is not an fpa FP dataset", ip.display());
+    let mut samples = Vec::with_capacity(idx.configs.len());
+    for c in &idx.configs {
+        let geom = Arc::new(Geometry::new(&c.lattice).map_err(|e| anyhow::anyhow!("{}: {e}", c.id))?);
+        let sites: Vec<usize> = c.lattice.iter().rev().copied().collect();
+        let nd = c.lattice.len();
+        let links = read_npy(&dir.join(&c.links))?;
+        let mut want = sites.clone();
+        want.extend([nd, 3, 3]);
+        ensure!(
+            links.dtype == npy::Dtype::C128 && links.shape == want,
+            "{}: links have shape {:?}, expected {want:?}",
+            c.links,
+            links.shape
+        );
+        let mats: Vec<Mat3<f64>> = links
+            .data
+            .chunks_exact(18)
+            .map(|ch| {
+                let mut m = Mat3::zero();
+                for (i, z) in m.m.iter_mut().flatten().enumerate() {
+                    *z = Complex::new(ch[2 * i], ch[2 * i + 1]);
+                }
+                m
+            })
+            .collect();
+        let d = read_npy(&dir.join(&c.d_fp))?;
+        let mut want = sites;
+        want.extend([nd, 8]);
+        ensure!(
+            d.dtype == npy::Dtype::F64 && d.shape == want,
+            "{}: D_FP has shape {:?}, expected {want:?}",
+            c.d_fp,
+            d.shape
+        );
+        ensure!(c.a_fp.is_finite() && d.data.iter().all(|x| x.is_finite()), "{}: non-finite FP data", c.id);
+        let u = GaugeField::from_links(geom, mats);
+        ensure!(u.is_finite() && u.unitarity_violation() < 1e-10, "{}: links are not SU(3)", c.links);
+        samples.push(Sample {
+            links: u,
+            a_fp: c.a_fp,
+            d_fp: d.data.chunks_exact(8).map(|x| core::array::from_fn(|a| x[a])).collect(),
+            beta: c.beta_wil,
+        });
+    }
+    Ok((idx, samples))
+}

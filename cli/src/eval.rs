@@ -1,0 +1,195 @@
+//! `fpa eval`: how well a model describes FP data, per β_wil, beside the
+//! Wilson action evaluated the same way: relative action error
+//! `⟨|A − A_FP| / A_FP⟩`, its signed mean (a bias), and the invariant loss
+//! `⟨Σ (D − D_FP)² / (64 V)⟩`.
+
+use crate::files::write_json;
+use crate::model_io;
+use crate::plot::{line_chart, Series};
+use anyhow::Result;
+use clap::Args;
+use fpa_core::action::{Action, Wilson};
+use fpa_core::lcnn::train::{action_and_gradients, Sample, L2_NORM};
+use fpa_core::lcnn::Model;
+use fpa_core::su3::Su3Alg;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    /// Trained model (safetensors written by `fpa train`)
+    #[arg(long)]
+    pub model: PathBuf,
+    /// FP dataset directory (repeat to combine)
+    #[arg(long = "data", required = true)]
+    pub data: Vec<PathBuf>,
+    /// Print JSON instead of the table
+    #[arg(long)]
+    pub json: bool,
+    /// Where to write `<prefix>.json` and the plots (default: beside the model)
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// Metrics of one action on one coupling.
+#[derive(Clone, Debug, Serialize)]
+pub struct Metrics {
+    pub rel_error: f64,
+    pub rel_error_signed: f64,
+    pub invariant_loss: f64,
+}
+
+/// One configuration's action values.
+#[derive(Clone, Debug, Serialize)]
+pub struct ConfigRow {
+    pub beta_wil: f64,
+    pub a_fp: f64,
+    pub a_model: f64,
+    pub a_wilson: f64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub per_beta: Vec<BetaRow>,
+    pub configs: Vec<ConfigRow>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct BetaRow {
+    pub beta_wil: f64,
+    pub configs: usize,
+    pub lcnn: Metrics,
+    pub wilson: Metrics,
+}
+
+fn invariant_loss(d: &[Su3Alg<f64>], t: &[Su3Alg<f64>], vol: f64) -> f64 {
+    d.iter().zip(t).flat_map(|(a, b)| (0..8).map(move |c| (a[c] - b[c]).powi(2))).sum::<f64>() / (L2_NORM * vol)
+}
+
+/// `(A, A_FP, invariant loss)` of one configuration for one action.
+type Prediction = (f64, f64, f64);
+
+fn metrics(rows: &[Prediction]) -> Metrics {
+    let n = rows.len() as f64;
+    Metrics {
+        rel_error: rows.iter().map(|r| ((r.0 - r.1) / r.1).abs()).sum::<f64>() / n,
+        rel_error_signed: rows.iter().map(|r| (r.0 - r.1) / r.1).sum::<f64>() / n,
+        invariant_loss: rows.iter().map(|r| r.2).sum::<f64>() / n,
+    }
+}
+
+/// Metrics per β_wil for a model and for the Wilson action, and every
+/// configuration's action values.
+pub fn evaluate(model: &Model, params: &[f64], samples: &[Sample]) -> Report {
+    let trivial = model.trivial_per_site(params);
+    let per: Vec<(f64, Prediction, Prediction)> = samples
+        .iter()
+        .map(|s| {
+            let vol = s.links.geometry().volume() as f64;
+            let (a, _, d) = action_and_gradients(model, params, &trivial, &s.links);
+            let dw = Wilson.derivative(&s.links);
+            (
+                s.beta,
+                (a, s.a_fp, invariant_loss(&d, &s.d_fp, vol)),
+                (Wilson.value(&s.links), s.a_fp, invariant_loss(&dw, &s.d_fp, vol)),
+            )
+        })
+        .collect();
+    let configs =
+        per.iter().map(|p| ConfigRow { beta_wil: p.0, a_fp: p.1 .1, a_model: p.1 .0, a_wilson: p.2 .0 }).collect();
+    let mut betas: Vec<f64> = per.iter().map(|p| p.0).collect();
+    betas.sort_by(f64::total_cmp);
+    betas.dedup();
+    let per_beta = betas
+        .into_iter()
+        .map(|b| {
+            let l: Vec<_> = per.iter().filter(|p| p.0 == b).map(|p| p.1).collect();
+            let w: Vec<_> = per.iter().filter(|p| p.0 == b).map(|p| p.2).collect();
+            BetaRow { beta_wil: b, configs: l.len(), lcnn: metrics(&l), wilson: metrics(&w) }
+        })
+        .collect();
+    Report { per_beta, configs }
+}
+
+/// Relative error and invariant loss against β_wil (log scale), L-CNN beside Wilson.
+pub fn plot_rows(prefix: &Path, rows: &[BetaRow], label: &str) -> Result<()> {
+    let with = |suffix: &str| {
+        let mut s = prefix.as_os_str().to_owned();
+        s.push(suffix);
+        PathBuf::from(s)
+    };
+    let series = |f: &dyn Fn(&BetaRow) -> (f64, f64)| -> Vec<Series> {
+        vec![
+            Series { name: label, points: rows.iter().map(|r| (r.beta_wil, f(r).0)).collect() },
+            Series { name: "Wilson", points: rows.iter().map(|r| (r.beta_wil, f(r).1)).collect() },
+        ]
+    };
+    line_chart(
+        &with(".relerr.svg"),
+        "relative error of the action",
+        "beta_wil",
+        "<|A - A_FP| / A_FP>",
+        &series(&|r| (r.lcnn.rel_error, r.wilson.rel_error)),
+        true,
+    )?;
+    line_chart(
+        &with(".invloss.svg"),
+        "invariant loss (derivatives)",
+        "beta_wil",
+        "<sum (D - D_FP)^2 / (64 V)>",
+        &series(&|r| (r.lcnn.invariant_loss, r.wilson.invariant_loss)),
+        true,
+    )
+}
+
+/// Runs `fpa eval`.
+pub fn run(args: &EvalArgs) -> Result<()> {
+    let (model, params, _) = model_io::load(&args.model)?;
+    let mut samples = Vec::new();
+    for d in &args.data {
+        samples.extend(crate::dataset::load(d)?.1);
+    }
+    anyhow::ensure!(!samples.is_empty(), "no configurations in the data");
+    for s in &samples {
+        anyhow::ensure!(
+            s.links.nd() == model.dims(),
+            "the data are {}D, the model is for {}D lattices",
+            s.links.nd(),
+            model.dims()
+        );
+    }
+    let report = evaluate(&model, &params, &samples);
+    let rows = &report.per_beta;
+    let prefix = args.out.clone().unwrap_or_else(|| {
+        let mut s = args.model.as_os_str().to_owned();
+        s.push(".eval");
+        PathBuf::from(s)
+    });
+    let mut json_path = prefix.as_os_str().to_owned();
+    json_path.push(".json");
+    write_json(Path::new(&json_path), &report)?;
+    plot_rows(&prefix, rows, "L-CNN")?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    println!(
+        "{:>8} {:>7} | {:>12} {:>12} {:>12} | {:>12} {:>12} {:>12}",
+        "beta_wil", "configs", "L-CNN relerr", "signed", "inv. loss", "Wilson relerr", "signed", "inv. loss"
+    );
+    for r in rows {
+        println!(
+            "{:>8} {:>7} | {:>12.3e} {:>12.3e} {:>12.3e} | {:>12.3e} {:>12.3e} {:>12.3e}",
+            r.beta_wil,
+            r.configs,
+            r.lcnn.rel_error,
+            r.lcnn.rel_error_signed,
+            r.lcnn.invariant_loss,
+            r.wilson.rel_error,
+            r.wilson.rel_error_signed,
+            r.wilson.invariant_loss
+        );
+    }
+    eprintln!("wrote {} and the plots {}.relerr.svg, .invloss.svg", Path::new(&json_path).display(), prefix.display());
+    Ok(())
+}
