@@ -32,7 +32,8 @@ pub struct FpDataArgs {
     /// Ensemble directory written by `fpa generate` (repeat for several couplings)
     #[arg(long = "ensemble", required = true)]
     pub ensembles: Vec<PathBuf>,
-    /// Action on the finest level: `wilson`, or `inception:N` (N levels, Wilson on the finest)
+    /// Action on the finest level: `wilson`, `inception:N` (N levels, Wilson on the finest), or a
+    /// trained model file (`.safetensors`) as the right-hand side of the FP equation
     #[arg(long, default_value = "wilson")]
     pub rhs: String,
     /// Output directory (an existing dataset with the same settings is resumed)
@@ -130,17 +131,24 @@ pub struct Index {
 
 pub const FORMAT: &str = "fpa-fp-data";
 
+/// A content hash (FNV-1a) of a file, so that a dataset records which model it used.
+pub fn file_hash(path: &Path) -> Result<String> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let h = bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3));
+    Ok(format!("{h:016x}"))
+}
+
 fn parse_depth(rhs: &str) -> Result<usize> {
     match rhs {
         "wilson" => Ok(1),
+        r if r.ends_with(".safetensors") => Ok(1),
         r if r.starts_with("inception:") => {
-            let n: usize = r["inception:".len()..].parse().with_context(|| format!("--rhs {rhs}: N is not a number"))?;
+            let n: usize =
+                r["inception:".len()..].parse().with_context(|| format!("--rhs {rhs}: N is not a number"))?;
             ensure!((1..=3).contains(&n), "--rhs {rhs}: inception depth must be 1, 2 or 3");
             Ok(n)
         }
-        other => bail!(
-            "--rhs {other}: use 'wilson' or 'inception:N' (a trained L-CNN model as the right-hand side arrives with `fpa train`)"
-        ),
+        other => bail!("--rhs {other}: use 'wilson', 'inception:N' or a model file MODEL.safetensors"),
     }
 }
 
@@ -204,7 +212,11 @@ pub fn run(args: &FpDataArgs) -> Result<()> {
                 staple_counts(4)
             ),
         },
-        rhs: args.rhs.clone(),
+        rhs: if args.rhs.ends_with(".safetensors") {
+            format!("model:{} ({})", args.rhs, file_hash(Path::new(&args.rhs))?)
+        } else {
+            args.rhs.clone()
+        },
         depth,
         grad_tol: args.tol,
         max_iterations: args.max_iter,
@@ -269,12 +281,23 @@ pub fn run(args: &FpDataArgs) -> Result<()> {
     let fp_settings = FixedPointSettings {
         blocking,
         depth,
-        minimizer: MinimizerSettings { grad_tol: args.tol, max_iterations: args.max_iter, memory: 12 },
+        minimizer: MinimizerSettings { grad_tol: args.tol, max_iterations: args.max_iter, ..Default::default() },
+    };
+    let model_rhs = if args.rhs.ends_with(".safetensors") {
+        let (m, p, _) = crate::model_io::load(Path::new(&args.rhs))?;
+        ensure!(m.dims() == 4, "--rhs {}: the model is for {}D lattices", args.rhs, m.dims());
+        Some(fpa_core::lcnn::action::LcnnAction::new(m, p, format!("lcnn {}", args.rhs)))
+    } else {
+        None
+    };
+    let rhs: &dyn Action<f64> = match &model_rhs {
+        Some(m) => m,
+        None => &Wilson,
     };
     let result: Result<()> = todo.par_iter().try_for_each(|job| -> Result<()> {
         let t = Instant::now();
         let (v, _) = read_nersc(&job.source)?;
-        let fp = FixedPoint::new(v.geometry().clone(), fp_settings, &Wilson).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let fp = FixedPoint::new(v.geometry().clone(), fp_settings, rhs).map_err(|e| anyhow::anyhow!("{e}"))?;
         let r = fp.solve(&v, None).map_err(|e| anyhow::anyhow!("{}: {e}", job.source.display()))?;
         let seconds = t.elapsed().as_secs_f64();
         let sites = numpy_site_shape(&v);

@@ -1,6 +1,7 @@
 //! Lattice gauge-equivariant convolutional neural networks (L-CNNs) with
 //! hand-written forward and backward passes, generic over the scalar type.
 
+pub mod action;
 pub mod activation;
 pub mod features;
 pub mod head;

@@ -1,5 +1,6 @@
 //! Observables: plaquettes, Wilson loops, Polyakov loops.
 
+pub mod instanton;
 pub mod loops;
 pub mod plaquette;
 pub mod polyakov;

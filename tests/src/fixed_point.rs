@@ -24,7 +24,7 @@ pub fn wilson_config(geom: &Arc<Geometry>, beta: f64, seed: u64, sweeps: usize) 
 fn settings(depth: usize, tol: f64) -> FixedPointSettings {
     FixedPointSettings {
         depth,
-        minimizer: MinimizerSettings { grad_tol: tol, max_iterations: 20_000, memory: 12 },
+        minimizer: MinimizerSettings { grad_tol: tol, max_iterations: 20_000, ..Default::default() },
         ..Default::default()
     }
 }

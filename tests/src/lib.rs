@@ -9,6 +9,7 @@
 pub mod action;
 pub mod fixed_point;
 pub mod gauge;
+pub mod instanton;
 pub mod lcnn;
 pub mod mc;
 pub mod nersc;

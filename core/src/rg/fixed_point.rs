@@ -158,7 +158,15 @@ impl<'a> FixedPoint<'a> {
         };
         let mut flat: Vec<Mat3<f64>> = fields.iter().flat_map(|f| f.links().iter().copied()).collect();
         let mut obj = LevelObjective { fp: self, v };
-        let report = minimize(&mut obj, &mut flat, &self.settings.minimizer);
+        // A ≥ 0 and T ≥ 0: a minimum far below zero means the right-hand-side
+        // action is not bounded below (a poor parametrisation), not an FP value.
+        let mut ms = self.settings.minimizer;
+        if ms.lower_bound == f64::NEG_INFINITY {
+            let mut g = alloc::vec![[0.0; 8]; flat.len()];
+            let f0 = obj.eval(&flat, &mut g);
+            ms.lower_bound = -0.5 * f0.abs() - 1.0;
+        }
+        let report = minimize(&mut obj, &mut flat, &ms);
         // Final evaluation at the minimiser: split the terms, and D_FP.
         let minimizers = obj.unflatten(&flat);
         let n = self.settings.depth;

@@ -33,11 +33,14 @@ pub struct MinimizerSettings {
     pub max_iterations: usize,
     /// L-BFGS memory (pairs kept).
     pub memory: usize,
+    /// Give up (unconverged) if `F` falls below this: an objective that should be
+    /// bounded below but is not (e.g. a poor model as the FP right-hand side).
+    pub lower_bound: f64,
 }
 
 impl Default for MinimizerSettings {
     fn default() -> Self {
-        MinimizerSettings { grad_tol: 1e-9, max_iterations: 5000, memory: 12 }
+        MinimizerSettings { grad_tol: 1e-9, max_iterations: 5000, memory: 12, lower_bound: f64::NEG_INFINITY }
     }
 }
 
@@ -211,6 +214,11 @@ pub fn minimize<O: Objective>(
         report.history.push((cur.f, gmax));
         if !cur.f.is_finite() {
             report.reason = "the objective is not finite".into();
+            break;
+        }
+        if cur.f < settings.lower_bound {
+            report.reason =
+                alloc::format!("the objective fell to {:.3e}, below its bound {:.3e}", cur.f, settings.lower_bound);
             break;
         }
         if gmax < settings.grad_tol {
