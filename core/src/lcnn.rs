@@ -9,6 +9,7 @@ pub mod lact;
 pub mod lcb;
 pub mod lconv;
 pub mod lexp;
+pub mod locality;
 pub mod loops;
 pub mod model;
 pub mod shifts;
