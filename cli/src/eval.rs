@@ -12,7 +12,7 @@ use fpa_core::action::{Action, Wilson};
 use fpa_core::lcnn::train::{action_and_gradients, Sample, L2_NORM};
 use fpa_core::lcnn::Model;
 use fpa_core::su3::Su3Alg;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 #[derive(Args, Debug)]
@@ -32,7 +32,7 @@ pub struct EvalArgs {
 }
 
 /// Metrics of one action on one coupling.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Metrics {
     pub rel_error: f64,
     pub rel_error_signed: f64,
@@ -40,7 +40,7 @@ pub struct Metrics {
 }
 
 /// One configuration's action values.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ConfigRow {
     pub beta_wil: f64,
     pub a_fp: f64,
@@ -48,13 +48,13 @@ pub struct ConfigRow {
     pub a_wilson: f64,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Report {
     pub per_beta: Vec<BetaRow>,
     pub configs: Vec<ConfigRow>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct BetaRow {
     pub beta_wil: f64,
     pub configs: usize,

@@ -7,7 +7,9 @@ mod fp_data;
 mod generate;
 mod measure;
 mod model_io;
+mod pipeline;
 mod plot;
+mod report;
 mod train;
 
 use clap::{Parser, Subcommand};
@@ -34,6 +36,8 @@ enum Command {
     Train(train::TrainArgs),
     /// Evaluate a trained model on FP data against the Wilson action, per beta
     Eval(eval::EvalArgs),
+    /// Ensembles → FP data → training → evaluation → iterations → report, in one command
+    Pipeline(pipeline::PipelineArgs),
 }
 
 fn main() {
@@ -51,6 +55,7 @@ fn main() {
         Command::FpData(a) => fp_data::run(a),
         Command::Train(a) => train::run(a),
         Command::Eval(a) => eval::run(a),
+        Command::Pipeline(a) => pipeline::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

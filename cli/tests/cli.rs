@@ -309,3 +309,45 @@ fn train_resumes_eval_reports_and_weights_match_lge_cnn_conventions() {
         assert!(o.status.success(), "{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
     }
 }
+
+fn all_finite(v: &serde_json::Value) -> bool {
+    match v {
+        serde_json::Value::Number(n) => n.as_f64().is_some_and(f64::is_finite),
+        serde_json::Value::Array(a) => a.iter().all(all_finite),
+        serde_json::Value::Object(o) => o.values().all(all_finite),
+        _ => true,
+    }
+}
+
+/// The whole program on a tiny default: ensembles, FP data, training,
+/// evaluation, one self-consistent round, transfer, instantons, locality and
+/// the report. Every number in summary.json is finite, the L-CNN beats the
+/// Wilson action on the relative action error, the report is one offline
+/// page, and a second run finds every stage up to date.
+#[test]
+fn tiny_pipeline_end_to_end() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let o = fpa(&["pipeline", "--preset", "tiny", "--quiet", "--out", out.to_str().unwrap()], 2);
+    ok(&o);
+    let s: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    assert!(all_finite(&s), "non-finite number in summary.json");
+    let best = s["best_round"].as_u64().unwrap() as usize;
+    let r = &s["rounds"][best];
+    let (l, w) = (r["lcnn_rel_error"].as_f64().unwrap(), r["wilson_rel_error"].as_f64().unwrap());
+    assert!(l < w, "L-CNN relative action error {l} is not below Wilson's {w}");
+    assert!(
+        s["rounds"].as_array().unwrap().len() >= 2 || !s["failed_round"].is_null(),
+        "the iteration ran or said why not"
+    );
+    assert_eq!(s["instantons"].as_array().unwrap().len(), 2);
+    assert!(!s["locality"].as_array().unwrap().is_empty());
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    let external = ["src=\"http", "href=\"http", "@import", "<link"].iter().any(|p| html.contains(p));
+    assert!(html.contains("<svg") && !external, "report is not self-contained");
+    let t = std::time::Instant::now();
+    let o = fpa(&["pipeline", "--preset", "tiny", "--out", out.to_str().unwrap()], 2);
+    ok(&o);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("up to date"));
+    assert!(t.elapsed().as_secs() < 30, "the second run redid work");
+}

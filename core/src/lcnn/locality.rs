@@ -42,7 +42,7 @@ pub fn hessian_column(model: &Model, params: &[f64], u: &GaugeField<f64>, link: 
 }
 
 /// One distance bin of `D²S(r)`.
-#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LocalityPoint {
     /// Distance between link midpoints (lattice units, minimal image).
     pub r: f64,

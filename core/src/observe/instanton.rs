@@ -6,6 +6,7 @@
 //! (`η̄` with the δ signs flipped); direction 4 is fpa's direction 3 (time).
 //! * regular gauge: `A_μ^a = 2 η_{aμν} y_ν / (y² + ρ²)`;
 //! * singular gauge: `A_μ^a = 2 η̄_{aμν} y_ν ρ² / (y² (y² + ρ²))`.
+//!
 //! Links are path-ordered exponentials `U_μ(x) = P exp(−i ∫₀¹ A_μ(x + sμ̂) ds)`,
 //! `n` substeps with points nearer `x` to the left. The continuum action in
 //! fpa's units (`S = βA`, `β = 6/g²`) is `A_inst = 8π²/6 = 4π²/3`.

@@ -1,0 +1,769 @@
+//! `fpa pipeline`: from nothing to a learned fixed point action with the
+//! evidence that it is one — Wilson ensembles, FP data, training,
+//! evaluation, self-consistent iterations, transfer to a larger volume,
+//! instantons, locality, and an offline HTML report.
+//!
+//! Every stage writes into the run directory and records its settings in
+//! `stages/<name>.json`; a stage whose record matches is skipped, and the
+//! commands it runs resume on their own, so a killed pipeline continues where
+//! it stopped.
+
+use crate::eval::{evaluate, plot_rows, Report};
+use crate::files::{ensure_dir, write_json};
+use crate::fp_data::FpDataArgs;
+use crate::generate::{FileFormat, GenerateArgs, Start};
+use crate::plot::{line_chart, Series};
+use crate::train::{ScheduleArg, TrainArgs};
+use anyhow::{ensure, Context, Result};
+use clap::{Args, ValueEnum};
+use fpa_core::action::{Action, Wilson};
+use fpa_core::lattice::Geometry;
+use fpa_core::lcnn::action::LcnnAction;
+use fpa_core::lcnn::locality::{decay_length, locality_profile, LocalityPoint};
+use fpa_core::observe::instanton::{Instanton, ACTION};
+use fpa_core::rg::{Blocking, FixedPoint, FixedPointSettings, MinimizerSettings};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Preset {
+    /// Small: finishes in minutes on 2 cores and shows the result
+    Small,
+    /// The paper's sizes as far as one machine allows (hours)
+    Paper,
+    /// Tiny: a smoke test (tests use it)
+    Tiny,
+}
+
+#[derive(Args, Debug)]
+pub struct PipelineArgs {
+    /// TOML config (every setting; missing ones come from the preset)
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "small")]
+    pub preset: Preset,
+    /// Run directory (overrides the config)
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Self-consistent rounds after the first (overrides the config)
+    #[arg(long)]
+    pub iterations: Option<usize>,
+    #[arg(long)]
+    pub quiet: bool,
+    /// Print the effective config as TOML and exit
+    #[arg(long)]
+    pub print_config: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnsembleConfig {
+    pub lattice: String,
+    pub betas: Vec<f64>,
+    pub therm: u64,
+    pub every: u64,
+    pub configs: u64,
+    pub overrelax: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FpConfig {
+    /// `wilson` or `inception:N` for the first round
+    pub rhs: String,
+    pub tol: f64,
+    pub kappa: f64,
+    pub s_pl: f64,
+    pub s_d: f64,
+    pub s_hd: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    /// `paper`, `paper-12-24-24`, `small`, or a spec file
+    pub model: String,
+    pub epochs: usize,
+    pub batch: usize,
+    pub lr: f64,
+    pub w1: f64,
+    pub w2: f64,
+    pub val: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IterateConfig {
+    /// Rounds in which the trained L-CNN is the right-hand side of the FP equation
+    pub iterations: usize,
+    /// Configurations per coupling recomputed in each round
+    pub configs_per_beta: usize,
+    pub epochs: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransferConfig {
+    pub lattice: String,
+    pub betas: Vec<f64>,
+    pub configs: u64,
+    /// Fine-tune on the larger volume for this many epochs (0: evaluate only)
+    pub finetune_epochs: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstantonConfig {
+    pub lattice: String,
+    pub rhos: Vec<f64>,
+    /// Levels of the FP equation for the exact values (1, or 2 for inception)
+    pub depth: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocalityConfig {
+    pub lattice: String,
+    pub beta: f64,
+}
+
+/// The whole configuration (the TOML file).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineConfig {
+    pub out: PathBuf,
+    pub seed: u64,
+    pub ensembles: EnsembleConfig,
+    pub fp: FpConfig,
+    pub train: TrainConfig,
+    pub iterate: IterateConfig,
+    pub transfer: TransferConfig,
+    pub instantons: InstantonConfig,
+    pub locality: LocalityConfig,
+}
+
+impl PipelineConfig {
+    pub fn preset(p: Preset) -> Self {
+        let fp = FpConfig { rhs: "wilson".into(), tol: 1e-9, kappa: 8.8, s_pl: 0.07, s_d: 0.016, s_hd: 0.001 };
+        match p {
+            Preset::Tiny => PipelineConfig {
+                out: "runs/tiny".into(),
+                seed: 1,
+                ensembles: EnsembleConfig {
+                    lattice: "2x2x2x2".into(),
+                    betas: vec![5.5, 6.5],
+                    therm: 30,
+                    every: 5,
+                    configs: 4,
+                    overrelax: 2,
+                },
+                fp,
+                train: TrainConfig {
+                    model: "tiny".into(),
+                    epochs: 150,
+                    batch: 4,
+                    lr: 1e-2,
+                    w1: 1.0,
+                    w2: 1.0,
+                    val: 0.25,
+                },
+                iterate: IterateConfig { iterations: 1, configs_per_beta: 2, epochs: 30 },
+                transfer: TransferConfig {
+                    lattice: "4x4x4x4".into(),
+                    betas: vec![6.0],
+                    configs: 1,
+                    finetune_epochs: 0,
+                },
+                instantons: InstantonConfig { lattice: "4x4x4x4".into(), rhos: vec![1.0, 1.5], depth: 1 },
+                locality: LocalityConfig { lattice: "4x4x4x4".into(), beta: 5.5 },
+            },
+            Preset::Small => PipelineConfig {
+                out: "runs/pipeline".into(),
+                seed: 1,
+                ensembles: EnsembleConfig {
+                    lattice: "4x4x4x4".into(),
+                    betas: vec![5.0, 5.5, 6.0, 6.5, 7.0],
+                    therm: 100,
+                    every: 10,
+                    configs: 8,
+                    overrelax: 4,
+                },
+                fp,
+                train: TrainConfig {
+                    model: "tiny".into(),
+                    epochs: 100,
+                    batch: 4,
+                    lr: 1e-2,
+                    w1: 1.0,
+                    w2: 1.0,
+                    val: 0.2,
+                },
+                // Each self-consistent round evaluates the L-CNN on the 8⁴ fine lattice in every
+                // minimiser step: minutes per configuration. Ask for rounds with --iterations.
+                iterate: IterateConfig { iterations: 0, configs_per_beta: 2, epochs: 10 },
+                transfer: TransferConfig {
+                    lattice: "6x6x6x6".into(),
+                    betas: vec![6.0],
+                    configs: 2,
+                    finetune_epochs: 0,
+                },
+                instantons: InstantonConfig { lattice: "6x6x6x6".into(), rhos: vec![0.6, 0.8, 1.0, 1.25], depth: 1 },
+                locality: LocalityConfig { lattice: "6x6x6x6".into(), beta: 5.0 },
+            },
+            Preset::Paper => PipelineConfig {
+                out: "runs/paper".into(),
+                seed: 1,
+                ensembles: EnsembleConfig {
+                    lattice: "4x4x4x4".into(),
+                    betas: vec![5.0, 5.25, 5.5, 5.75, 6.0, 6.25, 6.5, 6.75, 7.0],
+                    therm: 200,
+                    every: 20,
+                    configs: 50,
+                    overrelax: 4,
+                },
+                fp: FpConfig { rhs: "inception:2".into(), ..fp },
+                train: TrainConfig {
+                    model: "paper".into(),
+                    epochs: 100,
+                    batch: 8,
+                    lr: 1e-3,
+                    w1: 1.0,
+                    w2: 1.0,
+                    val: 0.2,
+                },
+                iterate: IterateConfig { iterations: 1, configs_per_beta: 10, epochs: 30 },
+                transfer: TransferConfig {
+                    lattice: "8x8x8x8".into(),
+                    betas: vec![5.5, 6.5],
+                    configs: 4,
+                    finetune_epochs: 10,
+                },
+                instantons: InstantonConfig {
+                    lattice: "8x8x8x8".into(),
+                    rhos: vec![0.6, 0.8, 1.0, 1.25, 1.5, 2.0],
+                    depth: 2,
+                },
+                locality: LocalityConfig { lattice: "8x8x8x8".into(), beta: 5.0 },
+            },
+        }
+    }
+}
+
+/// The built-in models `small` (Plaq → L-CB 6/6/6, kernel sizes 2, 2, 1 →
+/// Re Tr) and `tiny` (L-CB 4/4, kernel sizes 2, 1), with small initial weights
+/// (products of bilinear layers of unit-size weights start far from any
+/// action). Other names are passed on (`paper`, a spec file).
+fn model_arg(out: &Path, name: &str) -> Result<String> {
+    let layers: &[(usize, usize)] = match name {
+        "small" => &[(6, 2), (6, 2), (6, 1)],
+        "tiny" => &[(4, 2), (4, 1)],
+        other => return Ok(other.into()),
+    };
+    let path = out.join(format!("{name}-model.json"));
+    let spec = fpa_core::lcnn::ModelSpec { init_scale: 0.1, ..fpa_core::lcnn::ModelSpec::lcb_stack(layers) };
+    write_json(&path, &spec)?;
+    Ok(path.display().to_string())
+}
+
+struct Ctx {
+    dir: PathBuf,
+    quiet: bool,
+    started: Instant,
+}
+
+/// A short content hash of a stage's settings: stage outputs are stored under
+/// names that include it, so a changed setting never meets stale output (and
+/// an unchanged one resumes where it stopped).
+fn tag<S: Serialize>(settings: &S) -> String {
+    let text = serde_json::to_string(settings).unwrap_or_default();
+    let h = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3));
+    format!("{:08x}", h >> 32)
+}
+
+impl Ctx {
+    /// Runs `f` unless `stages/<name>.json` records the same `settings`.
+    fn stage<S: Serialize>(&self, name: &str, settings: &S, f: impl FnOnce() -> Result<()>) -> Result<()> {
+        let stamp = self.dir.join("stages").join(format!("{name}.json"));
+        let want = serde_json::to_value(settings)?;
+        if let Ok(text) = std::fs::read_to_string(&stamp) {
+            if serde_json::from_str::<serde_json::Value>(&text).ok().as_ref() == Some(&want) {
+                if !self.quiet {
+                    eprintln!("[{:>6.0} s] {name}: up to date", self.started.elapsed().as_secs_f64());
+                }
+                return Ok(());
+            }
+        }
+        if !self.quiet {
+            eprintln!("[{:>6.0} s] {name}", self.started.elapsed().as_secs_f64());
+        }
+        f().with_context(|| format!("pipeline stage {name}"))?;
+        ensure_dir(&self.dir.join("stages"))?;
+        write_json(&stamp, &want)
+    }
+}
+
+fn generate(
+    ctx: &Ctx,
+    dir: &Path,
+    lattice: &str,
+    beta: f64,
+    e: &EnsembleConfig,
+    configs: u64,
+    seed: u64,
+) -> Result<()> {
+    crate::generate::run(&GenerateArgs {
+        lattice: lattice.into(),
+        beta,
+        therm: e.therm,
+        every: e.every,
+        configs,
+        or_per_hb: e.overrelax,
+        seed,
+        start: Start::Hot,
+        format: FileFormat::Full,
+        out: dir.to_path_buf(),
+        stop_after: None,
+        quiet: ctx.quiet,
+    })
+}
+
+fn fp_data(
+    ctx: &Ctx,
+    cfg: &FpConfig,
+    ensembles: Vec<PathBuf>,
+    rhs: &str,
+    out: &Path,
+    limit: Option<usize>,
+) -> Result<()> {
+    // With a learned right-hand side a minimisation that has not converged in a
+    // few thousand iterations is not going to: give up and report it.
+    let max_iter = if rhs.ends_with(".safetensors") { 3000 } else { 20_000 };
+    crate::fp_data::run(&FpDataArgs {
+        ensembles,
+        rhs: rhs.into(),
+        out: out.to_path_buf(),
+        kappa: cfg.kappa,
+        s_pl: cfg.s_pl,
+        s_d: cfg.s_d,
+        s_hd: cfg.s_hd,
+        tol: cfg.tol,
+        max_iter,
+        limit,
+        quiet: ctx.quiet,
+    })
+}
+
+fn train(
+    ctx: &Ctx,
+    t: &TrainConfig,
+    model: &str,
+    data: Vec<PathBuf>,
+    out: &Path,
+    epochs: usize,
+    init: Option<PathBuf>,
+    seed: u64,
+) -> Result<()> {
+    // Fine-tuning from an earlier model uses a smaller learning rate.
+    let lr = if init.is_some() { t.lr / 5.0 } else { t.lr };
+    crate::train::run(&TrainArgs {
+        data,
+        model: model.into(),
+        epochs,
+        out: out.to_path_buf(),
+        batch: t.batch,
+        lr,
+        schedule: ScheduleArg::Cosine,
+        w1: t.w1,
+        w2: t.w2,
+        val: t.val,
+        seed,
+        init_from: init,
+        quiet: ctx.quiet,
+        stop_after: None,
+    })
+}
+
+fn load_eval(model: &Path, data: &[PathBuf]) -> Result<Report> {
+    let (m, p, _) = crate::model_io::load(model)?;
+    let mut samples = Vec::new();
+    for d in data {
+        samples.extend(crate::dataset::load(d)?.1);
+    }
+    ensure!(!samples.is_empty(), "no FP data to evaluate on");
+    Ok(evaluate(&m, &p, &samples))
+}
+
+/// One instanton radius: actions in units of the continuum value.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct InstantonRow {
+    pub rho: f64,
+    pub wilson: f64,
+    pub fp: f64,
+    pub fp_converged: bool,
+    pub lcnn: f64,
+}
+
+/// Headline numbers of a run (`summary.json`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Summary {
+    pub program: String,
+    pub config: PipelineConfig,
+    /// Per round: mean relative action error and invariant loss over all β (L-CNN), and Wilson's.
+    pub rounds: Vec<RoundSummary>,
+    pub transfer: Option<TransferSummary>,
+    pub instantons: Vec<InstantonRow>,
+    pub locality: Vec<LocalityPoint>,
+    pub locality_decay_length: Option<f64>,
+    /// A round whose FP data could not be computed: (round, failures, first reason).
+    pub failed_round: Option<(usize, usize, String)>,
+    /// The round whose model the transfer, instanton and locality stages use.
+    pub best_round: usize,
+    pub seconds: f64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RoundSummary {
+    pub round: usize,
+    pub rhs: String,
+    pub lcnn_rel_error: f64,
+    pub wilson_rel_error: f64,
+    pub lcnn_invariant_loss: f64,
+    pub wilson_invariant_loss: f64,
+    /// Mean |A_FP(this round) − A_FP(previous round)| / A_FP over the recomputed configurations.
+    pub fp_change: Option<f64>,
+    /// Minimisations of this round that failed (e.g. a right-hand side unbounded below).
+    pub fp_failed: usize,
+    pub per_beta: Vec<crate::eval::BetaRow>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TransferSummary {
+    pub lattice: String,
+    pub lcnn_rel_error: f64,
+    pub wilson_rel_error: f64,
+    pub lcnn_invariant_loss: f64,
+    pub wilson_invariant_loss: f64,
+}
+
+fn means(r: &Report) -> (f64, f64, f64, f64) {
+    let n = r.per_beta.len() as f64;
+    let s = |f: &dyn Fn(&crate::eval::BetaRow) -> f64| r.per_beta.iter().map(f).sum::<f64>() / n;
+    (
+        s(&|b| b.lcnn.rel_error),
+        s(&|b| b.wilson.rel_error),
+        s(&|b| b.lcnn.invariant_loss),
+        s(&|b| b.wilson.invariant_loss),
+    )
+}
+
+/// Runs `fpa pipeline`.
+pub fn run(args: &PipelineArgs) -> Result<()> {
+    let mut cfg = match &args.config {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?;
+            toml::from_str(&text).with_context(|| format!("{} is not a valid pipeline config", p.display()))?
+        }
+        None => PipelineConfig::preset(args.preset),
+    };
+    if let Some(o) = &args.out {
+        cfg.out = o.clone();
+    }
+    if let Some(n) = args.iterations {
+        cfg.iterate.iterations = n;
+    }
+    if args.print_config {
+        print!("{}", toml::to_string_pretty(&cfg)?);
+        return Ok(());
+    }
+    ensure!(!cfg.ensembles.betas.is_empty(), "ensembles.betas is empty");
+    for l in [&cfg.ensembles.lattice, &cfg.transfer.lattice, &cfg.instantons.lattice, &cfg.locality.lattice] {
+        let g = Geometry::parse(l).map_err(|e| anyhow::anyhow!("{e}"))?;
+        ensure!(g.nd() == 4 && g.has_checkerboard(), "lattice {l}: the pipeline needs 4D lattices with even extents");
+    }
+    let dir = cfg.out.clone();
+    ensure_dir(&dir)?;
+    write_json(&dir.join("config.json"), &cfg)?;
+    std::fs::write(dir.join("config.toml"), toml::to_string_pretty(&cfg)?)?;
+    let ctx = Ctx { dir: dir.clone(), quiet: args.quiet, started: Instant::now() };
+    let model_arg = model_arg(&dir, &cfg.train.model)?;
+
+    // 1. Wilson ensembles.
+    let mut ens_dirs = Vec::new();
+    for (i, &b) in cfg.ensembles.betas.iter().enumerate() {
+        let seed = cfg.seed * 1000 + i as u64;
+        let st = (&cfg.ensembles, b, seed);
+        let d = dir.join("ensembles").join(format!("b{b}-{}", tag(&st)));
+        ctx.stage(&format!("ensemble-b{b}"), &st, || {
+            generate(&ctx, &d, &cfg.ensembles.lattice, b, &cfg.ensembles, cfg.ensembles.configs, seed)
+        })?;
+        ens_dirs.push(d);
+    }
+    // 2-4. FP data, training, evaluation; then self-consistent rounds.
+    let mut rounds = Vec::new();
+    let mut models: Vec<(PathBuf, f64)> = Vec::new();
+    let mut failed_round: Option<(usize, usize, String)> = None;
+    let mut prev_model: Option<PathBuf> = None;
+    let mut prev_data: Option<PathBuf> = None;
+    for round in 0..=cfg.iterate.iterations {
+        let rhs = match &prev_model {
+            None => cfg.fp.rhs.clone(),
+            Some(m) => m.display().to_string(),
+        };
+        let limit = if round == 0 { None } else { Some(cfg.iterate.configs_per_beta) };
+        let fp_st = (&cfg.fp, &rhs, limit, &ens_dirs);
+        let data = dir.join("fp").join(format!("round{round}-{}", tag(&fp_st)));
+        ctx.stage(&format!("fp-round{round}"), &fp_st, || {
+            fp_data(&ctx, &cfg.fp, ens_dirs.clone(), &rhs, &data, limit)
+        })?;
+        let idx: crate::fp_data::Index = serde_json::from_str(&std::fs::read_to_string(data.join("index.json"))?)?;
+        if round > 0 && idx.configs.len() < 2 {
+            // The previous L-CNN is not a usable right-hand side (typically unbounded
+            // below on the smooth fine fields it was never trained on): report it
+            // and keep the last good model.
+            eprintln!(
+                "round {round}: {} of {} minimisations with the round-{} L-CNN as right-hand side failed; stopping the iteration",
+                idx.failed.len(),
+                idx.failed.len() + idx.configs.len(),
+                round - 1
+            );
+            failed_round =
+                Some((round, idx.failed.len(), idx.failed.first().map(|f| f.reason.clone()).unwrap_or_default()));
+            break;
+        }
+        // Training data: this round's FP values (earlier rounds' data are not reused:
+        // the right-hand side changed).
+        let epochs = if round == 0 { cfg.train.epochs } else { cfg.iterate.epochs };
+        ensure_dir(&dir.join("models"))?;
+        let spec_text = std::fs::read_to_string(&model_arg).unwrap_or_else(|_| model_arg.clone());
+        let tr_st = (&cfg.train, &spec_text, epochs, &data, &prev_model);
+        let model = dir.join("models").join(format!("round{round}-{}.safetensors", tag(&tr_st)));
+        ctx.stage(&format!("train-round{round}"), &tr_st, || {
+            train(&ctx, &cfg.train, &model_arg, vec![data.clone()], &model, epochs, prev_model.clone(), cfg.seed)
+        })?;
+        let report = load_eval(&model, std::slice::from_ref(&data))?;
+        ensure_dir(&dir.join("eval"))?;
+        write_json(&dir.join("eval").join(format!("round{round}.json")), &report)?;
+        plot_rows(
+            &dir.join("eval").join(format!("round{round}")),
+            &report.per_beta,
+            &format!("L-CNN (round {round})"),
+        )?;
+        let fp_change = match &prev_data {
+            Some(pd) => Some(fp_change(pd, &data)?),
+            None => None,
+        };
+        let (l, w, li, wi) = means(&report);
+        rounds.push(RoundSummary {
+            round,
+            rhs: rhs.clone(),
+            lcnn_rel_error: l,
+            wilson_rel_error: w,
+            lcnn_invariant_loss: li,
+            wilson_invariant_loss: wi,
+            fp_change,
+            fp_failed: idx.failed.len(),
+            per_beta: report.per_beta.clone(),
+        });
+        models.push((model.clone(), rounds.last().unwrap().lcnn_rel_error));
+        prev_model = Some(model);
+        prev_data = Some(data);
+    }
+    // The later stages use the round whose model describes its own FP data best.
+    let (final_model, _) = models.iter().min_by(|a, b| a.1.total_cmp(&b.1)).cloned().unwrap();
+    let best_round = models.iter().position(|m| m.0 == final_model).unwrap();
+    let (fm, fpar, _) = crate::model_io::load(&final_model)?;
+    let lcnn = LcnnAction::new(fm.clone(), fpar.clone(), "final L-CNN".into());
+    let blocking = Blocking::normalised(cfg.fp.kappa, cfg.fp.s_pl, cfg.fp.s_d, cfg.fp.s_hd, 4);
+
+    // 5. Transfer to a larger volume.
+    let mut transfer = None;
+    if cfg.transfer.configs > 0 && !cfg.transfer.betas.is_empty() {
+        let mut tdirs = Vec::new();
+        for (i, &b) in cfg.transfer.betas.iter().enumerate() {
+            let seed = cfg.seed * 1000 + 500 + i as u64;
+            let st = (&cfg.transfer, &cfg.ensembles, b, seed);
+            let d = dir.join("transfer").join(format!("b{b}-{}", tag(&st)));
+            ctx.stage(&format!("transfer-ensemble-b{b}"), &st, || {
+                generate(&ctx, &d, &cfg.transfer.lattice, b, &cfg.ensembles, cfg.transfer.configs, seed)
+            })?;
+            tdirs.push(d);
+        }
+        let st = (&cfg.fp, &tdirs);
+        let tdata = dir.join("transfer").join(format!("fp-{}", tag(&st)));
+        ctx.stage("transfer-fp", &st, || fp_data(&ctx, &cfg.fp, tdirs.clone(), &cfg.fp.rhs, &tdata, None))?;
+        let mut eval_model = final_model.clone();
+        if cfg.transfer.finetune_epochs > 0 {
+            let st = (&cfg.transfer, &cfg.train, &final_model, &tdata);
+            let ft = dir.join("models").join(format!("finetuned-{}.safetensors", tag(&st)));
+            ctx.stage("transfer-finetune", &st, || {
+                train(
+                    &ctx,
+                    &cfg.train,
+                    &model_arg,
+                    vec![tdata.clone()],
+                    &ft,
+                    cfg.transfer.finetune_epochs,
+                    Some(final_model.clone()),
+                    cfg.seed,
+                )
+            })?;
+            eval_model = ft;
+        }
+        let r = load_eval(&eval_model, std::slice::from_ref(&tdata))?;
+        write_json(&dir.join("eval").join("transfer.json"), &r)?;
+        let (l, w, li, wi) = means(&r);
+        transfer = Some(TransferSummary {
+            lattice: cfg.transfer.lattice.clone(),
+            lcnn_rel_error: l,
+            wilson_rel_error: w,
+            lcnn_invariant_loss: li,
+            wilson_invariant_loss: wi,
+        });
+    }
+
+    // 6. Instantons: A/A_inst against rho for Wilson, the exact FP value and the L-CNN.
+    let inst_path = dir.join("instantons.json");
+    ctx.stage(
+        "instantons",
+        &(&cfg.instantons, &cfg.fp, final_model.display().to_string(), crate::fp_data::file_hash(&final_model)?),
+        || {
+            let geom = Arc::new(Geometry::parse(&cfg.instantons.lattice).map_err(|e| anyhow::anyhow!("{e}"))?);
+            let fp = FixedPoint::new(
+                geom.clone(),
+                FixedPointSettings {
+                    blocking,
+                    depth: cfg.instantons.depth,
+                    minimizer: MinimizerSettings {
+                        grad_tol: cfg.fp.tol.max(1e-8),
+                        max_iterations: 20_000,
+                        ..Default::default()
+                    },
+                },
+                &Wilson,
+            )
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let mut rows = Vec::new();
+            for &rho in &cfg.instantons.rhos {
+                let v = Instanton::centred(&geom, rho).field(geom.clone());
+                let r = fp.solve(&v, None).map_err(|e| anyhow::anyhow!("{e}"))?;
+                rows.push(InstantonRow {
+                    rho,
+                    wilson: Wilson.value(&v) / ACTION,
+                    fp: r.action / ACTION,
+                    fp_converged: r.report.converged,
+                    lcnn: Action::<f64>::value(&lcnn, &v) / ACTION,
+                });
+                if !ctx.quiet {
+                    let last = rows.last().unwrap();
+                    eprintln!(
+                        "  rho {rho}: Wilson {:.4}, FP {:.4}, L-CNN {:.4} (x A_inst)",
+                        last.wilson, last.fp, last.lcnn
+                    );
+                }
+            }
+            write_json(&inst_path, &rows)
+        },
+    )?;
+    let instantons: Vec<InstantonRow> = serde_json::from_str(&std::fs::read_to_string(&inst_path)?)?;
+
+    // 7. Locality of the learned couplings on a rough configuration.
+    let loc_path = dir.join("locality.json");
+    ctx.stage("locality", &(&cfg.locality, crate::fp_data::file_hash(&final_model)?), || {
+        let d = dir.join("locality").join(format!("ensemble-{}", tag(&(&cfg.locality, &cfg.ensembles))));
+        generate(&ctx, &d, &cfg.locality.lattice, cfg.locality.beta, &cfg.ensembles, 1, cfg.seed * 1000 + 900)?;
+        let (u, _) = crate::files::read_nersc(&d.join("config_0001.nersc"))?;
+        let prof = locality_profile(&fm, &fpar, &u, 0);
+        write_json(&loc_path, &prof)
+    })?;
+    let locality: Vec<LocalityPoint> = serde_json::from_str(&std::fs::read_to_string(&loc_path)?)?;
+
+    let summary = Summary {
+        program: format!("fpa {}", env!("CARGO_PKG_VERSION")),
+        config: cfg.clone(),
+        rounds,
+        transfer,
+        instantons,
+        locality_decay_length: decay_length(&locality),
+        locality,
+        failed_round,
+        best_round,
+        seconds: ctx.started.elapsed().as_secs_f64(),
+    };
+    plots(&dir, &summary)?;
+    write_json(&dir.join("summary.json"), &summary)?;
+    crate::report::write(&dir, &summary)?;
+    let r0 = &summary.rounds[summary.best_round];
+    eprintln!(
+        "done in {:.0} s: {}/report.html — relative action error L-CNN {:.2e} vs Wilson {:.2e}; invariant loss {:.2e} vs {:.2e}",
+        summary.seconds,
+        dir.display(),
+        r0.lcnn_rel_error,
+        r0.wilson_rel_error,
+        r0.lcnn_invariant_loss,
+        r0.wilson_invariant_loss
+    );
+    Ok(())
+}
+
+/// Mean relative change of A_FP between two datasets on their common configurations.
+fn fp_change(prev: &Path, cur: &Path) -> Result<f64> {
+    let (a, _) = crate::dataset::load(prev)?;
+    let (b, _) = crate::dataset::load(cur)?;
+    let mut s = 0.0;
+    let mut n = 0;
+    for c in &b.configs {
+        if let Some(p) = a.configs.iter().find(|p| p.id == c.id) {
+            s += ((c.a_fp - p.a_fp) / p.a_fp).abs();
+            n += 1;
+        }
+    }
+    ensure!(n > 0, "no common configurations between rounds");
+    Ok(s / n as f64)
+}
+
+fn plots(dir: &Path, s: &Summary) -> Result<()> {
+    let p = dir.join("plots");
+    ensure_dir(&p)?;
+    let inst = |f: &dyn Fn(&InstantonRow) -> f64| s.instantons.iter().map(|r| (r.rho, f(r))).collect::<Vec<_>>();
+    line_chart(
+        &p.join("instantons.svg"),
+        "instanton action / continuum value",
+        "rho / a",
+        "A / A_inst",
+        &[
+            Series { name: "Wilson", points: inst(&|r| r.wilson) },
+            Series { name: "FP (minimisation)", points: inst(&|r| r.fp) },
+            Series { name: "L-CNN", points: inst(&|r| r.lcnn) },
+            Series { name: "continuum", points: inst(&|_| 1.0) },
+        ],
+        false,
+    )?;
+    line_chart(
+        &p.join("locality.svg"),
+        "locality of the L-CNN couplings",
+        "|x - y| (link midpoints)",
+        "D2S (mean Frobenius norm)",
+        &[
+            Series { name: "mean", points: s.locality.iter().map(|q| (q.r, q.mean)).collect() },
+            Series { name: "max", points: s.locality.iter().map(|q| (q.r, q.max)).collect() },
+        ],
+        true,
+    )?;
+    let series = |f: &dyn Fn(&RoundSummary) -> f64, g: &dyn Fn(&RoundSummary) -> f64| {
+        vec![
+            Series { name: "L-CNN", points: s.rounds.iter().map(|r| (r.round as f64, f(r))).collect() },
+            Series { name: "Wilson", points: s.rounds.iter().map(|r| (r.round as f64, g(r))).collect() },
+        ]
+    };
+    line_chart(
+        &p.join("rounds.svg"),
+        "self-consistent rounds",
+        "round",
+        "mean relative action error",
+        &series(&|r| r.lcnn_rel_error, &|r| r.wilson_rel_error),
+        true,
+    )?;
+    Ok(())
+}

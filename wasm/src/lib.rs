@@ -1,0 +1,167 @@
+//! fpa in the browser: a wasm-bindgen API over fpa-core.
+//!
+//! Heavy work (heatbath sweeps, FP data, training) runs in a Web Worker that
+//! owns the rayon thread pool (`initThreadPool` in the threaded build); the
+//! page's main thread draws the charts with plotters-canvas ([`draw_chart`]).
+//! Every error reaches JavaScript as an exception with a message, never a trap.
+
+mod chart;
+mod learn;
+
+pub use chart::draw_chart;
+pub use learn::Learner;
+
+use fpa_core::lattice::{GaugeField, Geometry};
+use fpa_core::mc::heatbath::{heatbath_sweep, overrelax_sweep};
+use fpa_core::observe::average_plaquette;
+use std::sync::Arc;
+use wasm_bindgen::prelude::*;
+
+#[cfg(feature = "threads")]
+pub use wasm_bindgen_rayon::init_thread_pool;
+
+/// Worker threads available to fpa-core (1 in the single-threaded build).
+#[wasm_bindgen]
+pub fn threads() -> usize {
+    #[cfg(feature = "threads")]
+    {
+        rayon::current_num_threads()
+    }
+    #[cfg(not(feature = "threads"))]
+    {
+        1
+    }
+}
+
+/// `true` in the multithreaded build.
+#[wasm_bindgen]
+pub fn threaded_build() -> bool {
+    cfg!(feature = "threads")
+}
+
+#[wasm_bindgen]
+pub fn version() -> String {
+    env!("CARGO_PKG_VERSION").into()
+}
+
+/// Largest lattice the page accepts (sites), so that a typo cannot freeze the tab.
+pub const MAX_SITES: usize = 16 * 16 * 16 * 16;
+
+/// Parses and checks a lattice size for the browser.
+pub fn parse_lattice(s: &str) -> Result<Arc<Geometry>, JsError> {
+    let g = Geometry::parse(s).map_err(|e| JsError::new(&e.to_string()))?;
+    if g.volume() > MAX_SITES {
+        return Err(JsError::new(&format!(
+            "lattice {s} has {} sites; the page accepts at most {MAX_SITES}",
+            g.volume()
+        )));
+    }
+    if !g.has_checkerboard() {
+        return Err(JsError::new(&format!("lattice {s}: every extent must be even for the checkerboard heatbath")));
+    }
+    Ok(Arc::new(g))
+}
+
+/// FNV-1a hash of the bits of every link: equal strings mean bit-identical fields.
+pub fn field_checksum(u: &GaugeField<f64>) -> String {
+    let mut h = 0xcbf2_9ce4_8422_2325u64;
+    for m in u.links() {
+        for z in m.m.iter().flatten() {
+            for x in [z.re, z.im] {
+                for b in x.to_bits().to_le_bytes() {
+                    h = (h ^ b as u64).wrapping_mul(0x100_0000_01b3);
+                }
+            }
+        }
+    }
+    format!("{h:016x}")
+}
+
+/// A live Wilson-action Markov chain (Cabibbo–Marinari heatbath + overrelaxation).
+#[wasm_bindgen]
+pub struct Heatbath {
+    field: GaugeField<f64>,
+    beta: f64,
+    n_or: usize,
+    seed: u64,
+    sweeps: u64,
+    history: Vec<f64>,
+    link_updates: f64,
+}
+
+#[wasm_bindgen]
+impl Heatbath {
+    /// A hot start on `lattice` (e.g. "4x4x4x4" or "16x16").
+    #[wasm_bindgen(constructor)]
+    pub fn new(lattice: &str, beta: f64, seed: u32, n_or: u32) -> Result<Heatbath, JsError> {
+        let g = parse_lattice(lattice)?;
+        check_beta(beta)?;
+        Ok(Heatbath {
+            field: GaugeField::hot(g, seed as u64),
+            beta,
+            n_or: n_or as usize,
+            seed: seed as u64,
+            sweeps: 0,
+            history: Vec::new(),
+            link_updates: 0.0,
+        })
+    }
+
+    /// `n` compound sweeps; returns the last average plaquette.
+    pub fn sweep(&mut self, n: u32) -> Result<f64, JsError> {
+        if !self.field.is_finite() {
+            return Err(JsError::new("the configuration contains NaN or infinite entries: restart the chain"));
+        }
+        for _ in 0..n {
+            heatbath_sweep(&mut self.field, self.beta, self.seed, self.sweeps);
+            for _ in 0..self.n_or {
+                overrelax_sweep(&mut self.field);
+            }
+            self.sweeps += 1;
+            self.link_updates += ((1 + self.n_or) * self.field.links().len()) as f64;
+            self.history.push(average_plaquette(&self.field));
+        }
+        Ok(*self.history.last().unwrap_or(&1.0))
+    }
+
+    pub fn set_beta(&mut self, beta: f64) -> Result<(), JsError> {
+        check_beta(beta)?;
+        self.beta = beta;
+        Ok(())
+    }
+
+    pub fn history(&self) -> Vec<f64> {
+        self.history.clone()
+    }
+
+    /// Link updates done so far (heatbath and overrelaxation).
+    pub fn link_updates(&self) -> f64 {
+        self.link_updates
+    }
+
+    pub fn checksum(&self) -> String {
+        field_checksum(&self.field)
+    }
+
+    /// Puts a NaN into one link (to show how bad input is reported).
+    pub fn corrupt(&mut self) {
+        self.field.links_mut()[0].m[0][0].re = f64::NAN;
+    }
+}
+
+fn check_beta(beta: f64) -> Result<(), JsError> {
+    if beta.is_finite() && (0.0..=100.0).contains(&beta) {
+        Ok(())
+    } else {
+        Err(JsError::new(&format!("beta = {beta} must be a number between 0 and 100")))
+    }
+}
+
+/// The checksum of a chain after `sweeps` compound sweeps: the same computation
+/// the native tests run, to compare bits across targets and thread counts.
+#[wasm_bindgen]
+pub fn chain_checksum(lattice: &str, beta: f64, seed: u32, n_or: u32, sweeps: u32) -> Result<String, JsError> {
+    let mut h = Heatbath::new(lattice, beta, seed, n_or)?;
+    h.sweep(sweeps)?;
+    Ok(h.checksum())
+}

@@ -1,0 +1,84 @@
+// The compute side: owns the WebAssembly instance with the rayon thread pool.
+const params = new URLSearchParams(self.location.search);
+const pkg = params.get('pkg') || 'pkg';
+const wasm = await import(`./${pkg}/fpa_wasm.js`);
+await wasm.default();
+if (wasm.initThreadPool) {
+  await wasm.initThreadPool(navigator.hardwareConcurrency || 2);
+}
+let chain = null;
+let learner = null;
+let running = false;
+
+function fail(e) {
+  postMessage({ kind: 'error', message: String(e && e.message ? e.message : e) });
+}
+
+async function runChain() {
+  while (running && chain) {
+    try {
+      const t = performance.now();
+      const before = chain.link_updates();
+      const p = chain.sweep(2);
+      const dt = (performance.now() - t) / 1000;
+      postMessage({ kind: 'heatbath', plaquette: p, history: chain.history(), rate: (chain.link_updates() - before) / dt });
+    } catch (e) {
+      running = false;
+      fail(e);
+    }
+    await new Promise((r) => setTimeout(r, 0));
+  }
+}
+
+onmessage = async (ev) => {
+  const m = ev.data;
+  try {
+    switch (m.cmd) {
+      case 'hello':
+        postMessage({ kind: 'hello', threads: wasm.threads(), threaded: wasm.threaded_build() });
+        break;
+      case 'hb-start':
+        chain = new wasm.Heatbath(m.lattice, m.beta, m.seed ?? 1, 1);
+        running = true;
+        runChain();
+        break;
+      case 'hb-stop':
+        running = false;
+        break;
+      case 'hb-beta':
+        if (chain) chain.set_beta(m.beta);
+        break;
+      case 'hb-nan':
+        if (chain) chain.corrupt();
+        break;
+      case 'checksum':
+        postMessage({ kind: 'checksum', value: wasm.chain_checksum(m.lattice, m.beta, m.seed, m.n_or, m.sweeps) });
+        break;
+      case 'learn': {
+        learner = new wasm.Learner(m.seed ?? 1, m.perBeta ?? 3);
+        let left = 1;
+        while (left > 0) {
+          left = learner.add_config();
+          postMessage({ kind: 'learn-status', text: `FP data: ${learner.samples()} configurations (${left} to go)` });
+        }
+        for (let i = 0; i < (m.rounds ?? 30); i++) {
+          const l = learner.train(m.steps ?? 10);
+          postMessage({ kind: 'learn', losses: learner.losses(), predictions: learner.predictions(), last: l });
+        }
+        learner.fit_baseline();
+        postMessage({ kind: 'learn-done' });
+        break;
+      }
+      case 'gauge':
+        if (!learner) throw new Error('train the L-CNN first');
+        postMessage({ kind: 'gauge', values: learner.gauge_demo(m.seed ?? 7) });
+        break;
+      case 'bad-lattice':
+        new wasm.Heatbath(m.lattice, 6.0, 1, 1);
+        break;
+    }
+  } catch (e) {
+    fail(e);
+  }
+};
+postMessage({ kind: 'ready' });
