@@ -51,6 +51,10 @@ try {
   check('L-CNN is gauge invariant', Math.abs(l1 - l0) <= 1e-10 * Math.abs(l0), `${l0} -> ${l1}`);
   check('ordinary model is not', Math.abs(c1 - c0) > 1e-3 * Math.abs(c0), `${c0} -> ${c1}`);
   check('bad input shows a message', s.errors.some((e) => e.includes('sites')) && s.errors.some((e) => e.includes('NaN')), JSON.stringify(s.errors));
+  if (s.bench) {
+    const b = s.bench;
+    console.log(`bench: heatbath+OR 8^4 ${b.msPerSweep.toFixed(2)} ms per compound sweep = ${(b.msPerSweep * 1e6 / (2 * b.links)).toFixed(0)} ns per link update (wall, ${s.threads} thread(s)); L-CNN 12-12-12 forward on 4^4 ${b.msForward.toFixed(1)} ms`);
+  }
   await page.screenshot({ path: shot, fullPage: true });
 } catch (e) {
   failed++;

@@ -54,6 +54,7 @@ worker.onmessage = (ev) => {
       break;
     }
     case 'checksum': state.checksum = m.value; break;
+    case 'bench': state.bench = m; break;
     case 'learn-status': $('learn-status').textContent = m.text; break;
     case 'learn': {
       const n = m.losses.length / 2;
@@ -105,11 +106,15 @@ if (params.get('test')) {
   worker.postMessage({ cmd: 'gauge', seed: 7 });
   await wait(() => state.gauge);
   const nErr = state.errors.length;
-  worker.postMessage({ cmd: 'bad-lattice', lattice: '1000x1000x1000x1000' });
+  worker.postMessage({ cmd: 'bad-lattice', lattice: '100x100x100x100' });
   await wait(() => state.errors.length > nErr);
   worker.postMessage({ cmd: 'hb-start', lattice: '4x4x4x4', beta: 6.0, seed: 2 });
   await new Promise((r) => setTimeout(r, 300));
   worker.postMessage({ cmd: 'hb-nan' });
   await wait(() => state.errors.length > nErr + 1);
+  if (params.get('bench')) {
+    worker.postMessage({ cmd: 'bench', lattice: '8x8x8x8', sweeps: 10 });
+    await wait(() => state.bench);
+  }
   state.done.test = true;
 }

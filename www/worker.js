@@ -73,6 +73,20 @@ onmessage = async (ev) => {
         if (!learner) throw new Error('train the L-CNN first');
         postMessage({ kind: 'gauge', values: learner.gauge_demo(m.seed ?? 7) });
         break;
+      case 'bench': {
+        // Heatbath sweeps (1 HB + 1 OR) and an L-CNN forward pass, timed here.
+        const hb = new wasm.Heatbath(m.lattice || '8x8x8x8', 6.0, 1, 1);
+        hb.sweep(2);
+        let t = performance.now();
+        hb.sweep(m.sweeps || 10);
+        const msPerSweep = (performance.now() - t) / (m.sweeps || 10);
+        wasm.lcnn_forward_once(4);
+        t = performance.now();
+        wasm.lcnn_forward_once(4);
+        const msForward = performance.now() - t;
+        postMessage({ kind: 'bench', msPerSweep, links: hb.link_updates() / hb.history().length / 2, msForward });
+        break;
+      }
       case 'bad-lattice':
         new wasm.Heatbath(m.lattice, 6.0, 1, 1);
         break;

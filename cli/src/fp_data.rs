@@ -134,8 +134,7 @@ pub const FORMAT: &str = "fpa-fp-data";
 /// A content hash (FNV-1a) of a file, so that a dataset records which model it used.
 pub fn file_hash(path: &Path) -> Result<String> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let h = bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3));
-    Ok(format!("{h:016x}"))
+    Ok(format!("{:016x}", fpa_core::checksum::fnv1a(bytes)))
 }
 
 fn parse_depth(rhs: &str) -> Result<usize> {

@@ -278,8 +278,7 @@ struct Ctx {
 /// an unchanged one resumes where it stopped).
 fn tag<S: Serialize>(settings: &S) -> String {
     let text = serde_json::to_string(settings).unwrap_or_default();
-    let h = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3));
-    format!("{:08x}", h >> 32)
+    format!("{:08x}", fpa_core::checksum::fnv1a(text.bytes()) >> 32)
 }
 
 impl Ctx {

@@ -15,6 +15,7 @@
 extern crate alloc;
 
 pub mod action;
+pub mod checksum;
 pub mod dual;
 pub mod gemm;
 pub mod io;

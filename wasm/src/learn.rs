@@ -127,7 +127,7 @@ impl Learner {
             let (l, g) = batch_loss(&self.model, &self.params, &batch, w, true);
             let n = l.len() as f64;
             last = vec![l.iter().map(|x| x.l1).sum::<f64>() / n, l.iter().map(|x| x.l2).sum::<f64>() / n];
-            let lr = 1e-2 * 0.05f64.powf((self.steps as f64 / 300.0).min(1.0));
+            let lr = 4e-3 * 0.1f64.powf((self.steps as f64 / 300.0).min(1.0));
             self.adam.step(&mut self.params, &g.unwrap(), lr);
             self.steps += 1;
             self.losses.extend_from_slice(&last);

@@ -49,32 +49,17 @@ pub const MAX_SITES: usize = 16 * 16 * 16 * 16;
 
 /// Parses and checks a lattice size for the browser.
 pub fn parse_lattice(s: &str) -> Result<Arc<Geometry>, JsError> {
-    let g = Geometry::parse(s).map_err(|e| JsError::new(&e.to_string()))?;
-    if g.volume() > MAX_SITES {
-        return Err(JsError::new(&format!(
-            "lattice {s} has {} sites; the page accepts at most {MAX_SITES}",
-            g.volume()
-        )));
+    // Check the size before building the lattice: its tables could exhaust memory.
+    let dims = Geometry::parse_dims(s).map_err(|e| JsError::new(&e.to_string()))?;
+    let sites = dims.iter().try_fold(1usize, |v, &l| v.checked_mul(l)).unwrap_or(usize::MAX);
+    if sites > MAX_SITES {
+        return Err(JsError::new(&format!("lattice {s} has {sites} sites; the page accepts at most {MAX_SITES}")));
     }
+    let g = Geometry::new(&dims).map_err(|e| JsError::new(&format!("lattice {s}: {e}")))?;
     if !g.has_checkerboard() {
         return Err(JsError::new(&format!("lattice {s}: every extent must be even for the checkerboard heatbath")));
     }
     Ok(Arc::new(g))
-}
-
-/// FNV-1a hash of the bits of every link: equal strings mean bit-identical fields.
-pub fn field_checksum(u: &GaugeField<f64>) -> String {
-    let mut h = 0xcbf2_9ce4_8422_2325u64;
-    for m in u.links() {
-        for z in m.m.iter().flatten() {
-            for x in [z.re, z.im] {
-                for b in x.to_bits().to_le_bytes() {
-                    h = (h ^ b as u64).wrapping_mul(0x100_0000_01b3);
-                }
-            }
-        }
-    }
-    format!("{h:016x}")
 }
 
 /// A live Wilson-action Markov chain (Cabibbo–Marinari heatbath + overrelaxation).
@@ -140,7 +125,7 @@ impl Heatbath {
     }
 
     pub fn checksum(&self) -> String {
-        field_checksum(&self.field)
+        self.field.checksum()
     }
 
     /// Puts a NaN into one link (to show how bad input is reported).
@@ -155,6 +140,21 @@ fn check_beta(beta: f64) -> Result<(), JsError> {
     } else {
         Err(JsError::new(&format!("beta = {beta} must be a number between 0 and 100")))
     }
+}
+
+/// A forward pass of the paper's 3 x 12-channel L-CNN on a hot `l`⁴
+/// configuration (for timing from JavaScript); returns the action.
+#[wasm_bindgen]
+pub fn lcnn_forward_once(l: u32) -> Result<f64, JsError> {
+    if !(2..=8).contains(&l) {
+        return Err(JsError::new("lcnn_forward_once: l must be between 2 and 8"));
+    }
+    let g = Arc::new(Geometry::new(&[l as usize; 4]).unwrap());
+    let m =
+        fpa_core::lcnn::Model::new(fpa_core::lcnn::ModelSpec::paper_12()).map_err(|e| JsError::new(&e.to_string()))?;
+    let p = m.init_params(1);
+    let u = GaugeField::<f64>::hot(g, 1);
+    Ok(m.action(&p, &u))
 }
 
 /// The checksum of a chain after `sweeps` compound sweeps: the same computation

@@ -1,8 +1,13 @@
 //! `cargo xtask <command>`: everything beyond plain cargo.
 //!
 //! * `test`  — every check CI runs: formatting, clippy, all tests (optimised
-//!   test profile), the no_std build of fpa-core. Installs what it needs.
-//! * `demo`  — the main job on a small default: a Wilson ensemble, measured.
+//!   test profile), the no_std build of fpa-core, the physics checks on
+//!   wasm32, the WebAssembly bundle and its end-to-end tests in headless
+//!   Chromium. Installs what it needs (rustup targets and the pinned nightly,
+//!   wasm-bindgen-cli, Debian's chromium, npm's playwright-core).
+//! * `demo`  — the main job on a small default: the FP pipeline.
+//! * `wasm`  — builds the threaded and single-threaded bundles into www/.
+//! * `serve` — builds the bundles and serves www/ with the COOP/COEP headers.
 //! * `bench` — the criterion benchmarks of the hot paths.
 
 use std::process::{exit, Command};
@@ -59,6 +64,127 @@ fn ensure_numpy() {
     }
 }
 
+const WASM_BINDGEN: &str = "0.2.130";
+
+fn have(cmd: &str, args: &[&str]) -> bool {
+    Command::new(cmd).args(args).output().map(|o| o.status.success()).unwrap_or(false)
+}
+
+fn tools_path() -> String {
+    let root = std::env::current_dir().unwrap();
+    format!("{}:{}", root.join(".tools/bin").display(), std::env::var("PATH").unwrap_or_default())
+}
+
+/// Everything the WebAssembly build and its tests need (idempotent).
+fn wasm_setup() {
+    rustup_target_add("wasm32-unknown-unknown");
+    run(
+        "install the pinned nightly for the threaded build (wasm/rust-toolchain.toml)",
+        Command::new("rustup").arg("toolchain").arg("install").current_dir("wasm"),
+    );
+    let version = Command::new(".tools/bin/wasm-bindgen")
+        .arg("--version")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
+        .unwrap_or_default();
+    if !version.contains(WASM_BINDGEN) {
+        // Not --locked: its lockfile pins a crate the registry here does not serve (WASM.md, pitfall 1).
+        run(
+            "build wasm-bindgen-cli (a few minutes)",
+            cargo().args(["install", "wasm-bindgen-cli", "--version", WASM_BINDGEN, "--root", ".tools"]),
+        );
+    }
+    if !have("chromium", &["--version"]) || !have("chromedriver", &["--version"]) {
+        let _ = Command::new("apt-get").arg("update").status();
+        run(
+            "install Debian's chromium and chromium-driver",
+            Command::new("apt-get")
+                .args(["install", "-y", "chromium", "chromium-driver"])
+                .env("DEBIAN_FRONTEND", "noninteractive"),
+        );
+    }
+    if !std::path::Path::new("e2e/node_modules/playwright-core").exists() {
+        run(
+            "install playwright-core (no browser download)",
+            Command::new("npm").args(["install", "--no-audit", "--no-fund"]).current_dir("e2e"),
+        );
+    }
+}
+
+/// The threaded bundle (www/pkg) and the single-threaded fallback (www/pkg-st).
+fn wasm_build() {
+    let path = tools_path();
+    run(
+        "threaded wasm build (nightly, build-std)",
+        cargo()
+            .args(["build", "--release", "--features", "threads"])
+            .current_dir("wasm")
+            .env("PATH", &path)
+            .env_remove("RUSTUP_TOOLCHAIN")
+            .env_remove("CARGO"),
+    );
+    run(
+        "wasm-bindgen (threaded)",
+        Command::new(".tools/bin/wasm-bindgen").args([
+            "--target",
+            "web",
+            "--out-dir",
+            "www/pkg",
+            "target/wasm-threads/wasm32-unknown-unknown/release/fpa_wasm.wasm",
+        ]),
+    );
+    run(
+        "single-threaded wasm build (stable)",
+        cargo().args(["build", "--release", "-p", "fpa-wasm", "--target", "wasm32-unknown-unknown"]),
+    );
+    run(
+        "wasm-bindgen (single-threaded)",
+        Command::new(".tools/bin/wasm-bindgen").args([
+            "--target",
+            "web",
+            "--out-dir",
+            "www/pkg-st",
+            "target/wasm32-unknown-unknown/release/fpa_wasm.wasm",
+        ]),
+    );
+}
+
+fn wasm_test() {
+    let path = tools_path();
+    let checksum = fpa_tests::mc::short_chain_checksum();
+    run(
+        "physics checks on wasm32 (Node)",
+        cargo()
+            .args([
+                "test",
+                "--release",
+                "-p",
+                "fpa-tests",
+                "--no-default-features",
+                "--target",
+                "wasm32-unknown-unknown",
+                "--test",
+                "wasm",
+            ])
+            .env("PATH", &path)
+            .env("FPA_NATIVE_CHECKSUM", &checksum),
+    );
+    wasm_build();
+    run(
+        "page end to end, threaded build (headless Chromium)",
+        Command::new("node")
+            .args(["e2e/run.mjs", "?pkg=pkg", "target/e2e-threads.png"])
+            .env("EXPECT_CHECKSUM", &checksum)
+            .env("REQUIRE_THREADS", "1"),
+    );
+    run(
+        "page end to end, single-threaded fallback",
+        Command::new("node")
+            .args(["e2e/run.mjs", "?pkg=pkg-st", "target/e2e-single.png"])
+            .env("EXPECT_CHECKSUM", &checksum),
+    );
+}
+
 fn test() {
     let t = Instant::now();
     ensure_component("rustfmt");
@@ -80,13 +206,23 @@ fn test() {
         "no_std build of fpa-core",
         cargo().args(["build", "-p", "fpa-core", "--no-default-features", "--target", "x86_64-unknown-none"]),
     );
+    wasm_setup();
+    wasm_test();
     eprintln!("\nall checks passed in {:.0} s", t.elapsed().as_secs_f64());
 }
 
-fn demo() {
-    let dir = "runs/demo";
+fn serve() {
+    wasm_setup();
+    wasm_build();
     run(
-        "a small Wilson ensemble (4^4 x 8, beta 6.0)",
+        "serve www/ on http://127.0.0.1:8000 (Ctrl-C to stop)",
+        Command::new("node").args(["e2e/serve.mjs", "www", "8000"]),
+    );
+}
+
+fn demo() {
+    run(
+        "the FP pipeline on its small default (Wilson ensembles 4^4 at beta 5.0-7.0, FP data, L-CNN, report)",
         cargo().args([
             "run",
             "--release",
@@ -94,28 +230,14 @@ fn demo() {
             "-p",
             "fpa-cli",
             "--",
-            "generate",
-            "--lattice",
-            "4x4x4x8",
-            "--beta",
-            "6.0",
-            "--therm",
-            "100",
-            "--every",
-            "10",
-            "--configs",
-            "5",
-            "--seed",
-            "1",
+            "pipeline",
+            "--preset",
+            "small",
             "--out",
-            dir,
+            "runs/demo",
         ]),
     );
-    let files: Vec<String> = (1..=5).map(|i| format!("{dir}/config_{i:04}.nersc")).collect();
-    let mut cmd = cargo();
-    cmd.args(["run", "--release", "-q", "-p", "fpa-cli", "--", "measure"]).args(&files);
-    run("measure it", &mut cmd);
-    eprintln!("\nthe run is in {dir}: summary.json, plaquette.svg, config_*.nersc");
+    eprintln!("\nopen runs/demo/report.html; every number is in runs/demo/summary.json");
 }
 
 fn main() {
@@ -123,9 +245,14 @@ fn main() {
     match args.first().map(String::as_str) {
         Some("test") => test(),
         Some("demo") => demo(),
+        Some("wasm") => {
+            wasm_setup();
+            wasm_build();
+        }
+        Some("serve") => serve(),
         Some("bench") => run("benchmarks", cargo().args(["bench", "-p", "fpa-core"]).args(&args[1..])),
         _ => {
-            eprintln!("usage: cargo xtask <test | demo | bench [criterion args]>");
+            eprintln!("usage: cargo xtask <test | demo | wasm | serve | bench [criterion args]>");
             exit(2);
         }
     }

@@ -93,6 +93,15 @@ impl<T: Real> GaugeField<T> {
             .fold(0.0, f64::max)
     }
 
+    /// FNV-1a of the bits of every link entry (as `f64`), as 16 hex digits:
+    /// equal strings mean bit-identical fields.
+    pub fn checksum(&self) -> alloc::string::String {
+        let h = crate::checksum::fnv1a_f64(
+            self.links.iter().flat_map(|m| m.m.iter().flatten().flat_map(|z| [z.re.to_f64(), z.im.to_f64()])),
+        );
+        alloc::format!("{h:016x}")
+    }
+
     /// `true` when no link has a NaN or infinite entry.
     pub fn is_finite(&self) -> bool {
         self.links.iter().all(|u| u.is_finite())

@@ -93,14 +93,20 @@ impl Geometry {
 
     /// Parses `"8x8x8x16"`.
     pub fn parse(s: &str) -> Result<Self, ParseError> {
-        let mut dims = Vec::new();
-        for part in s.split(['x', 'X']) {
-            let n: usize = part.trim().parse().map_err(|_| {
-                ParseError(alloc::format!("lattice size '{s}' is not of the form 8x8x8x8 (bad extent '{part}')"))
-            })?;
-            dims.push(n);
-        }
+        let dims = Self::parse_dims(s)?;
         Geometry::new(&dims).map_err(|e| ParseError(alloc::format!("lattice size '{s}': {e}")))
+    }
+
+    /// The extents of `"8x8x8x16"`, without building the lattice (so callers
+    /// can refuse sizes too large for them first).
+    pub fn parse_dims(s: &str) -> Result<Vec<usize>, ParseError> {
+        s.split(['x', 'X'])
+            .map(|part| {
+                part.trim().parse().map_err(|_| {
+                    ParseError(alloc::format!("lattice size '{s}' is not of the form 8x8x8x8 (bad extent '{part}')"))
+                })
+            })
+            .collect()
     }
 
     #[inline(always)]
