@@ -114,13 +114,17 @@ fn wasm_setup() {
 /// The threaded bundle (www/pkg) and the single-threaded fallback (www/pkg-st).
 fn wasm_build() {
     let path = tools_path();
+    // The rustup proxy `cargo` (not $CARGO, the stable binary), so that
+    // wasm/rust-toolchain.toml selects the pinned nightly for every rustc it
+    // runs (a dependency's own rust-toolchain file must not win).
     run(
         "threaded wasm build (nightly, build-std)",
-        cargo()
+        Command::new("cargo")
             .args(["build", "--release", "--features", "threads"])
             .current_dir("wasm")
             .env("PATH", &path)
             .env_remove("RUSTUP_TOOLCHAIN")
+            .env_remove("RUSTC")
             .env_remove("CARGO"),
     );
     run(
