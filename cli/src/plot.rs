@@ -46,7 +46,7 @@ pub fn line_chart(
         let pad = (y1 - y0) * 0.05;
         let colors = [BLUE, RED, GREEN, MAGENTA, CYAN, BLACK];
         let mut builder = ChartBuilder::on(&root);
-        builder.caption(title, ("sans-serif", 22)).margin(15).x_label_area_size(45).y_label_area_size(80);
+        builder.caption(title, ("sans-serif", 26)).margin(15).x_label_area_size(55).y_label_area_size(95);
         macro_rules! draw {
             ($chart:expr) => {{
                 let mut chart = $chart;
@@ -68,6 +68,7 @@ pub fn line_chart(
                 if series.len() > 1 {
                     chart
                         .configure_series_labels()
+                        .label_font(("sans-serif", 18))
                         .background_style(WHITE.mix(0.8))
                         .border_style(BLACK)
                         .draw()
