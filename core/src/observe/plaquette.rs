@@ -13,8 +13,8 @@ pub fn plaquette<T: Real>(u: &GaugeField<T>, x: usize, mu: usize, nu: usize) -> 
     a.mul_adj(&b)
 }
 
-/// `Σ_x Σ_{mu<nu} Re Tr U_mu,nu(x)`.
-pub fn plaquette_sum<T: Real>(u: &GaugeField<T>) -> T {
+/// `Σ_x Σ_{mu<nu} term(Re Tr U_mu,nu(x))`, in a thread-independent order.
+fn sum_over_plaquettes<T: Real>(u: &GaugeField<T>, term: impl Fn(T) -> T + Sync + Send) -> T {
     let nd = u.nd();
     crate::par::sum(u.geometry().volume(), |x| {
         let g = u.geometry();
@@ -25,32 +25,23 @@ pub fn plaquette_sum<T: Real>(u: &GaugeField<T>) -> T {
             for nu in mu + 1..nd {
                 let a = ux * u.link(xm, nu);
                 let b = u.link(x, nu) * u.link(g.up(x, nu), mu);
-                s += a.re_tr_mul_adj(&b);
+                s += term(a.re_tr_mul_adj(&b));
             }
         }
         s
     })
 }
 
+/// `Σ_x Σ_{mu<nu} Re Tr U_mu,nu(x)`.
+pub fn plaquette_sum<T: Real>(u: &GaugeField<T>) -> T {
+    sum_over_plaquettes(u, |t| t)
+}
+
 /// `Σ_x Σ_{mu<nu} (3 − Re Tr U_mu,nu(x))`, summed term by term so that no
 /// precision is lost on smooth fields (where `Re Tr U_p ≈ 3`).
 pub fn plaquette_deficit_sum<T: Real>(u: &GaugeField<T>) -> T {
-    let nd = u.nd();
     let three = T::from_f64(3.0);
-    crate::par::sum(u.geometry().volume(), |x| {
-        let g = u.geometry();
-        let mut s = T::zero();
-        for mu in 0..nd {
-            let ux = u.link(x, mu);
-            let xm = g.up(x, mu);
-            for nu in mu + 1..nd {
-                let a = ux * u.link(xm, nu);
-                let b = u.link(x, nu) * u.link(g.up(x, nu), mu);
-                s += three - a.re_tr_mul_adj(&b);
-            }
-        }
-        s
-    })
+    sum_over_plaquettes(u, |t| three - t)
 }
 
 /// Number of plaquettes `V · D(D−1)/2`.
