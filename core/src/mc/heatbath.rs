@@ -85,6 +85,8 @@ pub fn heatbath_link<T: Real>(u: &GaugeField<T>, x: usize, mu: usize, beta: f64,
 }
 
 /// New value of `U_mu(x)` after one overrelaxation step in each subgroup.
+/// (Not reunitarised: the SU(2) rotations are unitary to rounding, and every
+/// compound sweep starts with a heatbath sweep, which reunitarises.)
 #[inline]
 pub fn overrelax_link<T: Real>(u: &GaugeField<T>, x: usize, mu: usize) -> Mat3<T> {
     let k = staple(u, x, mu);
@@ -96,7 +98,7 @@ pub fn overrelax_link<T: Real>(u: &GaugeField<T>, x: usize, mu: usize) -> Mat3<T
             left_multiply(&qmul(&vd, &vd), &mut link, p, q);
         }
     }
-    reunitarize(&link)
+    link
 }
 
 /// Replaces `U_mu(x)` on all sites of one parity by `new_link(field, x)`,

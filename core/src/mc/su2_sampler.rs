@@ -27,6 +27,20 @@ pub fn sample_y0(alpha: f64, rng: &mut Rng) -> f64 {
     }
 }
 
+/// `cos²φ` for a uniform angle φ, without trigonometry: `x²/(x² + y²)` for a
+/// point uniform in the unit disk (rejection from the square).
+#[inline]
+fn cos2_uniform_angle(rng: &mut Rng) -> f64 {
+    loop {
+        let x = 2.0 * rng.uniform() - 1.0;
+        let y = 2.0 * rng.uniform() - 1.0;
+        let r2 = x * x + y * y;
+        if r2 > 0.0 && r2 <= 1.0 {
+            return x * x / r2;
+        }
+    }
+}
+
 /// Kennedy–Pendleton (Phys. Lett. B 156 (1985) 393): propose
 /// `λ² = −(ln r₁ + cos²(2π r₂) ln r₃)/(2α)`, accept if `r₄² ≤ 1 − λ²`;
 /// then `y₀ = 1 − 2λ²`.
@@ -35,10 +49,9 @@ fn kennedy_pendleton(alpha: f64, rng: &mut Rng) -> f64 {
     let inv = 1.0 / (2.0 * alpha);
     loop {
         let r1 = rng.uniform_pos();
-        let r2 = rng.uniform();
         let r3 = rng.uniform_pos();
-        let c = libm::cos(core::f64::consts::TAU * r2);
-        let lambda2 = -(libm::log(r1) + c * c * libm::log(r3)) * inv;
+        let c2 = cos2_uniform_angle(rng);
+        let lambda2 = -(libm::log(r1) + c2 * libm::log(r3)) * inv;
         let r4 = rng.uniform();
         if r4 * r4 <= 1.0 - lambda2 {
             return 1.0 - 2.0 * lambda2;
@@ -61,13 +74,20 @@ fn creutz(alpha: f64, rng: &mut Rng) -> f64 {
     }
 }
 
-/// A full SU(2) element `(y₀, √(1−y₀²) n̂)` with `n̂` uniform on the sphere.
+/// A full SU(2) element `(y₀, √(1−y₀²) n̂)` with `n̂` uniform on the sphere
+/// (Marsaglia's method: `n̂ = (2u√(1−s), 2v√(1−s), 1−2s)` for `(u, v)`
+/// uniform in the unit disk, `s = u² + v²`; no trigonometry).
 #[inline]
 pub fn sample_su2(alpha: f64, rng: &mut Rng) -> [f64; 4] {
     let y0 = sample_y0(alpha, rng);
     let r = libm::sqrt((1.0 - y0 * y0).max(0.0));
-    let cos_t = 2.0 * rng.uniform() - 1.0;
-    let sin_t = libm::sqrt((1.0 - cos_t * cos_t).max(0.0));
-    let phi = core::f64::consts::TAU * rng.uniform();
-    [y0, r * sin_t * libm::cos(phi), r * sin_t * libm::sin(phi), r * cos_t]
+    loop {
+        let u = 2.0 * rng.uniform() - 1.0;
+        let v = 2.0 * rng.uniform() - 1.0;
+        let s = u * u + v * v;
+        if s < 1.0 {
+            let f = 2.0 * libm::sqrt(1.0 - s);
+            return [y0, r * u * f, r * v * f, r * (1.0 - 2.0 * s)];
+        }
+    }
 }
