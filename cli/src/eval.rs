@@ -9,7 +9,8 @@ use crate::plot::{line_chart, Series};
 use anyhow::Result;
 use clap::Args;
 use fpa_core::action::{Action, Wilson};
-use fpa_core::lcnn::train::{action_and_gradients, Sample, L2_NORM};
+use fpa_core::lcnn::action::LcnnAction;
+use fpa_core::lcnn::train::{Sample, L2_NORM};
 use fpa_core::lcnn::Model;
 use fpa_core::su3::Su3Alg;
 use serde::{Deserialize, Serialize};
@@ -81,12 +82,13 @@ fn metrics(rows: &[Prediction]) -> Metrics {
 /// Metrics per β_wil for a model and for the Wilson action, and every
 /// configuration's action values.
 pub fn evaluate(model: &Model, params: &[f64], samples: &[Sample]) -> Report {
-    let trivial = model.trivial_per_site(params);
+    let lcnn = LcnnAction::new(model.clone(), params.to_vec(), "model".into());
     let per: Vec<(f64, Prediction, Prediction)> = samples
         .iter()
         .map(|s| {
             let vol = s.links.geometry().volume() as f64;
-            let (a, _, d) = action_and_gradients(model, params, &trivial, &s.links);
+            let mut d = vec![[0.0; 8]; s.links.links().len()];
+            let a = lcnn.value_and_derivative(&s.links, &mut d);
             let dw = Wilson.derivative(&s.links);
             (
                 s.beta,

@@ -5,7 +5,9 @@
 //! Compare with the PyTorch figures in `shared/baselines.md`.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use fpa_core::action::Action;
 use fpa_core::lattice::{GaugeField, Geometry};
+use fpa_core::lcnn::action::LcnnAction;
 use fpa_core::lcnn::train::{action_and_gradients, batch_loss, Adam, LossWeights, Sample};
 use fpa_core::lcnn::{Model, ModelSpec};
 use fpa_core::mc::WilsonChain;
@@ -30,8 +32,10 @@ fn bench(c: &mut Criterion) {
         let u = chain.field;
         let trivial = m.trivial_per_site(&p);
         g.bench_function(BenchmarkId::new("forward", format!("{l}^4")), |b| b.iter(|| m.action(&p, &u)));
+        let action = LcnnAction::new(m.clone(), p.clone(), "bench".into());
+        let mut force = vec![[0.0; 8]; u.links().len()];
         g.bench_function(BenchmarkId::new("forward + force", format!("{l}^4")), |b| {
-            b.iter(|| action_and_gradients(&m, &p, &trivial, &u))
+            b.iter(|| action.value_and_derivative(&u, &mut force))
         });
         let (a, _, d) = action_and_gradients(&m, &p, &trivial, &u);
         let sample =

@@ -12,9 +12,10 @@ use core::ops::Range;
 /// Chunk length for reductions: fixed, so the summation order is fixed.
 pub const CHUNK: usize = 64;
 
-/// Below this many items a loop runs on the calling thread: spreading tiny
-/// loops over the pool costs more than it saves. (Results are the same either
-/// way: every reduction sums in a fixed order.)
+/// Below this many (light, element-wise) items [`for_each_mut`] runs on the
+/// calling thread: spreading tiny loops over the pool costs more than it
+/// saves. The other helpers take items that may each be heavy (chunks,
+/// configurations) and always use the pool. Results are the same either way.
 pub const SERIAL_BELOW: usize = 32;
 
 /// `(0..n).map(f).collect()`, in parallel when available.
@@ -26,9 +27,6 @@ where
     #[cfg(feature = "rayon")]
     {
         use rayon::prelude::*;
-        if n < SERIAL_BELOW {
-            return (0..n).map(f).collect();
-        }
         (0..n).into_par_iter().map(f).collect()
     }
     #[cfg(not(feature = "rayon"))]
@@ -49,10 +47,6 @@ where
     #[cfg(feature = "rayon")]
     {
         use rayon::prelude::*;
-        if n < SERIAL_BELOW {
-            let mut s = init();
-            return (0..n).map(|i| f(&mut s, i)).collect();
-        }
         (0..n).into_par_iter().map_init(init, f).collect()
     }
     #[cfg(not(feature = "rayon"))]
@@ -72,9 +66,6 @@ where
     #[cfg(feature = "rayon")]
     {
         use rayon::prelude::*;
-        if items.len() < SERIAL_BELOW {
-            return items.iter().map(f).collect();
-        }
         items.par_iter().map(f).collect()
     }
     #[cfg(not(feature = "rayon"))]
@@ -114,10 +105,6 @@ where
     #[cfg(feature = "rayon")]
     {
         use rayon::prelude::*;
-        if out.len() / len.max(1) < SERIAL_BELOW {
-            out.chunks_mut(len).enumerate().for_each(|(i, c)| f(i, c));
-            return;
-        }
         out.par_chunks_mut(len).enumerate().for_each(|(i, c)| f(i, c));
     }
     #[cfg(not(feature = "rayon"))]
@@ -137,11 +124,6 @@ where
     #[cfg(feature = "rayon")]
     {
         use rayon::prelude::*;
-        if out.len() / len.max(1) < 4 {
-            let mut s = init();
-            out.chunks_mut(len).enumerate().for_each(|(i, c)| f(&mut s, i, c));
-            return;
-        }
         out.par_chunks_mut(len).enumerate().for_each_init(init, |s, (i, c)| f(s, i, c));
     }
     #[cfg(not(feature = "rayon"))]

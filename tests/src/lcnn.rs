@@ -203,3 +203,35 @@ pub fn lcnn_hessian_columns_are_exact_and_local() {
     assert!(near > 1e-3, "nearby couplings exist ({near})");
     assert!(far < 1e-13 * near, "couplings beyond the reach vanish ({far} vs {near})");
 }
+
+/// The training gradient (which takes ∂A/∂θ from the values of the dual pass)
+/// equals the plain assembly from `action_and_gradients` and the
+/// second-order term, with and without the trivial-field subtraction.
+pub fn lcnn_training_gradient_assembly() {
+    use fpa_core::lcnn::train::{
+        action_and_gradients, directional_weight_gradient, sample_loss, LossWeights, Sample, L2_NORM,
+    };
+    for subtract in [true, false] {
+        let m = Model::new(ModelSpec { subtract_trivial: subtract, ..every_layer_spec(4) }).unwrap();
+        let p = params(&m, 41);
+        let g = lattice(&[2, 2, 2, 2]);
+        let u = random_field(&g, Some(0.7), 42);
+        let mut rng = fpa_core::rng::Rng::stream(43, &[fpa_core::rng::domain::TEST]);
+        let d_fp: Vec<[f64; 8]> =
+            (0..u.links().len()).map(|_| fpa_core::su3::random::gaussian_algebra(&mut rng)).collect();
+        let s = Sample { links: u.clone(), a_fp: 3.0, d_fp: d_fp.clone(), beta: 6.0 };
+        let trivial = if subtract { m.trivial_per_site(&p) } else { (0.0, vec![0.0; p.len()]) };
+        let w = LossWeights { w1: 0.7, w2: 1.3 };
+        let (_, got) = sample_loss(&m, &p, &trivial, &s, w, true);
+        let got = got.unwrap();
+        let (a, ga, d) = action_and_gradients(&m, &p, &trivial, &u);
+        let r: Vec<[f64; 8]> = d.iter().zip(&d_fp).map(|(x, y)| core::array::from_fn(|c| x[c] - y[c])).collect();
+        let gd = directional_weight_gradient(&m, &p, &u, &r);
+        let vol = 16.0;
+        let sign = if a > 3.0 { 1.0 } else { -1.0 };
+        for k in 0..p.len() {
+            let want = w.w1 * sign / vol * ga[k] + w.w2 * 2.0 / (L2_NORM * vol) * gd[k];
+            assert_close(got[k], want, 1e-12, &format!("training gradient {k} (subtract {subtract})"));
+        }
+    }
+}

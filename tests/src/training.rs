@@ -121,7 +121,7 @@ pub fn small_fp_dataset(betas: &[f64], per_beta: usize, seed: u64) -> Vec<fpa_co
     out
 }
 
-/// A short training run on real FP data (2⁴ coarse configurations at β_wil
+/// A training run (1000 full-batch Adam steps) on real FP data (2⁴ coarse configurations at β_wil
 /// 5.5 … 7.0) lowers the action-density loss and the invariant loss each by
 /// more than a factor 10, and ends below the Wilson action's losses on the
 /// same data.
@@ -133,15 +133,19 @@ pub fn training_on_fp_data_lowers_both_losses() {
     let m = Model::new(spec).unwrap();
     let mut p = m.init_params(1);
     let batch: Vec<&_> = data.iter().collect();
-    let w = LossWeights { w1: 1.0, w2: 1.0 };
+    // The derivative residual is a few 1e-3 where Wilson already is; weight it
+    // up so the fit does not stop at the Wilson level (checked with init
+    // seeds 1…4: L2 ends 40–50 % below Wilson, L1 30–70x below).
+    let w = LossWeights { w1: 1.0, w2: 10.0 };
     let mean = |l: &[fpa_core::lcnn::train::SampleLoss]| {
         (l.iter().map(|x| x.l1).sum::<f64>() / l.len() as f64, l.iter().map(|x| x.l2).sum::<f64>() / l.len() as f64)
     };
     let (l0, _) = batch_loss(&m, &p, &batch, w, false);
     let (l1_0, l2_0) = mean(&l0);
     let mut adam = Adam::new(p.len());
-    for step in 0..300 {
-        let lr = 1e-2 * (0.05f64).powf(step as f64 / 300.0);
+    let steps = 1000;
+    for step in 0..steps {
+        let lr = 1e-2 * (0.05f64).powf(step as f64 / steps as f64);
         let (_, g) = batch_loss(&m, &p, &batch, w, true);
         adam.step(&mut p, &g.unwrap(), lr);
     }

@@ -47,3 +47,4 @@ native! { training::wilson_loop_regression_generalises_to_larger_lattices }
 native! { training::training_on_fp_data_lowers_both_losses }
 native! { instanton::instanton_action_and_charge }
 native! { lcnn::lcnn_hessian_columns_are_exact_and_local }
+native! { lcnn::lcnn_training_gradient_assembly }

@@ -35,7 +35,7 @@ impl<T: Real> Action<T> for LcnnAction {
 
     fn value_and_derivative(&self, u: &GaugeField<T>, out: &mut [Su3Alg<T>]) -> T {
         let (a, tape) = self.model.forward_raw(&self.params, u);
-        let (_, g) = self.model.backward(&self.params, &tape, T::one());
+        let g = self.model.backward_links(&self.params, &tape, T::one());
         out.copy_from_slice(&derivatives_from_gradients(u, &g));
         a - T::from_f64(self.trivial * u.geometry().volume() as f64)
     }

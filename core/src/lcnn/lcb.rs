@@ -215,7 +215,8 @@ pub fn forward<T: Real>(
 /// Sites per partial sum of the weight gradient (fixed: thread-independent sums).
 const GRAD_CHUNK: usize = 8 * SITE_BLOCK;
 
-/// Backward pass: returns `G_W` and the weight gradient; adds link gradients to `g_u`.
+/// Backward pass: returns `G_W` and the weight gradient (empty unless
+/// `need_params`: a force needs only the input gradient); adds link gradients to `g_u`.
 pub fn backward<T: Real>(
     s: &LcbShape,
     weights: &[f64],
@@ -223,6 +224,7 @@ pub fn backward<T: Real>(
     tape: &LcbTape<T>,
     g_out: &Features<T>,
     g_u: &mut [Mat3<T>],
+    need_params: bool,
 ) -> (Features<T>, Vec<T>) {
     let n_in = s.n_in;
     let w = &tape.blocks.select(0, n_in);
@@ -248,9 +250,9 @@ pub fn backward<T: Real>(
         let mut part = Part {
             g_w: Vec::with_capacity((end - start) * n_in),
             g_blocks: Vec::with_capacity((end - start) * n_in * nbk),
-            g_weights: alloc::vec![T::zero(); s.n_params()],
+            g_weights: if need_params { alloc::vec![T::zero(); s.n_params()] } else { Vec::new() },
         };
-        let mut gw_main = alloc::vec![T::zero(); m * kp];
+        let mut gw_main = if need_params { alloc::vec![T::zero(); m * kp] } else { Vec::new() };
         let (mut rp, mut tmp, mut h, mut gr, mut l) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let mut x0 = start;
         while x0 < end {
@@ -273,6 +275,9 @@ pub fn backward<T: Real>(
                         let hm = l[v].adj_mul(&g[uo]); // H = L_v† G_u
                         pack(&hm, &mut buf);
                         h[row * n + b * COMP..row * n + (b + 1) * COMP].copy_from_slice(&buf);
+                        if !need_params {
+                            continue;
+                        }
                         // unit column: ∂/∂Re ω = Re Tr H, ∂/∂Im ω = Im Tr H
                         let tr = hm.trace();
                         let idx = row * nr + nr - 1;
@@ -286,7 +291,9 @@ pub fn backward<T: Real>(
                 }
             }
             // ∂/∂ω (without the unit column): Σ_sites ⟨H_row, R'_k⟩
-            gemm_nt(m, kp, n, &h, &rp, &mut gw_main);
+            if need_params {
+                gemm_nt(m, kp, n, &h, &rp, &mut gw_main);
+            }
             // G_R' = Aᵀ H
             gr.clear();
             gr.resize(kp * n, T::zero());
@@ -309,14 +316,16 @@ pub fn backward<T: Real>(
             }
             x0 += nb;
         }
-        for row in 0..m {
-            for k in 0..kp {
-                part.g_weights[row * nr * c + k] += gw_main[row * kp + k];
+        if need_params {
+            for row in 0..m {
+                for k in 0..kp {
+                    part.g_weights[row * nr * c + k] += gw_main[row * kp + k];
+                }
             }
         }
         part
     });
-    let mut g_weights = alloc::vec![T::zero(); s.n_params()];
+    let mut g_weights = if need_params { alloc::vec![T::zero(); s.n_params()] } else { Vec::new() };
     let mut g_w = Features { channels: n_in, data: Vec::with_capacity(vol * n_in) };
     let mut g_blocks = Features { channels: n_in * nbk, data: Vec::with_capacity(vol * n_in * nbk) };
     for p in parts {

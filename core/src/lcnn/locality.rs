@@ -37,7 +37,7 @@ pub fn hessian_column(model: &Model, params: &[f64], u: &GaugeField<f64>, link: 
         .collect();
     let ud = GaugeField::from_links(u.geometry().clone(), links);
     let (_, tape) = model.forward_raw(params, &ud);
-    let (_, g) = model.backward(params, &tape, Dual::constant(1.0));
+    let g = model.backward_links(params, &tape, Dual::constant(1.0));
     derivatives_from_gradients(&ud, &g).into_iter().map(|d| d.map(|x| x.d)).collect()
 }
 

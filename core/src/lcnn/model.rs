@@ -414,6 +414,12 @@ impl Model {
         self.backward_seeded(params, tape, Seed::Uniform(seed))
     }
 
+    /// The link gradient matrices only (the force): skips the parameter
+    /// gradients of the expensive layers.
+    pub fn backward_links<T: Real>(&self, params: &[f64], tape: &Tape<T>, seed: T) -> Vec<Mat3<T>> {
+        self.backward_impl(params, tape, Seed::Uniform(seed), false).1
+    }
+
     /// The per-site outputs `head(x)` of a forward pass.
     pub fn site_outputs<T: Real>(&self, params: &[f64], tape: &Tape<T>) -> Vec<T> {
         let nl = self.layers.len();
@@ -422,6 +428,16 @@ impl Model {
 
     /// Gradients of `Σ_x seed_x · head(x)` (see [`Self::backward`]).
     pub fn backward_seeded<T: Real>(&self, params: &[f64], tape: &Tape<T>, seed: Seed<T>) -> (Vec<T>, Vec<Mat3<T>>) {
+        self.backward_impl(params, tape, seed, true)
+    }
+
+    fn backward_impl<T: Real>(
+        &self,
+        params: &[f64],
+        tape: &Tape<T>,
+        seed: Seed<T>,
+        need_params: bool,
+    ) -> (Vec<T>, Vec<Mat3<T>>) {
         let mut g_params = alloc::vec![T::zero(); self.n_params];
         let nl = self.layers.len();
         let (mut g_w, gh) = head::backward(&self.head, self.layer_params(params, nl), &tape.inputs[nl], seed);
@@ -443,7 +459,7 @@ impl Model {
                     loops::poly_backward(links, &g_w.select(*n_in, np), &mut g_u);
                     (g_w.select(0, *n_in), Vec::new())
                 }
-                Layer::Lcb(s) => lcb::backward(s, p, links, tape.lcb[i].as_ref().unwrap(), &g_w, &mut g_u),
+                Layer::Lcb(s) => lcb::backward(s, p, links, tape.lcb[i].as_ref().unwrap(), &g_w, &mut g_u, need_params),
                 Layer::Lconv(s) => lconv::backward(s, p, links, tape.lconv[i].as_ref().unwrap(), &g_w, &mut g_u),
                 Layer::Lact { activation, .. } => lact::backward(*activation, p, input, &g_w),
                 Layer::Lexp { .. } => {
@@ -454,7 +470,9 @@ impl Model {
                     (g_in, gp)
                 }
             };
-            g_params[self.offsets[i]..self.offsets[i] + gp.len()].copy_from_slice(&gp);
+            if !gp.is_empty() {
+                g_params[self.offsets[i]..self.offsets[i] + gp.len()].copy_from_slice(&gp);
+            }
             g_w = g_in;
         }
         (g_params, g_u)

@@ -72,6 +72,11 @@ pub fn action_and_gradients(
 
 /// `∂/∂θ Σ_l r_l · D_l` (with `r` fixed) by forward-over-reverse dual numbers.
 pub fn directional_weight_gradient(model: &Model, params: &[f64], u: &GaugeField<f64>, r: &[Su3Alg<f64>]) -> Vec<f64> {
+    directional_pass(model, params, u, r).into_iter().map(|g| g.d).collect()
+}
+
+/// The dual-number pass: values are `∂A_raw/∂θ`, tangents `∂/∂θ Σ r·D`.
+fn directional_pass(model: &Model, params: &[f64], u: &GaugeField<f64>, r: &[Su3Alg<f64>]) -> Vec<Dual<f64>> {
     let mut links: Vec<Mat3<Dual<f64>>> = Vec::with_capacity(u.links().len());
     for (l, m) in u.links().iter().enumerate() {
         // d/dε exp(iε r·t) U = i (r·t) U
@@ -86,8 +91,7 @@ pub fn directional_weight_gradient(model: &Model, params: &[f64], u: &GaugeField
     }
     let ud = GaugeField::from_links(u.geometry().clone(), links);
     let (_, tape) = model.forward_raw(params, &ud);
-    let (gp, _) = model.backward(params, &tape, Dual::constant(1.0));
-    gp.into_iter().map(|g| g.d).collect()
+    model.backward(params, &tape, Dual::constant(1.0)).0
 }
 
 /// Losses of one sample and, if asked, the gradient of `w₁L₁ + w₂L₂`.
@@ -100,7 +104,16 @@ pub fn sample_loss(
     want_grad: bool,
 ) -> (SampleLoss, Option<Vec<f64>>) {
     let vol = s.links.geometry().volume() as f64;
-    let (a, ga, d) = action_and_gradients(model, params, trivial, &s.links);
+    let second_order = want_grad && w.w2 != 0.0;
+    // With the second-order pass coming, its values give ∂A/∂θ: this pass needs only D.
+    let (a, ga, d) = if second_order {
+        let (a_raw, tape) = model.forward_raw(params, &s.links);
+        let g = model.backward_links(params, &tape, 1.0);
+        let a = if model.spec.subtract_trivial { a_raw - trivial.0 * vol } else { a_raw };
+        (a, Vec::new(), derivatives_from_gradients(&s.links, &g))
+    } else {
+        action_and_gradients(model, params, trivial, &s.links)
+    };
     let r: Vec<Su3Alg<f64>> = d.iter().zip(&s.d_fp).map(|(p, t)| core::array::from_fn(|c| p[c] - t[c])).collect();
     let l2 = r.iter().flatten().map(|x| x * x).sum::<f64>() / (L2_NORM * vol);
     let loss = SampleLoss { l1: (a - s.a_fp).abs() / vol, l2, a_pred: a, a_true: s.a_fp };
@@ -114,14 +127,20 @@ pub fn sample_loss(
     } else {
         0.0
     };
-    let mut g: Vec<f64> = ga.iter().map(|x| w.w1 * sign / vol * x).collect();
-    if w.w2 != 0.0 {
-        let gd = directional_weight_gradient(model, params, &s.links, &r);
-        let c = w.w2 * 2.0 / (L2_NORM * vol);
-        for (gi, di) in g.iter_mut().zip(gd) {
-            *gi += c * di;
-        }
+    if !second_order {
+        return (loss, Some(ga.iter().map(|x| w.w1 * sign / vol * x).collect()));
     }
+    let gd = directional_pass(model, params, &s.links, &r);
+    let c = w.w2 * 2.0 / (L2_NORM * vol);
+    let sub = model.spec.subtract_trivial;
+    let g = gd
+        .iter()
+        .zip(&trivial.1)
+        .map(|(di, t)| {
+            let ga = if sub { di.v - t * vol } else { di.v };
+            w.w1 * sign / vol * ga + c * di.d
+        })
+        .collect();
     (loss, Some(g))
 }
 
