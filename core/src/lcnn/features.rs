@@ -45,15 +45,16 @@ impl<T: Real> Features<T> {
     }
     /// Channels side by side: `[self, other]` per site.
     pub fn concat(&self, other: &Self) -> Self {
-        let v = self.volume().max(other.volume());
-        let c = self.channels + other.channels;
+        Self::concat_all(&[self, other])
+    }
+    /// Channels of all `parts` side by side, in order, per site (one pass).
+    pub fn concat_all(parts: &[&Self]) -> Self {
+        let v = parts.iter().map(|p| p.volume()).max().unwrap_or(0);
+        let c = parts.iter().map(|p| p.channels).sum();
         let mut data = Vec::with_capacity(v * c);
         for x in 0..v {
-            if self.channels > 0 {
-                data.extend_from_slice(self.site(x));
-            }
-            if other.channels > 0 {
-                data.extend_from_slice(other.site(x));
+            for p in parts.iter().filter(|p| p.channels > 0) {
+                data.extend_from_slice(p.site(x));
             }
         }
         Features { channels: c, data }

@@ -75,6 +75,8 @@ pub struct LcbTape<T> {
 
 /// Sites packed into the columns of one matrix product.
 const SITE_BLOCK: usize = 16;
+/// Output channels per weight-row group in the forward pass.
+const OUT_GROUP: usize = 4;
 /// Real components of a 3x3 complex matrix.
 const COMP: usize = 18;
 
@@ -133,27 +135,36 @@ fn pack_right<T: Real>(s: &LcbShape, blocks: &Features<T>, x0: usize, nb: usize,
     }
 }
 
-/// `tmp_{u,v} = Σ_k ω_{u,v,k} R_k` for the packed sites (unit factor included).
-fn combine_block<T: Real>(s: &LcbShape, weights: &[f64], rp: &[T], nb: usize, tmp: &mut Vec<T>) {
+/// `tmp_{u,v} = Σ_k ω_{u,v,k} R_k` for the packed sites (unit factor
+/// included), for the weight rows `rows` (row `u·n_left + v`) only.
+fn combine_block<T: Real>(
+    s: &LcbShape,
+    weights: &[f64],
+    rp: &[T],
+    nb: usize,
+    rows: core::ops::Range<usize>,
+    tmp: &mut Vec<T>,
+) {
     let c = if s.complex { 2 } else { 1 };
-    let (m, nr) = (s.n_out * s.n_left(), s.n_right());
+    let nr = s.n_right();
     let kp = (nr - 1) * c;
     let n = nb * COMP;
+    let lda = nr * c;
     tmp.clear();
-    tmp.resize(m * n, T::zero());
-    T::gemm_weights(m, n, kp, weights, nr * c, rp, tmp);
-    for row in 0..m {
+    tmp.resize(rows.len() * n, T::zero());
+    T::gemm_weights(rows.len(), n, kp, &weights[rows.start * lda..], lda, rp, tmp);
+    for (i, row) in rows.enumerate() {
         let (re, im) = if s.complex {
-            (weights[row * nr * 2 + kp], weights[row * nr * 2 + kp + 1])
+            (weights[row * lda + kp], weights[row * lda + kp + 1])
         } else {
-            (weights[row * nr + kp], 0.0)
+            (weights[row * lda + kp], 0.0)
         };
         if re == 0.0 && im == 0.0 {
             continue;
         }
         for b in 0..nb {
             for d in 0..3 {
-                let e = row * n + b * COMP + 2 * (3 * d + d);
+                let e = i * n + b * COMP + 2 * (3 * d + d);
                 tmp[e] += T::from_f64(re);
                 tmp[e + 1] += T::from_f64(im);
             }
@@ -195,17 +206,25 @@ pub fn forward<T: Real>(
             let nb = o.len() / s.n_out;
             let n = nb * COMP;
             pack_right(s, &blocks, x0, nb, rp);
-            combine_block(s, weights, rp, nb, tmp);
-            for b in 0..nb {
-                left(w.site(x0 + b), l);
-                for uo in 0..s.n_out {
-                    let t = |v: usize| unpack(&tmp[(uo * nl + v) * n + b * COMP..(uo * nl + v) * n + (b + 1) * COMP]);
-                    let mut acc = t(nl - 1); // L = 1
-                    for v in 0..nl - 1 {
-                        acc += l[v] * t(v);
+            // A few output channels at a time keep tmp and their weight rows
+            // in cache while the packed right factors are reused.
+            let mut u0 = 0;
+            while u0 < s.n_out {
+                let u1 = (u0 + OUT_GROUP).min(s.n_out);
+                combine_block(s, weights, rp, nb, u0 * nl..u1 * nl, tmp);
+                for b in 0..nb {
+                    left(w.site(x0 + b), l);
+                    for uo in u0..u1 {
+                        let row = |v: usize| (uo - u0) * nl + v;
+                        let t = |v: usize| unpack(&tmp[row(v) * n + b * COMP..row(v) * n + (b + 1) * COMP]);
+                        let mut acc = t(nl - 1); // L = 1
+                        for v in 0..nl - 1 {
+                            acc += l[v] * t(v);
+                        }
+                        o[b * s.n_out + uo] = acc;
                     }
-                    o[b * s.n_out + uo] = acc;
                 }
+                u0 = u1;
             }
         },
     );
@@ -259,7 +278,7 @@ pub fn backward<T: Real>(
             let nb = SITE_BLOCK.min(end - x0);
             let n = nb * COMP;
             pack_right(s, &tape.blocks, x0, nb, &mut rp);
-            combine_block(s, weights, &rp, nb, &mut tmp);
+            combine_block(s, weights, &rp, nb, 0..m, &mut tmp);
             h.clear();
             h.resize(m * n, T::zero());
             let mut g_left = alloc::vec![Mat3::zero(); nb * nl];

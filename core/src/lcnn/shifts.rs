@@ -30,7 +30,9 @@ struct Chain {
 /// Forward results kept for the backward pass.
 #[derive(Clone, Debug)]
 pub struct ShiftTape<T> {
-    /// Per chain: the input and every single-step transport of it.
+    /// The input map (first state of every chain).
+    input: Features<T>,
+    /// Per chain: every single-step transport after the input.
     chains: Vec<Vec<Features<T>>>,
 }
 
@@ -58,20 +60,22 @@ impl Shifts {
 
     /// All blocks, block-major (`n·S` channels; block 0 is `w`).
     pub fn forward<T: Real>(&self, u: &GaugeField<T>, w: &Features<T>) -> (Features<T>, ShiftTape<T>) {
-        let mut chains = Vec::new();
-        let mut blocks = w.clone();
+        let mut chains: Vec<Vec<Features<T>>> = Vec::new();
         for c in self.chains() {
-            let mut states = alloc::vec![w.clone()];
-            for _k in 1..self.kernel {
-                for _d in 0..self.dilation {
-                    let next = transport(u, states.last().unwrap(), c.mu, c.forward);
-                    states.push(next);
-                }
-                blocks = blocks.concat(states.last().unwrap());
+            let mut states: Vec<Features<T>> = Vec::new();
+            for _ in 0..(self.kernel - 1) * self.dilation {
+                let next = transport(u, states.last().unwrap_or(w), c.mu, c.forward);
+                states.push(next);
             }
             chains.push(states);
         }
-        (blocks, ShiftTape { chains })
+        // Block order: w, then per chain the shifts 1, 2, … (every `dilation` steps).
+        let mut parts = alloc::vec![w];
+        for states in &chains {
+            parts.extend(states.iter().skip(self.dilation - 1).step_by(self.dilation));
+        }
+        let blocks = Features::concat_all(&parts);
+        (blocks, ShiftTape { input: w.clone(), chains })
     }
 
     /// Gradient with respect to `w` from the gradient of all blocks; link
@@ -89,7 +93,8 @@ impl Shifts {
         let mut block = 1;
         for (c, states) in self.chains().iter().zip(&tape.chains) {
             let mut g_state: Option<Features<T>> = None;
-            for step in (1..states.len()).rev() {
+            // states[step - 1] is the map after `step` transport steps.
+            for step in (1..=states.len()).rev() {
                 if step % self.dilation == 0 {
                     let gb = g_blocks.select((block + step / self.dilation - 1) * n, n);
                     g_state = Some(match g_state {
@@ -101,7 +106,8 @@ impl Shifts {
                     });
                 }
                 let g = g_state.take().unwrap_or_else(|| Features::zeros(vol, n));
-                g_state = Some(transport_backward(u, &states[step - 1], c.mu, c.forward, &g, g_u));
+                let before = if step == 1 { &tape.input } else { &states[step - 2] };
+                g_state = Some(transport_backward(u, before, c.mu, c.forward, &g, g_u));
             }
             if let Some(g) = g_state {
                 g_w.add_assign(&g);
