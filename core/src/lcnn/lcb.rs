@@ -24,7 +24,6 @@
 
 use super::features::Features;
 use super::shifts::{ShiftTape, Shifts};
-use crate::gemm::gemm_nt;
 use crate::lattice::GaugeField;
 use crate::real::Real;
 use crate::su3::{Complex, Mat3};
@@ -272,51 +271,70 @@ pub fn backward<T: Real>(
             g_weights: if need_params { alloc::vec![T::zero(); s.n_params()] } else { Vec::new() },
         };
         let mut gw_main = if need_params { alloc::vec![T::zero(); m * kp] } else { Vec::new() };
-        let (mut rp, mut tmp, mut h, mut gr, mut l) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut rp, mut rpt, mut tmp, mut h, mut gr, mut l) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let mut x0 = start;
         while x0 < end {
             let nb = SITE_BLOCK.min(end - x0);
             let n = nb * COMP;
             pack_right(s, &tape.blocks, x0, nb, &mut rp);
-            combine_block(s, weights, &rp, nb, 0..m, &mut tmp);
-            h.clear();
-            h.resize(m * n, T::zero());
-            let mut g_left = alloc::vec![Mat3::zero(); nb * nl];
-            let mut buf = [T::zero(); COMP];
-            for b in 0..nb {
-                left(w.site(x0 + b), &mut l);
-                let g = g_out.site(x0 + b);
-                for uo in 0..s.n_out {
-                    for v in 0..nl {
-                        let row = uo * nl + v;
-                        let t = unpack(&tmp[row * n + b * COMP..row * n + (b + 1) * COMP]);
-                        g_left[b * nl + v] += g[uo].mul_adj(&t); // G_L += G_u tmp†
-                        let hm = l[v].adj_mul(&g[uo]); // H = L_v† G_u
-                        pack(&hm, &mut buf);
-                        h[row * n + b * COMP..row * n + (b + 1) * COMP].copy_from_slice(&buf);
-                        if !need_params {
-                            continue;
-                        }
-                        // unit column: ∂/∂Re ω = Re Tr H, ∂/∂Im ω = Im Tr H
-                        let tr = hm.trace();
-                        let idx = row * nr + nr - 1;
-                        if s.complex {
-                            part.g_weights[2 * idx] += tr.re;
-                            part.g_weights[2 * idx + 1] += tr.im;
-                        } else {
-                            part.g_weights[idx] += tr.re;
-                        }
+            if need_params {
+                // R'ᵀ for the weight gradient Σ_sites ⟨H_row, R'_k⟩ = H · R'ᵀ
+                rpt.clear();
+                rpt.resize(n * kp, T::zero());
+                for k in 0..kp {
+                    for j in 0..n {
+                        rpt[j * kp + k] = rp[k * n + j];
                     }
                 }
             }
-            // ∂/∂ω (without the unit column): Σ_sites ⟨H_row, R'_k⟩
-            if need_params {
-                gemm_nt(m, kp, n, &h, &rp, &mut gw_main);
-            }
-            // G_R' = Aᵀ H
             gr.clear();
             gr.resize(kp * n, T::zero());
-            T::gemm_weights(kp, n, m, &at, m, &h, &mut gr);
+            let mut g_left = alloc::vec![Mat3::zero(); nb * nl];
+            let mut buf = [T::zero(); COMP];
+            // Output channels in groups, as in the forward pass.
+            let mut u0 = 0;
+            while u0 < s.n_out {
+                let u1 = (u0 + OUT_GROUP).min(s.n_out);
+                let rows = u0 * nl..u1 * nl;
+                combine_block(s, weights, &rp, nb, rows.clone(), &mut tmp);
+                h.clear();
+                h.resize(rows.len() * n, T::zero());
+                for b in 0..nb {
+                    left(w.site(x0 + b), &mut l);
+                    let g = g_out.site(x0 + b);
+                    for uo in u0..u1 {
+                        for v in 0..nl {
+                            let row = uo * nl + v;
+                            let r = row - rows.start;
+                            let t = unpack(&tmp[r * n + b * COMP..r * n + (b + 1) * COMP]);
+                            g_left[b * nl + v] += g[uo].mul_adj(&t); // G_L += G_u tmp†
+                            let hm = l[v].adj_mul(&g[uo]); // H = L_v† G_u
+                            pack(&hm, &mut buf);
+                            h[r * n + b * COMP..r * n + (b + 1) * COMP].copy_from_slice(&buf);
+                            if !need_params {
+                                continue;
+                            }
+                            // unit column: ∂/∂Re ω = Re Tr H, ∂/∂Im ω = Im Tr H
+                            let tr = hm.trace();
+                            let idx = row * nr + nr - 1;
+                            if s.complex {
+                                part.g_weights[2 * idx] += tr.re;
+                                part.g_weights[2 * idx + 1] += tr.im;
+                            } else {
+                                part.g_weights[idx] += tr.re;
+                            }
+                        }
+                    }
+                }
+                // ∂/∂ω (without the unit column): Σ_sites ⟨H_row, R'_k⟩
+                if need_params {
+                    T::gemm(rows.len(), kp, n, &h, &rpt, &mut gw_main[rows.start * kp..rows.end * kp]);
+                }
+                // G_R' += Aᵀ H over this group's rows
+                T::gemm_weights(kp, n, rows.len(), &at[rows.start..], m, &h, &mut gr);
+                u0 = u1;
+            }
             let half = (nr - 1) / 2;
             for b in 0..nb {
                 let gl = &g_left[b * nl..(b + 1) * nl];
