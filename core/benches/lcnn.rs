@@ -3,6 +3,7 @@
 //! link derivatives), and a full training step on one configuration (both
 //! loss terms, the invariant loss by forward-over-reverse, Adam update).
 //! Compare with the PyTorch figures in `shared/baselines.md`.
+//! `FPA_BENCH_SPEC=12-24-24` runs the wider 12-24-24 network instead.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use fpa_core::action::Action;
@@ -14,9 +15,9 @@ use fpa_core::mc::WilsonChain;
 use std::sync::Arc;
 
 fn bench(c: &mut Criterion) {
-    let mut g = c.benchmark_group("lcnn 12-12-12");
-    g.sample_size(10);
     let spec = std::env::var("FPA_BENCH_SPEC").ok();
+    let mut g = c.benchmark_group(format!("lcnn {}", spec.as_deref().unwrap_or("12-12-12")));
+    g.sample_size(10);
     for l in [4usize, 8] {
         let m = Model::new(match spec.as_deref() {
             Some("12-24-24") => ModelSpec::paper_12_24_24(),
