@@ -104,6 +104,39 @@ pub trait Real:
     }
 }
 
+/// Correctly rounded `√x` from the hardware instruction on every target.
+/// libm uses the instruction on x86 and ARM, but on wasm32 only with its
+/// nightly-only `unstable-intrinsics` feature, falling back to a software
+/// routine; the scalar `f64.sqrt` intrinsic is unstable too, so wasm32 uses
+/// lane 0 of the (stable) simd128 square root. IEEE 754 requires the square
+/// root to be correctly rounded, so every path gives the same bits.
+#[inline(always)]
+pub fn sqrt_f64(x: f64) -> f64 {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    {
+        use core::arch::wasm32::{f64x2_extract_lane, f64x2_splat, f64x2_sqrt};
+        f64x2_extract_lane::<0>(f64x2_sqrt(f64x2_splat(x)))
+    }
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    {
+        libm::sqrt(x)
+    }
+}
+
+/// [`sqrt_f64`] for `f32`.
+#[inline(always)]
+pub fn sqrt_f32(x: f32) -> f32 {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    {
+        use core::arch::wasm32::{f32x4_extract_lane, f32x4_splat, f32x4_sqrt};
+        f32x4_extract_lane::<0>(f32x4_sqrt(f32x4_splat(x)))
+    }
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    {
+        libm::sqrtf(x)
+    }
+}
+
 macro_rules! impl_real {
     ($t:ty, $sqrt:path, $exp:path, $ln:path, $sin:path, $cos:path, $acos:path, $atan2:path) => {
         impl Real for $t {
@@ -156,5 +189,5 @@ macro_rules! impl_real {
     };
 }
 
-impl_real!(f64, libm::sqrt, libm::exp, libm::log, libm::sin, libm::cos, libm::acos, libm::atan2);
-impl_real!(f32, libm::sqrtf, libm::expf, libm::logf, libm::sinf, libm::cosf, libm::acosf, libm::atan2f);
+impl_real!(f64, sqrt_f64, libm::exp, libm::log, libm::sin, libm::cos, libm::acos, libm::atan2);
+impl_real!(f32, sqrt_f32, libm::expf, libm::logf, libm::sinf, libm::cosf, libm::acosf, libm::atan2f);

@@ -90,7 +90,7 @@ impl Rng {
     /// the stream carries no hidden state).
     #[inline]
     pub fn gaussian(&mut self) -> f64 {
-        let r = libm::sqrt(-2.0 * libm::log(self.uniform_pos()));
+        let r = crate::real::sqrt_f64(-2.0 * libm::log(self.uniform_pos()));
         r * libm::cos(core::f64::consts::TAU * self.uniform())
     }
 }

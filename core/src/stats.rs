@@ -21,7 +21,7 @@ pub fn binned_mean_error(x: &[f64], n_bins: usize) -> (f64, f64) {
     let bins: Vec<f64> = x[start..].chunks_exact(len).map(mean).collect();
     let m = mean(&bins);
     let var = bins.iter().map(|b| (b - m) * (b - m)).sum::<f64>() / (n_bins as f64 - 1.0);
-    (m, libm::sqrt(var / n_bins as f64))
+    (m, crate::real::sqrt_f64(var / n_bins as f64))
 }
 
 /// Integrated autocorrelation time `τ = 1/2 + Σ_{t≥1} ρ(t)`, summed with
@@ -69,7 +69,7 @@ mod tests {
         assert!((got - want).abs() < 0.1 * want, "tau {got} vs {want}");
         // The binned error of the mean equals sqrt(2τ σ²/N).
         let var = 1.0 / (1.0 - phi * phi);
-        let want_err = libm::sqrt(2.0 * want * var / series.len() as f64);
+        let want_err = crate::real::sqrt_f64(2.0 * want * var / series.len() as f64);
         let (_, err) = binned_mean_error(&series, 50);
         assert!((err / want_err - 1.0).abs() < 0.35, "err {err} vs {want_err}");
     }

@@ -75,7 +75,7 @@ pub fn locality_profile(model: &Model, params: &[f64], u: &GaugeField<f64>, site
                 r2 += dx * dx;
             }
             let norm2: f64 = cols.iter().map(|c| c[m].iter().map(|v| v * v).sum::<f64>()).sum();
-            entries.push((libm::sqrt(r2), libm::sqrt(norm2)));
+            entries.push((crate::real::sqrt_f64(r2), crate::real::sqrt_f64(norm2)));
         }
     }
     entries.sort_by(|a, b| a.0.total_cmp(&b.0));

@@ -321,7 +321,9 @@ impl Model {
             match l {
                 Layer::Lcb(sh) => {
                     let (nl, nr) = (sh.n_left(), sh.n_right());
-                    let std = s / libm::sqrt((nl * nr) as f64) / if sh.complex { libm::sqrt(2.0) } else { 1.0 };
+                    let std = s
+                        / crate::real::sqrt_f64((nl * nr) as f64)
+                        / if sh.complex { crate::real::sqrt_f64(2.0) } else { 1.0 };
                     let c = if sh.complex { 2 } else { 1 };
                     for u in 0..sh.n_out {
                         for v in 0..nl {
@@ -335,7 +337,7 @@ impl Model {
                     }
                 }
                 Layer::Lconv(sh) => {
-                    let std = s / libm::sqrt(2.0 * sh.n_inputs() as f64);
+                    let std = s / crate::real::sqrt_f64(2.0 * sh.n_inputs() as f64);
                     for k in 0..sh.n_params() {
                         p[off + k] = std * rng.gaussian();
                     }
@@ -351,7 +353,7 @@ impl Model {
         let mut rng = Rng::stream(seed, &[domain::INIT_WEIGHTS, 1 << 20]);
         let mut off = self.offsets[self.layers.len()];
         for w in self.head.sizes().windows(2) {
-            let b = 1.0 / libm::sqrt(w[0] as f64);
+            let b = 1.0 / crate::real::sqrt_f64(w[0] as f64);
             for k in 0..w[1] * w[0] + w[1] {
                 p[off + k] = b * (2.0 * rng.uniform() - 1.0);
             }

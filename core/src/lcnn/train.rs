@@ -216,7 +216,7 @@ impl Adam {
                 self.v[i]
             };
             params[i] -= lr * self.weight_decay * params[i];
-            params[i] -= lr * (self.m[i] / b1t) / (libm::sqrt(v / b2t) + self.eps);
+            params[i] -= lr * (self.m[i] / b1t) / (crate::real::sqrt_f64(v / b2t) + self.eps);
         }
     }
 }

@@ -80,13 +80,13 @@ fn creutz(alpha: f64, rng: &mut Rng) -> f64 {
 #[inline]
 pub fn sample_su2(alpha: f64, rng: &mut Rng) -> [f64; 4] {
     let y0 = sample_y0(alpha, rng);
-    let r = libm::sqrt((1.0 - y0 * y0).max(0.0));
+    let r = crate::real::sqrt_f64((1.0 - y0 * y0).max(0.0));
     loop {
         let u = 2.0 * rng.uniform() - 1.0;
         let v = 2.0 * rng.uniform() - 1.0;
         let s = u * u + v * v;
         if s < 1.0 {
-            let f = 2.0 * libm::sqrt(1.0 - s);
+            let f = 2.0 * crate::real::sqrt_f64(1.0 - s);
             return [y0, r * u * f, r * v * f, r * (1.0 - 2.0 * s)];
         }
     }

@@ -110,7 +110,7 @@ impl Instanton {
         if self.boundary != Boundary::Windowed {
             return 1.0;
         }
-        let r = libm::sqrt(y.iter().map(|v| v * v).sum::<f64>());
+        let r = crate::real::sqrt_f64(y.iter().map(|v| v * v).sum::<f64>());
         if r <= l / 4.0 {
             1.0
         } else if r < l / 2.0 {
@@ -133,7 +133,7 @@ impl Instanton {
             }
             let a = self.potential(y, self.window(y, l));
             let b: [f64; 3] = core::array::from_fn(|c| a[mu][c] / n as f64);
-            let nb = libm::sqrt(b.iter().map(|x| x * x).sum::<f64>());
+            let nb = crate::real::sqrt_f64(b.iter().map(|x| x * x).sum::<f64>());
             // exp(−i b·σ/2) = cos(|b|/2) − i sin(|b|/2) b̂·σ  → quaternion (cos, −sin b̂)
             let step = if nb > 0.0 {
                 let s = libm::sin(nb / 2.0) / nb;
