@@ -126,18 +126,6 @@ pub fn gemm_tiled<T: Real>(m: usize, n: usize, k: usize, a: &[T], b: &[T], c: &m
     }
 }
 
-/// `c[i][j] += Σ_l a[i][l] · b[j][l]` (`a`: `m × n`, `b`: `k × n`, `c`: `m × k`):
-/// inner products of the rows of two scalar matrices, as `a · bᵀ`.
-pub fn gemm_nt<T: Real>(m: usize, k: usize, n: usize, a: &[T], b: &[T], c: &mut [T]) {
-    let mut bt = alloc::vec![T::zero(); n * k];
-    for j in 0..k {
-        for l in 0..n {
-            bt[l * k + j] = b[j * n + l];
-        }
-    }
-    T::gemm(m, k, n, a, &bt, c);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,14 +146,18 @@ mod tests {
         }
         let bt: alloc::vec::Vec<f64> = (0..k * n).map(|i| ((i * 29 % 13) as f64 - 6.0) / 3.0).collect();
         let a2: alloc::vec::Vec<f64> = (0..m * n).map(|i| ((i * 31 % 19) as f64 - 9.0) / 4.0).collect();
+        // c2 = a2 · btᵀ (inner products of rows), through the transpose.
+        let transpose = |x: &[f64]| -> alloc::vec::Vec<f64> { (0..n * k).map(|i| x[(i % k) * n + i / k]).collect() };
+        let btt = transpose(&bt);
         let mut c2 = alloc::vec![0.0; m * k];
-        gemm_nt(m, k, n, &a2, &bt, &mut c2);
+        f64::gemm(m, k, n, &a2, &btt, &mut c2);
         // Dual numbers: the plane-split products equal the dual arithmetic.
         use crate::dual::Dual;
         let ad: alloc::vec::Vec<Dual<f64>> = a2.iter().map(|&x| Dual::new(x, 0.5 * x - 1.0)).collect();
         let bd: alloc::vec::Vec<Dual<f64>> = bt.iter().map(|&x| Dual::new(x, x * x)).collect();
+        let bdt: alloc::vec::Vec<Dual<f64>> = btt.iter().map(|&x| Dual::new(x, x * x)).collect();
         let mut cd = alloc::vec![Dual::new(0.0, 0.0); m * k];
-        gemm_nt(m, k, n, &ad, &bd, &mut cd);
+        Dual::gemm(m, k, n, &ad, &bdt, &mut cd);
         for i in 0..m {
             for j in 0..k {
                 let want: Dual<f64> = (0..n).map(|l| ad[i * n + l] * bd[j * n + l]).sum();
