@@ -41,6 +41,7 @@ enum Command {
 }
 
 fn main() {
+    fpa_core::host::keep_freed_memory();
     let cli = Cli::parse();
     if let Some(n) = cli.threads {
         if n == 0 {

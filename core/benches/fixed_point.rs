@@ -20,6 +20,7 @@ fn config(l: usize, beta: f64) -> GaugeField<f64> {
 }
 
 fn bench(c: &mut Criterion) {
+    fpa_core::host::keep_freed_memory();
     let mut g = c.benchmark_group("fp");
     g.sample_size(10);
     for l in [4usize, 6, 8] {

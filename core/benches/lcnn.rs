@@ -15,6 +15,7 @@ use fpa_core::mc::WilsonChain;
 use std::sync::Arc;
 
 fn bench(c: &mut Criterion) {
+    fpa_core::host::keep_freed_memory();
     let spec = std::env::var("FPA_BENCH_SPEC").ok();
     let mut g = c.benchmark_group(format!("lcnn {}", spec.as_deref().unwrap_or("12-12-12")));
     g.sample_size(10);

@@ -2,8 +2,8 @@
 //!
 //! SU(3) lattice gauge theory for machine-learning fixed point actions:
 //! SU(3) algebra, lattices, the Wilson action and its heatbath, observables and
-//! gauge-file codecs. `#![no_std]` with `alloc`; the `std` feature adds nothing
-//! but the ability to link `std`, the `rayon` feature (which implies `std`)
+//! gauge-file codecs. `#![no_std]` with `alloc`; the `std` feature adds the
+//! ability to link `std` and [`host`]'s process tuning, the `rayon` feature (which implies `std`)
 //! parallelises loops over sites.
 //!
 //! Conventions (see `DESIGN.md`): links `U_mu(x)` go from `x` to `x + mu-hat`
@@ -18,6 +18,8 @@ pub mod action;
 pub mod checksum;
 pub mod dual;
 pub mod gemm;
+#[cfg(feature = "std")]
+pub mod host;
 pub mod io;
 pub mod lattice;
 pub mod lcnn;
