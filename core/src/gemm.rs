@@ -11,6 +11,13 @@
 //! the compiler vectorises (contiguous tiles of `NR` columns, `MR` rows of
 //! accumulators kept in registers). Results do not depend on the thread
 //! count: every entry is summed over `k` in order.
+//!
+//! The kernels are `#[inline(never)]`: inlined into their callers, LLVM's
+//! code for them changed from build to build (an unrelated edit moved the 8⁴
+//! L-CNN forward from 190 to 260 ms). Known issue: with `codegen-units` 1 or 2
+//! LLVM vectorises the tile across its rows, keeps it in memory behind
+//! gather/scatter instructions and runs ~15x slower; the workspace builds
+//! with 4 (16, Cargo's default, is as fast).
 
 use crate::real::Real;
 
@@ -27,6 +34,7 @@ const NR: usize = 4;
 
 /// `c[i][j] += Σ_k a[i][k] · b[k][j]` with `f64` weights `a` (`m × k`,
 /// row-major with row stride `lda`), `b` (`k × n`) and `c` (`m × n`).
+#[inline(never)]
 pub fn gemm_weights_tiled<T: Real>(m: usize, n: usize, k: usize, a: &[f64], lda: usize, b: &[T], c: &mut [T]) {
     debug_assert!(lda >= k && b.len() >= k * n && c.len() >= m * n);
     let mut j0 = 0;
@@ -87,6 +95,7 @@ pub fn gemm_weights_tiled<T: Real>(m: usize, n: usize, k: usize, a: &[f64], lda:
 /// The same tiling as [`gemm_weights_tiled`], written out again on purpose:
 /// one generic kernel with the multiplication passed as a closure measured
 /// 9–24 % slower (`cargo bench --bench su3 gemm`).
+#[inline(never)]
 pub fn gemm_tiled<T: Real>(m: usize, n: usize, k: usize, a: &[T], b: &[T], c: &mut [T]) {
     let mut j0 = 0;
     while j0 < n {

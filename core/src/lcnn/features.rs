@@ -37,11 +37,15 @@ impl<T: Real> Features<T> {
     pub fn volume(&self) -> usize {
         self.data.len().checked_div(self.channels).unwrap_or(0)
     }
-    /// `self += other`
+    /// `self += other` (element by element, so in parallel).
     pub fn add_assign(&mut self, other: &Self) {
-        for (a, b) in self.data.iter_mut().zip(&other.data) {
-            *a += *b;
-        }
+        const CHUNK: usize = 4096;
+        let o = &other.data;
+        crate::par::for_each_chunk_mut(&mut self.data, CHUNK, |i, c| {
+            for (a, b) in c.iter_mut().zip(&o[(i * CHUNK).min(o.len())..]) {
+                *a += *b;
+            }
+        });
     }
     /// Channels side by side: `[self, other]` per site.
     pub fn concat(&self, other: &Self) -> Self {
