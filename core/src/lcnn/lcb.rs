@@ -74,7 +74,7 @@ pub struct LcbTape<T> {
 
 /// Sites packed into the columns of one matrix product.
 const SITE_BLOCK: usize = 16;
-/// Output channels per weight-row group in the forward pass.
+/// Output channels per weight-row group (forward and backward passes).
 const OUT_GROUP: usize = 4;
 /// Real components of a 3x3 complex matrix.
 const COMP: usize = 18;
