@@ -16,3 +16,38 @@ pub mod nersc;
 pub mod rg;
 pub mod training;
 pub mod util;
+
+/// Hands the list of checks that run on every target (natively and on
+/// wasm32) to the harness macro `$harness`, which turns each
+/// `module::check` into a test. The longest Monte Carlo, minimisation and
+/// training checks are listed in `tests/native.rs` only.
+#[macro_export]
+macro_rules! portable_checks {
+    ($harness:ident) => {
+        $harness! {
+            action::wilson_derivative_matches_finite_differences,
+            action::wilson_value_identities,
+            gauge::observables_are_gauge_invariant,
+            gauge::path_products_are_covariant,
+            gauge::wilson_derivative_is_covariant,
+            gauge::landau_gauge_fixing,
+            mc::su2_heatbath_matches_target_distribution,
+            mc::overrelaxation_conserves_action,
+            mc::plaquette_limits,
+            mc::chain_is_thread_count_and_resume_invariant,
+            nersc::nersc_roundtrip,
+            nersc::nersc_rejects_damaged_files,
+            rg::kernel_derivatives_match_finite_differences,
+            rg::kernel_is_gauge_covariant,
+            rg::kernel_vanishes_on_flat_abelian_fields,
+            fixed_point::fp_action_is_gauge_invariant,
+            fixed_point::fp_action_exact_values,
+            lcnn::lcnn_backward_matches_finite_differences,
+            lcnn::lcnn_is_gauge_and_translation_invariant,
+            lcnn::lcnn_parameter_counts_and_trivial_field,
+            lcnn::lcnn_second_order_term_matches_finite_differences,
+            lcnn::lcnn_hessian_columns_are_exact_and_local,
+            lcnn::lcnn_training_gradient_assembly,
+        }
+    };
+}
