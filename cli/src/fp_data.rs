@@ -17,7 +17,8 @@ use anyhow::{bail, ensure, Context, Result};
 use clap::Args;
 use fpa_core::action::{Action, Wilson};
 use fpa_core::io::npy;
-use fpa_core::lattice::GaugeField;
+use fpa_core::lattice::{GaugeField, Geometry};
+use fpa_core::observe::instanton::Instanton;
 use fpa_core::rg::params::{staple_counts, DEFAULT_KAPPA, DEFAULT_STAPLES};
 use fpa_core::rg::{Blocking, FixedPoint, FixedPointSettings, MinimizerSettings};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -30,8 +31,14 @@ use std::time::Instant;
 #[derive(Args, Debug, Clone)]
 pub struct FpDataArgs {
     /// Ensemble directory written by `fpa generate` (repeat for several couplings)
-    #[arg(long = "ensemble", required = true)]
+    #[arg(long = "ensemble", required_unless_present = "instantons")]
     pub ensembles: Vec<PathBuf>,
+    /// A lattice instanton as a coarse configuration, `LATTICE:RHO[:site][:anti]`: SU(2)
+    /// BPST of radius RHO (lattice units) in singular gauge, windowed to 1 at the boundary,
+    /// centred in a hypercube (or on a site with `:site`); `:anti` for charge −1 (repeat;
+    /// recorded with beta_wil = 0)
+    #[arg(long = "instanton", value_name = "LATTICE:RHO")]
+    pub instantons: Vec<String>,
     /// Action on the finest level: `wilson`, `inception:N` (N levels, Wilson on the finest), or a
     /// trained model file (`.safetensors`) as the right-hand side of the FP equation
     #[arg(long, default_value = "wilson")]
@@ -151,10 +158,72 @@ fn parse_depth(rhs: &str) -> Result<usize> {
     }
 }
 
+/// Where a coarse configuration comes from.
+enum Source {
+    Nersc(PathBuf),
+    Instanton { lattice: String, inst: Instanton },
+}
+
+impl Source {
+    fn field(&self) -> Result<GaugeField<f64>> {
+        match self {
+            Source::Nersc(path) => Ok(read_nersc(path)?.0),
+            Source::Instanton { lattice, inst } => {
+                let g = Geometry::parse(lattice).map_err(|e| anyhow::anyhow!("{e}"))?;
+                Ok(inst.field(std::sync::Arc::new(g)))
+            }
+        }
+    }
+    fn describe(&self) -> String {
+        match self {
+            Source::Nersc(path) => path.display().to_string(),
+            Source::Instanton { lattice, inst } => format!(
+                "{}instanton rho={} centre={:?} on {lattice}",
+                if inst.anti { "anti-" } else { "" },
+                inst.rho,
+                inst.centre
+            ),
+        }
+    }
+}
+
 struct Job {
     id: String,
-    source: PathBuf,
+    source: Source,
     beta: f64,
+}
+
+/// Parses `LATTICE:RHO[:site][:anti]`.
+fn instanton_job(spec: &str) -> Result<Job> {
+    let bad = || format!("--instanton {spec}: use LATTICE:RHO[:site][:anti], e.g. 8x8x8x8:1.5");
+    let mut parts = spec.split(':');
+    let lattice = parts.next().with_context(bad)?.to_string();
+    let rho: f64 = parts.next().with_context(bad)?.parse().with_context(bad)?;
+    let g = Geometry::parse(&lattice).map_err(|e| anyhow::anyhow!("--instanton {spec}: {e}"))?;
+    ensure!(g.nd() == 4 && g.has_checkerboard(), "--instanton {spec}: needs a 4D lattice with even extents");
+    let smallest = *g.dims().iter().min().unwrap() as f64;
+    ensure!(
+        rho > 0.0 && rho.is_finite() && rho <= smallest / 2.0,
+        "--instanton {spec}: rho must be in (0, {}] on this lattice",
+        smallest / 2.0
+    );
+    let mut inst = Instanton::centred(&g, rho);
+    let (mut site, mut anti) = (false, false);
+    for flag in parts {
+        match flag {
+            "site" => site = true,
+            "anti" => anti = true,
+            _ => bail!(bad()),
+        }
+    }
+    if site {
+        for c in &mut inst.centre {
+            *c += 0.5;
+        }
+    }
+    inst.anti = anti;
+    let id = format!("{}inst_{lattice}_rho{rho}{}", if anti { "anti" } else { "" }, if site { "_site" } else { "" });
+    Ok(Job { id, source: Source::Instanton { lattice, inst }, beta: 0.0 })
 }
 
 fn list_jobs(args: &FpDataArgs) -> Result<Vec<Job>> {
@@ -175,8 +244,15 @@ fn list_jobs(args: &FpDataArgs) -> Result<Vec<Job>> {
             .collect();
         for c in s.configs.iter().take(args.limit.unwrap_or(usize::MAX)) {
             let stem = c.file.trim_end_matches(".nersc");
-            jobs.push(Job { id: format!("{name}_{stem}"), source: dir.join(&c.file), beta: s.settings.beta });
+            jobs.push(Job {
+                id: format!("{name}_{stem}"),
+                source: Source::Nersc(dir.join(&c.file)),
+                beta: s.settings.beta,
+            });
         }
+    }
+    for spec in &args.instantons {
+        jobs.push(instanton_job(spec)?);
     }
     let mut ids: Vec<&str> = jobs.iter().map(|j| j.id.as_str()).collect();
     ids.sort();
@@ -295,9 +371,9 @@ pub fn run(args: &FpDataArgs) -> Result<()> {
     };
     let result: Result<()> = todo.par_iter().try_for_each(|job| -> Result<()> {
         let t = Instant::now();
-        let (v, _) = read_nersc(&job.source)?;
+        let v = job.source.field()?;
         let fp = FixedPoint::new(v.geometry().clone(), fp_settings, rhs).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let r = fp.solve(&v, None).map_err(|e| anyhow::anyhow!("{}: {e}", job.source.display()))?;
+        let r = fp.solve(&v, None).map_err(|e| anyhow::anyhow!("{}: {e}", job.source.describe()))?;
         let seconds = t.elapsed().as_secs_f64();
         let sites = numpy_site_shape(&v);
         if r.report.converged {
@@ -314,7 +390,7 @@ pub fn run(args: &FpDataArgs) -> Result<()> {
             write_atomic(&args.out.join(&dfp_file), &npy::encode(&shape, npy::Dtype::F64, &data))?;
             let rec = ConfigRecord {
                 id: job.id.clone(),
-                source: job.source.display().to_string(),
+                source: job.source.describe(),
                 beta_wil: job.beta,
                 lattice: v.geometry().dims().to_vec(),
                 links: links_file,
@@ -340,7 +416,7 @@ pub fn run(args: &FpDataArgs) -> Result<()> {
             let mut idx = shared.lock().unwrap();
             idx.failed.push(FailedRecord {
                 id: job.id.clone(),
-                source: job.source.display().to_string(),
+                source: job.source.describe(),
                 beta_wil: job.beta,
                 reason: r.report.reason.clone(),
                 max_gradient: r.report.max_gradient,

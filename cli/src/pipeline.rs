@@ -344,6 +344,7 @@ fn fp_data(
     let max_iter = if rhs.ends_with(".safetensors") { 3000 } else { 20_000 };
     crate::fp_data::run(&FpDataArgs {
         ensembles,
+        instantons: vec![],
         rhs: rhs.into(),
         out: out.to_path_buf(),
         kappa: cfg.kappa,
@@ -383,6 +384,9 @@ fn train(
         seed,
         init_from: init,
         quiet: ctx.quiet,
+        patience: 0,
+        fit_readout: false,
+        fit_directions: 0,
         stop_after: None,
     })
 }

@@ -9,7 +9,9 @@ use crate::plot::{line_chart, Series};
 use anyhow::{bail, ensure, Context, Result};
 use clap::{Args, ValueEnum};
 use fpa_core::io::safetensors::{self, NamedTensor};
+use fpa_core::lcnn::readout_fit::{fit_last_layer, FitReport, FitSettings};
 use fpa_core::lcnn::train::{batch_loss, shuffled, Adam, LossWeights, Sample, SampleLoss, Schedule};
+use fpa_core::lcnn::Model;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -60,10 +62,28 @@ pub struct TrainArgs {
     pub init_from: Option<PathBuf>,
     #[arg(long)]
     pub quiet: bool,
+    /// Early stopping: end when the validation loss has not improved for this many epochs
+    /// (0: never); the model written is the one with the lowest validation loss
+    #[arg(long, default_value_t = 0)]
+    pub patience: usize,
+    /// Before the first epoch, fit the last layer (kernel-1 L-CB, linear read-out) exactly by
+    /// linear least squares on the training data (objective 10 w1 ((A_FP - A)/V)^2 + w2 L2,
+    /// the derivative part sketched with --fit-directions random link directions per configuration)
+    #[arg(long)]
+    pub fit_readout: bool,
+    /// Random link directions per configuration in the read-out fit (each a forward pass on dual numbers)
+    #[arg(long, default_value_t = 64)]
+    pub fit_directions: usize,
     /// Stop after this many epochs in this invocation (the run can be resumed)
     #[arg(long, hide = true)]
     pub stop_after: Option<usize>,
 }
+
+/// An epoch whose mean training loss exceeds the best one so far by this factor
+/// (or is not finite) is taken back and redone at half the learning rate.
+const DIVERGENCE_FACTOR: f64 = 3.0;
+/// How often the learning rate may be halved before the run gives up.
+const MAX_HALVINGS: u32 = 10;
 
 /// Everything that determines the training run (checked on resume).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -78,6 +98,12 @@ pub struct TrainSettings {
     pub val: f64,
     pub seed: u64,
     pub init_from: Option<String>,
+    #[serde(default)]
+    pub patience: usize,
+    #[serde(default)]
+    pub fit_readout: bool,
+    #[serde(default)]
+    pub fit_directions: usize,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -89,6 +115,9 @@ pub struct EpochLog {
     pub val_l1: Option<f64>,
     pub val_l2: Option<f64>,
     pub seconds: f64,
+    /// Epochs taken back because the loss diverged, before this one was kept.
+    #[serde(default)]
+    pub retries: u32,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -100,6 +129,37 @@ pub struct TrainLog {
     pub val_configs: usize,
     pub epochs: Vec<EpochLog>,
     pub complete: bool,
+    /// The learning rate is the schedule's times `2^-halvings` (halved after each divergence).
+    #[serde(default)]
+    pub halvings: u32,
+    /// Epoch with the lowest validation loss (training loss without a validation split);
+    /// its weights are the model written.
+    #[serde(default)]
+    pub best_epoch: Option<usize>,
+    /// Why training ended before the last epoch (early stopping).
+    #[serde(default)]
+    pub stopped_early: Option<String>,
+    /// `(L1, L2)` on the training data before the first step (the reference for
+    /// catching a first epoch that diverges).
+    #[serde(default)]
+    pub initial: Option<(f64, f64)>,
+    /// The least-squares fit of the last layer before the first epoch (`--fit-readout`).
+    #[serde(default)]
+    pub readout_fit: Option<FitReport>,
+}
+
+impl EpochLog {
+    /// The quantity early stopping and model selection look at: `w1 L1 + w2 L2` on the
+    /// validation split, or on the training data without one.
+    fn objective(&self, w: LossWeights) -> f64 {
+        match (self.val_l1, self.val_l2) {
+            (Some(a), Some(b)) => w.w1 * a + w.w2 * b,
+            _ => w.w1 * self.train_l1 + w.w2 * self.train_l2,
+        }
+    }
+    fn train_objective(&self, w: LossWeights) -> f64 {
+        w.w1 * self.train_l1 + w.w2 * self.train_l2
+    }
 }
 
 fn sibling(out: &Path, suffix: &str) -> PathBuf {
@@ -121,16 +181,25 @@ fn mean_losses(l: &[SampleLoss]) -> (f64, f64) {
     (l.iter().map(|x| x.l1).sum::<f64>() / n, l.iter().map(|x| x.l2).sum::<f64>() / n)
 }
 
-fn save_checkpoint(path: &Path, params: &[f64], adam: &Adam, log: &TrainLog) -> Result<()> {
+fn save_checkpoint(path: &Path, params: &[f64], best: &[f64], adam: &Adam, log: &TrainLog) -> Result<()> {
     let mk = |name: &str, v: &[f64]| NamedTensor { name: name.into(), shape: vec![v.len()], data: v.to_vec() };
-    let ts = vec![mk("params", params), mk("adam.m", &adam.m), mk("adam.v", &adam.v), mk("adam.v_max", &adam.v_max)];
+    let ts = vec![
+        mk("params", params),
+        mk("best", best),
+        mk("adam.m", &adam.m),
+        mk("adam.v", &adam.v),
+        mk("adam.v_max", &adam.v_max),
+    ];
     let mut meta = BTreeMap::new();
     meta.insert("log".into(), serde_json::to_string(log)?);
     meta.insert("adam.t".into(), adam.t.to_string());
     write_atomic(path, &safetensors::encode(&ts, &meta))
 }
 
-fn load_checkpoint(path: &Path, n: usize) -> Result<(Vec<f64>, Adam, TrainLog)> {
+/// Parameters, the best parameters so far, optimiser state and log of a checkpoint.
+type Checkpoint = (Vec<f64>, Vec<f64>, Adam, TrainLog);
+
+fn load_checkpoint(path: &Path, n: usize) -> Result<Checkpoint> {
     let bytes = std::fs::read(path)?;
     let (ts, meta) =
         safetensors::decode(&bytes).with_context(|| format!("checkpoint {} is corrupt", path.display()))?;
@@ -145,7 +214,7 @@ fn load_checkpoint(path: &Path, n: usize) -> Result<(Vec<f64>, Adam, TrainLog)> 
     adam.v = get("adam.v")?;
     adam.v_max = get("adam.v_max")?;
     adam.t = meta.get("adam.t").and_then(|t| t.parse().ok()).context("checkpoint lacks adam.t")?;
-    Ok((get("params")?, adam, log))
+    Ok((get("params")?, get("best")?, adam, log))
 }
 
 /// Runs `fpa train`.
@@ -180,6 +249,9 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         val: args.val,
         seed: args.seed,
         init_from: args.init_from.as_ref().map(|p| p.display().to_string()),
+        patience: args.patience,
+        fit_readout: args.fit_readout,
+        fit_directions: if args.fit_readout { args.fit_directions } else { 0 },
     };
     // Validation split: a fixed permutation of the configurations.
     let perm = shuffled(samples.len(), args.seed, u64::MAX);
@@ -188,15 +260,15 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     let train: Vec<&Sample> = perm[n_val..].iter().map(|&i| &samples[i]).collect();
 
     let ckpt = sibling(&args.out, ".checkpoint");
-    let (mut params, mut adam, mut log) = if ckpt.exists() {
-        let (p, a, l) = load_checkpoint(&ckpt, model.n_params)?;
+    let (mut params, mut best, mut adam, mut log) = if ckpt.exists() {
+        let (p, b, a, l) = load_checkpoint(&ckpt, model.n_params)?;
         if l.settings != settings {
             bail!("{} belongs to a run with other settings; remove it or use another --out", ckpt.display());
         }
         if !args.quiet {
             eprintln!("resuming from {} after epoch {}", ckpt.display(), l.epochs.len());
         }
-        (p, a, l)
+        (p, b, a, l)
     } else {
         let p = match &args.init_from {
             Some(path) => {
@@ -206,6 +278,31 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             }
             None => model.init_params(args.seed),
         };
+        let mut p = p;
+        let readout_fit = if args.fit_readout {
+            let set = FitSettings {
+                directions: args.fit_directions,
+                value_weight: 10.0 * args.w1,
+                derivative_weight: args.w2,
+                seed: args.seed,
+                ..Default::default()
+            };
+            let t = Instant::now();
+            let r = fit_last_layer(&model, &mut p, &train, &set).map_err(|e| anyhow::anyhow!("--fit-readout: {e}"))?;
+            if !args.quiet {
+                eprintln!(
+                    "read-out fit: {} unknowns, {} equations, objective {:.4e} -> {:.4e} ({:.1} s)",
+                    r.unknowns,
+                    r.equations,
+                    r.objective_before,
+                    r.objective_after,
+                    t.elapsed().as_secs_f64()
+                );
+            }
+            Some(r)
+        } else {
+            None
+        };
         let log = TrainLog {
             program: format!("fpa {}", env!("CARGO_PKG_VERSION")),
             settings: settings.clone(),
@@ -214,41 +311,123 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             val_configs: val.len(),
             epochs: vec![],
             complete: false,
+            halvings: 0,
+            best_epoch: None,
+            stopped_early: None,
+            initial: None,
+            readout_fit,
         };
-        (p.clone(), Adam::new(p.len()), log)
+        (p.clone(), p.clone(), Adam::new(p.len()), log)
     };
-    if log.complete {
+    let w = settings.weights;
+    if !log.complete {
+        let finished = train_epochs(args, &model, &train, &val, w, &ckpt, &mut params, &mut best, &mut adam, &mut log)?;
+        if !finished {
+            return Ok(());
+        }
+    } else if !args.quiet {
         eprintln!("{}: training already complete", args.out.display());
-        return Ok(());
     }
+    let mut meta = BTreeMap::new();
+    meta.insert("training".into(), serde_json::to_string(&log)?);
+    model_io::save(&args.out, &model, &best, &meta)?;
+    let b = &log.epochs[log.best_epoch.unwrap_or(log.epochs.len() - 1)];
+    if !args.quiet {
+        eprintln!(
+            "wrote {} ({} parameters, weights of epoch {}{}): train L1 {:.3e} L2 {:.3e}, validation L1 {} L2 {}",
+            args.out.display(),
+            model.n_params,
+            b.epoch + 1,
+            log.stopped_early.as_ref().map_or(String::new(), |r| format!("; {r}")),
+            b.train_l1,
+            b.train_l2,
+            b.val_l1.map_or("-".into(), |v| format!("{v:.3e}")),
+            b.val_l2.map_or("-".into(), |v| format!("{v:.3e}"))
+        );
+    }
+    Ok(())
+}
+
+/// The epochs of a run: one optimiser step per batch, then the validation
+/// losses, divergence control, model selection, a checkpoint and the logs.
+/// Returns whether training is complete (false: stopped by `--stop-after`).
+fn train_epochs(
+    args: &TrainArgs,
+    model: &Model,
+    train: &[&Sample],
+    val: &[&Sample],
+    w: LossWeights,
+    ckpt: &Path,
+    params: &mut Vec<f64>,
+    best: &mut Vec<f64>,
+    adam: &mut Adam,
+    log: &mut TrainLog,
+) -> Result<bool> {
     let steps_per_epoch = train.len().div_ceil(args.batch);
     let bar = if args.quiet { ProgressBar::hidden() } else { ProgressBar::new((args.epochs * steps_per_epoch) as u64) };
     bar.set_style(
-        ProgressStyle::with_template("train [{bar:40}] epoch {msg}  ETA {eta}").unwrap().progress_chars("=> "),
+        ProgressStyle::with_template("train [{bar:40}] {pos}/{len} steps, epoch {msg}  {elapsed} elapsed, ETA {eta}")
+            .unwrap()
+            .progress_chars("=> "),
     );
     bar.set_position((log.epochs.len() * steps_per_epoch) as u64);
+    bar.reset_eta();
+    if log.initial.is_none() {
+        let (l, _) = batch_loss(model, params, train, w, false);
+        log.initial = Some(mean_losses(&l));
+    }
     let sched = schedule(args.schedule);
     let mut done_here = 0;
+    let mut retries = 0;
     while log.epochs.len() < args.epochs {
         let epoch = log.epochs.len();
         let t = Instant::now();
-        let lr = sched.lr(args.lr, epoch, args.epochs);
+        let lr = sched.lr(args.lr, epoch, args.epochs) * 0.5f64.powi(log.halvings as i32);
         let order = shuffled(train.len(), args.seed, epoch as u64);
+        let (start_params, start_adam) = (params.clone(), adam.clone());
         let mut losses = Vec::with_capacity(train.len());
-        for chunk in order.chunks(args.batch) {
+        let mut blew_up = None;
+        for (step, chunk) in order.chunks(args.batch).enumerate() {
             let batch: Vec<&Sample> = chunk.iter().map(|&i| train[i]).collect();
-            let (l, g) = batch_loss(&model, &params, &batch, settings.weights, true);
+            let (l, g) = batch_loss(model, params, &batch, w, true);
             let g = g.unwrap();
-            ensure!(g.iter().all(|x| x.is_finite()), "the gradient became non-finite in epoch {epoch}; lower --lr");
-            adam.step(&mut params, &g, lr);
+            if !g.iter().all(|x| x.is_finite()) || !l.iter().all(|x| x.l1.is_finite() && x.l2.is_finite()) {
+                blew_up = Some(format!("a non-finite loss or gradient in epoch {} at batch {}", epoch + 1, step + 1));
+                break;
+            }
+            adam.step(params, &g, lr);
             losses.extend(l);
             bar.inc(1);
         }
         let (t1, t2) = mean_losses(&losses);
+        let initial = log.initial.map_or(f64::INFINITY, |(a, b)| w.w1 * a + w.w2 * b);
+        let best_train = log.epochs.iter().map(|e| e.train_objective(w)).fold(initial, f64::min);
+        let now = w.w1 * t1 + w.w2 * t2;
+        if blew_up.is_none() && now > DIVERGENCE_FACTOR * best_train {
+            blew_up = Some(format!("the training loss rose from {best_train:.3e} to {now:.3e} in epoch {}", epoch + 1));
+        }
+        if let Some(why) = blew_up {
+            // Take the epoch back and redo it at half the learning rate.
+            ensure!(
+                log.halvings < MAX_HALVINGS,
+                "training diverged ({why}) after the learning rate was halved {MAX_HALVINGS} times; \
+                 lower --lr or check the data"
+            );
+            *params = start_params;
+            *adam = start_adam;
+            log.halvings += 1;
+            retries += 1;
+            bar.set_position((epoch * steps_per_epoch) as u64);
+            bar.println(format!(
+                "{why}: epoch taken back, learning rate halved (x{})",
+                0.5f64.powi(log.halvings as i32)
+            ));
+            continue;
+        }
         let (v1, v2) = if val.is_empty() {
             (None, None)
         } else {
-            let (l, _) = batch_loss(&model, &params, &val, settings.weights, false);
+            let (l, _) = batch_loss(model, params, val, w, false);
             let (a, b) = mean_losses(&l);
             (Some(a), Some(b))
         };
@@ -260,39 +439,43 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             val_l1: v1,
             val_l2: v2,
             seconds: t.elapsed().as_secs_f64(),
+            retries,
         });
+        retries = 0;
+        let obj = log.epochs[epoch].objective(w);
+        if log.best_epoch.is_none_or(|b| obj < log.epochs[b].objective(w)) {
+            log.best_epoch = Some(epoch);
+            best.clone_from(params);
+        }
+        let since_best = epoch - log.best_epoch.unwrap();
         bar.set_message(format!(
-            "{}/{}: L1 {t1:.3e} L2 {t2:.3e} val L1 {:.3e}",
+            "{}/{}: L1 {t1:.3e} L2 {t2:.3e}, val L1 {:.3e} L2 {:.3e} (best: epoch {})",
             epoch + 1,
             args.epochs,
-            v1.unwrap_or(f64::NAN)
+            v1.unwrap_or(f64::NAN),
+            v2.unwrap_or(f64::NAN),
+            log.best_epoch.unwrap() + 1
         ));
-        log.complete = log.epochs.len() == args.epochs;
-        save_checkpoint(&ckpt, &params, &adam, &log)?;
-        write_json(&sibling(&args.out, ".log.json"), &log)?;
-        plot(&sibling(&args.out, ".loss.svg"), &log)?;
+        if args.patience > 0 && since_best >= args.patience {
+            log.stopped_early =
+                Some(format!("stopped after epoch {}: no improvement for {since_best} epochs", epoch + 1));
+        }
+        log.complete = log.epochs.len() == args.epochs || log.stopped_early.is_some();
+        save_checkpoint(ckpt, params, best, adam, log)?;
+        write_json(&sibling(&args.out, ".log.json"), log)?;
+        plot(&sibling(&args.out, ".loss.svg"), log)?;
+        if log.complete {
+            break;
+        }
         done_here += 1;
-        if args.stop_after.is_some_and(|n| done_here >= n) && !log.complete {
+        if args.stop_after.is_some_and(|n| done_here >= n) {
             bar.abandon();
             eprintln!("stopped after epoch {}; run the same command to resume", log.epochs.len());
-            return Ok(());
+            return Ok(false);
         }
     }
     bar.finish_and_clear();
-    let mut meta = BTreeMap::new();
-    meta.insert("training".into(), serde_json::to_string(&log)?);
-    model_io::save(&args.out, &model, &params, &meta)?;
-    let last = log.epochs.last().unwrap();
-    eprintln!(
-        "wrote {} ({} parameters): train L1 {:.3e} L2 {:.3e}, validation L1 {} L2 {}",
-        args.out.display(),
-        model.n_params,
-        last.train_l1,
-        last.train_l2,
-        last.val_l1.map_or("-".into(), |v| format!("{v:.3e}")),
-        last.val_l2.map_or("-".into(), |v| format!("{v:.3e}"))
-    );
-    Ok(())
+    Ok(true)
 }
 
 fn plot(path: &Path, log: &TrainLog) -> Result<()> {

@@ -12,9 +12,10 @@ pub mod lexp;
 pub mod locality;
 pub mod loops;
 pub mod model;
+pub mod readout_fit;
 pub mod shifts;
 pub mod train;
 
 pub use activation::Activation;
 pub use features::Features;
-pub use model::{Layer, LayerSpec, Model, ModelSpec};
+pub use model::{Init, Layer, LayerSpec, Model, ModelSpec};

@@ -18,6 +18,7 @@ pub mod domain {
     pub const INIT_WEIGHTS: u64 = 5;
     pub const SHUFFLE: u64 = 6;
     pub const RESTART: u64 = 7;
+    pub const SKETCH: u64 = 8;
 }
 
 const GOLDEN: u64 = 0x9e37_79b9_7f4a_7c15;

@@ -3,7 +3,7 @@
 
 use crate::util::{assert_close, lattice, random_field, rotate};
 use fpa_core::lattice::{GaugeField, GaugeTransform};
-use fpa_core::lcnn::model::{HeadSpec, LayerSpec, Model, ModelSpec};
+use fpa_core::lcnn::model::{HeadSpec, Init, LayerSpec, Model, ModelSpec};
 use fpa_core::lcnn::Activation;
 use fpa_core::rg::kernel::derivatives_from_gradients;
 use fpa_core::su3::algebra::hermitian;
@@ -26,6 +26,7 @@ pub fn every_layer_spec(dims: usize) -> ModelSpec {
         head: HeadSpec { hidden: vec![4], activation: Activation::Tanh, imag: true },
         subtract_trivial: true,
         init_scale: 1.0,
+        init: Init::Random,
     }
 }
 
@@ -234,4 +235,47 @@ pub fn lcnn_training_gradient_assembly() {
             assert_close(got[k], want, 1e-12, &format!("training gradient {k} (subtract {subtract})"));
         }
     }
+}
+
+/// The Wilson start: with no random part, the paper network (real and
+/// complex weights, with and without `Im Tr` in the read-out) is the Wilson
+/// action exactly, values and link derivatives; with a random part it is a
+/// gauge-invariant action near Wilson. Models that cannot pass plaquettes on
+/// are refused.
+pub fn lcnn_wilson_start_is_the_wilson_action() {
+    use fpa_core::action::{Action, Wilson};
+    use fpa_core::lcnn::action::LcnnAction;
+    use fpa_core::lcnn::Init;
+    let g = lattice(&[4, 2, 2, 2]);
+    let u = random_field(&g, Some(0.6), 51);
+    let want = Wilson.value(&u);
+    let dw = Wilson.derivative(&u);
+    for (complex, imag) in [(false, false), (true, true)] {
+        let mut spec = ModelSpec { init: Init::Wilson, init_scale: 0.0, ..ModelSpec::paper_12() };
+        spec.head.imag = imag;
+        for l in &mut spec.layers {
+            if let LayerSpec::Lcb { complex: c, .. } = l {
+                *c = complex;
+            }
+        }
+        let m = Model::new(spec).unwrap();
+        let p = m.init_params(3);
+        let lcnn = LcnnAction::new(m.clone(), p, "wilson start".into());
+        let mut d = vec![[0.0; 8]; u.links().len()];
+        let a = lcnn.value_and_derivative(&u, &mut d);
+        assert_close(a, want, 1e-12 * want, &format!("A at the Wilson start (complex {complex})"));
+        for l in 0..d.len() {
+            for c in 0..8 {
+                assert_close(d[l][c], dw[l][c], 1e-11, &format!("D[{l}][{c}] at the Wilson start"));
+            }
+        }
+    }
+    let m = Model::new(ModelSpec { init: Init::Wilson, init_scale: 0.05, ..ModelSpec::paper_12() }).unwrap();
+    let lcnn = LcnnAction::new(m.clone(), m.init_params(4), "wilson start".into());
+    let a = Action::<f64>::value(&lcnn, &u);
+    assert!((a - want).abs() < 0.3 * want && a != want, "near Wilson, not equal: {a} vs {want}");
+    let t = GaugeTransform::random(g.clone(), 52);
+    assert_close(Action::<f64>::value(&lcnn, &t.apply(&u)), a, 1e-12 * a, "gauge invariance at the Wilson start");
+    let narrow = ModelSpec { init: Init::Wilson, ..ModelSpec::lcb_stack(&[(4, 2)]) };
+    assert!(Model::new(narrow).is_err(), "4 channels cannot carry the 6 plaquettes");
 }

@@ -48,6 +48,8 @@ macro_rules! portable_checks {
             lcnn::lcnn_second_order_term_matches_finite_differences,
             lcnn::lcnn_hessian_columns_are_exact_and_local,
             lcnn::lcnn_training_gradient_assembly,
+            lcnn::lcnn_wilson_start_is_the_wilson_action,
+            training::readout_fit_recovers_a_teacher_exactly,
         }
     };
 }

@@ -4,7 +4,7 @@
 use crate::util::lattice;
 use fpa_core::lattice::path::rectangle;
 use fpa_core::lattice::{path_product, GaugeField};
-use fpa_core::lcnn::model::{HeadSpec, LayerSpec, Model, ModelSpec};
+use fpa_core::lcnn::model::{HeadSpec, Init, LayerSpec, Model, ModelSpec};
 use fpa_core::lcnn::train::{shuffled, site_regression, Adam};
 use fpa_core::lcnn::Activation;
 use fpa_core::mc::WilsonChain;
@@ -45,6 +45,7 @@ fn spec_2x2() -> ModelSpec {
         head: HeadSpec { hidden: vec![], activation: Activation::Tanh, imag: false },
         subtract_trivial: false,
         init_scale: 0.1,
+        init: Init::Random,
     }
 }
 
@@ -165,4 +166,54 @@ pub fn training_on_fp_data_lowers_both_losses() {
     assert!(l1 < l1_0 / 10.0, "action-density loss fell only from {l1_0:.3e} to {l1:.3e}");
     assert!(l2 < l2_0 / 10.0, "invariant loss fell only from {l2_0:.3e} to {l2:.3e}");
     assert!(l1 < w1 && l2 < w2, "the trained L-CNN describes the FP data better than Wilson");
+}
+
+/// The least-squares fit of the last layer is exact: a student that differs
+/// from a teacher network only in its last layer recovers the teacher's
+/// actions and link derivatives on the fitted configurations (and on a new
+/// one), from the teacher's values and sketched derivatives alone.
+pub fn readout_fit_recovers_a_teacher_exactly() {
+    use crate::util::{assert_close, random_field};
+    use fpa_core::lcnn::readout_fit::{fit_last_layer, FitSettings};
+    use fpa_core::lcnn::train::{action_and_gradients, Sample};
+    let m = Model::new(ModelSpec { init_scale: 0.5, ..ModelSpec::lcb_stack(&[(2, 2), (2, 1)]) }).unwrap();
+    let mut teacher = m.init_params(5);
+    let mut rng = fpa_core::rng::Rng::stream(59, &[fpa_core::rng::domain::TEST]);
+    for p in teacher.iter_mut() {
+        *p += 0.05 * rng.gaussian(); // every coupling nonzero
+    }
+    let g = lattice(&[2, 2, 2, 2]);
+    let fields: Vec<GaugeField<f64>> = (0..4).map(|i| random_field(&g, Some(0.5), 60 + i)).collect();
+    let t_triv = m.trivial_per_site(&teacher);
+    let samples: Vec<Sample> = fields[..3]
+        .iter()
+        .map(|u| {
+            let (a, _, d) = action_and_gradients(&m, &teacher, &t_triv, u);
+            Sample { links: u.clone(), a_fp: a, d_fp: d, beta: 6.0 }
+        })
+        .collect();
+    // The student: the teacher with a different last layer.
+    let mut student = teacher.clone();
+    let (lo, hi) = (m.layer_offset(m.layers.len() - 1), m.layer_offset(m.layers.len()));
+    let mut rng = fpa_core::rng::Rng::stream(61, &[fpa_core::rng::domain::TEST]);
+    for p in &mut student[lo..hi] {
+        *p = 0.3 * rng.gaussian();
+    }
+    let refs: Vec<&Sample> = samples.iter().collect();
+    let set = FitSettings { directions: 32, ridge: 1e-13, ..Default::default() };
+    let rep = fit_last_layer(&m, &mut student, &refs, &set).unwrap();
+    assert!(rep.objective_after < 1e-12 * rep.objective_before, "fit residual {rep:?}");
+    let s_triv = m.trivial_per_site(&student);
+    for (i, u) in fields.iter().enumerate() {
+        let (a_t, _, d_t) = action_and_gradients(&m, &teacher, &t_triv, u);
+        let (a_s, _, d_s) = action_and_gradients(&m, &student, &s_triv, u);
+        let scale = d_t.iter().flatten().fold(0.0f64, |a, x| a.max(x.abs()));
+        let err = d_s.iter().flatten().zip(d_t.iter().flatten()).fold(0.0f64, |a, (x, y)| a.max((x - y).abs()));
+        assert_close(a_s, a_t, 1e-7 * a_t.abs(), "action after the fit");
+        assert!(err < 1e-7 * scale, "link derivatives after the fit (field {i}): error {err:.3e} of {scale:.3e}");
+    }
+    // Models without a kernel-1 last layer and a linear read-out are refused.
+    let bad = Model::new(ModelSpec::lcb_stack(&[(2, 2), (2, 2)])).unwrap();
+    let mut p = bad.init_params(1);
+    assert!(fit_last_layer(&bad, &mut p, &refs, &set).is_err());
 }

@@ -106,6 +106,33 @@ pub struct ModelSpec {
     /// Scale of the random initial weights.
     #[serde(default = "unit_scale")]
     pub init_scale: f64,
+    /// Where training starts: random weights, or the Wilson action plus random
+    /// weights of size `init_scale` (see [`Init`]).
+    #[serde(default, skip_serializing_if = "Init::is_random")]
+    pub init: Init,
+}
+
+/// The starting point of training.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Init {
+    /// Random weights only (lge-cnn's scheme).
+    #[default]
+    Random,
+    /// The Wilson action exactly, plus the random weights: every L-CB layer passes
+    /// the plaquette channels on unchanged (`ω_{c,c,1} = 1`: left factor `W_c`,
+    /// right factor `1`), and the linear read-out weighs their `Re Tr` with
+    /// `−1/N_c`, so that with the trivial value subtracted
+    /// `A = Σ_x Σ_{μ<ν} (1 − Re Tr U_μν(x)/3)`. The FP action agrees with Wilson
+    /// to leading order in the fields; training starts from that instead of
+    /// from a random action hundreds of times too large.
+    Wilson,
+}
+
+impl Init {
+    fn is_random(&self) -> bool {
+        *self == Init::Random
+    }
 }
 
 fn four() -> usize {
@@ -117,13 +144,14 @@ fn unit_scale() -> f64 {
 
 impl ModelSpec {
     /// The paper's architecture: three L-CB layers of 12 channels with kernel
-    /// sizes 2, 2, 1 (transport by ±1 in the first two), linear read-out.
+    /// sizes 2, 2, 1 (transport by ±1 in the first two), linear read-out;
+    /// training starts from the Wilson action plus random weights of size 0.02.
     pub fn paper_12() -> Self {
-        Self::lcb_stack(&[(12, 2), (12, 2), (12, 1)])
+        Self { init: Init::Wilson, init_scale: 0.02, ..Self::lcb_stack(&[(12, 2), (12, 2), (12, 1)]) }
     }
-    /// The 12/24/24 variant of the slides.
+    /// The 12/24/24 variant of the slides (same start).
     pub fn paper_12_24_24() -> Self {
-        Self::lcb_stack(&[(12, 2), (24, 2), (24, 1)])
+        Self { init: Init::Wilson, init_scale: 0.02, ..Self::lcb_stack(&[(12, 2), (24, 2), (24, 1)]) }
     }
     /// Plaq → L-CB layers `(channels, kernel)` → linear read-out of Re Tr.
     pub fn lcb_stack(layers: &[(usize, usize)]) -> Self {
@@ -137,6 +165,7 @@ impl ModelSpec {
             head: HeadSpec { hidden: Vec::new(), activation: Activation::Tanh, imag: false },
             subtract_trivial: true,
             init_scale: 1.0,
+            init: Init::Random,
         }
     }
 }
@@ -269,7 +298,42 @@ impl Model {
         offsets.push(off);
         off += head.n_params();
         offsets.push(off);
-        Ok(Model { spec, layers, head, offsets, n_params: off })
+        let model = Model { spec, layers, head, offsets, n_params: off };
+        if model.spec.init == Init::Wilson {
+            model.plaquette_channels()?;
+        }
+        Ok(model)
+    }
+
+    /// Where the plaquettes sit in the final feature map when every L-CB layer
+    /// passes its input channels on (the Wilson start); refuses models that
+    /// cannot represent the Wilson action that way.
+    pub fn plaquette_channels(&self) -> Result<core::ops::Range<usize>, SpecError> {
+        let nd = self.spec.dims;
+        let mut plaq: Option<core::ops::Range<usize>> = None;
+        for (i, l) in self.layers.iter().enumerate() {
+            match l {
+                Layer::Plaq { n_in } if plaq.is_none() => plaq = Some(*n_in..n_in + nd * (nd - 1) / 2),
+                Layer::Plaq { .. } | Layer::Poly { .. } => {}
+                Layer::Lcb(s) => {
+                    if plaq.as_ref().is_some_and(|r| s.n_out < r.end) {
+                        return Err(SpecError(alloc::format!(
+                            "init \"wilson\": layer {i} has {} output channels, fewer than the plaquette channels need",
+                            s.n_out
+                        )));
+                    }
+                }
+                other => {
+                    return Err(SpecError(alloc::format!(
+                        "init \"wilson\" needs plaq, poly and lcb/lbilin layers only (layer {i} is {other:?})"
+                    )))
+                }
+            }
+        }
+        if !self.head.hidden.is_empty() {
+            return Err(SpecError("init \"wilson\" needs a linear read-out (head.hidden = [])".into()));
+        }
+        plaq.ok_or_else(|| SpecError("init \"wilson\" needs a plaq layer".into()))
     }
 
     /// Parses a JSON spec.
@@ -359,7 +423,46 @@ impl Model {
             }
             off += w[1] * w[0] + w[1];
         }
+        if self.spec.init == Init::Wilson {
+            self.start_from_wilson(&mut p);
+        }
         p
+    }
+
+    /// Turns random initial weights into "Wilson action + random weights of
+    /// size `init_scale`" (see [`Init::Wilson`]).
+    fn start_from_wilson(&self, p: &mut [f64]) {
+        let plaq = self.plaquette_channels().expect("checked in Model::new");
+        for (i, l) in self.layers.iter().enumerate() {
+            if let Layer::Lcb(sh) = l {
+                let (nl, nr, c) = (sh.n_left(), sh.n_right(), if sh.complex { 2 } else { 1 });
+                for ch in plaq.clone().filter(|&ch| ch < sh.n_in) {
+                    // ω[out = ch, left = W_ch, right = 1] (real part)
+                    let idx = ((ch * nl + ch) * nr + nr - 1) * c;
+                    p[self.offsets[i] + idx] = 1.0;
+                }
+            }
+        }
+        let off = self.offsets[self.layers.len()];
+        let per = if self.head.imag { 2 } else { 1 };
+        let n_w = self.head.n_in * per;
+        for k in 0..n_w {
+            p[off + k] *= self.spec.init_scale;
+        }
+        for ch in plaq {
+            p[off + ch * per] = -1.0 / 3.0;
+        }
+        p[off + n_w] = 0.0;
+    }
+
+    /// The feature map entering layer `i` (`i = layers.len()`: the read-out's input).
+    pub fn layer_input<'t, T>(&self, tape: &'t Tape<T>, i: usize) -> &'t Features<T> {
+        &tape.inputs[i]
+    }
+
+    /// Offset of layer `i`'s parameters (`i = layers.len()`: the read-out's).
+    pub fn layer_offset(&self, i: usize) -> usize {
+        self.offsets[i]
     }
 
     fn layer_params<'p>(&self, params: &'p [f64], i: usize) -> &'p [f64] {

@@ -75,8 +75,9 @@ pub fn directional_weight_gradient(model: &Model, params: &[f64], u: &GaugeField
     directional_pass(model, params, u, r).into_iter().map(|g| g.d).collect()
 }
 
-/// The dual-number pass: values are `∂A_raw/∂θ`, tangents `∂/∂θ Σ r·D`.
-fn directional_pass(model: &Model, params: &[f64], u: &GaugeField<f64>, r: &[Su3Alg<f64>]) -> Vec<Dual<f64>> {
+/// The field `exp(iε r·t) U` as dual numbers: values `U`, tangents `i (r·t) U`,
+/// so that any function evaluated on it carries `Σ_l r_l · D_l f` as its tangent.
+pub fn tangent_field(u: &GaugeField<f64>, r: &[Su3Alg<f64>]) -> GaugeField<Dual<f64>> {
     let mut links: Vec<Mat3<Dual<f64>>> = Vec::with_capacity(u.links().len());
     for (l, m) in u.links().iter().enumerate() {
         // d/dε exp(iε r·t) U = i (r·t) U
@@ -89,8 +90,12 @@ fn directional_pass(model: &Model, params: &[f64], u: &GaugeField<f64>, r: &[Su3
         }
         links.push(d);
     }
-    let ud = GaugeField::from_links(u.geometry().clone(), links);
-    let (_, tape) = model.forward_raw(params, &ud);
+    GaugeField::from_links(u.geometry().clone(), links)
+}
+
+/// The dual-number pass: values are `∂A_raw/∂θ`, tangents `∂/∂θ Σ r·D`.
+fn directional_pass(model: &Model, params: &[f64], u: &GaugeField<f64>, r: &[Su3Alg<f64>]) -> Vec<Dual<f64>> {
+    let (_, tape) = model.forward_raw(params, &tangent_field(u, r));
     model.backward(params, &tape, Dual::constant(1.0)).0
 }
 
