@@ -12,6 +12,7 @@ use fpa_core::action::{Action, Wilson};
 use fpa_core::lcnn::action::LcnnAction;
 use fpa_core::lcnn::train::{Sample, L2_NORM};
 use fpa_core::lcnn::Model;
+use fpa_core::observe::instanton::ACTION;
 use fpa_core::su3::Su3Alg;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -43,6 +44,8 @@ pub struct Metrics {
 /// One configuration's action values.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ConfigRow {
+    #[serde(default)]
+    pub id: String,
     pub beta_wil: f64,
     pub a_fp: f64,
     pub a_model: f64,
@@ -51,8 +54,12 @@ pub struct ConfigRow {
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Report {
+    /// Metrics per β_wil of the configurations from Wilson ensembles.
     pub per_beta: Vec<BetaRow>,
     pub configs: Vec<ConfigRow>,
+    /// Configurations that come from no ensemble (`beta_wil = 0`: instantons), one by one.
+    #[serde(default)]
+    pub instantons: Vec<ConfigRow>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -81,7 +88,7 @@ fn metrics(rows: &[Prediction]) -> Metrics {
 
 /// Metrics per β_wil for a model and for the Wilson action, and every
 /// configuration's action values.
-pub fn evaluate(model: &Model, params: &[f64], samples: &[Sample]) -> Report {
+pub fn evaluate(model: &Model, params: &[f64], samples: &[Sample], ids: &[String]) -> Report {
     let lcnn = LcnnAction::new(model.clone(), params.to_vec(), "model".into());
     let per: Vec<(f64, Prediction, Prediction)> = samples
         .iter()
@@ -97,9 +104,13 @@ pub fn evaluate(model: &Model, params: &[f64], samples: &[Sample]) -> Report {
             )
         })
         .collect();
-    let configs =
-        per.iter().map(|p| ConfigRow { beta_wil: p.0, a_fp: p.1 .1, a_model: p.1 .0, a_wilson: p.2 .0 }).collect();
-    let mut betas: Vec<f64> = per.iter().map(|p| p.0).collect();
+    let configs: Vec<ConfigRow> = per
+        .iter()
+        .zip(ids)
+        .map(|(p, id)| ConfigRow { id: id.clone(), beta_wil: p.0, a_fp: p.1 .1, a_model: p.1 .0, a_wilson: p.2 .0 })
+        .collect();
+    let instantons = configs.iter().filter(|c| c.beta_wil == 0.0).cloned().collect();
+    let mut betas: Vec<f64> = per.iter().map(|p| p.0).filter(|&b| b != 0.0).collect();
     betas.sort_by(f64::total_cmp);
     betas.dedup();
     let per_beta = betas
@@ -110,7 +121,7 @@ pub fn evaluate(model: &Model, params: &[f64], samples: &[Sample]) -> Report {
             BetaRow { beta_wil: b, configs: l.len(), lcnn: metrics(&l), wilson: metrics(&w) }
         })
         .collect();
-    Report { per_beta, configs }
+    Report { per_beta, configs, instantons }
 }
 
 /// Relative error and invariant loss against β_wil (log scale), L-CNN beside Wilson.
@@ -144,14 +155,23 @@ pub fn plot_rows(prefix: &Path, rows: &[BetaRow], label: &str) -> Result<()> {
     )
 }
 
+/// The configurations of several datasets and their ids.
+pub fn load_all(dirs: &[PathBuf]) -> Result<(Vec<Sample>, Vec<String>)> {
+    let mut samples = Vec::new();
+    let mut ids = Vec::new();
+    for d in dirs {
+        let (idx, s) = crate::dataset::load(d)?;
+        ids.extend(idx.configs.iter().map(|c| c.id.clone()));
+        samples.extend(s);
+    }
+    anyhow::ensure!(!samples.is_empty(), "no configurations in the data");
+    Ok((samples, ids))
+}
+
 /// Runs `fpa eval`.
 pub fn run(args: &EvalArgs) -> Result<()> {
     let (model, params, _) = model_io::load(&args.model)?;
-    let mut samples = Vec::new();
-    for d in &args.data {
-        samples.extend(crate::dataset::load(d)?.1);
-    }
-    anyhow::ensure!(!samples.is_empty(), "no configurations in the data");
+    let (samples, ids) = load_all(&args.data)?;
     for s in &samples {
         anyhow::ensure!(
             s.links.nd() == model.dims(),
@@ -160,7 +180,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
             model.dims()
         );
     }
-    let report = evaluate(&model, &params, &samples);
+    let report = evaluate(&model, &params, &samples, &ids);
     let rows = &report.per_beta;
     let prefix = args.out.clone().unwrap_or_else(|| {
         let mut s = args.model.as_os_str().to_owned();
@@ -175,10 +195,12 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());
     }
-    println!(
-        "{:>8} {:>7} | {:>12} {:>12} {:>12} | {:>12} {:>12} {:>12}",
-        "beta_wil", "configs", "L-CNN relerr", "signed", "inv. loss", "Wilson relerr", "signed", "inv. loss"
-    );
+    if !rows.is_empty() {
+        println!(
+            "{:>8} {:>7} | {:>12} {:>12} {:>12} | {:>12} {:>12} {:>12}",
+            "beta_wil", "configs", "L-CNN relerr", "signed", "inv. loss", "Wilson relerr", "signed", "inv. loss"
+        );
+    }
     for r in rows {
         println!(
             "{:>8} {:>7} | {:>12.3e} {:>12.3e} {:>12.3e} | {:>12.3e} {:>12.3e} {:>12.3e}",
@@ -191,6 +213,22 @@ pub fn run(args: &EvalArgs) -> Result<()> {
             r.wilson.rel_error_signed,
             r.wilson.invariant_loss
         );
+    }
+    if !report.instantons.is_empty() {
+        println!(
+            "{:<32} | {:>10} {:>10} {:>10} | {:>12}",
+            "instanton", "A_FP/A_inst", "L-CNN", "Wilson", "L-CNN/FP - 1"
+        );
+        for c in &report.instantons {
+            println!(
+                "{:<32} | {:>10.4} {:>10.4} {:>10.4} | {:>12.3e}",
+                c.id,
+                c.a_fp / ACTION,
+                c.a_model / ACTION,
+                c.a_wilson / ACTION,
+                c.a_model / c.a_fp - 1.0
+            );
+        }
     }
     eprintln!("wrote {} and the plots {}.relerr.svg, .invloss.svg", Path::new(&json_path).display(), prefix.display());
     Ok(())

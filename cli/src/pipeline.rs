@@ -55,6 +55,10 @@ pub struct PipelineArgs {
     /// Print the effective config as TOML and exit
     #[arg(long)]
     pub print_config: bool,
+    /// Start from this trained model (e.g. models/fp-action.safetensors) instead of training
+    /// one in round 0: it is evaluated on the run's FP data and used by the later stages
+    #[arg(long)]
+    pub model: Option<PathBuf>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -66,6 +70,10 @@ pub struct EnsembleConfig {
     pub every: u64,
     pub configs: u64,
     pub overrelax: usize,
+    /// Configurations per coupling of separate test ensembles (other seeds), on which the
+    /// first round's model is evaluated (0: evaluate on the training data)
+    #[serde(default)]
+    pub test_configs: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -91,6 +99,19 @@ pub struct TrainConfig {
     pub w1: f64,
     pub w2: f64,
     pub val: f64,
+    /// Fit the last layer by least squares before the first epoch (`fpa train --fit-readout`)
+    #[serde(default)]
+    pub fit_readout: bool,
+    /// Sketch directions per configuration of that fit
+    #[serde(default = "default_fit_directions")]
+    pub fit_directions: usize,
+    /// Early stopping after this many epochs without a better validation loss (0: never)
+    #[serde(default)]
+    pub patience: usize,
+}
+
+fn default_fit_directions() -> usize {
+    64
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -158,6 +179,7 @@ impl PipelineConfig {
                     every: 5,
                     configs: 4,
                     overrelax: 2,
+                    test_configs: 0,
                 },
                 fp,
                 train: TrainConfig {
@@ -168,6 +190,9 @@ impl PipelineConfig {
                     w1: 1.0,
                     w2: 1.0,
                     val: 0.25,
+                    fit_readout: false,
+                    fit_directions: 64,
+                    patience: 0,
                 },
                 iterate: IterateConfig { iterations: 1, configs_per_beta: 2, epochs: 30 },
                 transfer: TransferConfig {
@@ -189,6 +214,7 @@ impl PipelineConfig {
                     every: 10,
                     configs: 8,
                     overrelax: 4,
+                    test_configs: 0,
                 },
                 fp,
                 train: TrainConfig {
@@ -202,6 +228,9 @@ impl PipelineConfig {
                     // Wilson but D_FP 15 % worse, with w2 = 10 both better (5x, 1.5x).
                     w2: 10.0,
                     val: 0.2,
+                    fit_readout: false,
+                    fit_directions: 64,
+                    patience: 0,
                 },
                 // Each self-consistent round evaluates the L-CNN on the 8⁴ fine lattice in every
                 // minimiser step: minutes per configuration. Ask for rounds with --iterations.
@@ -225,6 +254,7 @@ impl PipelineConfig {
                     every: 20,
                     configs: 50,
                     overrelax: 4,
+                    test_configs: 0,
                 },
                 fp: FpConfig { rhs: "inception:2".into(), ..fp },
                 train: TrainConfig {
@@ -235,6 +265,9 @@ impl PipelineConfig {
                     w1: 1.0,
                     w2: 1.0,
                     val: 0.2,
+                    fit_readout: false,
+                    fit_directions: 64,
+                    patience: 0,
                 },
                 iterate: IterateConfig { iterations: 1, configs_per_beta: 10, epochs: 30 },
                 transfer: TransferConfig {
@@ -370,6 +403,8 @@ fn train(
 ) -> Result<()> {
     // Fine-tuning from an earlier model uses a smaller learning rate.
     let lr = if init.is_some() { t.lr / 5.0 } else { t.lr };
+    // A fine-tuning run keeps the layer it starts from.
+    let fit_readout = t.fit_readout && init.is_none();
     crate::train::run(&TrainArgs {
         data,
         model: model.into(),
@@ -384,21 +419,17 @@ fn train(
         seed,
         init_from: init,
         quiet: ctx.quiet,
-        patience: 0,
-        fit_readout: false,
-        fit_directions: 0,
+        patience: t.patience,
+        fit_readout,
+        fit_directions: t.fit_directions,
         stop_after: None,
     })
 }
 
 fn load_eval(model: &Path, data: &[PathBuf]) -> Result<Report> {
     let (m, p, _) = crate::model_io::load(model)?;
-    let mut samples = Vec::new();
-    for d in data {
-        samples.extend(crate::dataset::load(d)?.1);
-    }
-    ensure!(!samples.is_empty(), "no FP data to evaluate on");
-    Ok(evaluate(&m, &p, &samples))
+    let (samples, ids) = crate::eval::load_all(data)?;
+    Ok(evaluate(&m, &p, &samples, &ids))
 }
 
 /// One instanton radius: actions in units of the continuum value.
@@ -442,6 +473,9 @@ pub struct RoundSummary {
     /// Minimisations of this round that failed (e.g. a right-hand side unbounded below).
     pub fp_failed: usize,
     pub per_beta: Vec<crate::eval::BetaRow>,
+    /// "held-out test ensembles" or "the training data".
+    #[serde(default)]
+    pub evaluated_on: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -493,7 +527,16 @@ pub fn run(args: &PipelineArgs) -> Result<()> {
     write_json(&dir.join("config.json"), &cfg)?;
     std::fs::write(dir.join("config.toml"), toml::to_string_pretty(&cfg)?)?;
     let ctx = Ctx { dir: dir.clone(), quiet: args.quiet, started: Instant::now() };
-    let model_arg = model_arg(&dir, &cfg.train.model)?;
+    let model_arg = match &args.model {
+        // Later rounds fine-tune the given model: they need its spec.
+        Some(given) => {
+            let (m, _, _) = crate::model_io::load(given).with_context(|| format!("--model {}", given.display()))?;
+            let path = dir.join("given-model.json");
+            write_json(&path, &m.spec)?;
+            path.display().to_string()
+        }
+        None => model_arg(&dir, &cfg.train.model)?,
+    };
 
     // 1. Wilson ensembles.
     let mut ens_dirs = Vec::new();
@@ -505,6 +548,24 @@ pub fn run(args: &PipelineArgs) -> Result<()> {
             generate(&ctx, &d, &cfg.ensembles.lattice, b, &cfg.ensembles, cfg.ensembles.configs, seed)
         })?;
         ens_dirs.push(d);
+    }
+    // Held-out test ensembles and their FP data (first-round right-hand side).
+    let mut test_data = None;
+    if cfg.ensembles.test_configs > 0 {
+        let mut tdirs = Vec::new();
+        for (i, &b) in cfg.ensembles.betas.iter().enumerate() {
+            let seed = cfg.seed * 1000 + 200 + i as u64;
+            let st = (&cfg.ensembles, b, seed, "test");
+            let d = dir.join("ensembles").join(format!("test-b{b}-{}", tag(&st)));
+            ctx.stage(&format!("test-ensemble-b{b}"), &st, || {
+                generate(&ctx, &d, &cfg.ensembles.lattice, b, &cfg.ensembles, cfg.ensembles.test_configs, seed)
+            })?;
+            tdirs.push(d);
+        }
+        let st = (&cfg.fp, &tdirs);
+        let d = dir.join("fp").join(format!("test-{}", tag(&st)));
+        ctx.stage("fp-test", &st, || fp_data(&ctx, &cfg.fp, tdirs.clone(), &cfg.fp.rhs, &d, None))?;
+        test_data = Some(d);
     }
     // 2-4. FP data, training, evaluation; then self-consistent rounds.
     let mut rounds = Vec::new();
@@ -544,11 +605,32 @@ pub fn run(args: &PipelineArgs) -> Result<()> {
         ensure_dir(&dir.join("models"))?;
         let spec_text = std::fs::read_to_string(&model_arg).unwrap_or_else(|_| model_arg.clone());
         let tr_st = (&cfg.train, &spec_text, epochs, &data, &prev_model);
-        let model = dir.join("models").join(format!("round{round}-{}.safetensors", tag(&tr_st)));
-        ctx.stage(&format!("train-round{round}"), &tr_st, || {
-            train(&ctx, &cfg.train, &model_arg, vec![data.clone()], &model, epochs, prev_model.clone(), cfg.seed)
-        })?;
-        let report = load_eval(&model, std::slice::from_ref(&data))?;
+        let model = match (&args.model, round) {
+            (Some(given), 0) => given.clone(),
+            _ => {
+                let model = dir.join("models").join(format!("round{round}-{}.safetensors", tag(&tr_st)));
+                ctx.stage(&format!("train-round{round}"), &tr_st, || {
+                    train(
+                        &ctx,
+                        &cfg.train,
+                        &model_arg,
+                        vec![data.clone()],
+                        &model,
+                        epochs,
+                        prev_model.clone(),
+                        cfg.seed,
+                    )
+                })?;
+                model
+            }
+        };
+        // Round 0 on the held-out configurations when there are any; later rounds on their
+        // own data (their right-hand side differs).
+        let eval_data = match (&test_data, round) {
+            (Some(t), 0) => t.clone(),
+            _ => data.clone(),
+        };
+        let report = load_eval(&model, std::slice::from_ref(&eval_data))?;
         ensure_dir(&dir.join("eval"))?;
         write_json(&dir.join("eval").join(format!("round{round}.json")), &report)?;
         plot_rows(
@@ -571,6 +653,7 @@ pub fn run(args: &PipelineArgs) -> Result<()> {
             fp_change,
             fp_failed: idx.failed.len(),
             per_beta: report.per_beta.clone(),
+            evaluated_on: if eval_data == data { "the training data" } else { "held-out test ensembles" }.into(),
         });
         models.push((model.clone(), rounds.last().unwrap().lcnn_rel_error));
         prev_model = Some(model);

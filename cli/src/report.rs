@@ -62,7 +62,7 @@ th{background:#f2f2f2}h1,h2{border-bottom:1px solid #ddd}.grid{display:flex;flex
     );
     h.push_str("<h2>Action values and derivatives per coupling</h2>");
     for r in &s.rounds {
-        let _ = write!(h, "<h3>Round {} (right-hand side: <code>{}</code>)</h3><table><tr><th>β<sub>wil</sub></th><th>configs</th><th>L-CNN rel. error</th><th>signed</th><th>inv. loss</th><th>Wilson rel. error</th><th>signed</th><th>inv. loss</th></tr>", r.round, esc(&r.rhs));
+        let _ = write!(h, "<h3>Round {} (right-hand side: <code>{}</code>; evaluated on {})</h3><table><tr><th>β<sub>wil</sub></th><th>configs</th><th>L-CNN rel. error</th><th>signed</th><th>inv. loss</th><th>Wilson rel. error</th><th>signed</th><th>inv. loss</th></tr>", r.round, esc(&r.rhs), esc(&r.evaluated_on));
         for b in &r.per_beta {
             let _ = write!(
                 h,

@@ -67,7 +67,7 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 0)]
     pub patience: usize,
     /// Before the first epoch, fit the last layer (kernel-1 L-CB, linear read-out) exactly by
-    /// linear least squares on the training data (objective 10 w1 ((A_FP - A)/V)^2 + w2 L2,
+    /// linear least squares on the training data (objective 100 w1 ((A_FP - A)/A_FP)^2 + w2 L2,
     /// the derivative part sketched with --fit-directions random link directions per configuration)
     #[arg(long)]
     pub fit_readout: bool,
@@ -146,6 +146,9 @@ pub struct TrainLog {
     /// The least-squares fit of the last layer before the first epoch (`--fit-readout`).
     #[serde(default)]
     pub readout_fit: Option<FitReport>,
+    /// `(L1, L2)` on the validation configurations before the first step.
+    #[serde(default)]
+    pub initial_val: Option<(f64, f64)>,
 }
 
 impl EpochLog {
@@ -219,7 +222,8 @@ fn load_checkpoint(path: &Path, n: usize) -> Result<Checkpoint> {
 
 /// Runs `fpa train`.
 pub fn run(args: &TrainArgs) -> Result<()> {
-    ensure!(args.epochs >= 1 && args.batch >= 1, "--epochs and --batch must be at least 1");
+    ensure!(args.batch >= 1, "--batch must be at least 1");
+    ensure!(args.epochs >= 1 || args.fit_readout, "--epochs must be at least 1 (0 only with --fit-readout)");
     ensure!(args.lr > 0.0 && args.lr.is_finite(), "--lr must be a positive number");
     ensure!((0.0..1.0).contains(&args.val), "--val must be in [0, 1)");
     ensure!(args.w1 >= 0.0 && args.w2 >= 0.0 && args.w1 + args.w2 > 0.0, "--w1 and --w2 must be >= 0, not both 0");
@@ -282,7 +286,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         let readout_fit = if args.fit_readout {
             let set = FitSettings {
                 directions: args.fit_directions,
-                value_weight: 10.0 * args.w1,
+                value_weight: 100.0 * args.w1,
                 derivative_weight: args.w2,
                 seed: args.seed,
                 ..Default::default()
@@ -316,6 +320,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             stopped_early: None,
             initial: None,
             readout_fit,
+            initial_val: None,
         };
         (p.clone(), p.clone(), Adam::new(p.len()), log)
     };
@@ -331,6 +336,23 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     let mut meta = BTreeMap::new();
     meta.insert("training".into(), serde_json::to_string(&log)?);
     model_io::save(&args.out, &model, &best, &meta)?;
+    let fmt = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.3e}"));
+    if log.epochs.is_empty() {
+        let (t, v) = (log.initial.unwrap_or_default(), log.initial_val);
+        if args.quiet {
+            return Ok(());
+        }
+        eprintln!(
+            "wrote {} ({} parameters, read-out fit only): train L1 {:.3e} L2 {:.3e}, validation L1 {} L2 {}",
+            args.out.display(),
+            model.n_params,
+            t.0,
+            t.1,
+            fmt(v.map(|v| v.0)),
+            fmt(v.map(|v| v.1))
+        );
+        return Ok(());
+    }
     let b = &log.epochs[log.best_epoch.unwrap_or(log.epochs.len() - 1)];
     if !args.quiet {
         eprintln!(
@@ -341,8 +363,8 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             log.stopped_early.as_ref().map_or(String::new(), |r| format!("; {r}")),
             b.train_l1,
             b.train_l2,
-            b.val_l1.map_or("-".into(), |v| format!("{v:.3e}")),
-            b.val_l2.map_or("-".into(), |v| format!("{v:.3e}"))
+            fmt(b.val_l1),
+            fmt(b.val_l2)
         );
     }
     Ok(())
@@ -375,6 +397,16 @@ fn train_epochs(
     if log.initial.is_none() {
         let (l, _) = batch_loss(model, params, train, w, false);
         log.initial = Some(mean_losses(&l));
+        if !val.is_empty() {
+            let (l, _) = batch_loss(model, params, val, w, false);
+            log.initial_val = Some(mean_losses(&l));
+        }
+        if args.epochs == 0 {
+            log.complete = true;
+            save_checkpoint(ckpt, params, best, adam, log)?;
+            write_json(&sibling(&args.out, ".log.json"), log)?;
+            return Ok(true);
+        }
     }
     let sched = schedule(args.schedule);
     let mut done_here = 0;

@@ -351,3 +351,92 @@ fn tiny_pipeline_end_to_end() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("up to date"));
     assert!(t.elapsed().as_secs() < 30, "the second run redid work");
 }
+
+/// How much smaller than Wilson's the shipped model's relative action error must be on fresh
+/// 4⁴ configurations at every coupling tested (the figure the model card in the README claims).
+const SHIPPED_MODEL_FACTOR: f64 = 10.0;
+
+/// The shipped FP action `models/fp-action.safetensors`: a gauge-invariant action, and on
+/// freshly generated 4⁴ Wilson configurations (seeds unlike the training data's) at two
+/// couplings, with their FP values computed here, its relative action error is at least
+/// `SHIPPED_MODEL_FACTOR` below Wilson's.
+#[test]
+fn shipped_fp_action_beats_wilson() {
+    use fpa_core::action::Action;
+    use fpa_core::lattice::{GaugeField, GaugeTransform, Geometry};
+    use fpa_core::lcnn::action::LcnnAction;
+    use fpa_core::lcnn::Model;
+    use std::sync::Arc;
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/fp-action.safetensors");
+    let bytes = std::fs::read(&path).expect("the shipped model exists");
+    let (ts, meta) = fpa_core::io::safetensors::decode(&bytes).unwrap();
+    let model = Model::from_json(&meta["spec"]).unwrap();
+    let mut params = vec![0.0; model.n_params];
+    for t in model.tensors() {
+        let found = ts.iter().find(|x| x.name == t.name).expect("every tensor is stored");
+        params[t.offset..t.offset + found.data.len()].copy_from_slice(&found.data);
+    }
+    let action = LcnnAction::new(model, params, "shipped".into());
+    let geom = Arc::new(Geometry::new(&[4, 4, 4, 4]).unwrap());
+    let u = GaugeField::<f64>::hot(geom.clone(), 77);
+    let a = Action::<f64>::value(&action, &u);
+    let b = Action::<f64>::value(&action, &GaugeTransform::random(geom, 78).apply(&u));
+    assert!((a - b).abs() < 1e-10 * a.abs(), "gauge invariance: {a} vs {b}");
+
+    let tmp = tempfile::tempdir().unwrap();
+    let mut fp_args = vec!["fp-data".to_string()];
+    for (beta, seed) in [("5.5", "4242"), ("6.5", "4343")] {
+        let e = tmp.path().join(format!("b{beta}"));
+        ok(&fpa(
+            &[
+                "generate",
+                "--lattice",
+                "4x4x4x4",
+                "--beta",
+                beta,
+                "--therm",
+                "100",
+                "--every",
+                "10",
+                "--configs",
+                "2",
+                "--seed",
+                seed,
+                "--quiet",
+                "--out",
+                e.to_str().unwrap(),
+            ],
+            2,
+        ));
+        fp_args.extend(["--ensemble".into(), e.display().to_string()]);
+    }
+    let data = tmp.path().join("fp");
+    fp_args.extend(["--quiet".into(), "--out".into(), data.display().to_string()]);
+    ok(&fpa(&fp_args.iter().map(String::as_str).collect::<Vec<_>>(), 2));
+    let out = tmp.path().join("eval");
+    let o = fpa(
+        &[
+            "eval",
+            "--model",
+            path.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+            "--json",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        2,
+    );
+    ok(&o);
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let rows = report["per_beta"].as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    for r in rows {
+        let (l, w) = (r["lcnn"]["rel_error"].as_f64().unwrap(), r["wilson"]["rel_error"].as_f64().unwrap());
+        assert!(
+            l * SHIPPED_MODEL_FACTOR <= w,
+            "beta_wil {}: relative action error {l:.3e} is not {SHIPPED_MODEL_FACTOR}x below Wilson's {w:.3e}",
+            r["beta_wil"]
+        );
+    }
+}

@@ -169,51 +169,58 @@ pub fn training_on_fp_data_lowers_both_losses() {
 }
 
 /// The least-squares fit of the last layer is exact: a student that differs
-/// from a teacher network only in its last layer recovers the teacher's
-/// actions and link derivatives on the fitted configurations (and on a new
-/// one), from the teacher's values and sketched derivatives alone.
+/// from a teacher network only in its last layer (without and with transport)
+/// recovers the teacher's actions and link derivatives on the fitted
+/// configurations and on a new one, from the teacher's values and sketched
+/// derivatives alone.
 pub fn readout_fit_recovers_a_teacher_exactly() {
-    use crate::util::{assert_close, random_field};
     use fpa_core::lcnn::readout_fit::{fit_last_layer, FitSettings};
     use fpa_core::lcnn::train::{action_and_gradients, Sample};
-    let m = Model::new(ModelSpec { init_scale: 0.5, ..ModelSpec::lcb_stack(&[(2, 2), (2, 1)]) }).unwrap();
-    let mut teacher = m.init_params(5);
-    let mut rng = fpa_core::rng::Rng::stream(59, &[fpa_core::rng::domain::TEST]);
-    for p in teacher.iter_mut() {
-        *p += 0.05 * rng.gaussian(); // every coupling nonzero
+    for (kernel, configs, directions) in [(1, 3, 32), (2, 5, 64)] {
+        let m = Model::new(ModelSpec { init_scale: 0.5, ..ModelSpec::lcb_stack(&[(2, 2), (2, kernel)]) }).unwrap();
+        let mut teacher = m.init_params(5);
+        let mut rng = fpa_core::rng::Rng::stream(59, &[fpa_core::rng::domain::TEST]);
+        for p in teacher.iter_mut() {
+            *p += 0.05 * rng.gaussian(); // every coupling nonzero
+        }
+        let g = lattice(&[2, 2, 2, 4]);
+        let fields: Vec<GaugeField<f64>> =
+            (0..=configs).map(|i| crate::util::random_field(&g, Some(0.5), 60 + i as u64)).collect();
+        let t_triv = m.trivial_per_site(&teacher);
+        let samples: Vec<Sample> = fields[..configs]
+            .iter()
+            .map(|u| {
+                let (a, _, d) = action_and_gradients(&m, &teacher, &t_triv, u);
+                Sample { links: u.clone(), a_fp: a, d_fp: d, beta: 6.0 }
+            })
+            .collect();
+        // The student: the teacher with a different last layer.
+        let mut student = teacher.clone();
+        let (lo, hi) = (m.layer_offset(m.layers.len() - 1), m.layer_offset(m.layers.len()));
+        for p in &mut student[lo..hi] {
+            *p = 0.3 * rng.gaussian();
+        }
+        let refs: Vec<&Sample> = samples.iter().collect();
+        let set = FitSettings { directions, ridge: 1e-13, ..Default::default() };
+        let rep = fit_last_layer(&m, &mut student, &refs, &set).unwrap();
+        assert!(rep.objective_after < 1e-12 * rep.objective_before, "kernel {kernel}: fit residual {rep:?}");
+        let s_triv = m.trivial_per_site(&student);
+        for (i, u) in fields.iter().enumerate() {
+            let (a_t, _, d_t) = action_and_gradients(&m, &teacher, &t_triv, u);
+            let (a_s, _, d_s) = action_and_gradients(&m, &student, &s_triv, u);
+            let scale = d_t.iter().flatten().fold(0.0f64, |a, x| a.max(x.abs()));
+            let err = d_s.iter().flatten().zip(d_t.iter().flatten()).fold(0.0f64, |a, (x, y)| a.max((x - y).abs()));
+            assert!((a_s - a_t).abs() < 1e-7 * a_t.abs(), "kernel {kernel}, field {i}: action {a_s} vs {a_t}");
+            assert!(err < 1e-7 * scale, "kernel {kernel}, field {i}: link derivatives off by {err:.3e} of {scale:.3e}");
+        }
     }
+    // Models whose action is not linear in the last layer's weights are refused.
     let g = lattice(&[2, 2, 2, 2]);
-    let fields: Vec<GaugeField<f64>> = (0..4).map(|i| random_field(&g, Some(0.5), 60 + i)).collect();
-    let t_triv = m.trivial_per_site(&teacher);
-    let samples: Vec<Sample> = fields[..3]
-        .iter()
-        .map(|u| {
-            let (a, _, d) = action_and_gradients(&m, &teacher, &t_triv, u);
-            Sample { links: u.clone(), a_fp: a, d_fp: d, beta: 6.0 }
-        })
-        .collect();
-    // The student: the teacher with a different last layer.
-    let mut student = teacher.clone();
-    let (lo, hi) = (m.layer_offset(m.layers.len() - 1), m.layer_offset(m.layers.len()));
-    let mut rng = fpa_core::rng::Rng::stream(61, &[fpa_core::rng::domain::TEST]);
-    for p in &mut student[lo..hi] {
-        *p = 0.3 * rng.gaussian();
-    }
-    let refs: Vec<&Sample> = samples.iter().collect();
-    let set = FitSettings { directions: 32, ridge: 1e-13, ..Default::default() };
-    let rep = fit_last_layer(&m, &mut student, &refs, &set).unwrap();
-    assert!(rep.objective_after < 1e-12 * rep.objective_before, "fit residual {rep:?}");
-    let s_triv = m.trivial_per_site(&student);
-    for (i, u) in fields.iter().enumerate() {
-        let (a_t, _, d_t) = action_and_gradients(&m, &teacher, &t_triv, u);
-        let (a_s, _, d_s) = action_and_gradients(&m, &student, &s_triv, u);
-        let scale = d_t.iter().flatten().fold(0.0f64, |a, x| a.max(x.abs()));
-        let err = d_s.iter().flatten().zip(d_t.iter().flatten()).fold(0.0f64, |a, (x, y)| a.max((x - y).abs()));
-        assert_close(a_s, a_t, 1e-7 * a_t.abs(), "action after the fit");
-        assert!(err < 1e-7 * scale, "link derivatives after the fit (field {i}): error {err:.3e} of {scale:.3e}");
-    }
-    // Models without a kernel-1 last layer and a linear read-out are refused.
-    let bad = Model::new(ModelSpec::lcb_stack(&[(2, 2), (2, 2)])).unwrap();
+    let u = crate::util::random_field(&g, Some(0.5), 70);
+    let s = Sample { links: u.clone(), a_fp: 1.0, d_fp: vec![[0.0; 8]; u.links().len()], beta: 6.0 };
+    let mut spec = ModelSpec::lcb_stack(&[(2, 2), (2, 1)]);
+    spec.head.hidden = vec![3];
+    let bad = Model::new(spec).unwrap();
     let mut p = bad.init_params(1);
-    assert!(fit_last_layer(&bad, &mut p, &refs, &set).is_err());
+    assert!(fit_last_layer(&bad, &mut p, &[&s], &FitSettings::default()).is_err());
 }

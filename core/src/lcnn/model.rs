@@ -475,12 +475,25 @@ impl Model {
 
     /// The raw network output `Σ_x head(x)` and the tape for [`Self::backward`].
     pub fn forward_raw<T: Real>(&self, params: &[f64], u: &GaugeField<T>) -> (T, Tape<T>) {
+        let (mut tape, w) = self.forward_layers(params, u, self.layers.len());
+        let a = head::forward(&self.head, self.layer_params(params, self.layers.len()), &w);
+        tape.inputs.push(w);
+        (a, tape)
+    }
+
+    /// The feature map entering layer `upto` (the layers before it run, the rest not).
+    pub fn features_before<T: Real>(&self, params: &[f64], u: &GaugeField<T>, upto: usize) -> Features<T> {
+        self.forward_layers(params, u, upto).1
+    }
+
+    /// Runs layers `0..upto`: the tape so far and the feature map they produce.
+    fn forward_layers<T: Real>(&self, params: &[f64], u: &GaugeField<T>, upto: usize) -> (Tape<T>, Features<T>) {
         assert_eq!(params.len(), self.n_params, "parameter vector does not match the model");
         self.check_field(u);
         let vol = u.geometry().volume();
         let mut tape = Tape { links: alloc::vec![u.clone()], inputs: Vec::new(), lcb: Vec::new(), lconv: Vec::new() };
         let mut w = Features::zeros(vol, 0);
-        for (i, l) in self.layers.iter().enumerate() {
+        for (i, l) in self.layers.iter().enumerate().take(upto) {
             let p = self.layer_params(params, i);
             let links = tape.links.last().unwrap();
             let (mut lcb_t, mut lconv_t) = (None, None);
@@ -508,9 +521,7 @@ impl Model {
             tape.lcb.push(lcb_t);
             tape.lconv.push(lconv_t);
         }
-        let a = head::forward(&self.head, self.layer_params(params, self.layers.len()), &w);
-        tape.inputs.push(w);
-        (a, tape)
+        (tape, w)
     }
 
     /// Gradients of `seed · Σ_x head(x)`: with respect to the parameters, and

@@ -1,20 +1,22 @@
 //! Exact least-squares fit of the last bilinear layer.
 //!
-//! When the network ends in an L-CB layer without transport (kernel 1, real
-//! weights) followed by the linear read-out of `Re Tr`, the action is linear
-//! in that layer's weights once the earlier layers are fixed:
+//! When the network ends in an L-CB layer with real weights followed by the
+//! linear read-out of `Re Tr`, the action is linear in that layer's weights
+//! once the earlier layers are fixed:
 //!
 //! `A = Σ_u h_u Σ_x Re Tr W'_u(x) = Σ_{v,w} c_{v,w} F_{v,w}`, with
 //! `c_{v,w} = Σ_u h_u ω_{u,v,w}` and `F_{v,w} = Σ_x Re Tr(L_v(x) R_w(x))`
 //! (minus its value on the trivial field when the model subtracts it), and
-//! `L = R = (W, W†, 1)` the factors built from the layer's input `W`.
+//! `L = (W, W†, 1)`, `R = (T W, (T W)†, 1)` the layer's factors built from its
+//! input `W` and its transported copies `T W` (see [`super::lcb`]).
 //! The link derivatives are linear in `c` too. So the correction `δc` that
 //! minimises
 //!
-//! `Σ_i [ w_A ((A_FP − A)/V)² + w_D Σ_{x,μ,a} (D_FP − D)² / (64 V) ]`
+//! `Σ_i [ w_A ((A_FP − A)/A_FP)² + w_D Σ_{x,μ,a} (D_FP − D)² / (64 V) ]`
 //!
-//! over the training configurations is the solution of linear normal
-//! equations. The derivative part is sketched: for `m` Gaussian link
+//! over the training configurations (the relative action error, the measure
+//! the evaluation uses, so that smooth configurations such as instantons count
+//! as much as rough ones) is the solution of linear normal equations. The derivative part is sketched: for `m` Gaussian link
 //! directions `r` per configuration, `r·D = d/dε A[exp(iε r·t) U]` comes from
 //! one forward pass on dual numbers, and `E[(r·x)²] = |x|²` makes the sketched
 //! sum an unbiased estimate of the invariant loss. The correction is added to
@@ -24,6 +26,7 @@
 //! This is one exact linear solve instead of thousands of gradient steps on
 //! the last layer; gradient training of all layers continues from it.
 
+use super::lcb::LcbShape;
 use super::model::{Layer, Model, SpecError};
 use super::train::{tangent_field, Sample, L2_NORM};
 use crate::lattice::GaugeField;
@@ -37,7 +40,7 @@ use alloc::vec::Vec;
 pub struct FitSettings {
     /// Random link directions per configuration for the derivative equations.
     pub directions: usize,
-    /// `w_A`, weight of the squared action-density error.
+    /// `w_A`, weight of the squared relative action error.
     pub value_weight: f64,
     /// `w_D`, weight of the invariant loss.
     pub derivative_weight: f64,
@@ -49,7 +52,7 @@ pub struct FitSettings {
 
 impl Default for FitSettings {
     fn default() -> Self {
-        FitSettings { directions: 16, value_weight: 100.0, derivative_weight: 1.0, ridge: 1e-9, seed: 1 }
+        FitSettings { directions: 16, value_weight: 100.0, derivative_weight: 10.0, ridge: 1e-9, seed: 1 }
     }
 }
 
@@ -63,50 +66,84 @@ pub struct FitReport {
     pub objective_after: f64,
 }
 
-/// The index of the last layer if the model has the structure the fit needs.
-fn fitted_layer(model: &Model) -> Result<usize, SpecError> {
+/// The last layer if the model has the structure the fit needs.
+fn fitted_layer(model: &Model) -> Result<(usize, LcbShape), SpecError> {
     let last = model.layers.len().checked_sub(1).ok_or_else(|| SpecError("the model has no layers".into()))?;
-    match &model.layers[last] {
-        Layer::Lcb(s) if s.kernel == 1 && !s.complex => {}
+    let shape = match &model.layers[last] {
+        Layer::Lcb(s) if !s.complex => *s,
         other => {
             return Err(SpecError(alloc::format!(
-                "the read-out fit needs a last L-CB/L-Bilin layer with kernel 1 and real weights, not {other:?}"
+                "the read-out fit needs a last L-CB/L-Bilin layer with real weights, not {other:?}"
             )))
         }
+    };
+    if model.layers.iter().any(|l| matches!(l, Layer::Lexp { .. })) {
+        return Err(SpecError("the read-out fit needs a model without L-Exp layers".into()));
     }
     if !model.head.hidden.is_empty() || model.head.imag {
         return Err(SpecError("the read-out fit needs a linear read-out of Re Tr (hidden = [], imag = false)".into()));
     }
-    Ok(last)
+    Ok((last, shape))
 }
 
-/// `F_{v,w} = Σ_x Re Tr(L_v R_w)` of the last layer's input, and the raw action.
-fn bilinear_sums<T: Real>(model: &Model, params: &[f64], layer: usize, u: &GaugeField<T>) -> (T, Vec<T>) {
-    let (a, tape) = model.forward_raw(params, u);
-    let w = model.layer_input(&tape, layer);
-    let n = w.channels;
-    let nl = 2 * n + 1;
+/// `(M, M†, 1)` of the matrices at one site.
+fn factors<T: Real>(site: &[Mat3<T>]) -> Vec<Mat3<T>> {
+    let mut f: Vec<Mat3<T>> = Vec::with_capacity(2 * site.len() + 1);
+    f.extend_from_slice(site);
+    f.extend(site.iter().map(|m| m.adj()));
+    f.push(Mat3::identity());
+    f
+}
+
+/// `F_{v,w} = Σ_x Re Tr(L_v R_w)` of the last layer (`v` major), and the raw
+/// action `Σ_{v,w} c_{v,w} F_{v,w} + V b` (`b` the read-out bias), without
+/// running the last layer itself.
+fn bilinear_sums<T: Real>(
+    model: &Model,
+    params: &[f64],
+    (layer, shape): (usize, LcbShape),
+    u: &GaugeField<T>,
+) -> (T, Vec<T>) {
+    let w = model.features_before(params, u, layer);
+    let (blocks, _) = shape.shifts().forward(u, &w);
+    let (nl, nr) = (shape.n_left(), shape.n_right());
     let per_site: Vec<Vec<T>> = crate::par::map_range(w.volume(), |x| {
-        let site = w.site(x);
-        let mut f: Vec<Mat3<T>> = Vec::with_capacity(nl);
-        f.extend_from_slice(site);
-        f.extend(site.iter().map(|m| m.adj()));
-        f.push(Mat3::identity());
-        let mut out = alloc::vec![T::zero(); nl * nl];
+        let (l, r) = (factors(w.site(x)), factors(blocks.site(x)));
+        let mut out = alloc::vec![T::zero(); nl * nr];
         for v in 0..nl {
-            for r in 0..nl {
-                out[v * nl + r] = re_tr_product(&f[v], &f[r]);
+            for k in 0..nr {
+                out[v * nr + k] = re_tr_product(&l[v], &r[k]);
             }
         }
         out
     });
-    let mut sums = alloc::vec![T::zero(); nl * nl];
+    let mut sums = alloc::vec![T::zero(); nl * nr];
     for s in &per_site {
         for (a, b) in sums.iter_mut().zip(s) {
             *a += *b;
         }
     }
+    let c = current_coefficients(model, params, (layer, shape));
+    let head = model.layer_offset(model.layers.len());
+    let mut a = T::from_f64(params[head + shape.n_out] * w.volume() as f64);
+    for (f, ck) in sums.iter().zip(&c) {
+        a += f.mul_f64(*ck);
+    }
     (a, sums)
+}
+
+/// `c_{v,w} = Σ_u h_u ω_{u,v,w}` of the current parameters.
+fn current_coefficients(model: &Model, params: &[f64], (layer, shape): (usize, LcbShape)) -> Vec<f64> {
+    let k = shape.n_left() * shape.n_right();
+    let (off, head) = (model.layer_offset(layer), model.layer_offset(model.layers.len()));
+    let mut c = alloc::vec![0.0; k];
+    for u in 0..shape.n_out {
+        let h = params[head + u];
+        for (ck, w) in c.iter_mut().zip(&params[off + u * k..off + (u + 1) * k]) {
+            *ck += h * w;
+        }
+    }
+    c
 }
 
 /// `Re Tr(A B)`.
@@ -120,16 +157,19 @@ fn re_tr_product<T: Real>(a: &Mat3<T>, b: &Mat3<T>) -> T {
     s
 }
 
-/// Normal equations `M δc = b` and the objective `Σ y²` of one configuration.
-fn normal_equations(
+/// One equation `a·δc = y` of the least-squares problem.
+type Row = (Vec<f64>, f64);
+
+/// The equations of one configuration: its action value, then one per sketch direction.
+fn equations(
     model: &Model,
     params: &[f64],
-    layer: usize,
+    layer: (usize, LcbShape),
     index: usize,
     s: &Sample,
     trivial: &(f64, Vec<f64>),
     set: &FitSettings,
-) -> (Vec<f64>, Vec<f64>, f64) {
+) -> Vec<Row> {
     let vol = s.links.geometry().volume() as f64;
     let sub = model.spec.subtract_trivial;
     let mut rows: Vec<(Vec<f64>, f64)> = Vec::with_capacity(set.directions + 1);
@@ -138,9 +178,9 @@ fn normal_equations(
         let mut rng = Rng::stream(set.seed, &[domain::SKETCH, index as u64, j as u64]);
         let r: Vec<[f64; 8]> = (0..s.links.links().len()).map(|_| core::array::from_fn(|_| rng.gaussian())).collect();
         let (a, f) = bilinear_sums(model, params, layer, &tangent_field(&s.links, &r));
-        if j == 0 {
+        if j == 0 && s.a_fp.abs() > 1e-12 * vol {
             // The value equation, from the values of the dual numbers.
-            let scale = crate::real::sqrt_f64(set.value_weight) / vol;
+            let scale = crate::real::sqrt_f64(set.value_weight) / s.a_fp.abs();
             let a_now = if sub { a.v - trivial.0 * vol } else { a.v };
             let mut row: Vec<f64> = f.iter().map(|x| x.v).collect();
             if sub {
@@ -156,44 +196,48 @@ fn normal_equations(
             rows.push((f.iter().map(|x| x.d * d_scale).collect(), (target - a.d) * d_scale));
         }
     }
-    let k = rows[0].0.len();
+    rows
+}
+
+/// The upper triangle of `M = Σ a aᵀ` (row `p` of `M` built by one worker from
+/// all equations in order, so the sums do not depend on the thread count).
+fn normal_matrix(rows: &[Row], k: usize) -> Vec<f64> {
     let mut m = alloc::vec![0.0; k * k];
-    let mut b = alloc::vec![0.0; k];
-    let mut obj = 0.0;
-    for (row, y) in &rows {
-        obj += y * y;
-        for p in 0..k {
-            b[p] += row[p] * y;
-            let rp = row[p];
-            for q in p..k {
-                m[p * k + q] += rp * row[q];
+    crate::par::for_each_chunk_mut(&mut m, k, |p, mp| {
+        for (a, _) in rows {
+            let ap = a[p];
+            if ap != 0.0 {
+                for (x, y) in mp[p..].iter_mut().zip(&a[p..]) {
+                    *x += ap * y;
+                }
             }
         }
-    }
-    (m, b, obj)
+    });
+    m
+}
+
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
 /// Solves `M x = b` for symmetric positive definite `M` (upper triangle given) by Cholesky.
 fn cholesky_solve(m: &mut [f64], b: &mut [f64]) -> Result<(), SpecError> {
     let n = b.len();
-    // Lower factor in the lower triangle: M = L Lᵀ.
-    for j in 0..n {
-        let mut d = m[j * n + j];
-        for k in 0..j {
-            d -= m[j * n + k] * m[j * n + k];
+    // Lower factor in the lower triangle, row by row: M = L Lᵀ,
+    // L_ij = (M_ji − Σ_{k<j} L_ik L_jk) / L_jj.
+    for i in 0..n {
+        let (done, rest) = m.split_at_mut(i * n);
+        let row = &mut rest[..n];
+        let done = &*done;
+        for j in 0..i {
+            let lj = &done[j * n..j * n + j];
+            row[j] = (done[j * n + i] - dot(&row[..j], lj)) / done[j * n + j];
         }
+        let d = row[i] - dot(&row[..i], &row[..i]);
         if d.is_nan() || d <= 0.0 {
             return Err(SpecError("the read-out fit's normal matrix is not positive definite".into()));
         }
-        let d = crate::real::sqrt_f64(d);
-        m[j * n + j] = d;
-        for i in j + 1..n {
-            let mut s = m[j * n + i];
-            for k in 0..j {
-                s -= m[i * n + k] * m[j * n + k];
-            }
-            m[i * n + j] = s / d;
-        }
+        row[i] = crate::real::sqrt_f64(d);
     }
     for i in 0..n {
         let mut s = b[i];
@@ -213,7 +257,7 @@ fn cholesky_solve(m: &mut [f64], b: &mut [f64]) -> Result<(), SpecError> {
 }
 
 /// The per-site bilinear sums on the trivial field (`F_{v,w}[1] / V`).
-fn trivial_sums(model: &Model, params: &[f64], layer: usize, g: &GaugeField<f64>) -> (f64, Vec<f64>) {
+fn trivial_sums(model: &Model, params: &[f64], layer: (usize, LcbShape), g: &GaugeField<f64>) -> (f64, Vec<f64>) {
     let cold = GaugeField::<f64>::cold(g.geometry().clone());
     let vol = g.geometry().volume() as f64;
     let (a, f) = bilinear_sums(model, params, layer, &cold);
@@ -231,25 +275,23 @@ pub fn fit_last_layer(
     if samples.is_empty() {
         return Err(SpecError("the read-out fit needs configurations".into()));
     }
-    let first = &samples[0].links;
-    if samples.iter().any(|s| s.links.geometry().dims() != first.geometry().dims()) {
-        return Err(SpecError("the read-out fit needs configurations of one lattice size".into()));
-    }
-    let trivial = trivial_sums(model, params, layer, first);
+    // Per site, the trivial-field values do not depend on the lattice size.
+    let trivial = trivial_sums(model, params, layer, &samples[0].links);
     let idx: Vec<usize> = (0..samples.len()).collect();
-    let parts = crate::par::map_slice(&idx, |&i| normal_equations(model, params, layer, i, samples[i], &trivial, set));
-    let k = parts[0].1.len();
-    let mut m = alloc::vec![0.0; k * k];
+    let rows: Vec<Row> =
+        crate::par::map_slice(&idx, |&i| equations(model, params, layer, i, samples[i], &trivial, set))
+            .into_iter()
+            .flatten()
+            .collect();
+    let k = rows[0].0.len();
+    let mut m = normal_matrix(&rows, k);
     let mut b = alloc::vec![0.0; k];
     let mut before = 0.0;
-    for (pm, pb, po) in &parts {
-        for (x, y) in m.iter_mut().zip(pm) {
-            *x += y;
+    for (a, y) in &rows {
+        before += y * y;
+        for (x, ai) in b.iter_mut().zip(a) {
+            *x += ai * y;
         }
-        for (x, y) in b.iter_mut().zip(pb) {
-            *x += y;
-        }
-        before += po;
     }
     let mean_diag = (0..k).map(|p| m[p * k + p]).sum::<f64>() / k as f64;
     if mean_diag.is_nan() || mean_diag <= 0.0 || mean_diag.is_infinite() {
@@ -273,7 +315,7 @@ pub fn fit_last_layer(
     }
     let after = before - 2.0 * dc.iter().zip(&rhs).map(|(x, y)| x * y).sum::<f64>() + quad;
     // Spread δc over the output channels by their read-out weights.
-    let Layer::Lcb(shape) = &model.layers[layer] else { unreachable!() };
+    let (layer, shape) = layer;
     let head = model.layer_offset(model.layers.len());
     let h: Vec<f64> = params[head..head + shape.n_out].to_vec();
     let h2: f64 = h.iter().map(|x| x * x).sum();
