@@ -50,6 +50,9 @@ try {
   const [l0, l1, c0, c1] = s.gauge;
   check('L-CNN is gauge invariant', Math.abs(l1 - l0) <= 1e-10 * Math.abs(l0), `${l0} -> ${l1}`);
   check('ordinary model is not', Math.abs(c1 - c0) > 1e-3 * Math.abs(c0), `${c0} -> ${c1}`);
+  const sh = s.shipped[0] || [NaN, NaN, NaN, NaN, NaN];
+  const relM = Math.abs(sh[1] - sh[0]) / sh[0], relW = Math.abs(sh[2] - sh[0]) / sh[0];
+  check('shipped FP action beats Wilson in the page', relM < relW / 3, `relative error ${relM.toExponential(2)} vs Wilson ${relW.toExponential(2)}`);
   check('bad input shows a message', s.errors.some((e) => e.includes('sites')) && s.errors.some((e) => e.includes('NaN')), JSON.stringify(s.errors));
   if (s.bench) {
     const b = s.bench;

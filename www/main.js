@@ -7,7 +7,7 @@ await wasm.default();
 const state = (window.__fpa = {
   crossOriginIsolated: self.crossOriginIsolated === true,
   threads: 0, threaded: false, plotted: {}, errors: [], heatbathPlaquette: null,
-  checksum: null, learnLosses: null, gauge: null, done: {},
+  checksum: null, learnLosses: null, gauge: null, shipped: [], done: {},
 });
 const $ = (id) => document.getElementById(id);
 $('coi').textContent = String(state.crossOriginIsolated);
@@ -74,6 +74,18 @@ worker.onmessage = (ev) => {
       break;
     }
     case 'learn-done': state.done.learn = true; break;
+    case 'shipped-info': $('sh-params').textContent = String(m.parameters); break;
+    case 'shipped-status': $('sh-status').textContent = m.text; break;
+    case 'shipped': {
+      const [afp, am, aw, lm, lw] = m.values;
+      const rel = (a) => (Math.abs(a - afp) / afp).toExponential(2);
+      const row = $('sh-table').insertRow();
+      for (const v of [m.beta, afp.toFixed(3), rel(am), rel(aw), lm.toExponential(2), lw.toExponential(2)]) row.insertCell().textContent = v;
+      $('sh-status').textContent = `beta_wil ${m.beta} took ${m.seconds.toFixed(1)} s`;
+      state.shipped.push(m.values);
+      break;
+    }
+    case 'shipped-done': state.done.shipped = true; break;
     case 'gauge': {
       const [l0, l1, c0, c1] = m.values;
       const rel = (a, b) => (Math.abs(b - a) / Math.abs(a)).toExponential(2);
@@ -90,6 +102,7 @@ $('hb-start').onclick = () => { $('error').textContent = ''; worker.postMessage(
 $('hb-stop').onclick = () => worker.postMessage({ cmd: 'hb-stop' });
 $('hb-nan').onclick = () => worker.postMessage({ cmd: 'hb-nan' });
 $('learn-start').onclick = () => worker.postMessage({ cmd: 'learn', seed: 1, perBeta: 3, rounds: 30, steps: 10 });
+$('shipped').onclick = () => worker.postMessage({ cmd: 'shipped', betas: [5.0, 5.5, 6.0, 6.5, 7.0], seed: 11 });
 $('gauge').onclick = () => worker.postMessage({ cmd: 'gauge', seed: Math.floor(Math.random() * 1e6) });
 
 // ?test=1: a scripted tour for the end-to-end tests.
@@ -105,6 +118,8 @@ if (params.get('test')) {
   await wait(() => state.done.learn);
   worker.postMessage({ cmd: 'gauge', seed: 7 });
   await wait(() => state.gauge);
+  worker.postMessage({ cmd: 'shipped', betas: [6.5], seed: 11 });
+  await wait(() => state.done.shipped || state.errors.length > 0);
   const nErr = state.errors.length;
   worker.postMessage({ cmd: 'bad-lattice', lattice: '100x100x100x100' });
   await wait(() => state.errors.length > nErr);

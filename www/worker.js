@@ -8,6 +8,7 @@ if (wasm.initThreadPool) {
 }
 let chain = null;
 let learner = null;
+let shipped = null;
 let running = false;
 
 function fail(e) {
@@ -67,6 +68,18 @@ onmessage = async (ev) => {
         }
         learner.fit_baseline();
         postMessage({ kind: 'learn-done' });
+        break;
+      }
+      case 'shipped': {
+        shipped = shipped || new wasm.ShippedModel();
+        postMessage({ kind: 'shipped-info', parameters: shipped.parameters() });
+        for (const beta of m.betas) {
+          postMessage({ kind: 'shipped-status', text: `beta_wil ${beta}: configuration and FP minimisation …` });
+          const t = performance.now();
+          const values = Array.from(shipped.compare(beta, m.seed ?? 11));
+          postMessage({ kind: 'shipped', beta, values, seconds: (performance.now() - t) / 1000 });
+        }
+        postMessage({ kind: 'shipped-done' });
         break;
       }
       case 'gauge':

@@ -653,7 +653,14 @@ pub fn run(args: &PipelineArgs) -> Result<()> {
             fp_change,
             fp_failed: idx.failed.len(),
             per_beta: report.per_beta.clone(),
-            evaluated_on: if eval_data == data { "the training data" } else { "held-out test ensembles" }.into(),
+            evaluated_on: if eval_data != data {
+                "held-out test ensembles"
+            } else if round == 0 && args.model.is_some() {
+                "this run's ensembles (the given model was trained elsewhere)"
+            } else {
+                "the training data"
+            }
+            .into(),
         });
         models.push((model.clone(), rounds.last().unwrap().lcnn_rel_error));
         prev_model = Some(model);

@@ -365,17 +365,10 @@ fn shipped_fp_action_beats_wilson() {
     use fpa_core::action::Action;
     use fpa_core::lattice::{GaugeField, GaugeTransform, Geometry};
     use fpa_core::lcnn::action::LcnnAction;
-    use fpa_core::lcnn::Model;
     use std::sync::Arc;
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/fp-action.safetensors");
     let bytes = std::fs::read(&path).expect("the shipped model exists");
-    let (ts, meta) = fpa_core::io::safetensors::decode(&bytes).unwrap();
-    let model = Model::from_json(&meta["spec"]).unwrap();
-    let mut params = vec![0.0; model.n_params];
-    for t in model.tensors() {
-        let found = ts.iter().find(|x| x.name == t.name).expect("every tensor is stored");
-        params[t.offset..t.offset + found.data.len()].copy_from_slice(&found.data);
-    }
+    let (model, params, _) = fpa_core::lcnn::model_file::decode(&bytes).unwrap();
     let action = LcnnAction::new(model, params, "shipped".into());
     let geom = Arc::new(Geometry::new(&[4, 4, 4, 4]).unwrap());
     let u = GaugeField::<f64>::hot(geom.clone(), 77);

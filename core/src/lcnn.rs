@@ -12,6 +12,7 @@ pub mod lexp;
 pub mod locality;
 pub mod loops;
 pub mod model;
+pub mod model_file;
 pub mod readout_fit;
 pub mod shifts;
 pub mod train;

@@ -7,9 +7,11 @@
 
 mod chart;
 mod learn;
+mod shipped;
 
 pub use chart::draw_chart;
 pub use learn::Learner;
+pub use shipped::ShippedModel;
 
 use fpa_core::lattice::{GaugeField, Geometry};
 use fpa_core::mc::heatbath::{heatbath_sweep, overrelax_sweep};
