@@ -33,9 +33,11 @@ pub fn spec(arg: &str) -> Result<Model> {
     let m = match arg {
         "paper" | "paper-12" => Model::new(fpa_core::lcnn::ModelSpec::paper_12()),
         "paper-12-24-24" => Model::new(fpa_core::lcnn::ModelSpec::paper_12_24_24()),
+        "paper-k222" => Model::new(fpa_core::lcnn::ModelSpec::paper_k222()),
         path => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("--model {path}: not a spec file (or one of: paper, paper-12-24-24)"))?;
+            let text = std::fs::read_to_string(path).with_context(|| {
+                format!("--model {path}: not a spec file (or one of: paper, paper-12-24-24, paper-k222)")
+            })?;
             Model::from_json(&text)
         }
     };

@@ -31,7 +31,8 @@ pub struct TrainArgs {
     /// FP dataset directory written by `fpa fp-data` (repeat to combine)
     #[arg(long = "data", required = true)]
     pub data: Vec<PathBuf>,
-    /// Model spec: a JSON file, or `paper` (3 x L-CB 12 channels, kernels 2,2,1) or `paper-12-24-24`
+    /// Model spec: a JSON file, or `paper` (3 x L-CB 12 channels, kernels 2,2,1), `paper-12-24-24`, or
+    /// `paper-k222` (kernels 2,2,2: the shipped FP action)
     #[arg(long)]
     pub model: String,
     #[arg(long, default_value_t = 20)]

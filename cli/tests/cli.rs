@@ -352,9 +352,10 @@ fn tiny_pipeline_end_to_end() {
     assert!(t.elapsed().as_secs() < 30, "the second run redid work");
 }
 
-/// How much smaller than Wilson's the shipped model's relative action error must be on fresh
-/// 4⁴ configurations at every coupling tested (the figure the model card in the README claims).
-const SHIPPED_MODEL_FACTOR: f64 = 10.0;
+/// How much smaller than Wilson's the shipped model's relative action error must be on two fresh
+/// 4⁴ configurations at β_wil = 5.0 and at 7.0. The model card reports 9.3x and 10.3x there on
+/// ten configurations each; two configurations fluctuate, and a model at the Wilson level fails.
+const SHIPPED_MODEL_FACTOR: f64 = 4.0;
 
 /// The shipped FP action `models/fp-action.safetensors`: a gauge-invariant action, and on
 /// freshly generated 4⁴ Wilson configurations (seeds unlike the training data's) at two
@@ -378,7 +379,7 @@ fn shipped_fp_action_beats_wilson() {
 
     let tmp = tempfile::tempdir().unwrap();
     let mut fp_args = vec!["fp-data".to_string()];
-    for (beta, seed) in [("5.5", "4242"), ("6.5", "4343")] {
+    for (beta, seed) in [("5.0", "4242"), ("7.0", "4343")] {
         let e = tmp.path().join(format!("b{beta}"));
         ok(&fpa(
             &[

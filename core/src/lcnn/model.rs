@@ -153,6 +153,12 @@ impl ModelSpec {
     pub fn paper_12_24_24() -> Self {
         Self { init: Init::Wilson, init_scale: 0.02, ..Self::lcb_stack(&[(12, 2), (24, 2), (24, 1)]) }
     }
+    /// The shipped FP action's architecture: the paper's three 12-channel L-CB
+    /// layers with transport (kernel 2) in the last one too, so that the
+    /// read-out fit's features include products of neighbouring sites' maps.
+    pub fn paper_k222() -> Self {
+        Self { init: Init::Wilson, init_scale: 0.02, ..Self::lcb_stack(&[(12, 2), (12, 2), (12, 2)]) }
+    }
     /// Plaq → L-CB layers `(channels, kernel)` → linear read-out of Re Tr.
     pub fn lcb_stack(layers: &[(usize, usize)]) -> Self {
         let mut l = alloc::vec![LayerSpec::Plaq {}];
