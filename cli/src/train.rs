@@ -80,8 +80,12 @@ pub struct TrainArgs {
     pub stop_after: Option<usize>,
 }
 
-/// An epoch whose mean training loss exceeds the best one so far by this factor
-/// (or is not finite) is taken back and redone at half the learning rate.
+/// An epoch whose validation loss at its end (without a validation split: its
+/// mean training loss) exceeds the best one so far by this factor, or whose
+/// loss or gradient is not finite, is taken back: the weights return to those of
+/// the epoch with the lowest validation loss (the blow-up may have started late
+/// in an earlier epoch), the optimiser starts afresh, and the epoch is redone
+/// at half the learning rate.
 const DIVERGENCE_FACTOR: f64 = 3.0;
 /// How often the learning rate may be halved before the run gives up.
 const MAX_HALVINGS: u32 = 10;
@@ -417,7 +421,6 @@ fn train_epochs(
         let t = Instant::now();
         let lr = sched.lr(args.lr, epoch, args.epochs) * 0.5f64.powi(log.halvings as i32);
         let order = shuffled(train.len(), args.seed, epoch as u64);
-        let (start_params, start_adam) = (params.clone(), adam.clone());
         let mut losses = Vec::with_capacity(train.len());
         let mut blew_up = None;
         for (step, chunk) in order.chunks(args.batch).enumerate() {
@@ -434,10 +437,28 @@ fn train_epochs(
         }
         let (t1, t2) = mean_losses(&losses);
         let initial = log.initial.map_or(f64::INFINITY, |(a, b)| w.w1 * a + w.w2 * b);
+        let initial_val = log.initial_val.map_or(f64::INFINITY, |(a, b)| w.w1 * a + w.w2 * b);
         let best_train = log.epochs.iter().map(|e| e.train_objective(w)).fold(initial, f64::min);
         let now = w.w1 * t1 + w.w2 * t2;
-        if blew_up.is_none() && now > DIVERGENCE_FACTOR * best_train {
+        // With a validation split the end-of-epoch validation loss decides (below): the
+        // mean over an epoch can be low while its last steps already blew up.
+        if blew_up.is_none() && val.is_empty() && now > DIVERGENCE_FACTOR * best_train {
             blew_up = Some(format!("the training loss rose from {best_train:.3e} to {now:.3e} in epoch {}", epoch + 1));
+        }
+        let (v1, v2) = if val.is_empty() || blew_up.is_some() {
+            (None, None)
+        } else {
+            let (l, _) = batch_loss(model, params, val, w, false);
+            let (a, b) = mean_losses(&l);
+            (Some(a), Some(b))
+        };
+        if let (Some(a), Some(b)) = (v1, v2) {
+            let best_val = log.epochs.iter().map(|e| e.objective(w)).fold(initial_val, f64::min);
+            let v = w.w1 * a + w.w2 * b;
+            if blew_up.is_none() && (v.is_nan() || v > DIVERGENCE_FACTOR * best_val) {
+                blew_up =
+                    Some(format!("the validation loss rose from {best_val:.3e} to {v:.3e} in epoch {}", epoch + 1));
+            }
         }
         if let Some(why) = blew_up {
             // Take the epoch back and redo it at half the learning rate.
@@ -446,8 +467,10 @@ fn train_epochs(
                 "training diverged ({why}) after the learning rate was halved {MAX_HALVINGS} times; \
                  lower --lr or check the data"
             );
-            *params = start_params;
-            *adam = start_adam;
+            // Back to the best weights (kept in the checkpoint, so a resumed run does the
+            // same), with a fresh optimiser: the moments of a blow-up are no guide.
+            params.clone_from(best);
+            *adam = Adam::new(params.len());
             log.halvings += 1;
             retries += 1;
             bar.set_position((epoch * steps_per_epoch) as u64);
@@ -457,13 +480,6 @@ fn train_epochs(
             ));
             continue;
         }
-        let (v1, v2) = if val.is_empty() {
-            (None, None)
-        } else {
-            let (l, _) = batch_loss(model, params, val, w, false);
-            let (a, b) = mean_losses(&l);
-            (Some(a), Some(b))
-        };
         log.epochs.push(EpochLog {
             epoch,
             lr,

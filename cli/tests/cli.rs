@@ -288,6 +288,17 @@ fn train_resumes_eval_reports_and_weights_match_lge_cnn_conventions() {
     assert!(report["per_beta"][0]["wilson"]["rel_error"].as_f64().unwrap() > 0.0);
     assert!(tmp.path().join("a.safetensors.eval.relerr.svg").exists());
 
+    // A learning rate far too large: diverging epochs are taken back and redone at half the
+    // rate, and the run ends with a finite model; early stopping records why it stopped.
+    let m3 = tmp.path().join("hot.safetensors");
+    let a = ["train", "--data", d, "--model", s, "--epochs", "4", "--batch", "2", "--lr", "1", "--quiet", "--out"];
+    ok(&fpa(&[&a[..], &[m3.to_str().unwrap(), "--patience", "1"]].concat(), 2));
+    let log3: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(tmp.path().join("hot.safetensors.log.json")).unwrap()).unwrap();
+    assert!(log3["halvings"].as_u64().unwrap() >= 1, "no epoch was taken back: {log3}");
+    assert!(all_finite(&log3["epochs"]), "non-finite losses kept: {log3}");
+    assert!(m3.exists());
+
     // Bad input.
     let bad = tmp.path().join("bad.json");
     std::fs::write(&bad, r#"{"layers": [{"type": "lcb", "out": 3}], "head": {}}"#).unwrap();
