@@ -67,7 +67,8 @@ pub struct TrainArgs {
     /// (0: never); the model written is the one with the lowest validation loss
     #[arg(long, default_value_t = 0)]
     pub patience: usize,
-    /// Before the first epoch, fit the last layer (kernel-1 L-CB, linear read-out) exactly by
+    /// Before the first epoch, fit the last layer (an L-CB layer with real weights, linear read-out of
+    /// Re Tr) exactly by
     /// linear least squares on the training data (objective 100 w1 ((A_FP - A)/A_FP)^2 + w2 L2,
     /// the derivative part sketched with --fit-directions random link directions per configuration)
     #[arg(long)]
@@ -296,6 +297,13 @@ pub fn run(args: &TrainArgs) -> Result<()> {
                 seed: args.seed,
                 ..Default::default()
             };
+            if !args.quiet {
+                eprintln!(
+                    "read-out fit: {} configurations x {} directions (forward passes on dual numbers), then the normal equations …",
+                    train.len(),
+                    args.fit_directions
+                );
+            }
             let t = Instant::now();
             let r = fit_last_layer(&model, &mut p, &train, &set).map_err(|e| anyhow::anyhow!("--fit-readout: {e}"))?;
             if !args.quiet {
