@@ -461,11 +461,6 @@ impl Model {
         p[off + n_w] = 0.0;
     }
 
-    /// The feature map entering layer `i` (`i = layers.len()`: the read-out's input).
-    pub fn layer_input<'t, T>(&self, tape: &'t Tape<T>, i: usize) -> &'t Features<T> {
-        &tape.inputs[i]
-    }
-
     /// Offset of layer `i`'s parameters (`i = layers.len()`: the read-out's).
     pub fn layer_offset(&self, i: usize) -> usize {
         self.offsets[i]
