@@ -80,7 +80,9 @@ fn wasm_setup() {
     rustup_target_add("wasm32-unknown-unknown");
     run(
         "install the pinned nightly for the threaded build (wasm/rust-toolchain.toml)",
-        Command::new("rustup").arg("toolchain").arg("install").current_dir("wasm"),
+        // Without RUSTUP_TOOLCHAIN (cargo sets it for `cargo xtask`), so that rustup reads
+        // wasm/rust-toolchain.toml instead of installing the outer toolchain again.
+        Command::new("rustup").arg("toolchain").arg("install").current_dir("wasm").env_remove("RUSTUP_TOOLCHAIN"),
     );
     let version = Command::new(".tools/bin/wasm-bindgen")
         .arg("--version")
