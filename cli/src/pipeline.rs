@@ -366,6 +366,37 @@ fn generate(
     })
 }
 
+/// Wilson ensembles at `betas` on `lattice` (seeds `1000·seed + seed_offset + i`, the other
+/// settings from `[ensembles]`) and their FP data with the first round's right-hand side, in
+/// `<run>/<label>/`, as stages `<label>-ensemble-b<β>` (recorded as `stamp(β, seed)`) and
+/// `<label>-fp`. Returns the data directory.
+fn ensembles_with_fp<S: Serialize>(
+    ctx: &Ctx,
+    cfg: &PipelineConfig,
+    label: &str,
+    lattice: &str,
+    betas: &[f64],
+    configs: u64,
+    seed_offset: u64,
+    stamp: impl Fn(f64, u64) -> S,
+) -> Result<PathBuf> {
+    let folder = ctx.dir.join(label);
+    let mut dirs = Vec::new();
+    for (i, &b) in betas.iter().enumerate() {
+        let seed = cfg.seed * 1000 + seed_offset + i as u64;
+        let st = stamp(b, seed);
+        let d = folder.join(format!("b{b}-{}", tag(&st)));
+        ctx.stage(&format!("{label}-ensemble-b{b}"), &st, || {
+            generate(ctx, &d, lattice, b, &cfg.ensembles, configs, seed)
+        })?;
+        dirs.push(d);
+    }
+    let st = (&cfg.fp, &dirs);
+    let data = folder.join(format!("fp-{}", tag(&st)));
+    ctx.stage(&format!("{label}-fp"), &st, || fp_data(ctx, &cfg.fp, dirs.clone(), &cfg.fp.rhs, &data, None))?;
+    Ok(data)
+}
+
 fn fp_data(
     ctx: &Ctx,
     cfg: &FpConfig,
@@ -552,23 +583,14 @@ pub fn run(args: &PipelineArgs) -> Result<()> {
         ens_dirs.push(d);
     }
     // Held-out test ensembles and their FP data (first-round right-hand side).
-    let mut test_data = None;
-    if cfg.ensembles.test_configs > 0 {
-        let mut tdirs = Vec::new();
-        for (i, &b) in cfg.ensembles.betas.iter().enumerate() {
-            let seed = cfg.seed * 1000 + 200 + i as u64;
-            let st = (&cfg.ensembles, b, seed, "test");
-            let d = dir.join("ensembles").join(format!("test-b{b}-{}", tag(&st)));
-            ctx.stage(&format!("test-ensemble-b{b}"), &st, || {
-                generate(&ctx, &d, &cfg.ensembles.lattice, b, &cfg.ensembles, cfg.ensembles.test_configs, seed)
-            })?;
-            tdirs.push(d);
-        }
-        let st = (&cfg.fp, &tdirs);
-        let d = dir.join("fp").join(format!("test-{}", tag(&st)));
-        ctx.stage("fp-test", &st, || fp_data(&ctx, &cfg.fp, tdirs.clone(), &cfg.fp.rhs, &d, None))?;
-        test_data = Some(d);
-    }
+    let test_data = if cfg.ensembles.test_configs > 0 {
+        let e = &cfg.ensembles;
+        Some(ensembles_with_fp(&ctx, &cfg, "test", &e.lattice, &e.betas, e.test_configs, 200, |b, seed| {
+            (e, b, seed, "test")
+        })?)
+    } else {
+        None
+    };
     // 2-4. FP data, training, evaluation; then self-consistent rounds.
     let mut rounds = Vec::new();
     let mut models: Vec<(PathBuf, f64)> = Vec::new();
@@ -678,19 +700,10 @@ pub fn run(args: &PipelineArgs) -> Result<()> {
     // 5. Transfer to a larger volume.
     let mut transfer = None;
     if cfg.transfer.configs > 0 && !cfg.transfer.betas.is_empty() {
-        let mut tdirs = Vec::new();
-        for (i, &b) in cfg.transfer.betas.iter().enumerate() {
-            let seed = cfg.seed * 1000 + 500 + i as u64;
-            let st = (&cfg.transfer, &cfg.ensembles, b, seed);
-            let d = dir.join("transfer").join(format!("b{b}-{}", tag(&st)));
-            ctx.stage(&format!("transfer-ensemble-b{b}"), &st, || {
-                generate(&ctx, &d, &cfg.transfer.lattice, b, &cfg.ensembles, cfg.transfer.configs, seed)
-            })?;
-            tdirs.push(d);
-        }
-        let st = (&cfg.fp, &tdirs);
-        let tdata = dir.join("transfer").join(format!("fp-{}", tag(&st)));
-        ctx.stage("transfer-fp", &st, || fp_data(&ctx, &cfg.fp, tdirs.clone(), &cfg.fp.rhs, &tdata, None))?;
+        let t = &cfg.transfer;
+        let tdata = ensembles_with_fp(&ctx, &cfg, "transfer", &t.lattice, &t.betas, t.configs, 500, |b, seed| {
+            (t, &cfg.ensembles, b, seed)
+        })?;
         let mut eval_model = final_model.clone();
         if cfg.transfer.finetune_epochs > 0 {
             let st = (&cfg.transfer, &cfg.train, &final_model, &tdata);
