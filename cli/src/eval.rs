@@ -10,10 +10,9 @@ use anyhow::Result;
 use clap::Args;
 use fpa_core::action::{Action, Wilson};
 use fpa_core::lcnn::action::LcnnAction;
-use fpa_core::lcnn::train::{Sample, L2_NORM};
+use fpa_core::lcnn::train::{invariant_loss, Sample};
 use fpa_core::lcnn::Model;
 use fpa_core::observe::instanton::ACTION;
-use fpa_core::su3::Su3Alg;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -68,10 +67,6 @@ pub struct BetaRow {
     pub configs: usize,
     pub lcnn: Metrics,
     pub wilson: Metrics,
-}
-
-fn invariant_loss(d: &[Su3Alg<f64>], t: &[Su3Alg<f64>], vol: f64) -> f64 {
-    d.iter().zip(t).flat_map(|(a, b)| (0..8).map(move |c| (a[c] - b[c]).powi(2))).sum::<f64>() / (L2_NORM * vol)
 }
 
 /// `(A, A_FP, invariant loss)` of one configuration for one action.

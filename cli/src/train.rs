@@ -162,12 +162,12 @@ impl EpochLog {
     /// validation split, or on the training data without one.
     fn objective(&self, w: LossWeights) -> f64 {
         match (self.val_l1, self.val_l2) {
-            (Some(a), Some(b)) => w.w1 * a + w.w2 * b,
-            _ => w.w1 * self.train_l1 + w.w2 * self.train_l2,
+            (Some(a), Some(b)) => w.total((a, b)),
+            _ => self.train_objective(w),
         }
     }
     fn train_objective(&self, w: LossWeights) -> f64 {
-        w.w1 * self.train_l1 + w.w2 * self.train_l2
+        w.total((self.train_l1, self.train_l2))
     }
 }
 
@@ -280,7 +280,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         }
         (p, b, a, l)
     } else {
-        let p = match &args.init_from {
+        let mut p = match &args.init_from {
             Some(path) => {
                 let (m, p, _) = model_io::load(path)?;
                 ensure!(m.spec == model.spec, "--init-from {} has a different spec", path.display());
@@ -288,7 +288,6 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             }
             None => model.init_params(args.seed),
         };
-        let mut p = p;
         let readout_fit = if args.fit_readout {
             let set = FitSettings {
                 directions: args.fit_directions,
@@ -444,10 +443,10 @@ fn train_epochs(
             bar.inc(1);
         }
         let (t1, t2) = mean_losses(&losses);
-        let initial = log.initial.map_or(f64::INFINITY, |(a, b)| w.w1 * a + w.w2 * b);
-        let initial_val = log.initial_val.map_or(f64::INFINITY, |(a, b)| w.w1 * a + w.w2 * b);
+        let initial = log.initial.map_or(f64::INFINITY, |l| w.total(l));
+        let initial_val = log.initial_val.map_or(f64::INFINITY, |l| w.total(l));
         let best_train = log.epochs.iter().map(|e| e.train_objective(w)).fold(initial, f64::min);
-        let now = w.w1 * t1 + w.w2 * t2;
+        let now = w.total((t1, t2));
         // With a validation split the end-of-epoch validation loss decides (below): the
         // mean over an epoch can be low while its last steps already blew up.
         if blew_up.is_none() && val.is_empty() && now > DIVERGENCE_FACTOR * best_train {
@@ -462,7 +461,7 @@ fn train_epochs(
         };
         if let (Some(a), Some(b)) = (v1, v2) {
             let best_val = log.epochs.iter().map(|e| e.objective(w)).fold(initial_val, f64::min);
-            let v = w.w1 * a + w.w2 * b;
+            let v = w.total((a, b));
             if blew_up.is_none() && (v.is_nan() || v > DIVERGENCE_FACTOR * best_val) {
                 blew_up =
                     Some(format!("the validation loss rose from {best_val:.3e} to {v:.3e} in epoch {}", epoch + 1));

@@ -7,7 +7,7 @@ use fpa_core::lattice::{GaugeField, GaugeTransform, Geometry};
 use fpa_core::lcnn::train::{batch_loss, Adam, LossWeights, Sample};
 use fpa_core::lcnn::{Model, ModelSpec};
 use fpa_core::mc::WilsonChain;
-use fpa_core::rg::{FixedPoint, FixedPointSettings};
+use fpa_core::rg::{FixedPoint, FixedPointResult, FixedPointSettings};
 use std::sync::Arc;
 use wasm_bindgen::prelude::*;
 
@@ -40,6 +40,26 @@ fn raw_features(u: &GaugeField<f64>) -> Vec<f64> {
     }
     f[nd * 18] = 1.0;
     f
+}
+
+/// A Wilson configuration at `beta` (hot start, `sweeps` compound sweeps of one heatbath and
+/// two overrelaxation sweeps) and the result of its FP minimisation (default blocking, Wilson
+/// on the fine lattice), converged or not.
+pub(crate) fn wilson_config_with_fp(
+    geom: &Arc<Geometry>,
+    beta: f64,
+    seed: u64,
+    sweeps: usize,
+) -> Result<(GaugeField<f64>, FixedPointResult), JsError> {
+    let mut c = WilsonChain::new(GaugeField::hot(geom.clone(), seed), beta, 2, seed, 0)
+        .map_err(|e| JsError::new(&e.to_string()))?;
+    for _ in 0..sweeps {
+        c.step();
+    }
+    let fp = FixedPoint::new(geom.clone(), FixedPointSettings::default(), &Wilson)
+        .map_err(|e| JsError::new(&e.to_string()))?;
+    let r = fp.solve(&c.field, None).map_err(|e| JsError::new(&e.to_string()))?;
+    Ok((c.field, r))
 }
 
 /// Solves `a x = b` (dense, Gaussian elimination with partial pivoting).
@@ -97,16 +117,9 @@ impl Learner {
     /// Generates the next configuration and its FP data; returns how many remain.
     pub fn add_config(&mut self) -> Result<u32, JsError> {
         let Some((beta, seed)) = self.pending.pop() else { return Ok(0) };
-        let mut c = WilsonChain::new(GaugeField::hot(self.geom.clone(), seed), beta, 2, seed, 0)
-            .map_err(|e| JsError::new(&e.to_string()))?;
-        for _ in 0..30 {
-            c.step();
-        }
-        let fp = FixedPoint::new(self.geom.clone(), FixedPointSettings::default(), &Wilson)
-            .map_err(|e| JsError::new(&e.to_string()))?;
-        let r = fp.solve(&c.field, None).map_err(|e| JsError::new(&e.to_string()))?;
+        let (field, r) = wilson_config_with_fp(&self.geom, beta, seed, 30)?;
         if r.report.converged {
-            self.samples.push(Sample { links: c.field, a_fp: r.action, d_fp: r.derivative, beta });
+            self.samples.push(Sample { links: field, a_fp: r.action, d_fp: r.derivative, beta });
         }
         Ok(self.pending.len() as u32)
     }

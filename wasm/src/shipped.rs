@@ -3,21 +3,15 @@
 //! the page: a Wilson configuration at β_wil, its exact FP value and
 //! derivatives by the RG minimisation, and both actions' errors.
 
+use crate::learn::wilson_config_with_fp;
 use fpa_core::action::{Action, Wilson};
-use fpa_core::lattice::{GaugeField, Geometry};
+use fpa_core::lattice::Geometry;
 use fpa_core::lcnn::action::LcnnAction;
-use fpa_core::lcnn::train::L2_NORM;
-use fpa_core::mc::WilsonChain;
-use fpa_core::rg::{FixedPoint, FixedPointSettings};
-use fpa_core::su3::Su3Alg;
+use fpa_core::lcnn::train::invariant_loss;
 use std::sync::Arc;
 use wasm_bindgen::prelude::*;
 
 const MODEL: &[u8] = include_bytes!("../../models/fp-action.safetensors");
-
-fn invariant_loss(d: &[Su3Alg<f64>], t: &[Su3Alg<f64>], vol: f64) -> f64 {
-    d.iter().zip(t).flat_map(|(a, b)| (0..8).map(move |c| (a[c] - b[c]).powi(2))).sum::<f64>() / (L2_NORM * vol)
-}
 
 /// The shipped model and the configurations compared so far.
 #[wasm_bindgen]
@@ -49,18 +43,11 @@ impl ShippedModel {
         if !(beta.is_finite() && (4.0..=10.0).contains(&beta)) {
             return Err(JsError::new("beta_wil must be between 4 and 10 for this comparison"));
         }
-        let mut c = WilsonChain::new(GaugeField::hot(self.geom.clone(), seed as u64), beta, 2, seed as u64, 0)
-            .map_err(|e| JsError::new(&e.to_string()))?;
-        for _ in 0..40 {
-            c.step();
-        }
-        let fp = FixedPoint::new(self.geom.clone(), FixedPointSettings::default(), &Wilson)
-            .map_err(|e| JsError::new(&e.to_string()))?;
-        let r = fp.solve(&c.field, None).map_err(|e| JsError::new(&e.to_string()))?;
+        let (v, r) = wilson_config_with_fp(&self.geom, beta, seed as u64, 40)?;
         if !r.report.converged {
             return Err(JsError::new(&format!("the FP minimisation did not converge ({})", r.report.reason)));
         }
-        let v = &c.field;
+        let v = &v;
         let vol = self.geom.volume() as f64;
         let mut d = vec![[0.0; 8]; v.links().len()];
         let a = self.action.value_and_derivative(v, &mut d);

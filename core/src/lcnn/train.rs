@@ -23,6 +23,12 @@ use alloc::vec::Vec;
 /// `8 (N_c² − 1)` of the invariant loss normalisation.
 pub const L2_NORM: f64 = 64.0;
 
+/// The invariant loss `Σ_{x,μ,a} (D − D_FP)² / (64 V)` of derivatives `d` against `d_fp`.
+pub fn invariant_loss(d: &[Su3Alg<f64>], d_fp: &[Su3Alg<f64>], vol: f64) -> f64 {
+    d.iter().zip(d_fp).flat_map(|(a, b)| (0..8).map(move |c| (a[c] - b[c]) * (a[c] - b[c]))).sum::<f64>()
+        / (L2_NORM * vol)
+}
+
 /// One training example: a coarse configuration and its FP data.
 #[derive(Clone, Debug)]
 pub struct Sample {
@@ -38,6 +44,13 @@ pub struct Sample {
 pub struct LossWeights {
     pub w1: f64,
     pub w2: f64,
+}
+
+impl LossWeights {
+    /// `w₁ L₁ + w₂ L₂`.
+    pub fn total(&self, (l1, l2): (f64, f64)) -> f64 {
+        self.w1 * l1 + self.w2 * l2
+    }
 }
 
 /// Losses and prediction for one configuration.
@@ -120,7 +133,7 @@ pub fn sample_loss(
         action_and_gradients(model, params, trivial, &s.links)
     };
     let r: Vec<Su3Alg<f64>> = d.iter().zip(&s.d_fp).map(|(p, t)| core::array::from_fn(|c| p[c] - t[c])).collect();
-    let l2 = r.iter().flatten().map(|x| x * x).sum::<f64>() / (L2_NORM * vol);
+    let l2 = invariant_loss(&d, &s.d_fp, vol);
     let loss = SampleLoss { l1: (a - s.a_fp).abs() / vol, l2, a_pred: a, a_true: s.a_fp };
     if !want_grad {
         return (loss, None);
