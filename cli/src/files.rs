@@ -69,3 +69,35 @@ pub fn ensure_dir(dir: &Path) -> Result<()> {
     }
     fs::create_dir_all(dir).with_context(|| format!("cannot create directory {}", dir.display()))
 }
+
+/// The record of an earlier run in `dir` (its `summary.json`), or `None` for an
+/// empty directory. Refuses a non-empty directory without a summary, a corrupt
+/// summary, and a run whose settings (as `settings_of` reads them) differ from
+/// `settings`: resuming is only safe with the same settings.
+pub fn load_run<R, S>(dir: &Path, settings: &S, settings_of: impl Fn(&R) -> &S) -> Result<Option<R>>
+where
+    R: serde::de::DeserializeOwned,
+    S: PartialEq + std::fmt::Debug,
+{
+    let path = dir.join("summary.json");
+    if !path.exists() {
+        let foreign =
+            fs::read_dir(dir)?.filter_map(|e| e.ok()).any(|e| !e.file_name().to_string_lossy().starts_with('.'));
+        if foreign {
+            bail!("{} is not empty and holds no fpa run (no summary.json); choose a new --out", dir.display());
+        }
+        return Ok(None);
+    }
+    let text = fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let r: R = serde_json::from_str(&text)
+        .with_context(|| format!("{} is corrupt; move it away to start a new run", path.display()))?;
+    if settings_of(&r) != settings {
+        bail!(
+            "{} holds a run with different settings:\n  existing: {:?}\n  requested: {:?}\nuse the same settings to resume or extend it, or a new --out",
+            dir.display(),
+            settings_of(&r),
+            settings
+        );
+    }
+    Ok(Some(r))
+}

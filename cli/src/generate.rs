@@ -7,9 +7,9 @@
 //! resumed with the same command produces the same bits as one that was never
 //! interrupted.
 
-use crate::files::{ensure_dir, read_nersc, utc_now, write_json, write_nersc};
+use crate::files::{ensure_dir, load_run, read_nersc, utc_now, write_json, write_nersc};
 use crate::plot::{line_chart, Series};
-use anyhow::{bail, ensure, Context, Result};
+use anyhow::{bail, ensure, Result};
 use clap::{Args, ValueEnum};
 use fpa_core::io::nersc::{Layout, Precision, WriteOptions};
 use fpa_core::lattice::{GaugeField, Geometry};
@@ -160,30 +160,6 @@ fn summary_path(dir: &Path) -> PathBuf {
     dir.join("summary.json")
 }
 
-fn load_existing(dir: &Path, settings: &Settings) -> Result<Option<Summary>> {
-    let path = summary_path(dir);
-    if !path.exists() {
-        let foreign =
-            std::fs::read_dir(dir)?.filter_map(|e| e.ok()).any(|e| !e.file_name().to_string_lossy().starts_with('.'));
-        if foreign {
-            bail!("{} is not empty and holds no fpa run (no summary.json); choose a new --out", dir.display());
-        }
-        return Ok(None);
-    }
-    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
-    let s: Summary = serde_json::from_str(&text)
-        .with_context(|| format!("{} is corrupt; move it away to start a new run", path.display()))?;
-    if s.settings != *settings {
-        bail!(
-            "{} holds a run with different settings:\n  existing: {:?}\n  requested: {:?}\nuse the same settings to resume or extend it, or a new --out",
-            dir.display(),
-            s.settings,
-            settings
-        );
-    }
-    Ok(Some(s))
-}
-
 fn write_options(settings: &Settings, sweep: u64) -> WriteOptions {
     WriteOptions {
         layout: match settings.format {
@@ -230,7 +206,7 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
     };
     let dir = &args.out;
     ensure_dir(dir)?;
-    let existing = load_existing(dir, &settings)?;
+    let existing: Option<Summary> = load_run(dir, &settings, |s: &Summary| &s.settings)?;
     let total = settings.therm + settings.every * args.configs;
     let threads = rayon::current_num_threads();
 

@@ -1,10 +1,13 @@
 //! `fpa`: the command-line front end of fpa-core.
 
+mod actions;
 mod dataset;
 mod eval;
 mod files;
+mod flow;
 mod fp_data;
 mod generate;
+mod hmc;
 mod measure;
 mod model_io;
 mod pipeline;
@@ -36,6 +39,10 @@ enum Command {
     Train(train::TrainArgs),
     /// Evaluate a trained model on FP data against the Wilson action, per beta
     Eval(eval::EvalArgs),
+    /// Hybrid Monte Carlo ensembles for Wilson, Symanzik, Iwasaki, DBW2 or a trained L-CNN action
+    Hmc(hmc::HmcArgs),
+    /// Gradient flow (Wilson, Symanzik, Zeuthen, or an L-CNN's fixed point flow): E(t), t0, w0
+    Flow(flow::FlowArgs),
     /// Ensembles → FP data → training → evaluation → iterations → report, in one command
     Pipeline(pipeline::PipelineArgs),
 }
@@ -57,6 +64,8 @@ fn main() {
         Command::Train(a) => train::run(a),
         Command::Eval(a) => eval::run(a),
         Command::Pipeline(a) => pipeline::run(a),
+        Command::Hmc(a) => hmc::run(a),
+        Command::Flow(a) => flow::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -445,3 +445,112 @@ fn shipped_fp_action_beats_wilson() {
         );
     }
 }
+
+fn hmc_args<'a>(out: &'a str, action: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut v = vec![
+        "hmc",
+        "--action",
+        action,
+        "--lattice",
+        "4x4x4x4",
+        "--beta",
+        "5.8",
+        "--tau",
+        "0.5",
+        "--steps",
+        "5",
+        "--therm",
+        "4",
+        "--every",
+        "2",
+        "--configs",
+        "3",
+        "--seed",
+        "3",
+        "--quiet",
+        "--out",
+        out,
+    ];
+    v.extend_from_slice(extra);
+    v
+}
+
+#[test]
+fn hmc_resumes_bit_identically_and_refuses_bad_input() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    let (a_s, b_s) = (a.to_str().unwrap(), b.to_str().unwrap());
+    ok(&fpa(&hmc_args(a_s, "symanzik", &[]), 1));
+    // b: interrupted during thermalisation and between configurations, on 2 threads.
+    ok(&fpa(&hmc_args(b_s, "symanzik", &["--stop-after", "3"]), 2));
+    ok(&fpa(&hmc_args(b_s, "symanzik", &["--stop-after", "4"]), 2));
+    assert!(b.join("config_0001.nersc").exists() && !b.join("config_0003.nersc").exists());
+    ok(&fpa(&hmc_args(b_s, "symanzik", &[]), 2));
+    for i in 1..=3 {
+        let f = format!("config_{i:04}.nersc");
+        assert_eq!(data(&a.join(&f)), data(&b.join(&f)), "{f} differs between runs");
+    }
+    let read = |d: &Path| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(d.join("summary.json")).unwrap()).unwrap()
+    };
+    let (sa, sb) = (read(&a), read(&b));
+    assert_eq!(sa["history"], sb["history"], "dH and plaquette histories differ");
+    assert_eq!(sa["history"].as_array().unwrap().len(), 10);
+    let acc = sa["statistics"]["acceptance"].as_f64().unwrap();
+    assert!(acc > 0.5, "acceptance {acc} at tau 0.5 with 5 Omelyan steps");
+    assert!(sa["timing"]["force_fraction"].as_f64().unwrap() > 0.0);
+    assert!(a.join("plaquette.svg").exists() && a.join("dh.svg").exists());
+    for e in std::fs::read_dir(&b).unwrap() {
+        let n = e.unwrap().file_name().to_string_lossy().to_string();
+        assert!(!n.ends_with(".tmp") && !n.starts_with("checkpoint_"), "left over: {n}");
+    }
+    // Another action in the same directory: refused, nothing touched.
+    let before = std::fs::read(a.join("summary.json")).unwrap();
+    fails_with(&fpa(&hmc_args(a_s, "wilson", &[]), 1), "different settings");
+    assert_eq!(std::fs::read(a.join("summary.json")).unwrap(), before);
+    let c = tmp.path().join("c");
+    let c_s = c.to_str().unwrap();
+    fails_with(&fpa(&hmc_args(c_s, "nosuchaction", &[]), 1), "not one of");
+    let with = |i: usize, value: &'static str| {
+        let mut v = hmc_args(c_s, "wilson", &[]);
+        v[i] = value;
+        fpa(&v, 1)
+    };
+    fails_with(&with(10, "0"), "--steps");
+    fails_with(&with(8, "NaN"), "--tau");
+    fails_with(&with(6, "0"), "--beta");
+    // A step far too large: every trajectory is rejected (SU(3) is compact, ΔH stays finite), the
+    // chain stays at its cold start.
+    ok(&with(8, "1e6"));
+    let sc = read(&c);
+    assert_eq!(sc["statistics"]["acceptance"].as_f64().unwrap(), 0.0);
+    assert_eq!(sc["configs"][0]["plaquette"].as_f64().unwrap(), 1.0);
+    // A damaged model file is named.
+    let bad = tmp.path().join("bad.safetensors");
+    std::fs::write(&bad, b"not a model").unwrap();
+    let d = tmp.path().join("d");
+    fails_with(&fpa(&hmc_args(d.to_str().unwrap(), bad.to_str().unwrap(), &[]), 1), "bad.safetensors");
+
+    // The flow of the HMC configurations: JSON, cache-resume, plots, refusals.
+    let f = tmp.path().join("flow");
+    let f_s = f.to_str().unwrap();
+    let flow = |extra: &[&str]| {
+        let mut v = vec!["flow", a_s, "--flow", "zeuthen", "--tmax", "0.3", "--dt", "0.05", "--out", f_s, "--quiet"];
+        v.extend_from_slice(extra);
+        fpa(&v, 2)
+    };
+    let o = flow(&["--json"]);
+    ok(&o);
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(r["configs"].as_array().unwrap().len(), 3);
+    assert_eq!(r["t"].as_array().unwrap().len(), 7);
+    let e: Vec<f64> =
+        r["configs"][0]["points"].as_array().unwrap().iter().map(|p| p["e_clover"].as_f64().unwrap()).collect();
+    assert!(e.windows(2).all(|w| w[1] < w[0]), "E_clov falls along the flow: {e:?}");
+    assert!(r["curves"][0]["t2e"][6]["error"].as_f64().unwrap() > 0.0, "jackknife error");
+    let again: serde_json::Value = serde_json::from_slice(&flow(&["--json"]).stdout).unwrap();
+    assert!(again["curves"] == r["curves"] && again["configs"] == r["configs"], "cached flows give the same report");
+    assert!(f.join("t2e.svg").exists() && f.join("w.svg").exists());
+    fails_with(&flow(&["--dt", "0"]), "--dt");
+    fails_with(&fpa(&["flow", tmp.path().join("none").to_str().unwrap(), "--out", f_s], 1), "no such file");
+}

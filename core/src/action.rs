@@ -1,7 +1,11 @@
-//! Gauge actions: the [`Action`] trait and the Wilson action.
+//! Gauge actions: the [`Action`] trait, the Wilson action and the
+//! plaquette + rectangle actions (Symanzik, Iwasaki, DBW2).
 //!
-//! Normalisation (as in the FP literature): `Z = ∫DU exp(−β A[U])`, `β = 6/g²`.
+//! Normalisation (as in the FP literature): `Z = ∫DU exp(−β A[U])`, `β = 6/g²`;
+//! every action agrees with the Wilson action for smooth fields.
 
+pub mod check;
+pub mod improved;
 pub mod wilson;
 
 use crate::lattice::GaugeField;
@@ -9,6 +13,8 @@ use crate::real::Real;
 use crate::su3::Su3Alg;
 use alloc::vec::Vec;
 
+pub use check::derivative_error;
+pub use improved::Improved;
 pub use wilson::{staple, Wilson};
 
 /// A lattice gauge action: its value and its link derivatives

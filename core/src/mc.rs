@@ -1,6 +1,9 @@
-//! Monte Carlo updates: Cabibbo–Marinari heatbath and overrelaxation.
+//! Monte Carlo updates: Cabibbo–Marinari heatbath and overrelaxation for the
+//! Wilson action, Hybrid Monte Carlo for any action.
 
 pub mod heatbath;
+pub mod hmc;
 pub mod su2_sampler;
 
 pub use heatbath::{heatbath_sweep, overrelax_sweep, McError, WilsonChain};
+pub use hmc::{HmcChain, HmcError, HmcParams, Integrator, Trajectory};

@@ -1,5 +1,6 @@
-//! Observables: plaquettes, Wilson loops, Polyakov loops.
+//! Observables: plaquettes, Wilson loops, Polyakov loops, the gradient flow.
 
+pub mod flow;
 pub mod instanton;
 pub mod loops;
 pub mod plaquette;

@@ -19,6 +19,8 @@ pub mod domain {
     pub const SHUFFLE: u64 = 6;
     pub const RESTART: u64 = 7;
     pub const SKETCH: u64 = 8;
+    pub const HMC_MOMENTA: u64 = 9;
+    pub const HMC_ACCEPT: u64 = 10;
 }
 
 const GOLDEN: u64 = 0x9e37_79b9_7f4a_7c15;

@@ -47,10 +47,39 @@ pub fn tau_int(x: &[f64]) -> f64 {
     tau.max(0.5)
 }
 
+/// Jackknife estimate and error of a derived quantity: `estimate(None)` is
+/// its value on all `n` measurements, `estimate(Some(i))` on all but the
+/// `i`-th. The error is `sqrt((n−1)/n Σ_i (θ_i − θ̄)²)`, θ̄ the mean of the
+/// leave-one-out values; NaN when `n < 2` or a leave-one-out value is not finite.
+pub fn jackknife(n: usize, estimate: impl Fn(Option<usize>) -> f64) -> (f64, f64) {
+    let full = estimate(None);
+    if n < 2 {
+        return (full, f64::NAN);
+    }
+    let th: Vec<f64> = (0..n).map(|i| estimate(Some(i))).collect();
+    let m = mean(&th);
+    let var = th.iter().map(|t| (t - m) * (t - m)).sum::<f64>() * (n as f64 - 1.0) / n as f64;
+    (full, crate::real::sqrt_f64(var))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::rng::{domain, Rng};
+
+    /// For the mean itself the jackknife error is the standard error.
+    #[test]
+    fn jackknife_of_the_mean_is_the_standard_error() {
+        let x = [1.0, 4.0, 2.0, 8.0, 5.0];
+        let n = x.len();
+        let (m, e) = jackknife(n, |skip| {
+            let kept: Vec<f64> = x.iter().enumerate().filter(|(i, _)| Some(*i) != skip).map(|(_, v)| *v).collect();
+            mean(&kept)
+        });
+        let var = x.iter().map(|v| (v - 4.0) * (v - 4.0)).sum::<f64>() / (n as f64 - 1.0);
+        assert_eq!(m, 4.0);
+        assert!((e - (var / n as f64).sqrt()).abs() < 1e-12);
+    }
 
     /// An AR(1) process `x_{t+1} = φ x_t + noise` has τ = (1+φ)/(2(1−φ)).
     #[test]

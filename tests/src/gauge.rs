@@ -87,3 +87,21 @@ pub fn landau_gauge_fixing() {
     assert!(d < 1e-11, "returned field is Ω applied to the input ({d})");
     assert_close(average_plaquette(&fixed), average_plaquette(&scrambled), 1e-12, "plaquette");
 }
+
+/// The improved actions are gauge invariant and their forces covariant.
+pub fn improved_action_is_invariant_and_force_covariant() {
+    use fpa_core::action::Improved;
+    let g = lattice(&[4, 4, 4, 4]);
+    let u = random_field(&g, None, 33);
+    let om = GaugeTransform::random(g.clone(), 34);
+    let w = om.apply(&u);
+    for act in [Improved::SYMANZIK, Improved::IWASAKI] {
+        let (a, b) = (act.value(&u), act.value(&w));
+        assert!((a - b).abs() < 1e-11 * a.abs(), "{}: A = {a} vs {b} after a gauge transformation", act.label);
+        let (du, dw) = (act.derivative(&u), act.derivative(&w));
+        for l in (0..u.links().len()).step_by(29) {
+            let want = om.apply_site(l / 4, &hermitian(&du[l]));
+            assert!(hermitian(&dw[l]).dist(&want) < 1e-12, "{} force covariance at link {l}", act.label);
+        }
+    }
+}

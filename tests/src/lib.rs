@@ -8,7 +8,9 @@
 
 pub mod action;
 pub mod fixed_point;
+pub mod flow;
 pub mod gauge;
+pub mod hmc;
 pub mod instanton;
 pub mod lcnn;
 pub mod mc;
@@ -27,6 +29,18 @@ macro_rules! portable_checks {
         $harness! {
             action::wilson_derivative_matches_finite_differences,
             action::wilson_value_identities,
+            action::improved_derivatives_match_finite_differences,
+            action::improved_action_values,
+            flow::flow_lowers_its_action_at_the_gradient_rate,
+            flow::flow_integrator_is_third_order,
+            flow::flow_is_gauge_covariant,
+            flow::lcnn_flow_at_the_wilson_start_is_the_wilson_flow,
+            flow::flow_scales_from_a_known_curve,
+            gauge::improved_action_is_invariant_and_force_covariant,
+            hmc::hmc_integrators_are_reversible,
+            hmc::hmc_energy_violation_scales_as_step_squared,
+            hmc::hmc_chain_is_thread_count_and_resume_invariant,
+            hmc::hmc_with_wilson_start_lcnn_is_wilson_hmc,
             gauge::observables_are_gauge_invariant,
             gauge::path_products_are_covariant,
             gauge::wilson_derivative_is_covariant,

@@ -1,0 +1,40 @@
+//! `--action` / `--flow` arguments: a built-in gauge action by name or a
+//! trained L-CNN model file.
+
+use anyhow::Result;
+use fpa_core::action::{Action, Improved, Wilson};
+use fpa_core::lcnn::action::LcnnAction;
+use std::path::Path;
+
+/// The built-in action names.
+pub const BUILT_IN: &str = "wilson, symanzik, iwasaki, dbw2";
+
+/// A parsed action and what identifies it in a run's settings.
+pub struct ActionChoice {
+    pub action: Box<dyn Action<f64>>,
+    /// `wilson`, …, or `model:<file name>:<FNV-1a hash of the file>` (so that a run
+    /// resumed with a different model of the same name is refused).
+    pub id: String,
+}
+
+/// Parses `wilson | symanzik | iwasaki | dbw2 | MODEL.safetensors`.
+pub fn parse(arg: &str) -> Result<ActionChoice> {
+    let built_in = |a: Box<dyn Action<f64>>| ActionChoice { action: a, id: arg.to_string() };
+    Ok(match arg {
+        "wilson" => built_in(Box::new(Wilson)),
+        "symanzik" => built_in(Box::new(Improved::SYMANZIK)),
+        "iwasaki" => built_in(Box::new(Improved::IWASAKI)),
+        "dbw2" => built_in(Box::new(Improved::DBW2)),
+        path => {
+            let p = Path::new(path);
+            if !p.exists() {
+                anyhow::bail!("action {path:?}: not one of {BUILT_IN}, and no such model file");
+            }
+            let bytes = std::fs::read(p).map_err(|e| anyhow::anyhow!("cannot read {path}: {e}"))?;
+            let (model, params, _) = crate::model_io::load(p)?;
+            let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| path.into());
+            let id = format!("model:{name}:{:016x}", fpa_core::checksum::fnv1a(bytes.iter().copied()));
+            ActionChoice { action: Box::new(LcnnAction::new(model, params, name)), id }
+        }
+    })
+}

@@ -1,0 +1,461 @@
+//! `fpa hmc`: Hybrid Monte Carlo ensembles for the Wilson, Symanzik, Iwasaki
+//! and DBW2 actions and for trained L-CNN (fixed point) actions.
+//!
+//! The run directory holds `config_NNNN.nersc`, `summary.json` (settings,
+//! per-trajectory ΔH / acceptance / plaquette, statistics, timing, resume
+//! state) and the plots `plaquette.svg`, `dh.svg`. Files are written
+//! atomically; the random streams are keyed by trajectory number, so a killed
+//! run resumed with the same command ends with the same bits as one that was
+//! never interrupted, on any number of threads.
+
+use crate::actions::ActionChoice;
+use crate::files::{ensure_dir, load_run, read_nersc, utc_now, write_json, write_nersc};
+use crate::generate::{FileFormat, Start};
+use crate::plot::{line_chart, Series};
+use anyhow::{bail, ensure, Result};
+use clap::{Args, ValueEnum};
+use fpa_core::action::Action;
+use fpa_core::io::nersc::{Layout, Precision, WriteOptions};
+use fpa_core::lattice::{GaugeField, Geometry};
+use fpa_core::mc::{HmcChain, HmcParams, Integrator};
+use fpa_core::observe::average_plaquette;
+use fpa_core::stats::{binned_mean_error, mean, tau_int};
+use fpa_core::su3::Su3Alg;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IntegratorArg {
+    Leapfrog,
+    Omelyan,
+}
+
+impl From<IntegratorArg> for Integrator {
+    fn from(a: IntegratorArg) -> Self {
+        match a {
+            IntegratorArg::Leapfrog => Integrator::Leapfrog,
+            IntegratorArg::Omelyan => Integrator::Omelyan,
+        }
+    }
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct HmcArgs {
+    /// The action: wilson, symanzik, iwasaki, dbw2, or an L-CNN model file (.safetensors);
+    /// the chain samples exp(-beta A[U])
+    #[arg(long, default_value = "wilson")]
+    pub action: String,
+    /// Coupling beta in front of the action (beta = 6/g^2 for actions normalised like Wilson's)
+    #[arg(long, default_value_t = 6.0)]
+    pub beta: f64,
+    /// Lattice extents, x fastest: 4x4x4x4
+    #[arg(long, default_value = "4x4x4x4")]
+    pub lattice: String,
+    /// Trajectory length
+    #[arg(long, default_value_t = 1.0)]
+    pub tau: f64,
+    /// Integration steps per trajectory
+    #[arg(long, default_value_t = 10)]
+    pub steps: usize,
+    #[arg(long, value_enum, default_value = "omelyan")]
+    pub integrator: IntegratorArg,
+    /// Trajectories before the first saved configuration
+    #[arg(long, default_value_t = 100)]
+    pub therm: u64,
+    /// Trajectories between saved configurations
+    #[arg(long, default_value_t = 5)]
+    pub every: u64,
+    /// Number of configurations to save
+    #[arg(long, default_value_t = 10)]
+    pub configs: u64,
+    /// Random seed: the run is a pure function of it
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Hot (Haar random) or cold (unit) start
+    #[arg(long, value_enum, default_value = "cold")]
+    pub start: Start,
+    /// NERSC layout of the saved configurations
+    #[arg(long, value_enum, default_value = "3x3")]
+    pub format: FileFormat,
+    /// Output directory (created; an existing run there is resumed or extended)
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Stop after this many trajectories in this invocation (the run can be resumed)
+    #[arg(long, hide = true)]
+    pub stop_after: Option<u64>,
+    /// No progress bar
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// Everything that determines the configurations.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Settings {
+    /// `wilson`, …, or `model:<file>:<hash>`.
+    pub action: String,
+    pub beta: f64,
+    pub lattice: String,
+    pub tau: f64,
+    pub steps: usize,
+    pub integrator: IntegratorArg,
+    pub therm: u64,
+    pub every: u64,
+    pub seed: u64,
+    pub start: Start,
+    pub format: FileFormat,
+}
+
+/// One trajectory.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+pub struct TrajectoryRecord {
+    pub dh: f64,
+    pub accepted: bool,
+    /// Average plaquette after the accept/reject step.
+    pub plaquette: f64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ConfigRecord {
+    pub file: String,
+    pub trajectory: u64,
+    pub plaquette: f64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Statistics {
+    /// Over the trajectories after thermalisation.
+    pub trajectories: usize,
+    pub acceptance: f64,
+    /// `<exp(-ΔH)>` (1 for an exact integrator) and its binned error.
+    pub exp_minus_dh: [f64; 2],
+    /// `sqrt(<ΔH²>)`.
+    pub dh_rms: f64,
+    /// `<P>`, its binned error, and the integrated autocorrelation time in trajectories.
+    pub plaquette: [f64; 2],
+    pub plaquette_tau_int: f64,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Timing {
+    pub seconds: f64,
+    /// Time inside the action's value + link derivatives (the force).
+    pub force_seconds: f64,
+    pub forces: u64,
+    pub trajectories: u64,
+    pub ms_per_trajectory: f64,
+    pub ms_per_force: f64,
+    pub force_fraction: f64,
+    pub threads: usize,
+}
+
+/// `summary.json`: the run's record and its resume state.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Summary {
+    pub program: String,
+    pub settings: Settings,
+    /// The action's name for people (`settings.action` identifies it).
+    pub action_name: String,
+    pub configs_requested: u64,
+    pub complete: bool,
+    pub trajectories: u64,
+    /// File holding the field after `trajectories` trajectories.
+    pub checkpoint: Option<String>,
+    pub history: Vec<TrajectoryRecord>,
+    pub statistics: Option<Statistics>,
+    pub configs: Vec<ConfigRecord>,
+    pub timing: Timing,
+    pub updated: String,
+}
+
+/// Counts the time spent in an action's force.
+struct Timed<'a> {
+    inner: &'a dyn Action<f64>,
+    nanos: AtomicU64,
+}
+
+impl Action<f64> for Timed<'_> {
+    fn value(&self, u: &GaugeField<f64>) -> f64 {
+        self.inner.value(u)
+    }
+    fn value_and_derivative(&self, u: &GaugeField<f64>, out: &mut [Su3Alg<f64>]) -> f64 {
+        let t = Instant::now();
+        let a = self.inner.value_and_derivative(u, out);
+        self.nanos.fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        a
+    }
+    fn name(&self) -> String {
+        self.inner.name()
+    }
+}
+
+fn validate(args: &HmcArgs) -> Result<Arc<Geometry>> {
+    let geom = Geometry::parse(&args.lattice).map_err(|e| anyhow::anyhow!("--lattice: {e}"))?;
+    ensure!(geom.nd() == 4, "--lattice {}: HMC ensembles are 4D (NERSC files hold 4D lattices)", args.lattice);
+    ensure!(args.beta.is_finite() && args.beta > 0.0, "--beta {} must be a finite number > 0", args.beta);
+    ensure!(args.tau.is_finite() && args.tau > 0.0, "--tau {} must be a finite number > 0", args.tau);
+    ensure!(args.steps >= 1, "--steps must be at least 1");
+    ensure!(args.every >= 1, "--every must be at least 1");
+    ensure!(args.configs >= 1, "--configs must be at least 1");
+    Ok(Arc::new(geom))
+}
+
+fn write_options(s: &Settings, name: &str, trajectory: u64) -> WriteOptions {
+    WriteOptions {
+        layout: match s.format {
+            FileFormat::Full => Layout::Full,
+            FileFormat::TwoRow => Layout::TwoRow,
+        },
+        precision: Precision::F64,
+        ensemble_id: "fpa-hmc".into(),
+        ensemble_label: format!("hmc {name} beta={} L={} seed={}", s.beta, s.lattice, s.seed),
+        sequence_number: trajectory,
+        creator: format!("fpa {}", env!("CARGO_PKG_VERSION")),
+        creation_date: utc_now(),
+        ..Default::default()
+    }
+}
+
+fn statistics(s: &Summary) -> Option<Statistics> {
+    let h = s.history.get(s.settings.therm as usize..).filter(|h| h.len() >= 2)?;
+    let bins = 20.min(h.len());
+    let edh: Vec<f64> = h.iter().map(|t| (-t.dh).exp()).collect();
+    let plaq: Vec<f64> = h.iter().map(|t| t.plaquette).collect();
+    let (e, ee) = binned_mean_error(&edh, bins);
+    let (p, pe) = binned_mean_error(&plaq, bins);
+    Some(Statistics {
+        trajectories: h.len(),
+        acceptance: h.iter().filter(|t| t.accepted).count() as f64 / h.len() as f64,
+        exp_minus_dh: [e, ee],
+        dh_rms: mean(&h.iter().map(|t| t.dh * t.dh).collect::<Vec<_>>()).sqrt(),
+        plaquette: [p, pe],
+        plaquette_tau_int: tau_int(&plaq),
+    })
+}
+
+fn save_state(dir: &Path, s: &mut Summary) -> Result<()> {
+    s.statistics = statistics(s);
+    s.updated = utc_now();
+    write_json(&dir.join("summary.json"), s)
+}
+
+/// Records `file` as the state after `summary.trajectories`, then removes the
+/// previous checkpoint file (configuration files are kept).
+fn set_checkpoint(dir: &Path, summary: &mut Summary, file: String) -> Result<()> {
+    let old = summary.checkpoint.replace(file);
+    save_state(dir, summary)?;
+    if let Some(old) = old {
+        if old.starts_with("checkpoint_") && Some(&old) != summary.checkpoint.as_ref() {
+            let _ = std::fs::remove_file(dir.join(old));
+        }
+    }
+    Ok(())
+}
+
+/// Runs `fpa hmc`.
+pub fn run(args: &HmcArgs) -> Result<()> {
+    let geom = validate(args)?;
+    let ActionChoice { action, id, .. } = crate::actions::parse(&args.action)?;
+    let settings = Settings {
+        action: id,
+        beta: args.beta,
+        lattice: geom.label(),
+        tau: args.tau,
+        steps: args.steps,
+        integrator: args.integrator,
+        therm: args.therm,
+        every: args.every,
+        seed: args.seed,
+        start: args.start,
+        format: args.format,
+    };
+    let dir = &args.out;
+    ensure_dir(dir)?;
+    let total = settings.therm + settings.every * args.configs;
+    let threads = rayon::current_num_threads();
+    let name = action.name();
+    let existing: Option<Summary> = load_run(dir, &settings, |s: &Summary| &s.settings)?;
+    let (mut summary, field) = match existing {
+        Some(mut s) => {
+            if s.trajectories >= total && s.configs.len() as u64 >= args.configs {
+                eprintln!("{}: run already complete ({} configurations)", dir.display(), s.configs.len());
+                return Ok(());
+            }
+            if s.trajectories > total {
+                bail!("{} already has {} trajectories, more than the {total} requested", dir.display(), s.trajectories);
+            }
+            let field = match &s.checkpoint {
+                Some(f) => {
+                    let (u, h) = read_nersc(&dir.join(f))?;
+                    ensure!(*u.geometry().as_ref() == *geom, "checkpoint {f} has lattice {}", u.geometry().label());
+                    let seq = h.get("SEQUENCE_NUMBER").and_then(|v| v.parse::<u64>().ok());
+                    ensure!(
+                        seq == Some(s.trajectories),
+                        "checkpoint {f} is from trajectory {seq:?}, summary says {}",
+                        s.trajectories
+                    );
+                    u
+                }
+                None => initial_field(&settings, geom.clone()),
+            };
+            s.history.truncate(s.trajectories as usize);
+            s.configs_requested = args.configs;
+            s.complete = false;
+            if !args.quiet {
+                eprintln!("resuming {} at trajectory {} of {total}", dir.display(), s.trajectories);
+            }
+            (s, field)
+        }
+        None => (
+            Summary {
+                program: format!("fpa {}", env!("CARGO_PKG_VERSION")),
+                settings: settings.clone(),
+                action_name: name.clone(),
+                configs_requested: args.configs,
+                complete: false,
+                trajectories: 0,
+                checkpoint: None,
+                history: vec![],
+                statistics: None,
+                configs: vec![],
+                timing: Timing::default(),
+                updated: utc_now(),
+            },
+            initial_field(&settings, geom.clone()),
+        ),
+    };
+    summary.timing.threads = threads;
+    let timed = Timed { inner: action.as_ref(), nanos: AtomicU64::new(0) };
+    let params = HmcParams {
+        beta: settings.beta,
+        tau: settings.tau,
+        steps: settings.steps,
+        integrator: settings.integrator.into(),
+    };
+    let mut chain = HmcChain::new(&timed, field, params, settings.seed, summary.trajectories)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+
+    let bar = if args.quiet { ProgressBar::hidden() } else { ProgressBar::new(total) };
+    bar.set_style(
+        ProgressStyle::with_template("{prefix} [{bar:40}] {pos}/{len} trajectories  {msg}  ETA {eta}")
+            .unwrap()
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(format!("{name} beta {} {}", settings.beta, settings.lattice));
+    bar.set_position(chain.trajectories);
+    let mut last_checkpoint = Instant::now();
+    let mut done_here = 0u64;
+    while chain.trajectories < total {
+        let t0 = Instant::now();
+        let before = timed.nanos.load(Ordering::Relaxed);
+        let t = chain.step();
+        ensure!(
+            t.dh.is_finite(),
+            "trajectory {} gave a non-finite energy change (dH = {}): the step size is far too large, or the action \
+             is not defined on this field",
+            chain.trajectories - 1,
+            t.dh
+        );
+        done_here += 1;
+        let tm = &mut summary.timing;
+        tm.seconds += t0.elapsed().as_secs_f64();
+        tm.force_seconds += (timed.nanos.load(Ordering::Relaxed) - before) as f64 * 1e-9;
+        tm.forces += t.forces as u64;
+        tm.trajectories += 1;
+        let p = average_plaquette(&chain.field);
+        summary.history.push(TrajectoryRecord { dh: t.dh, accepted: t.accepted, plaquette: p });
+        summary.trajectories = chain.trajectories;
+        bar.set_position(chain.trajectories);
+        let acc = summary.history.iter().filter(|r| r.accepted).count() as f64 / summary.history.len() as f64;
+        bar.set_message(format!("P = {p:.5}  dH = {:+.3}  acc = {acc:.2}", t.dh));
+
+        let is_config =
+            chain.trajectories > settings.therm && (chain.trajectories - settings.therm).is_multiple_of(settings.every);
+        let stopping = args.stop_after.is_some_and(|n| done_here >= n) || chain.trajectories == total;
+        if is_config {
+            let index = (chain.trajectories - settings.therm) / settings.every;
+            let file = format!("config_{index:04}.nersc");
+            write_nersc(&dir.join(&file), &chain.field, &write_options(&settings, &name, chain.trajectories))?;
+            summary.configs.retain(|c| c.file != file);
+            summary.configs.push(ConfigRecord { file: file.clone(), trajectory: chain.trajectories, plaquette: p });
+            set_checkpoint(dir, &mut summary, file)?;
+            last_checkpoint = Instant::now();
+        } else if stopping || last_checkpoint.elapsed().as_secs() >= 30 {
+            let file = format!("checkpoint_{:06}.nersc", chain.trajectories);
+            write_nersc(&dir.join(&file), &chain.field, &write_options(&settings, &name, chain.trajectories))?;
+            set_checkpoint(dir, &mut summary, file)?;
+            last_checkpoint = Instant::now();
+        }
+        if stopping && chain.trajectories < total {
+            bar.abandon();
+            eprintln!("stopped at trajectory {} of {total}; run the same command to resume", chain.trajectories);
+            return Ok(());
+        }
+    }
+    bar.finish_and_clear();
+    let tm = &mut summary.timing;
+    tm.ms_per_trajectory = 1e3 * tm.seconds / tm.trajectories.max(1) as f64;
+    tm.ms_per_force = 1e3 * tm.force_seconds / tm.forces.max(1) as f64;
+    tm.force_fraction = tm.force_seconds / tm.seconds.max(1e-300);
+    summary.complete = true;
+    save_state(dir, &mut summary)?;
+    plot(dir, &summary)?;
+    report(dir, &summary);
+    Ok(())
+}
+
+fn initial_field(settings: &Settings, geom: Arc<Geometry>) -> GaugeField<f64> {
+    match settings.start {
+        Start::Hot => GaugeField::hot(geom, settings.seed),
+        Start::Cold => GaugeField::cold(geom),
+    }
+}
+
+fn plot(dir: &Path, s: &Summary) -> Result<()> {
+    let title = format!("HMC {}, beta = {}, {}", s.action_name, s.settings.beta, s.settings.lattice);
+    let series = |f: fn(&TrajectoryRecord) -> f64| -> Vec<(f64, f64)> {
+        s.history.iter().enumerate().map(|(i, t)| ((i + 1) as f64, f(t))).collect()
+    };
+    line_chart(
+        &dir.join("plaquette.svg"),
+        &title,
+        "trajectory",
+        "average plaquette",
+        &[Series { name: "plaquette", points: series(|t| t.plaquette) }],
+        false,
+    )?;
+    line_chart(
+        &dir.join("dh.svg"),
+        &title,
+        "trajectory",
+        "dH",
+        &[Series { name: "dH", points: series(|t| t.dh) }],
+        false,
+    )
+}
+
+fn report(dir: &Path, s: &Summary) {
+    let t = &s.timing;
+    eprintln!("wrote {} configurations to {}", s.configs.len(), dir.display());
+    if let Some(st) = &s.statistics {
+        eprintln!(
+            "  {} trajectories after thermalisation: acceptance {:.3}, <exp(-dH)> = {:.4} +- {:.4}, rms dH {:.3}",
+            st.trajectories, st.acceptance, st.exp_minus_dh[0], st.exp_minus_dh[1], st.dh_rms
+        );
+        eprintln!(
+            "  <P> = {:.6} +- {:.6} (tau_int {:.1} trajectories)",
+            st.plaquette[0], st.plaquette[1], st.plaquette_tau_int
+        );
+    }
+    eprintln!(
+        "  {:.1} ms per trajectory, {:.2} ms per force evaluation, {:.0} % of the time in the force ({} threads)",
+        t.ms_per_trajectory,
+        t.ms_per_force,
+        100.0 * t.force_fraction,
+        t.threads
+    );
+}
