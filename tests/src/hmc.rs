@@ -87,12 +87,12 @@ pub fn hmc_chain_is_thread_count_and_resume_invariant() {
     let (resumed, dh_rest) = run(6, Some((half, 3)));
     assert_eq!(whole.checksum(), resumed.checksum(), "resumed chain differs");
     assert_eq!(&dh_whole[3..], &dh_rest[..], "ΔH after resume differs");
-    #[cfg(not(target_arch = "wasm32"))]
-    {
-        let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
-        let (single, dh_single) = one.install(|| run(6, None));
-        assert_eq!(whole.checksum(), single.checksum(), "1 thread vs the pool");
-        assert_eq!(dh_whole, dh_single);
+    #[cfg(feature = "rayon")]
+    for threads in [1, 3] {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        let (other, dh_other) = pool.install(|| run(6, None));
+        assert_eq!(whole.checksum(), other.checksum(), "{threads} threads give different links");
+        assert_eq!(dh_whole, dh_other, "{threads} threads give different ΔH");
     }
 }
 
