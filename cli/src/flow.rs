@@ -8,21 +8,28 @@
 //! where it stopped.
 
 use crate::actions::ActionChoice;
-use crate::files::{ensure_dir, read_nersc, utc_now, write_json};
+use crate::files::{ensure_dir, utc_now, write_json};
 use crate::plot::{line_chart, Series};
 use anyhow::{ensure, Context, Result};
 use clap::Args;
+use fpa_core::lattice::{GaugeField, Geometry};
 use fpa_core::observe::flow::{flow, scales, t2e_and_w, FlowKind, FlowPoint};
+use fpa_core::observe::instanton::{Instanton, ACTION as INSTANTON_ACTION};
 use fpa_core::stats::jackknife;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 #[derive(Args, Debug, Clone)]
 pub struct FlowArgs {
     /// NERSC gauge files, or directories (their *.nersc files except checkpoints)
-    #[arg(required = true)]
+    #[arg(required_unless_present = "instantons")]
     pub configs: Vec<PathBuf>,
+    /// A smooth instanton as a configuration, `LATTICE:RHO[:site][:anti]` as in `fp-data` (repeat
+    /// for several); the table then shows A/A_inst along the flow
+    #[arg(long = "instanton", value_name = "LATTICE:RHO")]
+    pub instantons: Vec<String>,
     /// What drives the flow: wilson, symanzik, iwasaki, dbw2, zeuthen, or an L-CNN model file
     /// (.safetensors: the fixed point flow)
     #[arg(long, default_value = "wilson")]
@@ -113,6 +120,41 @@ pub struct FlowReport {
     pub updated: String,
 }
 
+/// A configuration to flow: a gauge file or an instanton.
+enum Source {
+    File(PathBuf),
+    Instanton { spec: String, lattice: Arc<Geometry>, inst: Instanton, id: String },
+}
+
+impl Source {
+    /// The field, a name for the cache file, and the hash that identifies the content.
+    fn load(&self, index: usize) -> Result<(GaugeField<f64>, String, String)> {
+        match self {
+            Source::File(f) => {
+                let bytes = std::fs::read(f).with_context(|| format!("cannot read {}", f.display()))?;
+                let hash = format!("{:016x}", fpa_core::checksum::fnv1a(bytes.iter().copied()));
+                let stem =
+                    f.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| format!("config{index}"));
+                let u = fpa_core::io::nersc::decode(&bytes)
+                    .with_context(|| format!("{} is not a usable gauge file", f.display()))?
+                    .0;
+                Ok((u, stem, hash))
+            }
+            Source::Instanton { spec, lattice, inst, id } => {
+                let hash = format!("{:016x}", fpa_core::checksum::fnv1a(spec.bytes()));
+                Ok((inst.field(lattice.clone()), id.clone(), hash))
+            }
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Source::File(f) => f.display().to_string(),
+            Source::Instanton { spec, .. } => format!("instanton {spec}"),
+        }
+    }
+}
+
 /// The gauge files named on the command line, directories expanded.
 fn config_files(args: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut out = vec![];
@@ -193,7 +235,12 @@ pub fn run(args: &FlowArgs) -> Result<()> {
     ensure!(args.dt.is_finite() && args.dt > 0.0 && args.dt <= args.tmax, "--dt {} must be in (0, tmax]", args.dt);
     ensure!(args.every >= 1, "--every must be at least 1");
     ensure!(args.reference.is_finite() && args.reference > 0.0, "--reference must be a finite number > 0");
-    let files = config_files(&args.configs)?;
+    let mut sources: Vec<Source> = config_files(&args.configs)?.into_iter().map(Source::File).collect();
+    for spec in &args.instantons {
+        let (lattice, inst, id) = crate::fp_data::parse_instanton(spec)?;
+        let g = Geometry::parse(&lattice).map_err(|e| anyhow::anyhow!("--instanton {spec}: {e}"))?;
+        sources.push(Source::Instanton { spec: spec.clone(), lattice: Arc::new(g), inst, id });
+    }
     let choice = match args.flow.as_str() {
         "zeuthen" => None,
         other => Some(crate::actions::parse(other).map_err(|e| anyhow::anyhow!("--flow: {e}"))?),
@@ -207,7 +254,7 @@ pub fn run(args: &FlowArgs) -> Result<()> {
     ensure_dir(&cache)?;
 
     let steps = (args.tmax / args.dt - 1e-9).ceil() as u64;
-    let bar = if args.quiet { ProgressBar::hidden() } else { ProgressBar::new(steps * files.len() as u64) };
+    let bar = if args.quiet { ProgressBar::hidden() } else { ProgressBar::new(steps * sources.len() as u64) };
     bar.set_style(
         ProgressStyle::with_template("{prefix} [{bar:40}] {pos}/{len} steps  {msg}  ETA {eta}")
             .unwrap()
@@ -216,10 +263,15 @@ pub fn run(args: &FlowArgs) -> Result<()> {
     bar.set_prefix(format!("{name} flow"));
     let mut flows = vec![];
     let mut lattice = None;
-    for (i, f) in files.iter().enumerate() {
-        let bytes = std::fs::read(f).with_context(|| format!("cannot read {}", f.display()))?;
-        let hash = format!("{:016x}", fpa_core::checksum::fnv1a(bytes.iter().copied()));
-        let stem = f.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| format!("config{i}"));
+    for (i, src) in sources.iter().enumerate() {
+        let (mut u, stem, hash) = src.load(i)?;
+        let label = u.geometry().label();
+        ensure!(
+            lattice.get_or_insert_with(|| label.clone()) == &label,
+            "{} has lattice {label}, the first configuration {}",
+            src.describe(),
+            lattice.as_deref().unwrap_or("?")
+        );
         let cached = cache.join(format!("{stem}.{}.json", &hash[..8]));
         if let Some(c) = std::fs::read_to_string(&cached).ok().and_then(|t| serde_json::from_str::<ConfigFlow>(&t).ok())
         {
@@ -229,25 +281,17 @@ pub fn run(args: &FlowArgs) -> Result<()> {
                 continue;
             }
         }
-        let (mut u, _) = read_nersc(f)?;
-        let label = u.geometry().label();
-        ensure!(
-            lattice.get_or_insert_with(|| label.clone()) == &label,
-            "{} has lattice {label}, the first configuration {}",
-            f.display(),
-            lattice.as_deref().unwrap_or("?")
-        );
         bar.set_message(stem.clone());
         let start = std::time::Instant::now();
         let points = flow(kind, &mut u, args.tmax, args.dt, args.every, |_| bar.inc(1));
         ensure!(
             points.iter().all(|p| p.e_plaq.is_finite()),
             "{}: the flow produced non-finite values (--dt {} too large for this action?)",
-            f.display(),
+            src.describe(),
             args.dt
         );
         let c = ConfigFlow {
-            file: f.display().to_string(),
+            file: src.describe(),
             hash,
             settings: settings.clone(),
             points,
@@ -257,10 +301,7 @@ pub fn run(args: &FlowArgs) -> Result<()> {
         flows.push(c);
     }
     bar.finish_and_clear();
-    let lattice = match lattice {
-        Some(l) => l,
-        None => read_nersc(&files[0])?.0.geometry().label(),
-    };
+    let lattice = lattice.context("no configurations to flow")?;
     let t: Vec<f64> = flows[0].points.iter().map(|p| p.t).collect();
     let mut definitions = vec!["plaquette", "clover"];
     if choice.is_some() {
@@ -318,7 +359,30 @@ fn fmt(e: &Estimate) -> String {
     }
 }
 
+/// `A/A_inst` at the start and the end of the flow of each instanton, from
+/// `E_plaq` (the Wilson action) and `E_act` (the flow's own action).
+fn print_instantons(r: &FlowReport) {
+    let volume: f64 = r.lattice.split('x').filter_map(|d| d.parse::<f64>().ok()).product();
+    let ratio = |e: f64| e * volume / 6.0 / INSTANTON_ACTION;
+    for c in r.configs.iter().filter(|c| c.file.starts_with("instanton")) {
+        let (first, last) = (&c.points[0], &c.points[c.points.len() - 1]);
+        let own = |p: &FlowPoint| p.e_action.map_or("-".to_string(), |e| format!("{:.4}", ratio(e)));
+        println!(
+            "{}: A/A_inst at t = 0 -> {}: Wilson {:.4} -> {:.4}, own action {} -> {}, Q {:.3} -> {:.3}",
+            c.file,
+            last.t,
+            ratio(first.e_plaq),
+            ratio(last.e_plaq),
+            own(first),
+            own(last),
+            first.q.unwrap_or(f64::NAN),
+            last.q.unwrap_or(f64::NAN)
+        );
+    }
+}
+
 fn print_table(r: &FlowReport) {
+    print_instantons(r);
     println!(
         "{} flow on {} configurations ({}), t up to {}:",
         r.flow_name,

@@ -193,8 +193,9 @@ struct Job {
     beta: f64,
 }
 
-/// Parses `LATTICE:RHO[:site][:anti]`.
-fn instanton_job(spec: &str) -> Result<Job> {
+/// Parses `LATTICE:RHO[:site][:anti]` (as `--instanton` of `fp-data` and `flow`
+/// spell it): the lattice, the instanton, and a name for files.
+pub fn parse_instanton(spec: &str) -> Result<(String, Instanton, String)> {
     let bad = || format!("--instanton {spec}: use LATTICE:RHO[:site][:anti], e.g. 8x8x8x8:1.5");
     let mut parts = spec.split(':');
     let lattice = parts.next().with_context(bad)?.to_string();
@@ -223,6 +224,11 @@ fn instanton_job(spec: &str) -> Result<Job> {
     }
     inst.anti = anti;
     let id = format!("{}inst_{lattice}_rho{rho}{}", if anti { "anti" } else { "" }, if site { "_site" } else { "" });
+    Ok((lattice, inst, id))
+}
+
+fn instanton_job(spec: &str) -> Result<Job> {
+    let (lattice, inst, id) = parse_instanton(spec)?;
     Ok(Job { id, source: Source::Instanton { lattice, inst }, beta: 0.0 })
 }
 

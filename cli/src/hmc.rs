@@ -67,6 +67,10 @@ pub struct HmcArgs {
     /// Trajectories before the first saved configuration
     #[arg(long, default_value_t = 100)]
     pub therm: u64,
+    /// The first this many trajectories (part of --therm) are accepted without the Metropolis
+    /// test: from a cold or hot start on a large lattice every trajectory would be rejected
+    #[arg(long, default_value_t = 10)]
+    pub warmup: u64,
     /// Trajectories between saved configurations
     #[arg(long, default_value_t = 5)]
     pub every: u64,
@@ -104,6 +108,7 @@ pub struct Settings {
     pub steps: usize,
     pub integrator: IntegratorArg,
     pub therm: u64,
+    pub warmup: u64,
     pub every: u64,
     pub seed: u64,
     pub start: Start,
@@ -201,6 +206,7 @@ fn validate(args: &HmcArgs) -> Result<Arc<Geometry>> {
     ensure!(args.steps >= 1, "--steps must be at least 1");
     ensure!(args.every >= 1, "--every must be at least 1");
     ensure!(args.configs >= 1, "--configs must be at least 1");
+    ensure!(args.warmup <= args.therm, "--warmup {} must not exceed --therm {}", args.warmup, args.therm);
     Ok(Arc::new(geom))
 }
 
@@ -268,6 +274,7 @@ pub fn run(args: &HmcArgs) -> Result<()> {
         steps: args.steps,
         integrator: args.integrator,
         therm: args.therm,
+        warmup: args.warmup,
         every: args.every,
         seed: args.seed,
         start: args.start,
@@ -338,6 +345,7 @@ pub fn run(args: &HmcArgs) -> Result<()> {
     };
     let mut chain = HmcChain::new(&timed, field, params, settings.seed, summary.trajectories)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
+    chain.warmup = settings.warmup;
 
     let bar = if args.quiet { ProgressBar::hidden() } else { ProgressBar::new(total) };
     bar.set_style(

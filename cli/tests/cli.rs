@@ -470,6 +470,8 @@ fn hmc_args<'a>(out: &'a str, action: &'a str, extra: &[&'a str]) -> Vec<&'a str
         "--quiet",
         "--out",
         out,
+        "--warmup",
+        "2",
     ];
     v.extend_from_slice(extra);
     v
@@ -519,9 +521,12 @@ fn hmc_resumes_bit_identically_and_refuses_bad_input() {
     fails_with(&with(10, "0"), "--steps");
     fails_with(&with(8, "NaN"), "--tau");
     fails_with(&with(6, "0"), "--beta");
-    // A step far too large: every trajectory is rejected (SU(3) is compact, ΔH stays finite), the
-    // chain stays at its cold start.
-    ok(&with(8, "1e6"));
+    fails_with(&with(23, "5"), "--warmup");
+    // A step far too large: without warm-up every trajectory is rejected (SU(3) is compact, ΔH stays
+    // finite), the chain stays at its cold start.
+    let mut huge = hmc_args(c_s, "wilson", &[]);
+    (huge[8], huge[23]) = ("1e6", "0");
+    ok(&fpa(&huge, 1));
     let sc = read(&c);
     assert_eq!(sc["statistics"]["acceptance"].as_f64().unwrap(), 0.0);
     assert_eq!(sc["configs"][0]["plaquette"].as_f64().unwrap(), 1.0);

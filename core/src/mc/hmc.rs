@@ -171,14 +171,17 @@ pub fn integrate<A: Action<f64> + ?Sized>(
     (a_start.unwrap_or(a_end), a_end, forces)
 }
 
-/// One HMC trajectory with Metropolis accept/reject; `u` is left at the
-/// new field if accepted and unchanged otherwise.
+/// One HMC trajectory with Metropolis accept/reject (or, with `metropolis`
+/// false, always accepted: molecular dynamics only, for warm-up far from
+/// equilibrium); `u` is left at the new field if accepted and unchanged
+/// otherwise.
 pub fn trajectory<A: Action<f64> + ?Sized>(
     action: &A,
     params: &HmcParams,
     u: &mut GaugeField<f64>,
     seed: u64,
     index: u64,
+    metropolis: bool,
 ) -> Trajectory {
     let mut p = draw_momenta(seed, index, u.geometry().n_links());
     let k_start = kinetic_energy(&p);
@@ -187,7 +190,7 @@ pub fn trajectory<A: Action<f64> + ?Sized>(
     let dh = (kinetic_energy(&p) + a_end) - (k_start + a_start);
     let r = Rng::stream(seed, &[domain::HMC_ACCEPT, index]).uniform();
     // exp(−ΔH) ≥ 1 is always accepted; NaN never.
-    let accepted = dh <= 0.0 || r < libm::exp(-dh);
+    let accepted = (!metropolis && dh.is_finite()) || dh <= 0.0 || r < libm::exp(-dh);
     if accepted {
         v.reunitarize();
         *u = v;
@@ -204,6 +207,12 @@ pub struct HmcChain<'a, A: Action<f64> + ?Sized> {
     pub seed: u64,
     /// Trajectories done so far (selects the next random streams).
     pub trajectories: u64,
+    /// Trajectories `0..warmup` are accepted without the Metropolis test.
+    /// From a cold or hot start on a large lattice the first trajectories
+    /// violate energy by O(√V) and would all be rejected; warm-up moves the
+    /// field towards equilibrium first. Not part of the Markov chain: count
+    /// them in the thermalisation.
+    pub warmup: u64,
 }
 
 impl<'a, A: Action<f64> + ?Sized> HmcChain<'a, A> {
@@ -218,12 +227,13 @@ impl<'a, A: Action<f64> + ?Sized> HmcChain<'a, A> {
         if !field.is_finite() {
             return Err(HmcError::NonFinite);
         }
-        Ok(HmcChain { action, field, params, seed, trajectories })
+        Ok(HmcChain { action, field, params, seed, trajectories, warmup: 0 })
     }
 
     /// One trajectory.
     pub fn step(&mut self) -> Trajectory {
-        let t = trajectory(self.action, &self.params, &mut self.field, self.seed, self.trajectories);
+        let metropolis = self.trajectories >= self.warmup;
+        let t = trajectory(self.action, &self.params, &mut self.field, self.seed, self.trajectories, metropolis);
         self.trajectories += 1;
         t
     }
