@@ -229,8 +229,21 @@ fn curve(t: &[f64], flows: &[ConfigFlow], definition: &str, reference: f64) -> C
     }
 }
 
-/// Runs `fpa flow`.
+/// Runs `fpa flow`: [`compute`], then the table (or the JSON) on standard output.
 pub fn run(args: &FlowArgs) -> Result<()> {
+    let report = compute(args)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_table(&report);
+        eprintln!("wrote {}/flow.json and the plots t2e.svg, w.svg", args.out.display());
+    }
+    Ok(())
+}
+
+/// Flows every configuration (or takes it from the cache), writes
+/// `flow.json` and the plots, and returns the report.
+pub fn compute(args: &FlowArgs) -> Result<FlowReport> {
     ensure!(args.tmax.is_finite() && args.tmax > 0.0, "--tmax {} must be a finite number > 0", args.tmax);
     ensure!(args.dt.is_finite() && args.dt > 0.0 && args.dt <= args.tmax, "--dt {} must be in (0, tmax]", args.dt);
     ensure!(args.every >= 1, "--every must be at least 1");
@@ -321,13 +334,7 @@ pub fn run(args: &FlowArgs) -> Result<()> {
     };
     write_json(&args.out.join("flow.json"), &report)?;
     plot(&args.out, &report)?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print_table(&report);
-        eprintln!("wrote {}/flow.json and the plots t2e.svg, w.svg", args.out.display());
-    }
-    Ok(())
+    Ok(report)
 }
 
 fn plot(dir: &Path, r: &FlowReport) -> Result<()> {

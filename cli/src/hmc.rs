@@ -412,7 +412,9 @@ pub fn run(args: &HmcArgs) -> Result<()> {
     summary.complete = true;
     save_state(dir, &mut summary)?;
     plot(dir, &summary)?;
-    report(dir, &summary);
+    if !args.quiet {
+        report(dir, &summary);
+    }
     Ok(())
 }
 

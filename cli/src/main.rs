@@ -13,6 +13,7 @@ mod model_io;
 mod pipeline;
 mod plot;
 mod report;
+mod scaling;
 mod train;
 
 use clap::{Parser, Subcommand};
@@ -43,6 +44,8 @@ enum Command {
     Hmc(hmc::HmcArgs),
     /// Gradient flow (Wilson, Symanzik, Zeuthen, or an L-CNN's fixed point flow): E(t), t0, w0
     Flow(flow::FlowArgs),
+    /// Scaling study: HMC at several spacings per action, flow scales t0, w0, continuum extrapolation
+    Scaling(scaling::ScalingArgs),
     /// Ensembles → FP data → training → evaluation → iterations → report, in one command
     Pipeline(pipeline::PipelineArgs),
 }
@@ -66,6 +69,7 @@ fn main() {
         Command::Pipeline(a) => pipeline::run(a),
         Command::Hmc(a) => hmc::run(a),
         Command::Flow(a) => flow::run(a),
+        Command::Scaling(a) => scaling::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -85,3 +85,75 @@ pub fn line_chart(
     }
     crate::files::write_atomic(path, svg.as_bytes())
 }
+
+/// One group of measured points with error bars and an optional straight-line
+/// fit `y = c + s x`, drawn from `x = 0`.
+pub struct Group<'a> {
+    pub name: &'a str,
+    pub points: Vec<(f64, f64, f64)>,
+    pub fit: Option<(f64, f64)>,
+}
+
+/// Points with vertical error bars and their fit lines (extrapolated to x = 0), as SVG.
+pub fn scatter_with_fits(path: &Path, title: &str, x_label: &str, y_label: &str, groups: &[Group]) -> Result<()> {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (900, 560)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| anyhow!("{e}"))?;
+        let finite = |p: &&(f64, f64, f64)| p.0.is_finite() && p.1.is_finite();
+        let pts: Vec<(f64, f64, f64)> = groups.iter().flat_map(|g| g.points.iter().filter(finite).copied()).collect();
+        let x1 = pts.iter().map(|p| p.0).fold(0.0f64, f64::max).max(1e-3) * 1.1;
+        let err = |e: f64| if e.is_finite() { e } else { 0.0 };
+        let mut y0 = pts.iter().map(|p| p.1 - err(p.2)).fold(f64::MAX, f64::min);
+        let mut y1 = pts.iter().map(|p| p.1 + err(p.2)).fold(f64::MIN, f64::max);
+        for g in groups {
+            if let Some((c, _)) = g.fit {
+                y0 = y0.min(c);
+                y1 = y1.max(c);
+            }
+        }
+        if y0 > y1 {
+            (y0, y1) = (0.0, 1.0);
+        }
+        let pad = ((y1 - y0) * 0.1).max(1e-3);
+        let colors = [BLUE, RED, GREEN, MAGENTA, CYAN, BLACK];
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 24))
+            .margin(15)
+            .x_label_area_size(55)
+            .y_label_area_size(95)
+            .build_cartesian_2d(0.0..x1, y0 - pad..y1 + pad)
+            .map_err(|e| anyhow!("{e}"))?;
+        chart.configure_mesh().x_desc(x_label).y_desc(y_label).draw().map_err(|e| anyhow!("{e}"))?;
+        for (i, g) in groups.iter().enumerate() {
+            let c = colors[i % colors.len()];
+            let good: Vec<(f64, f64, f64)> = g.points.iter().filter(finite).copied().collect();
+            chart
+                .draw_series(good.iter().map(|&(x, y, _)| Circle::new((x, y), 5, c.filled())))
+                .map_err(|e| anyhow!("{e}"))?
+                .label(g.name)
+                .legend(move |(x, y)| Circle::new((x + 10, y), 5, c.filled()));
+            chart
+                .draw_series(
+                    good.iter()
+                        .map(|&(x, y, e)| PathElement::new(vec![(x, y - err(e)), (x, y + err(e))], c.stroke_width(2))),
+                )
+                .map_err(|e| anyhow!("{e}"))?;
+            if let Some((c0, s)) = g.fit {
+                let xm = good.iter().map(|p| p.0).fold(0.0f64, f64::max);
+                chart
+                    .draw_series(LineSeries::new(vec![(0.0, c0), (xm, c0 + s * xm)], c.stroke_width(1)))
+                    .map_err(|e| anyhow!("{e}"))?;
+            }
+        }
+        chart
+            .configure_series_labels()
+            .label_font(("sans-serif", 18))
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()
+            .map_err(|e| anyhow!("{e}"))?;
+        root.present().map_err(|e| anyhow!("{e}"))?;
+    }
+    crate::files::write_atomic(path, svg.as_bytes())
+}

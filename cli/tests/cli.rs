@@ -559,3 +559,37 @@ fn hmc_resumes_bit_identically_and_refuses_bad_input() {
     fails_with(&flow(&["--dt", "0"]), "--dt");
     fails_with(&fpa(&["flow", tmp.path().join("none").to_str().unwrap(), "--out", f_s], 1), "no such file");
 }
+
+#[test]
+fn scaling_study_tiny_preset() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("s");
+    let o = fpa(&["scaling", "--preset", "tiny", "--out", out.to_str().unwrap(), "--quiet"], 2);
+    ok(&o);
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("scaling.json")).unwrap()).unwrap();
+    let pts = r["points"].as_array().unwrap();
+    assert_eq!(pts.len(), 3);
+    // The coarser Wilson ensemble has the smaller t0/a² (when both reach it).
+    if let (Some(a), Some(b)) = (pts[0]["t0"][0].as_f64(), pts[1]["t0"][0].as_f64()) {
+        assert!(a < b, "t0/a² at beta 5.3 ({a}) below beta 5.5 ({b})");
+    }
+    assert!(pts[0]["t0"][0].as_f64().is_some(), "t0 reached at beta 5.3 on 4^4");
+    assert_eq!(r["fits"].as_array().unwrap().len(), 2);
+    assert!(out.join("scaling.svg").exists());
+    // A rerun resumes from the finished HMC and flow runs and gives the same numbers.
+    ok(&fpa(&["scaling", "--preset", "tiny", "--out", out.to_str().unwrap(), "--quiet"], 1));
+    let again: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("scaling.json")).unwrap()).unwrap();
+    assert_eq!(again["points"], r["points"]);
+    let bad = tmp.path().join("bad.toml");
+    std::fs::write(&bad, "[hmc]\ntau = 1\n").unwrap();
+    fails_with(&fpa(&["scaling", "--config", bad.to_str().unwrap(), "--out", out.to_str().unwrap()], 1), "bad.toml");
+}
+
+/// `--print-config` shows the small preset: both actions.
+#[test]
+fn scaling_prints_its_config() {
+    let o = fpa(&["scaling", "--print-config"], 1);
+    ok(&o);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("[[ensembles]]") && text.contains("fp-action.safetensors"), "{text}");
+}
