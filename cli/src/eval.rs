@@ -8,7 +8,7 @@ use crate::model_io;
 use crate::plot::{line_chart, Series};
 use anyhow::Result;
 use clap::Args;
-use fpa_core::action::{Action, Wilson};
+use fpa_core::action::{Action, Improved, Wilson};
 use fpa_core::lcnn::action::LcnnAction;
 use fpa_core::lcnn::train::{invariant_loss, Sample};
 use fpa_core::lcnn::Model;
@@ -59,6 +59,17 @@ pub struct Report {
     /// Configurations that come from no ensemble (`beta_wil = 0`: instantons), one by one.
     #[serde(default)]
     pub instantons: Vec<ConfigRow>,
+    /// The classical plaquette + rectangle actions (Symanzik, Iwasaki, DBW2) on the same
+    /// configurations, per β_wil: how far the best-known classical improvements get.
+    #[serde(default)]
+    pub baselines: Vec<BaselineRow>,
+}
+
+/// One classical action's metrics per β_wil.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct BaselineRow {
+    pub action: String,
+    pub per_beta: Vec<(f64, Metrics)>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -105,10 +116,8 @@ pub fn evaluate(model: &Model, params: &[f64], samples: &[Sample], ids: &[String
         .map(|(p, id)| ConfigRow { id: id.clone(), beta_wil: p.0, a_fp: p.1 .1, a_model: p.1 .0, a_wilson: p.2 .0 })
         .collect();
     let instantons = configs.iter().filter(|c| c.beta_wil == 0.0).cloned().collect();
-    let mut betas: Vec<f64> = per.iter().map(|p| p.0).filter(|&b| b != 0.0).collect();
-    betas.sort_by(f64::total_cmp);
-    betas.dedup();
-    let per_beta = betas
+    let with_beta: Vec<(f64, ())> = per.iter().filter(|p| p.0 != 0.0).map(|p| (p.0, ())).collect();
+    let per_beta = per_beta_values(&with_beta)
         .into_iter()
         .map(|b| {
             let l: Vec<_> = per.iter().filter(|p| p.0 == b).map(|p| p.1).collect();
@@ -116,7 +125,38 @@ pub fn evaluate(model: &Model, params: &[f64], samples: &[Sample], ids: &[String
             BetaRow { beta_wil: b, configs: l.len(), lcnn: metrics(&l), wilson: metrics(&w) }
         })
         .collect();
-    Report { per_beta, configs, instantons }
+    let baselines = [Improved::SYMANZIK, Improved::IWASAKI, Improved::DBW2]
+        .iter()
+        .map(|act| {
+            let rows: Vec<(f64, Prediction)> = samples
+                .iter()
+                .filter(|s| s.beta != 0.0)
+                .map(|s| {
+                    let vol = s.links.geometry().volume() as f64;
+                    let mut d = vec![[0.0; 8]; s.links.links().len()];
+                    let a = act.value_and_derivative(&s.links, &mut d);
+                    (s.beta, (a, s.a_fp, invariant_loss(&d, &s.d_fp, vol)))
+                })
+                .collect();
+            let per_beta = per_beta_values(&rows)
+                .into_iter()
+                .map(|b| {
+                    let at: Vec<Prediction> = rows.iter().filter(|r| r.0 == b).map(|r| r.1).collect();
+                    (b, metrics(&at))
+                })
+                .collect();
+            BaselineRow { action: act.label.into(), per_beta }
+        })
+        .collect();
+    Report { per_beta, configs, instantons, baselines }
+}
+
+/// The distinct couplings of `rows`, ascending.
+fn per_beta_values<T>(rows: &[(f64, T)]) -> Vec<f64> {
+    let mut betas: Vec<f64> = rows.iter().map(|p| p.0).collect();
+    betas.sort_by(f64::total_cmp);
+    betas.dedup();
+    betas
 }
 
 /// Relative error and invariant loss against β_wil (log scale), L-CNN beside Wilson.
@@ -208,6 +248,21 @@ pub fn run(args: &EvalArgs) -> Result<()> {
             r.wilson.rel_error_signed,
             r.wilson.invariant_loss
         );
+    }
+    if !rows.is_empty() && !report.baselines.is_empty() {
+        print!("classical actions, relerr / inv. loss:");
+        for b in &report.baselines {
+            print!("  {:>21}", b.action);
+        }
+        println!();
+        for (i, r) in rows.iter().enumerate() {
+            print!("{:>38}", r.beta_wil);
+            for b in &report.baselines {
+                let m = &b.per_beta[i].1;
+                print!("  {:>10.3e} {:>10.3e}", m.rel_error, m.invariant_loss);
+            }
+            println!();
+        }
     }
     if !report.instantons.is_empty() {
         println!(
