@@ -55,6 +55,10 @@ pub struct EnsembleSpec {
     /// Largest flow time (default `L²/8`: `sqrt(8t) = L` at the end).
     #[serde(default)]
     pub tmax: Option<f64>,
+    /// Integration steps per trajectory (default `hmc.steps`): `|ΔH|` grows as `sqrt(V) ε²`,
+    /// so larger lattices need more steps for the same acceptance.
+    #[serde(default)]
+    pub steps: Option<usize>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -90,20 +94,27 @@ pub struct ScalingConfig {
 impl ScalingConfig {
     pub fn preset(p: ScalingPreset) -> Self {
         let model = "models/fp-action.safetensors";
-        let e = |action: &str, beta: f64, l: usize| EnsembleSpec { action: action.into(), beta, l, tmax: None };
+        let e = |action: &str, beta: f64, l: usize| EnsembleSpec {
+            action: action.into(),
+            beta,
+            l,
+            tmax: None,
+            steps: Some(4 + l),
+        };
         match p {
-            // β chosen for L/sqrt(8 t0) ≈ 2 at each L (roughly: Wilson from t0/a² at β 5.96 and
-            // r0/a; the FP action from t0/a² = 0.40 at β 2.5 on 4^4 and one-loop running).
+            // Three spacings, L = 4, 5, 6, the couplings stepped so that the box stays roughly fixed
+            // (L/sqrt(8 t0) is reported per point): the FP action from t0/a² = 0.40 at β 2.5 on 4^4.
+            // Sized by the L-CNN force (about 0.3 s on 4^4, 1.3 s on 6^4 with 2 threads).
             ScalingPreset::Small => ScalingConfig {
-                hmc: HmcConfig { tau: 1.0, steps: 6, therm: 12, warmup: 4, every: 1, configs: 8, seed: 1 },
+                hmc: HmcConfig { tau: 1.0, steps: 8, therm: 24, warmup: 8, every: 2, configs: 8, seed: 1 },
                 flow: FlowConfig { flow: "wilson".into(), dt: 0.02, density: "clover".into() },
                 ensembles: vec![
-                    e("wilson", 5.1, 4),
-                    e("wilson", 5.4, 6),
-                    e("wilson", 5.6, 8),
+                    e("wilson", 5.2, 4),
+                    e("wilson", 5.35, 5),
+                    e("wilson", 5.5, 6),
                     e(model, 2.5, 4),
+                    e(model, 2.62, 5),
                     e(model, 2.75, 6),
-                    e(model, 2.95, 8),
                 ],
             },
             ScalingPreset::Tiny => ScalingConfig {
@@ -213,7 +224,7 @@ pub fn run(args: &ScalingArgs) -> Result<()> {
             beta: e.beta,
             lattice: format!("{0}x{0}x{0}x{0}", e.l),
             tau: h.tau,
-            steps: h.steps,
+            steps: e.steps.unwrap_or(h.steps),
             integrator: IntegratorArg::Omelyan,
             therm: h.therm,
             warmup: h.warmup,

@@ -191,8 +191,29 @@ fn wasm_test() {
     );
 }
 
+/// Tracked files above 1 MB outside the places meant for assets (`models/`,
+/// `docs/`): wheels, datasets and build outputs do not belong in the repository.
+fn large_tracked_files() -> Vec<String> {
+    let out = Command::new("git").args(["ls-files", "-z"]).output();
+    let Ok(out) = out else {
+        eprintln!("(git not available: the large-file check is skipped)");
+        return vec![];
+    };
+    String::from_utf8_lossy(&out.stdout)
+        .split('\0')
+        .filter(|f| !f.is_empty() && !f.starts_with("models/") && !f.starts_with("docs/"))
+        .filter(|f| std::fs::metadata(f).map(|m| m.len() > 1_000_000).unwrap_or(false))
+        .map(String::from)
+        .collect()
+}
+
 fn test() {
     let t = Instant::now();
+    let large = large_tracked_files();
+    if !large.is_empty() {
+        eprintln!("error: tracked files above 1 MB outside models/ and docs/: {}", large.join(", "));
+        std::process::exit(1);
+    }
     ensure_component("rustfmt");
     ensure_component("clippy");
     rustup_target_add("x86_64-unknown-none");
