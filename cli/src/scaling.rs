@@ -210,6 +210,16 @@ pub fn run(args: &ScalingArgs) -> Result<()> {
     }
     ensure!(!config.ensembles.is_empty(), "the config lists no ensembles");
     ensure!(matches!(config.flow.density.as_str(), "clover" | "plaquette"), "flow.density must be clover or plaquette");
+    // Every action and flow is checked before the first (long) HMC run.
+    for e in &config.ensembles {
+        ensure!(e.l >= 2 && e.beta.is_finite() && e.beta > 0.0, "ensemble {}: needs L >= 2 and beta > 0", label(e));
+        crate::actions::parse(&e.action).with_context(|| format!("ensemble {}", label(e)))?;
+        let flow = if config.flow.flow == "own" { e.action.as_str() } else { config.flow.flow.as_str() };
+        if flow != "zeuthen" {
+            crate::actions::parse(flow)
+                .context("flow.flow: wilson, symanzik, iwasaki, dbw2, zeuthen, own, or a model")?;
+        }
+    }
     ensure_dir(&args.out)?;
     let mut points = vec![];
     for (i, e) in config.ensembles.iter().enumerate() {

@@ -583,6 +583,13 @@ fn scaling_study_tiny_preset() {
     let bad = tmp.path().join("bad.toml");
     std::fs::write(&bad, "[hmc]\ntau = 1\n").unwrap();
     fails_with(&fpa(&["scaling", "--config", bad.to_str().unwrap(), "--out", out.to_str().unwrap()], 1), "bad.toml");
+    // A flow that does not exist is refused before any HMC runs.
+    let o = fpa(&["scaling", "--print-config", "--preset", "tiny"], 1);
+    let cfg = String::from_utf8_lossy(&o.stdout).replace("flow = \"wilson\"", "flow = \"nosuchflow\"");
+    std::fs::write(&bad, cfg).unwrap();
+    let fresh = tmp.path().join("fresh");
+    fails_with(&fpa(&["scaling", "--config", bad.to_str().unwrap(), "--out", fresh.to_str().unwrap()], 1), "flow.flow");
+    assert!(!fresh.exists(), "nothing written");
 }
 
 /// `--print-config` shows the small preset: both actions.
