@@ -7,12 +7,13 @@
 //! resumed with the same command produces the same bits as one that was never
 //! interrupted.
 
-use crate::files::{ensure_dir, load_run, read_nersc, utc_now, write_json, write_nersc};
+use crate::chain::{initial_field, resume_field, save, write_options, RunRecord, Saver};
+pub use crate::chain::{FileFormat, Start};
+use crate::files::{ensure_dir, load_run, utc_now};
 use crate::plot::{line_chart, Series};
 use anyhow::{bail, ensure, Result};
-use clap::{Args, ValueEnum};
-use fpa_core::io::nersc::{Layout, Precision, WriteOptions};
-use fpa_core::lattice::{GaugeField, Geometry};
+use clap::Args;
+use fpa_core::lattice::Geometry;
 use fpa_core::mc::heatbath::{heatbath_sweep, overrelax_sweep};
 use fpa_core::mc::WilsonChain;
 use fpa_core::observe::{average_plaquette, polyakov_loop};
@@ -22,25 +23,6 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Start {
-    Hot,
-    Cold,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
-pub enum FileFormat {
-    /// 4D_SU3_GAUGE_3x3, double precision
-    #[value(name = "3x3")]
-    #[serde(rename = "3x3")]
-    Full,
-    /// 4D_SU3_GAUGE (two rows), double precision
-    #[value(name = "2row")]
-    #[serde(rename = "2row")]
-    TwoRow,
-}
 
 #[derive(Args, Debug, Clone)]
 pub struct GenerateArgs {
@@ -156,39 +138,25 @@ fn validate(args: &GenerateArgs) -> Result<Arc<Geometry>> {
     Ok(Arc::new(geom))
 }
 
-fn summary_path(dir: &Path) -> PathBuf {
-    dir.join("summary.json")
-}
+impl RunRecord for Summary {
+    fn checkpoint_mut(&mut self) -> &mut Option<String> {
+        &mut self.checkpoint
+    }
 
-fn write_options(settings: &Settings, sweep: u64) -> WriteOptions {
-    WriteOptions {
-        layout: match settings.format {
-            FileFormat::Full => Layout::Full,
-            FileFormat::TwoRow => Layout::TwoRow,
-        },
-        precision: Precision::F64,
-        ensemble_id: "fpa-wilson".into(),
-        ensemble_label: format!("wilson beta={} L={} seed={}", settings.beta, settings.lattice, settings.seed),
-        sequence_number: sweep,
-        creator: format!("fpa {}", env!("CARGO_PKG_VERSION")),
-        creation_date: utc_now(),
-        ..Default::default()
+    fn finish(&mut self) {
+        let therm = self.settings.therm as usize;
+        if self.plaquette_history.len() > therm + 1 {
+            let h = &self.plaquette_history[therm..];
+            let (m, e) = binned_mean_error(h, 20.min(h.len()));
+            self.plaquette = Some(PlaquetteStats { mean: m, error: e, tau_int: tau_int(h), measurements: h.len() });
+        }
+        self.updated = utc_now();
     }
 }
 
-fn finish_stats(s: &mut Summary) {
-    let therm = s.settings.therm as usize;
-    if s.plaquette_history.len() > therm + 1 {
-        let h = &s.plaquette_history[therm..];
-        let (m, e) = binned_mean_error(h, 20.min(h.len()));
-        s.plaquette = Some(PlaquetteStats { mean: m, error: e, tau_int: tau_int(h), measurements: h.len() });
-    }
-    s.updated = utc_now();
-}
-
-fn save_state(dir: &Path, s: &mut Summary) -> Result<()> {
-    finish_stats(s);
-    write_json(&summary_path(dir), s)
+fn write_opts(s: &Settings, sweep: u64) -> fpa_core::io::nersc::WriteOptions {
+    let label = format!("wilson beta={} L={} seed={}", s.beta, s.lattice, s.seed);
+    write_options(s.format, "fpa-wilson", label, sweep)
 }
 
 /// Runs `fpa generate`.
@@ -219,16 +187,9 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
             if s.sweeps > total {
                 bail!("{} already has {} sweeps, more than the {total} requested", dir.display(), s.sweeps);
             }
-            let field = match &s.checkpoint {
-                Some(f) => {
-                    let (u, h) = read_nersc(&dir.join(f))?;
-                    ensure!(*u.geometry().as_ref() == *geom, "checkpoint {f} has lattice {}", u.geometry().label());
-                    let seq = h.get("SEQUENCE_NUMBER").and_then(|v| v.parse::<u64>().ok());
-                    ensure!(seq == Some(s.sweeps), "checkpoint {f} is from sweep {seq:?}, summary says {}", s.sweeps);
-                    u
-                }
-                None => initial_field(&settings, geom.clone()),
-            };
+            let field = resume_field(dir, s.checkpoint.as_ref(), &geom, s.sweeps, "sweep", || {
+                initial_field(settings.start, settings.seed, geom.clone())
+            })?;
             s.configs_requested = args.configs;
             s.complete = false;
             if !args.quiet {
@@ -250,7 +211,7 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
                 timing: Timing { threads, ..Default::default() },
                 updated: utc_now(),
             };
-            (s, initial_field(&settings, geom.clone()))
+            (s, initial_field(settings.start, settings.seed, geom.clone()))
         }
     };
     summary.timing.threads = threads;
@@ -267,8 +228,7 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
     bar.set_position(chain.sweeps);
 
     let links = geom.n_links() as u64;
-    let mut last_checkpoint = Instant::now();
-    let mut done_here = 0u64;
+    let mut saver = Saver::new(settings.therm, settings.every, total, args.stop_after);
     while chain.sweeps < total {
         let t0 = Instant::now();
         heatbath_sweep(&mut chain.field, chain.beta, chain.seed, chain.sweeps);
@@ -278,7 +238,6 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
         }
         let t2 = Instant::now();
         chain.sweeps += 1;
-        done_here += 1;
         let tm = &mut summary.timing;
         tm.heatbath_seconds += (t1 - t0).as_secs_f64();
         tm.overrelax_seconds += (t2 - t1).as_secs_f64();
@@ -292,28 +251,13 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
         bar.set_position(chain.sweeps);
         bar.set_message(format!("P = {p:.5}"));
 
-        let is_config = chain.sweeps > settings.therm && (chain.sweeps - settings.therm).is_multiple_of(settings.every);
-        let stopping = args.stop_after.is_some_and(|n| done_here >= n) || chain.sweeps == total;
-        if is_config {
-            let index = (chain.sweeps - settings.therm) / settings.every;
-            let file = format!("config_{index:04}.nersc");
-            write_nersc(&dir.join(&file), &chain.field, &write_options(&settings, chain.sweeps))?;
-            let pl = polyakov_loop(&chain.field);
-            summary.configs.retain(|c| c.file != file);
-            summary.configs.push(ConfigRecord {
-                file: file.clone(),
-                sweep: chain.sweeps,
-                plaquette: p,
-                polyakov: [pl.re, pl.im],
-            });
-            set_checkpoint(dir, &mut summary, file)?;
-            last_checkpoint = Instant::now();
-        } else if stopping || last_checkpoint.elapsed().as_secs() >= 30 {
-            let file = format!("checkpoint_{:06}.nersc", chain.sweeps);
-            write_nersc(&dir.join(&file), &chain.field, &write_options(&settings, chain.sweeps))?;
-            set_checkpoint(dir, &mut summary, file)?;
-            last_checkpoint = Instant::now();
-        }
+        let pl = polyakov_loop(&chain.field);
+        let sweep = chain.sweeps;
+        let stopping =
+            saver.after_step(dir, &chain.field, sweep, &mut summary, write_opts(&settings, sweep), |s, file| {
+                s.configs.retain(|c| c.file != file);
+                s.configs.push(ConfigRecord { file: file.into(), sweep, plaquette: p, polyakov: [pl.re, pl.im] });
+            })?;
         if stopping && chain.sweeps < total {
             bar.abandon();
             eprintln!("stopped at sweep {} of {total}; run the same command to resume", chain.sweeps);
@@ -327,29 +271,9 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
     tm.overrelax_ns_per_link_per_core =
         tm.overrelax_seconds * 1e9 * threads as f64 / tm.overrelax_link_updates.max(1) as f64;
     summary.complete = true;
-    save_state(dir, &mut summary)?;
+    save(dir, &mut summary)?;
     plot_history(dir, &summary)?;
     report(dir, &summary);
-    Ok(())
-}
-
-fn initial_field(settings: &Settings, geom: Arc<Geometry>) -> GaugeField<f64> {
-    match settings.start {
-        Start::Hot => GaugeField::hot(geom, settings.seed),
-        Start::Cold => GaugeField::cold(geom),
-    }
-}
-
-/// Records `file` as the state after `summary.sweeps`, then removes the
-/// previous thermalisation checkpoint (configuration files are kept).
-fn set_checkpoint(dir: &Path, summary: &mut Summary, file: String) -> Result<()> {
-    let old = summary.checkpoint.replace(file);
-    save_state(dir, summary)?;
-    if let Some(old) = old {
-        if old.starts_with("checkpoint_") && Some(&old) != summary.checkpoint.as_ref() {
-            let _ = std::fs::remove_file(dir.join(old));
-        }
-    }
     Ok(())
 }
 

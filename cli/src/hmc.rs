@@ -9,13 +9,13 @@
 //! never interrupted, on any number of threads.
 
 use crate::actions::ActionChoice;
-use crate::files::{ensure_dir, load_run, read_nersc, utc_now, write_json, write_nersc};
-use crate::generate::{FileFormat, Start};
+use crate::chain::{initial_field, resume_field, save, write_options, FileFormat, RunRecord, Saver, Start};
+use crate::files::{ensure_dir, load_run, utc_now};
 use crate::plot::{line_chart, Series};
 use anyhow::{bail, ensure, Result};
 use clap::{Args, ValueEnum};
 use fpa_core::action::Action;
-use fpa_core::io::nersc::{Layout, Precision, WriteOptions};
+use fpa_core::io::nersc::WriteOptions;
 use fpa_core::lattice::{GaugeField, Geometry};
 use fpa_core::mc::{HmcChain, HmcParams, Integrator};
 use fpa_core::observe::average_plaquette;
@@ -210,20 +210,9 @@ fn validate(args: &HmcArgs) -> Result<Arc<Geometry>> {
     Ok(Arc::new(geom))
 }
 
-fn write_options(s: &Settings, name: &str, trajectory: u64) -> WriteOptions {
-    WriteOptions {
-        layout: match s.format {
-            FileFormat::Full => Layout::Full,
-            FileFormat::TwoRow => Layout::TwoRow,
-        },
-        precision: Precision::F64,
-        ensemble_id: "fpa-hmc".into(),
-        ensemble_label: format!("hmc {name} beta={} L={} seed={}", s.beta, s.lattice, s.seed),
-        sequence_number: trajectory,
-        creator: format!("fpa {}", env!("CARGO_PKG_VERSION")),
-        creation_date: utc_now(),
-        ..Default::default()
-    }
+fn write_opts(s: &Settings, name: &str, trajectory: u64) -> WriteOptions {
+    let label = format!("hmc {name} beta={} L={} seed={}", s.beta, s.lattice, s.seed);
+    write_options(s.format, "fpa-hmc", label, trajectory)
 }
 
 fn statistics(s: &Summary) -> Option<Statistics> {
@@ -243,23 +232,15 @@ fn statistics(s: &Summary) -> Option<Statistics> {
     })
 }
 
-fn save_state(dir: &Path, s: &mut Summary) -> Result<()> {
-    s.statistics = statistics(s);
-    s.updated = utc_now();
-    write_json(&dir.join("summary.json"), s)
-}
-
-/// Records `file` as the state after `summary.trajectories`, then removes the
-/// previous checkpoint file (configuration files are kept).
-fn set_checkpoint(dir: &Path, summary: &mut Summary, file: String) -> Result<()> {
-    let old = summary.checkpoint.replace(file);
-    save_state(dir, summary)?;
-    if let Some(old) = old {
-        if old.starts_with("checkpoint_") && Some(&old) != summary.checkpoint.as_ref() {
-            let _ = std::fs::remove_file(dir.join(old));
-        }
+impl RunRecord for Summary {
+    fn checkpoint_mut(&mut self) -> &mut Option<String> {
+        &mut self.checkpoint
     }
-    Ok(())
+
+    fn finish(&mut self) {
+        self.statistics = statistics(self);
+        self.updated = utc_now();
+    }
 }
 
 /// Runs `fpa hmc`.
@@ -295,20 +276,9 @@ pub fn run(args: &HmcArgs) -> Result<()> {
             if s.trajectories > total {
                 bail!("{} already has {} trajectories, more than the {total} requested", dir.display(), s.trajectories);
             }
-            let field = match &s.checkpoint {
-                Some(f) => {
-                    let (u, h) = read_nersc(&dir.join(f))?;
-                    ensure!(*u.geometry().as_ref() == *geom, "checkpoint {f} has lattice {}", u.geometry().label());
-                    let seq = h.get("SEQUENCE_NUMBER").and_then(|v| v.parse::<u64>().ok());
-                    ensure!(
-                        seq == Some(s.trajectories),
-                        "checkpoint {f} is from trajectory {seq:?}, summary says {}",
-                        s.trajectories
-                    );
-                    u
-                }
-                None => initial_field(&settings, geom.clone()),
-            };
+            let field = resume_field(dir, s.checkpoint.as_ref(), &geom, s.trajectories, "trajectory", || {
+                initial_field(settings.start, settings.seed, geom.clone())
+            })?;
             s.history.truncate(s.trajectories as usize);
             s.configs_requested = args.configs;
             s.complete = false;
@@ -332,7 +302,7 @@ pub fn run(args: &HmcArgs) -> Result<()> {
                 timing: Timing::default(),
                 updated: utc_now(),
             },
-            initial_field(&settings, geom.clone()),
+            initial_field(settings.start, settings.seed, geom.clone()),
         ),
     };
     summary.timing.threads = threads;
@@ -355,8 +325,7 @@ pub fn run(args: &HmcArgs) -> Result<()> {
     );
     bar.set_prefix(format!("{name} beta {} {}", settings.beta, settings.lattice));
     bar.set_position(chain.trajectories);
-    let mut last_checkpoint = Instant::now();
-    let mut done_here = 0u64;
+    let mut saver = Saver::new(settings.therm, settings.every, total, args.stop_after);
     while chain.trajectories < total {
         let t0 = Instant::now();
         let before = timed.nanos.load(Ordering::Relaxed);
@@ -368,7 +337,6 @@ pub fn run(args: &HmcArgs) -> Result<()> {
             chain.trajectories - 1,
             t.dh
         );
-        done_here += 1;
         let tm = &mut summary.timing;
         tm.seconds += t0.elapsed().as_secs_f64();
         tm.force_seconds += (timed.nanos.load(Ordering::Relaxed) - before) as f64 * 1e-9;
@@ -381,23 +349,12 @@ pub fn run(args: &HmcArgs) -> Result<()> {
         let acc = summary.history.iter().filter(|r| r.accepted).count() as f64 / summary.history.len() as f64;
         bar.set_message(format!("P = {p:.5}  dH = {:+.3}  acc = {acc:.2}", t.dh));
 
-        let is_config =
-            chain.trajectories > settings.therm && (chain.trajectories - settings.therm).is_multiple_of(settings.every);
-        let stopping = args.stop_after.is_some_and(|n| done_here >= n) || chain.trajectories == total;
-        if is_config {
-            let index = (chain.trajectories - settings.therm) / settings.every;
-            let file = format!("config_{index:04}.nersc");
-            write_nersc(&dir.join(&file), &chain.field, &write_options(&settings, &name, chain.trajectories))?;
-            summary.configs.retain(|c| c.file != file);
-            summary.configs.push(ConfigRecord { file: file.clone(), trajectory: chain.trajectories, plaquette: p });
-            set_checkpoint(dir, &mut summary, file)?;
-            last_checkpoint = Instant::now();
-        } else if stopping || last_checkpoint.elapsed().as_secs() >= 30 {
-            let file = format!("checkpoint_{:06}.nersc", chain.trajectories);
-            write_nersc(&dir.join(&file), &chain.field, &write_options(&settings, &name, chain.trajectories))?;
-            set_checkpoint(dir, &mut summary, file)?;
-            last_checkpoint = Instant::now();
-        }
+        let n = chain.trajectories;
+        let opts = write_opts(&settings, &name, n);
+        let stopping = saver.after_step(dir, &chain.field, n, &mut summary, opts, |s, file| {
+            s.configs.retain(|c| c.file != file);
+            s.configs.push(ConfigRecord { file: file.into(), trajectory: n, plaquette: p });
+        })?;
         if stopping && chain.trajectories < total {
             bar.abandon();
             eprintln!("stopped at trajectory {} of {total}; run the same command to resume", chain.trajectories);
@@ -410,19 +367,12 @@ pub fn run(args: &HmcArgs) -> Result<()> {
     tm.ms_per_force = 1e3 * tm.force_seconds / tm.forces.max(1) as f64;
     tm.force_fraction = tm.force_seconds / tm.seconds.max(1e-300);
     summary.complete = true;
-    save_state(dir, &mut summary)?;
+    save(dir, &mut summary)?;
     plot(dir, &summary)?;
     if !args.quiet {
         report(dir, &summary);
     }
     Ok(())
-}
-
-fn initial_field(settings: &Settings, geom: Arc<Geometry>) -> GaugeField<f64> {
-    match settings.start {
-        Start::Hot => GaugeField::hot(geom, settings.seed),
-        Start::Cold => GaugeField::cold(geom),
-    }
 }
 
 fn plot(dir: &Path, s: &Summary) -> Result<()> {

@@ -1,6 +1,7 @@
 //! `fpa`: the command-line front end of fpa-core.
 
 mod actions;
+mod chain;
 mod dataset;
 mod eval;
 mod files;

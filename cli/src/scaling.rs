@@ -8,9 +8,9 @@
 //! (the flow runs), `scaling.json` (every ensemble's scales and the fits) and
 //! `scaling.svg`. Both steps resume on their own, so a killed study continues.
 
+use crate::chain::{FileFormat, Start};
 use crate::files::{ensure_dir, utc_now, write_json};
 use crate::flow::FlowArgs;
-use crate::generate::{FileFormat, Start};
 use crate::hmc::{HmcArgs, IntegratorArg};
 use crate::plot::{scatter_with_fits, Group};
 use anyhow::{ensure, Context, Result};
