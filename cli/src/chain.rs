@@ -38,6 +38,23 @@ pub enum FileFormat {
     TwoRow,
 }
 
+/// Where and how a chain's files are written (shared by `generate` and `hmc`).
+#[derive(clap::Args, Debug, Clone)]
+pub struct OutputArgs {
+    /// NERSC layout of the saved configurations
+    #[arg(long, value_enum, default_value = "3x3")]
+    pub format: FileFormat,
+    /// Output directory (created; an existing run there is resumed, or extended by a larger --configs)
+    #[arg(long)]
+    pub out: std::path::PathBuf,
+    /// Stop after this many steps in this invocation (the run can be resumed)
+    #[arg(long, hide = true)]
+    pub stop_after: Option<u64>,
+    /// No progress bar
+    #[arg(long)]
+    pub quiet: bool,
+}
+
 /// The field a chain starts from: Haar random (keyed by the seed) or unit links.
 pub fn initial_field(start: Start, seed: u64, geom: Arc<Geometry>) -> GaugeField<f64> {
     match start {

@@ -8,7 +8,7 @@
 //! interrupted.
 
 use crate::chain::{initial_field, resume_field, save, write_options, RunRecord, Saver};
-pub use crate::chain::{FileFormat, Start};
+pub use crate::chain::{FileFormat, OutputArgs, Start};
 use crate::files::{ensure_dir, load_run, utc_now};
 use crate::plot::{line_chart, Series};
 use anyhow::{bail, ensure, Result};
@@ -20,7 +20,7 @@ use fpa_core::observe::{average_plaquette, polyakov_loop};
 use fpa_core::stats::{binned_mean_error, mean, tau_int};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -50,18 +50,8 @@ pub struct GenerateArgs {
     /// Hot (Haar random) or cold (unit) start
     #[arg(long, value_enum, default_value = "hot")]
     pub start: Start,
-    /// NERSC layout of the saved configurations
-    #[arg(long, value_enum, default_value = "3x3")]
-    pub format: FileFormat,
-    /// Output directory (created; an existing run there is resumed)
-    #[arg(long)]
-    pub out: PathBuf,
-    /// Stop after this many sweeps in this invocation (the run can be resumed)
-    #[arg(long, hide = true)]
-    pub stop_after: Option<u64>,
-    /// No progress bar
-    #[arg(long)]
-    pub quiet: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 /// Everything that determines the configurations.
@@ -170,9 +160,9 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
         or_per_hb: args.or_per_hb,
         seed: args.seed,
         start: args.start,
-        format: args.format,
+        format: args.output.format,
     };
-    let dir = &args.out;
+    let dir = &args.output.out;
     ensure_dir(dir)?;
     let existing: Option<Summary> = load_run(dir, &settings, |s: &Summary| &s.settings)?;
     let total = settings.therm + settings.every * args.configs;
@@ -192,7 +182,7 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
             })?;
             s.configs_requested = args.configs;
             s.complete = false;
-            if !args.quiet {
+            if !args.output.quiet {
                 eprintln!("resuming {} at sweep {} of {total}", dir.display(), s.sweeps);
             }
             (s, field)
@@ -218,7 +208,7 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
 
     let mut chain = WilsonChain::new(field, settings.beta, settings.or_per_hb, settings.seed, summary.sweeps)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let bar = if args.quiet { ProgressBar::hidden() } else { ProgressBar::new(total) };
+    let bar = if args.output.quiet { ProgressBar::hidden() } else { ProgressBar::new(total) };
     bar.set_style(
         ProgressStyle::with_template("{prefix} [{bar:40}] {pos}/{len} sweeps  {msg}  ETA {eta}")
             .unwrap()
@@ -228,7 +218,7 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
     bar.set_position(chain.sweeps);
 
     let links = geom.n_links() as u64;
-    let mut saver = Saver::new(settings.therm, settings.every, total, args.stop_after);
+    let mut saver = Saver::new(settings.therm, settings.every, total, args.output.stop_after);
     while chain.sweeps < total {
         let t0 = Instant::now();
         heatbath_sweep(&mut chain.field, chain.beta, chain.seed, chain.sweeps);

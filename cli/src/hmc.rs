@@ -9,7 +9,7 @@
 //! never interrupted, on any number of threads.
 
 use crate::actions::ActionChoice;
-use crate::chain::{initial_field, resume_field, save, write_options, FileFormat, RunRecord, Saver, Start};
+use crate::chain::{initial_field, resume_field, save, write_options, FileFormat, OutputArgs, RunRecord, Saver, Start};
 use crate::files::{ensure_dir, load_run, utc_now};
 use crate::plot::{line_chart, Series};
 use anyhow::{bail, ensure, Result};
@@ -23,7 +23,7 @@ use fpa_core::stats::{binned_mean_error, mean, tau_int};
 use fpa_core::su3::Su3Alg;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -83,18 +83,8 @@ pub struct HmcArgs {
     /// Hot (Haar random) or cold (unit) start
     #[arg(long, value_enum, default_value = "cold")]
     pub start: Start,
-    /// NERSC layout of the saved configurations
-    #[arg(long, value_enum, default_value = "3x3")]
-    pub format: FileFormat,
-    /// Output directory (created; an existing run there is resumed or extended)
-    #[arg(long)]
-    pub out: PathBuf,
-    /// Stop after this many trajectories in this invocation (the run can be resumed)
-    #[arg(long, hide = true)]
-    pub stop_after: Option<u64>,
-    /// No progress bar
-    #[arg(long)]
-    pub quiet: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 /// Everything that determines the configurations.
@@ -259,9 +249,9 @@ pub fn run(args: &HmcArgs) -> Result<()> {
         every: args.every,
         seed: args.seed,
         start: args.start,
-        format: args.format,
+        format: args.output.format,
     };
-    let dir = &args.out;
+    let dir = &args.output.out;
     ensure_dir(dir)?;
     let total = settings.therm + settings.every * args.configs;
     let threads = rayon::current_num_threads();
@@ -282,7 +272,7 @@ pub fn run(args: &HmcArgs) -> Result<()> {
             s.history.truncate(s.trajectories as usize);
             s.configs_requested = args.configs;
             s.complete = false;
-            if !args.quiet {
+            if !args.output.quiet {
                 eprintln!("resuming {} at trajectory {} of {total}", dir.display(), s.trajectories);
             }
             (s, field)
@@ -317,7 +307,7 @@ pub fn run(args: &HmcArgs) -> Result<()> {
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     chain.warmup = settings.warmup;
 
-    let bar = if args.quiet { ProgressBar::hidden() } else { ProgressBar::new(total) };
+    let bar = if args.output.quiet { ProgressBar::hidden() } else { ProgressBar::new(total) };
     bar.set_style(
         ProgressStyle::with_template("{prefix} [{bar:40}] {pos}/{len} trajectories  {msg}  ETA {eta}")
             .unwrap()
@@ -325,7 +315,7 @@ pub fn run(args: &HmcArgs) -> Result<()> {
     );
     bar.set_prefix(format!("{name} beta {} {}", settings.beta, settings.lattice));
     bar.set_position(chain.trajectories);
-    let mut saver = Saver::new(settings.therm, settings.every, total, args.stop_after);
+    let mut saver = Saver::new(settings.therm, settings.every, total, args.output.stop_after);
     while chain.trajectories < total {
         let t0 = Instant::now();
         let before = timed.nanos.load(Ordering::Relaxed);
@@ -369,7 +359,7 @@ pub fn run(args: &HmcArgs) -> Result<()> {
     summary.complete = true;
     save(dir, &mut summary)?;
     plot(dir, &summary)?;
-    if !args.quiet {
+    if !args.output.quiet {
         report(dir, &summary);
     }
     Ok(())

@@ -11,7 +11,7 @@
 use crate::eval::{evaluate, plot_rows, Report};
 use crate::files::{ensure_dir, write_json};
 use crate::fp_data::FpDataArgs;
-use crate::generate::{FileFormat, GenerateArgs, Start};
+use crate::generate::{FileFormat, GenerateArgs, OutputArgs, Start};
 use crate::plot::{line_chart, Series};
 use crate::train::{ScheduleArg, TrainArgs};
 use anyhow::{ensure, Context, Result};
@@ -359,10 +359,7 @@ fn generate(
         or_per_hb: e.overrelax,
         seed,
         start: Start::Hot,
-        format: FileFormat::Full,
-        out: dir.to_path_buf(),
-        stop_after: None,
-        quiet: ctx.quiet,
+        output: OutputArgs { format: FileFormat::Full, out: dir.to_path_buf(), stop_after: None, quiet: ctx.quiet },
     })
 }
 

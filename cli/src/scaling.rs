@@ -8,7 +8,7 @@
 //! (the flow runs), `scaling.json` (every ensemble's scales and the fits) and
 //! `scaling.svg`. Both steps resume on their own, so a killed study continues.
 
-use crate::chain::{FileFormat, Start};
+use crate::chain::{FileFormat, OutputArgs, Start};
 use crate::files::{ensure_dir, utc_now, write_json};
 use crate::flow::FlowArgs;
 use crate::hmc::{HmcArgs, IntegratorArg};
@@ -242,10 +242,7 @@ pub fn run(args: &ScalingArgs) -> Result<()> {
             configs: h.configs,
             seed: h.seed + i as u64,
             start: Start::Cold,
-            format: FileFormat::Full,
-            out: ens.clone(),
-            stop_after: None,
-            quiet: args.quiet,
+            output: OutputArgs { format: FileFormat::Full, out: ens.clone(), stop_after: None, quiet: args.quiet },
         })
         .with_context(|| format!("HMC for {name}"))?;
         let flow_dir = args.out.join("flow").join(&name);

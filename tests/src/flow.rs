@@ -2,14 +2,10 @@
 //! the Runge–Kutta integrator, gauge covariance, the fixed point flow at the
 //! Wilson start, and the scale interpolation.
 
-use crate::util::{assert_close, lattice, random_field};
+use crate::util::{assert_close, lattice, max_link_distance, random_field};
 use fpa_core::action::{Action, Improved, Wilson};
-use fpa_core::lattice::{GaugeField, GaugeTransform};
+use fpa_core::lattice::GaugeTransform;
 use fpa_core::observe::flow::{energy_clover, energy_plaquette, flow, rk3_step, scales, FlowKind};
-
-fn max_link_distance(a: &GaugeField<f64>, b: &GaugeField<f64>) -> f64 {
-    a.links().iter().zip(b.links()).map(|(x, y)| x.dist(y)).fold(0.0, f64::max)
-}
 
 /// `dA/dt = −6 Σ_{x,mu,a} (D_a A)²` at `t = 0` (the flow is the gradient
 /// descent of `g₀² S = 6A`), from a central difference over one step

@@ -3,7 +3,7 @@
 //! the heatbath's published values, thread and resume invariance, and the
 //! L-CNN force in the molecular dynamics.
 
-use crate::util::{lattice, random_field};
+use crate::util::{lattice, max_link_distance, random_field};
 use fpa_core::action::{Action, Improved, Wilson};
 use fpa_core::lattice::GaugeField;
 use fpa_core::mc::hmc::{draw_momenta, integrate, kinetic_energy};
@@ -13,10 +13,6 @@ use fpa_core::stats::{binned_mean_error, mean};
 
 fn params(beta: f64, tau: f64, steps: usize, integrator: Integrator) -> HmcParams {
     HmcParams { beta, tau, steps, integrator }
-}
-
-fn max_link_distance(a: &GaugeField<f64>, b: &GaugeField<f64>) -> f64 {
-    a.links().iter().zip(b.links()).map(|(x, y)| x.dist(y)).fold(0.0, f64::max)
 }
 
 /// Integrating forward, flipping the momenta and integrating again returns

@@ -43,3 +43,8 @@ pub fn rotate(u: &Mat3<f64>, a: usize, s: f64) -> Mat3<f64> {
     c[a] = s;
     fpa_core::su3::exp_components(&c) * *u
 }
+
+/// The largest `|U − V|` (Frobenius) over the links of two fields.
+pub fn max_link_distance(a: &GaugeField<f64>, b: &GaugeField<f64>) -> f64 {
+    a.links().iter().zip(b.links()).map(|(x, y)| x.dist(y)).fold(0.0, f64::max)
+}
