@@ -4,7 +4,7 @@
 
 use crate::util::{assert_close, lattice, max_link_distance, random_field};
 use fpa_core::action::{Action, Improved, Wilson};
-use fpa_core::lattice::GaugeTransform;
+use fpa_core::lattice::{GaugeField, GaugeTransform};
 use fpa_core::observe::flow::{energy_clover, energy_plaquette, flow, rk3_step, scales, FlowKind};
 
 /// `dA/dt = −6 Σ_{x,mu,a} (D_a A)²` at `t = 0` (the flow is the gradient
@@ -100,4 +100,37 @@ pub fn flow_scales_from_a_known_curve() {
     assert_close(w0.unwrap(), 3f64.sqrt(), 1e-12, "w0");
     let (none, _) = scales(&t[..10], &e[..10], 0.3);
     assert!(none.is_none(), "t0 beyond the flow is None");
+}
+
+/// The Zeuthen force on an abelian field (all links `exp(iθ λ₃/2)`, so the
+/// parallel transports in `∇*∇` act trivially): on every link it is the
+/// Symanzik force plus 1/12 of its second difference along the link's own
+/// direction, `D(x+μ) + D(x−μ) − 2D(x)`.
+pub fn zeuthen_force_on_an_abelian_field() {
+    use fpa_core::observe::flow::zeuthen_force;
+    use fpa_core::su3::exp_components;
+    let g = lattice(&[6, 4, 4, 4]);
+    let mut u = GaugeField::<f64>::cold(g.clone());
+    u.for_each_link_mut(|x, mu, l| {
+        let c = g.coords(x);
+        let mut a = [0.0; 8];
+        a[2] = 1.5 * (1.3 * c[mu] as f64 + 0.5 * c[(mu + 1) % 4] as f64 + mu as f64).sin();
+        *l = exp_components(&a);
+    });
+    let d = Improved::SYMANZIK.derivative(&u);
+    let z = zeuthen_force(&u);
+    let nd = 4;
+    let mut largest_correction = 0.0f64;
+    for x in 0..g.volume() {
+        for mu in 0..nd {
+            let l = x * nd + mu;
+            let (up, dn) = (g.up(x, mu) * nd + mu, g.dn(x, mu) * nd + mu);
+            for a in 0..8 {
+                let corr = (d[up][a] + d[dn][a] - 2.0 * d[l][a]) / 12.0;
+                largest_correction = largest_correction.max(corr.abs());
+                assert_close(z[l][a], d[l][a] + corr, 1e-12, &format!("Zeuthen force, link {l}, colour {a}"));
+            }
+        }
+    }
+    assert!(largest_correction > 1e-3, "the field varies along the links: {largest_correction}");
 }

@@ -36,6 +36,7 @@ macro_rules! portable_checks {
             flow::flow_is_gauge_covariant,
             flow::lcnn_flow_at_the_wilson_start_is_the_wilson_flow,
             flow::flow_scales_from_a_known_curve,
+            flow::zeuthen_force_on_an_abelian_field,
             gauge::improved_action_is_invariant_and_force_covariant,
             hmc::hmc_integrators_are_reversible,
             hmc::hmc_energy_violation_scales_as_step_squared,
