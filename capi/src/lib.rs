@@ -1,0 +1,390 @@
+//! The C ABI of fpa-core (`libfpa`, header `capi/include/fpa.h`).
+//!
+//! Conventions (those of fpa, see the README):
+//! * A gauge field is an opaque `FpaGauge`; as a plain array its links are
+//!   complex doubles, real and imaginary part interleaved, in the order
+//!   `[t][z][y][x][mu][row][col]` (x fastest among the sites, `mu` = 0..3 for
+//!   x, y, z, t): `2 * 9 * 4 * V` doubles, the layout of fpa's FP datasets and
+//!   of NERSC `4D_SU3_GAUGE_3x3` after byte-order conversion. Extents are given
+//!   as `dims[4] = {Lx, Ly, Lz, Lt}`.
+//! * Forces are the link derivatives `D_{x,mu,a} A = d/de A[U_mu(x) -> exp(i e t^a) U_mu(x)]`,
+//!   `t^a = lambda^a / 2`, as `[t][z][y][x][mu][a]`, `8 * 4 * V` doubles.
+//! * Actions are normalised as `Z = ∫DU exp(-beta A[U])`, `beta = 6/g^2`,
+//!   `A_W = Σ_x Σ_{mu<nu} (1 - Re Tr U_mu,nu(x) / 3)`.
+//! * Functions that can fail return 0 on success and a non-zero code
+//!   otherwise; `fpa_last_error()` then gives the message (per thread). No
+//!   panic crosses the boundary: an internal panic becomes an error code.
+//! * Objects made by `fpa_*_read`/`_load`/`_from_array` are freed with the
+//!   matching `fpa_*_free` (NULL is accepted).
+
+use fpa_core::action::{Action, Wilson};
+use fpa_core::lattice::{GaugeField, Geometry};
+use fpa_core::lcnn::action::LcnnAction;
+use fpa_core::observe::average_plaquette;
+use fpa_core::rg::{FixedPoint, FixedPointSettings};
+use fpa_core::su3::{Complex, Mat3, Su3Alg};
+use std::cell::RefCell;
+use std::ffi::{c_char, c_int, CStr, CString};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+
+/// Success.
+pub const FPA_OK: c_int = 0;
+/// The call failed; `fpa_last_error()` says why.
+pub const FPA_ERROR: c_int = 1;
+
+/// A 4D SU(3) gauge field (opaque).
+pub struct FpaGauge {
+    field: GaugeField<f64>,
+}
+
+/// A trained L-CNN action (opaque).
+pub struct FpaModel {
+    action: LcnnAction,
+}
+
+thread_local! {
+    static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
+}
+
+fn set_error(msg: &str) {
+    let c = CString::new(msg.replace('\0', " ")).unwrap_or_default();
+    LAST_ERROR.with(|e| *e.borrow_mut() = c);
+}
+
+/// Runs `f`, turning an error or a panic into `FPA_ERROR` with a message.
+fn guard(f: impl FnOnce() -> Result<(), String>) -> c_int {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(())) => FPA_OK,
+        Ok(Err(msg)) => {
+            set_error(&msg);
+            FPA_ERROR
+        }
+        Err(_) => {
+            set_error("internal error in fpa (a panic was caught at the C boundary)");
+            FPA_ERROR
+        }
+    }
+}
+
+fn non_null<'a, T>(p: *const T, what: &str) -> Result<&'a T, String> {
+    // SAFETY: the caller passes a pointer from the matching constructor or NULL.
+    unsafe { p.as_ref() }.ok_or_else(|| format!("{what} is NULL"))
+}
+
+unsafe fn path_arg(path: *const c_char) -> Result<String, String> {
+    if path.is_null() {
+        return Err("path is NULL".into());
+    }
+    // SAFETY: a non-NULL path is a NUL-terminated C string (documented contract).
+    Ok(unsafe { CStr::from_ptr(path) }.to_string_lossy().into_owned())
+}
+
+unsafe fn out_slice<'a>(p: *mut f64, len: usize, need: usize, what: &str) -> Result<&'a mut [f64], String> {
+    if p.is_null() {
+        return Err(format!("{what} is NULL"));
+    }
+    if len < need {
+        return Err(format!("{what} holds {len} doubles, {need} are needed"));
+    }
+    // SAFETY: the caller guarantees `len` writable doubles at `p`.
+    Ok(unsafe { std::slice::from_raw_parts_mut(p, need) })
+}
+
+fn write_force(out: &mut [f64], d: &[Su3Alg<f64>]) {
+    for (o, v) in out.chunks_exact_mut(8).zip(d) {
+        o.copy_from_slice(v);
+    }
+}
+
+/// The message of the last failed call on this thread ("" if none). The
+/// pointer stays valid until the next fpa call on this thread.
+#[no_mangle]
+pub extern "C" fn fpa_last_error() -> *const c_char {
+    LAST_ERROR.with(|e| e.borrow().as_ptr())
+}
+
+/// Reads a gauge file (NERSC `4D_SU3_GAUGE` or `4D_SU3_GAUGE_3x3`, 32 or 64
+/// bit, checksum, plaquette and link trace verified) into `*gauge`.
+///
+/// # Safety
+/// `path` is a NUL-terminated string; `gauge` points to writable storage for a pointer.
+#[no_mangle]
+pub unsafe extern "C" fn fpa_gauge_read(path: *const c_char, gauge: *mut *mut FpaGauge) -> c_int {
+    guard(|| {
+        if gauge.is_null() {
+            return Err("gauge (the output pointer) is NULL".into());
+        }
+        let p = unsafe { path_arg(path) }?;
+        let bytes = std::fs::read(&p).map_err(|e| format!("cannot read {p}: {e}"))?;
+        let (field, _) = fpa_core::io::nersc::decode(&bytes).map_err(|e| format!("{p}: {e}"))?;
+        // SAFETY: checked non-NULL above.
+        unsafe { *gauge = Box::into_raw(Box::new(FpaGauge { field })) };
+        Ok(())
+    })
+}
+
+/// Makes a gauge field from `links` (layout at the top of this header: `len` must be
+/// `72 * Lx * Ly * Lz * Lt`) with extents `dims[4] = {Lx, Ly, Lz, Lt}`. The
+/// links must be SU(3) to 1e-6 (they are re-unitarised to rounding).
+///
+/// # Safety
+/// `dims` points to 4 values, `links` to `len` doubles, `gauge` to writable storage for a pointer.
+#[no_mangle]
+pub unsafe extern "C" fn fpa_gauge_from_array(
+    dims: *const usize,
+    links: *const f64,
+    len: usize,
+    gauge: *mut *mut FpaGauge,
+) -> c_int {
+    guard(|| {
+        if dims.is_null() || links.is_null() || gauge.is_null() {
+            return Err("dims, links and gauge must not be NULL".into());
+        }
+        // SAFETY: the caller guarantees 4 extents at `dims`.
+        let d = unsafe { std::slice::from_raw_parts(dims, 4) }.to_vec();
+        let geom = Geometry::new(&d).map_err(|e| format!("dims {d:?}: {e}"))?;
+        let need = 72 * geom.volume();
+        if len != need {
+            return Err(format!("links holds {len} doubles, a {d:?} lattice needs {need}"));
+        }
+        // SAFETY: the caller guarantees `len` readable doubles at `links`.
+        let data = unsafe { std::slice::from_raw_parts(links, len) };
+        if !data.iter().all(|x| x.is_finite()) {
+            return Err("links contain NaN or infinite values".into());
+        }
+        let mats: Vec<Mat3<f64>> = data
+            .chunks_exact(18)
+            .map(|c| Mat3 {
+                m: std::array::from_fn(|i| {
+                    std::array::from_fn(|j| Complex::new(c[6 * i + 2 * j], c[6 * i + 2 * j + 1]))
+                }),
+            })
+            .collect();
+        let mut field = GaugeField::from_links(Arc::new(geom), mats);
+        let violation = field.unitarity_violation();
+        if violation > 1e-6 {
+            return Err(format!("the links are not SU(3): largest |U U† − 1| is {violation:.3e}"));
+        }
+        field.reunitarize();
+        // SAFETY: checked non-NULL above.
+        unsafe { *gauge = Box::into_raw(Box::new(FpaGauge { field })) };
+        Ok(())
+    })
+}
+
+/// Copies the links of `gauge` into `links` (`len >= 72 V` doubles, layout at
+/// the top of this header).
+///
+/// # Safety
+/// `gauge` comes from an fpa constructor; `links` points to `len` writable doubles.
+#[no_mangle]
+pub unsafe extern "C" fn fpa_gauge_to_array(gauge: *const FpaGauge, links: *mut f64, len: usize) -> c_int {
+    guard(|| {
+        let g = non_null(gauge, "gauge")?;
+        let out = unsafe { out_slice(links, len, 72 * g.field.geometry().volume(), "links") }?;
+        for (o, m) in out.chunks_exact_mut(18).zip(g.field.links()) {
+            for (k, z) in m.m.iter().flatten().enumerate() {
+                o[2 * k] = z.re;
+                o[2 * k + 1] = z.im;
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Writes the extents `{Lx, Ly, Lz, Lt}` of `gauge` to `dims[4]`.
+///
+/// # Safety
+/// `gauge` comes from an fpa constructor; `dims` points to 4 writable values.
+#[no_mangle]
+pub unsafe extern "C" fn fpa_gauge_dims(gauge: *const FpaGauge, dims: *mut usize) -> c_int {
+    guard(|| {
+        let g = non_null(gauge, "gauge")?;
+        if dims.is_null() {
+            return Err("dims is NULL".into());
+        }
+        // SAFETY: the caller guarantees 4 writable values.
+        let out = unsafe { std::slice::from_raw_parts_mut(dims, 4) };
+        out.copy_from_slice(g.field.geometry().dims());
+        Ok(())
+    })
+}
+
+/// The average plaquette `<Re Tr U_p> / 3` of `gauge` (NaN for NULL).
+///
+/// # Safety
+/// `gauge` comes from an fpa constructor or is NULL.
+#[no_mangle]
+pub unsafe extern "C" fn fpa_gauge_plaquette(gauge: *const FpaGauge) -> f64 {
+    // SAFETY: see the function's contract.
+    match unsafe { gauge.as_ref() } {
+        Some(g) => average_plaquette(&g.field),
+        None => f64::NAN,
+    }
+}
+
+/// Frees a gauge field (NULL is accepted).
+///
+/// # Safety
+/// `gauge` comes from an fpa constructor and is not used afterwards.
+#[no_mangle]
+pub unsafe extern "C" fn fpa_gauge_free(gauge: *mut FpaGauge) {
+    if !gauge.is_null() {
+        // SAFETY: made by Box::into_raw in a constructor.
+        drop(unsafe { Box::from_raw(gauge) });
+    }
+}
+
+/// The Wilson action `A_W` of `gauge` into `*action`.
+///
+/// # Safety
+/// `gauge` comes from an fpa constructor; `action` points to a writable double.
+#[no_mangle]
+pub unsafe extern "C" fn fpa_wilson_action(gauge: *const FpaGauge, action: *mut f64) -> c_int {
+    guard(|| {
+        let g = non_null(gauge, "gauge")?;
+        let out = unsafe { out_slice(action, 1, 1, "action") }?;
+        out[0] = Wilson.value(&g.field);
+        Ok(())
+    })
+}
+
+/// The Wilson action's link derivatives into `force` (`len >= 32 V` doubles).
+///
+/// # Safety
+/// `gauge` comes from an fpa constructor; `force` points to `len` writable doubles.
+#[no_mangle]
+pub unsafe extern "C" fn fpa_wilson_force(gauge: *const FpaGauge, force: *mut f64, len: usize) -> c_int {
+    guard(|| {
+        let g = non_null(gauge, "gauge")?;
+        let out = unsafe { out_slice(force, len, 32 * g.field.geometry().volume(), "force") }?;
+        write_force(out, &Wilson.derivative(&g.field));
+        Ok(())
+    })
+}
+
+/// One Cabibbo–Marinari heatbath sweep of the Wilson action at `beta`, with
+/// the random streams of sweep number `sweep` of a chain seeded `seed` (the
+/// same numbers as `fpa generate`; needs even extents).
+///
+/// # Safety
+/// `gauge` comes from an fpa constructor.
+#[no_mangle]
+pub unsafe extern "C" fn fpa_heatbath_sweep(gauge: *mut FpaGauge, beta: f64, seed: u64, sweep: u64) -> c_int {
+    guard(|| {
+        // SAFETY: see the function's contract.
+        let g = unsafe { gauge.as_mut() }.ok_or("gauge is NULL")?;
+        fpa_core::mc::heatbath::check_updatable(&g.field, beta).map_err(|e| e.to_string())?;
+        fpa_core::mc::heatbath_sweep(&mut g.field, beta, seed, sweep);
+        Ok(())
+    })
+}
+
+/// Loads a trained L-CNN action (a `.safetensors` file written by `fpa train`).
+///
+/// # Safety
+/// `path` is a NUL-terminated string; `model` points to writable storage for a pointer.
+#[no_mangle]
+pub unsafe extern "C" fn fpa_model_load(path: *const c_char, model: *mut *mut FpaModel) -> c_int {
+    guard(|| {
+        if model.is_null() {
+            return Err("model (the output pointer) is NULL".into());
+        }
+        let p = unsafe { path_arg(path) }?;
+        let bytes = std::fs::read(&p).map_err(|e| format!("cannot read {p}: {e}"))?;
+        let (m, params, _) = fpa_core::lcnn::model_file::decode(&bytes).map_err(|e| format!("{p}: {e}"))?;
+        let action = LcnnAction::new(m, params, p);
+        // SAFETY: checked non-NULL above.
+        unsafe { *model = Box::into_raw(Box::new(FpaModel { action })) };
+        Ok(())
+    })
+}
+
+fn model_fits(m: &FpaModel, g: &FpaGauge) -> Result<(), String> {
+    let (dm, dg) = (m.action.model.dims(), g.field.nd());
+    if dm != dg {
+        return Err(format!("the model is for {dm}D lattices, the field is {dg}D"));
+    }
+    Ok(())
+}
+
+/// The model's action `A[U]` (with `A[1] = 0`) into `*action`.
+///
+/// # Safety
+/// `model` and `gauge` come from fpa constructors; `action` points to a writable double.
+#[no_mangle]
+pub unsafe extern "C" fn fpa_model_action(model: *const FpaModel, gauge: *const FpaGauge, action: *mut f64) -> c_int {
+    guard(|| {
+        let (m, g) = (non_null(model, "model")?, non_null(gauge, "gauge")?);
+        model_fits(m, g)?;
+        let out = unsafe { out_slice(action, 1, 1, "action") }?;
+        out[0] = Action::<f64>::value(&m.action, &g.field);
+        Ok(())
+    })
+}
+
+/// The model's action into `*action` and its link derivatives into `force`
+/// (`len >= 32 V` doubles): the HMC force of the learned action.
+///
+/// # Safety
+/// `model` and `gauge` come from fpa constructors; `action` points to a
+/// writable double, `force` to `len` writable doubles.
+#[no_mangle]
+pub unsafe extern "C" fn fpa_model_force(
+    model: *const FpaModel,
+    gauge: *const FpaGauge,
+    action: *mut f64,
+    force: *mut f64,
+    len: usize,
+) -> c_int {
+    guard(|| {
+        let (m, g) = (non_null(model, "model")?, non_null(gauge, "gauge")?);
+        model_fits(m, g)?;
+        let a = unsafe { out_slice(action, 1, 1, "action") }?;
+        let out = unsafe { out_slice(force, len, 32 * g.field.geometry().volume(), "force") }?;
+        let mut d = vec![[0.0; 8]; g.field.links().len()];
+        a[0] = m.action.value_and_derivative(&g.field, &mut d);
+        write_force(out, &d);
+        Ok(())
+    })
+}
+
+/// Frees a model (NULL is accepted).
+///
+/// # Safety
+/// `model` comes from `fpa_model_load` and is not used afterwards.
+#[no_mangle]
+pub unsafe extern "C" fn fpa_model_free(model: *mut FpaModel) {
+    if !model.is_null() {
+        // SAFETY: made by Box::into_raw in fpa_model_load.
+        drop(unsafe { Box::from_raw(model) });
+    }
+}
+
+/// The fixed point action of a coarse configuration by minimisation:
+/// `A_FP[V] = min_U (A_W[U] + T[V, U])` on the twice finer lattice with the
+/// default RG transformation of fpa (κ = 8.8; README), minimised to a largest
+/// link gradient of 1e-9; `*action = A_FP[V]` and its link derivatives into
+/// `force` (`len >= 32 V` doubles). Fails if the minimiser does not converge.
+///
+/// # Safety
+/// `gauge` comes from an fpa constructor; `action` points to a writable
+/// double, `force` to `len` writable doubles.
+#[no_mangle]
+pub unsafe extern "C" fn fpa_fp_action(gauge: *const FpaGauge, action: *mut f64, force: *mut f64, len: usize) -> c_int {
+    guard(|| {
+        let g = non_null(gauge, "gauge")?;
+        let a = unsafe { out_slice(action, 1, 1, "action") }?;
+        let out = unsafe { out_slice(force, len, 32 * g.field.geometry().volume(), "force") }?;
+        let fp = FixedPoint::new(g.field.geometry().clone(), FixedPointSettings::default(), &Wilson)
+            .map_err(|e| e.to_string())?;
+        let r = fp.solve(&g.field, None).map_err(|e| e.to_string())?;
+        if !r.report.converged {
+            return Err(format!("the minimiser did not converge (largest gradient {:.3e})", r.report.max_gradient));
+        }
+        a[0] = r.action;
+        write_force(out, &r.derivative);
+        Ok(())
+    })
+}
