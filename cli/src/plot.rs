@@ -10,6 +10,20 @@ pub struct Series<'a> {
     pub points: Vec<(f64, f64)>,
 }
 
+/// The series labels in a framed box (the house style of every chart).
+fn legend<'a, CT>(chart: &mut ChartContext<'a, SVGBackend<'a>, CT>) -> Result<()>
+where
+    CT: CoordTranslate,
+{
+    chart
+        .configure_series_labels()
+        .label_font(("sans-serif", 18))
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| anyhow!("{e}"))
+}
+
 /// Draws the series as lines into an SVG file (written atomically).
 pub fn line_chart(
     path: &Path,
@@ -66,13 +80,7 @@ pub fn line_chart(
                         .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
                 }
                 if series.len() > 1 {
-                    chart
-                        .configure_series_labels()
-                        .label_font(("sans-serif", 18))
-                        .background_style(WHITE.mix(0.8))
-                        .border_style(BLACK)
-                        .draw()
-                        .map_err(|e| anyhow!("{e}"))?;
+                    legend(&mut chart)?;
                 }
             }};
         }
@@ -146,13 +154,7 @@ pub fn scatter_with_fits(path: &Path, title: &str, x_label: &str, y_label: &str,
                     .map_err(|e| anyhow!("{e}"))?;
             }
         }
-        chart
-            .configure_series_labels()
-            .label_font(("sans-serif", 18))
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()
-            .map_err(|e| anyhow!("{e}"))?;
+        legend(&mut chart)?;
         root.present().map_err(|e| anyhow!("{e}"))?;
     }
     crate::files::write_atomic(path, svg.as_bytes())
