@@ -99,6 +99,14 @@ pub fn nersc_rejects_damaged_files() {
         let e = decode(&replace_header_value(&good, key, value)).unwrap_err();
         assert!(e.to_string().contains(named), "{key} = {value}: message {e} does not name {named}");
     }
+    // PLAQUETTE and LINK_TRACE are checked to half a unit of their last printed digit (plus the
+    // rounding of the data): the value rounded to 2 decimals passes, one unit off does not.
+    let p = fpa_core::observe::average_plaquette(&u);
+    let rounded = format!("{p:.2}");
+    assert!(decode(&replace_header_value(&good, "PLAQUETTE", &rounded)).is_ok(), "PLAQUETTE = {rounded} for {p}");
+    let off = format!("{:.2}", (p * 100.0).round() / 100.0 + 0.01);
+    let e = decode(&replace_header_value(&good, "PLAQUETTE", &off)).unwrap_err();
+    assert!(e.to_string().contains("PLAQUETTE"), "PLAQUETTE = {off} for {p}: {e}");
     let e = decode(&replace_header_value(&good, "DIMENSION_1", "2")).unwrap_err();
     assert!(matches!(e, NerscError::TrailingData { .. }), "{e:?}");
     // A missing field.

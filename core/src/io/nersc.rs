@@ -410,11 +410,11 @@ pub fn decode(bytes: &[u8]) -> Result<(GaugeField<f64>, Header), NerscError> {
 
     let data_eps = if precision == Precision::F64 { 1e-12 } else { 2e-6 };
     let computed = average_plaquette(&field);
-    if (computed - plaquette).abs() > printed_resolution(pl) + data_eps {
+    if (computed - plaquette).abs() > 0.5 * printed_resolution(pl) + data_eps {
         return Err(NerscError::Plaquette { header: plaquette, computed });
     }
     let computed = link_trace(&field);
-    if (computed - link_trace_hdr).abs() > printed_resolution(lt) + data_eps {
+    if (computed - link_trace_hdr).abs() > 0.5 * printed_resolution(lt) + data_eps {
         return Err(NerscError::LinkTrace { header: link_trace_hdr, computed });
     }
     if precision == Precision::F32 {
