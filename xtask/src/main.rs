@@ -1,7 +1,8 @@
 //! `cargo xtask <command>`: everything beyond plain cargo.
 //!
 //! * `test`  — every check CI runs: formatting, clippy, all tests (optimised
-//!   test profile), the no_std build of fpa-core, the physics checks on
+//!   test profile), the Python package (`pip install ./python` into
+//!   target/pyenv, then its checks), the no_std build of fpa-core, the physics checks on
 //!   wasm32, the WebAssembly bundle and its end-to-end tests in headless
 //!   Chromium. Installs what it needs (rustup targets and the pinned nightly,
 //!   wasm-bindgen-cli, Debian's chromium, npm's playwright-core).
@@ -9,6 +10,7 @@
 //! * `wasm`  — builds the threaded and single-threaded bundles into www/.
 //! * `serve` — builds the bundles and serves www/ with the COOP/COEP headers.
 //! * `bench` — the criterion benchmarks of the hot paths.
+//! * `python` — builds and checks the Python package alone.
 
 use std::process::{exit, Command};
 use std::time::Instant;
@@ -62,6 +64,29 @@ fn ensure_numpy() {
             Command::new("python3").args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "numpy"]),
         );
     }
+}
+
+/// `pip install ./python` into a virtual environment (`target/pyenv`) and the package's checks.
+fn python_test() {
+    let python = "target/pyenv/bin/python";
+    if !std::path::Path::new(python).exists() {
+        run(
+            "create a Python virtual environment (target/pyenv)",
+            Command::new("python3").args(["-m", "venv", "target/pyenv"]),
+        );
+    }
+    let pip = |what: &str, args: &[&str]| {
+        run(
+            what,
+            Command::new(python).args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"]).args(args),
+        );
+    };
+    pip("install numpy into target/pyenv", &["numpy"]);
+    pip("pip install ./python (maturin builds the extension)", &["--force-reinstall", "--no-deps", "./python"]);
+    run(
+        "Python package checks",
+        Command::new(python).args(["python/tests/test_fpa.py", "models/fp-action.safetensors"]),
+    );
 }
 
 const WASM_BINDGEN: &str = "0.2.130";
@@ -229,6 +254,7 @@ fn test() {
         "tests of fpa-core without rayon",
         cargo().args(["test", "-p", "fpa-core", "--no-default-features", "--features", "std", "--lib"]),
     );
+    python_test();
     run(
         "no_std build of fpa-core",
         cargo().args(["build", "-p", "fpa-core", "--no-default-features", "--target", "x86_64-unknown-none"]),
@@ -277,9 +303,10 @@ fn main() {
             wasm_build();
         }
         Some("serve") => serve(),
+        Some("python") => python_test(),
         Some("bench") => run("benchmarks", cargo().args(["bench", "-p", "fpa-core"]).args(&args[1..])),
         _ => {
-            eprintln!("usage: cargo xtask <test | demo | wasm | serve | bench [criterion args]>");
+            eprintln!("usage: cargo xtask <test | demo | wasm | serve | python | bench [criterion args]>");
             exit(2);
         }
     }
