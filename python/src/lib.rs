@@ -70,6 +70,30 @@ fn read_gauge<'py>(py: Python<'py>, path: &str) -> PyResult<Bound<'py, PyArrayDy
     links_to(py, &u)
 }
 
+/// Writes `links` as a NERSC file: `format="nersc"` (`4D_SU3_GAUGE_3x3`) or
+/// `"nersc-2row"` (`4D_SU3_GAUGE`), IEEE64BIG, with checksum, plaquette and
+/// link trace; written to a temporary file and renamed.
+#[pyfunction]
+#[pyo3(signature = (path, links, format="nersc"))]
+fn write_gauge(path: &str, links: PyReadonlyArrayDyn<'_, Complex64>, format: &str) -> PyResult<()> {
+    use fpa_core::io::nersc::{encode, Layout, WriteOptions};
+    let layout = match format {
+        "nersc" => Layout::Full,
+        "nersc-2row" => Layout::TwoRow,
+        other => return Err(PyValueError::new_err(format!("format {other:?}: use \"nersc\" or \"nersc-2row\""))),
+    };
+    let u = field_from(&links)?;
+    let opts = WriteOptions { layout, creator: "fpa (Python)".into(), ..Default::default() };
+    let bytes = encode(&u, &opts).map_err(|e| PyValueError::new_err(e.to_string()))?;
+    let tmp = format!("{path}.{}.tmp", std::process::id());
+    let io = |e: std::io::Error| PyIOError::new_err(format!("cannot write {path}: {e}"));
+    std::fs::write(&tmp, &bytes).map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        io(e)
+    })
+}
+
 /// The average plaquette `<Re Tr U_p>/3`.
 #[pyfunction]
 fn plaquette(links: PyReadonlyArrayDyn<'_, Complex64>) -> PyResult<f64> {
@@ -119,6 +143,39 @@ fn wilson_configuration<'py>(
     links_to(py, &chain.field)
 }
 
+/// A Wilson-action ensemble: `therm` compound sweeps, then `configs`
+/// configurations `every` sweeps apart (the chain of `fpa generate --or 4`
+/// with this seed, hot start): a list of links arrays.
+#[pyfunction]
+#[pyo3(signature = (dims, beta, therm, every, configs, seed=1))]
+fn wilson_ensemble<'py>(
+    py: Python<'py>,
+    dims: [usize; 4],
+    beta: f64,
+    therm: u64,
+    every: u64,
+    configs: usize,
+    seed: u64,
+) -> PyResult<Vec<Bound<'py, PyArrayDyn<Complex64>>>> {
+    if every == 0 {
+        return Err(PyValueError::new_err("every must be at least 1"));
+    }
+    let geom = Arc::new(Geometry::new(&dims).map_err(|e| PyValueError::new_err(format!("dims {dims:?}: {e}")))?);
+    let mut chain = fpa_core::mc::WilsonChain::new(GaugeField::hot(geom, seed), beta, 4, seed, 0)
+        .map_err(|e| PyValueError::new_err(e.to_string()))?;
+    let fields = py.allow_threads(|| {
+        let mut out = Vec::with_capacity(configs);
+        for k in 0..therm + every * configs as u64 {
+            chain.step();
+            if k + 1 > therm && (k + 1 - therm).is_multiple_of(every) {
+                out.push(chain.field.clone());
+            }
+        }
+        out
+    });
+    fields.iter().map(|u| links_to(py, u)).collect()
+}
+
 /// A trained L-CNN action, loaded from a `.safetensors` file written by `fpa train`.
 #[pyclass]
 struct Model {
@@ -127,6 +184,12 @@ struct Model {
 
 #[pymethods]
 impl Model {
+    /// `Model.load(path)`, the same as `Model(path)`.
+    #[staticmethod]
+    fn load(path: &str) -> PyResult<Self> {
+        Model::new(path)
+    }
+
     #[new]
     fn new(path: &str) -> PyResult<Self> {
         let bytes = std::fs::read(path).map_err(|e| PyIOError::new_err(format!("cannot read {path}: {e}")))?;
@@ -181,6 +244,8 @@ fn fp_action<'py>(
 #[pyo3(name = "fpa")]
 fn fpa_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(read_gauge, m)?)?;
+    m.add_function(wrap_pyfunction!(write_gauge, m)?)?;
+    m.add_function(wrap_pyfunction!(wilson_ensemble, m)?)?;
     m.add_function(wrap_pyfunction!(plaquette, m)?)?;
     m.add_function(wrap_pyfunction!(wilson_action, m)?)?;
     m.add_function(wrap_pyfunction!(wilson_force, m)?)?;

@@ -81,12 +81,9 @@ fn python_test() {
             Command::new(python).args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"]).args(args),
         );
     };
-    pip("install numpy into target/pyenv", &["numpy"]);
+    pip("install numpy and pytest into target/pyenv", &["numpy", "pytest"]);
     pip("pip install ./python (maturin builds the extension)", &["--force-reinstall", "--no-deps", "./python"]);
-    run(
-        "Python package checks",
-        Command::new(python).args(["python/tests/test_fpa.py", "models/fp-action.safetensors"]),
-    );
+    run("Python package checks (pytest)", Command::new(python).args(["-m", "pytest", "-q", "python/tests"]));
 }
 
 const WASM_BINDGEN: &str = "0.2.130";
