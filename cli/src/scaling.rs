@@ -280,8 +280,13 @@ pub fn run(args: &ScalingArgs) -> Result<()> {
             box_over_sqrt8t0: t0.map(|t| e.l as f64 / (8.0 * t[0]).sqrt()),
         });
     }
-    let mut actions: Vec<String> = config.ensembles.iter().map(|e| e.action.clone()).collect();
-    actions.dedup();
+    // The actions in the order they first appear (one fit each).
+    let mut actions: Vec<String> = Vec::new();
+    for e in &config.ensembles {
+        if !actions.contains(&e.action) {
+            actions.push(e.action.clone());
+        }
+    }
     let fits = actions
         .iter()
         .map(|a| {
