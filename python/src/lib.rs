@@ -118,6 +118,13 @@ fn wilson_force<'py>(
     Ok((a, force_to(py, &u, &d)?))
 }
 
+/// The Wilson chain of `fpa generate --or 4` on `dims`, from a hot or cold start.
+fn wilson_chain(dims: [usize; 4], beta: f64, seed: u64, hot: bool) -> PyResult<fpa_core::mc::WilsonChain<f64>> {
+    let geom = Arc::new(Geometry::new(&dims).map_err(|e| PyValueError::new_err(format!("dims {dims:?}: {e}")))?);
+    let field = if hot { GaugeField::hot(geom, seed) } else { GaugeField::cold(geom) };
+    fpa_core::mc::WilsonChain::new(field, beta, 4, seed, 0).map_err(|e| PyValueError::new_err(e.to_string()))
+}
+
 /// A hot (`hot=True`, Haar random from `seed`) or cold start, then `sweeps`
 /// compound sweeps (heatbath + 4 overrelaxation) of the Wilson action: the
 /// chain of `fpa generate --beta beta --seed seed --or 4`.
@@ -131,10 +138,7 @@ fn wilson_configuration<'py>(
     seed: u64,
     hot: bool,
 ) -> PyResult<Bound<'py, PyArrayDyn<Complex64>>> {
-    let geom = Arc::new(Geometry::new(&dims).map_err(|e| PyValueError::new_err(format!("dims {dims:?}: {e}")))?);
-    let field = if hot { GaugeField::hot(geom, seed) } else { GaugeField::cold(geom) };
-    let mut chain =
-        fpa_core::mc::WilsonChain::new(field, beta, 4, seed, 0).map_err(|e| PyValueError::new_err(e.to_string()))?;
+    let mut chain = wilson_chain(dims, beta, seed, hot)?;
     py.allow_threads(|| {
         for _ in 0..sweeps {
             chain.step();
@@ -160,9 +164,7 @@ fn wilson_ensemble<'py>(
     if every == 0 {
         return Err(PyValueError::new_err("every must be at least 1"));
     }
-    let geom = Arc::new(Geometry::new(&dims).map_err(|e| PyValueError::new_err(format!("dims {dims:?}: {e}")))?);
-    let mut chain = fpa_core::mc::WilsonChain::new(GaugeField::hot(geom, seed), beta, 4, seed, 0)
-        .map_err(|e| PyValueError::new_err(e.to_string()))?;
+    let mut chain = wilson_chain(dims, beta, seed, true)?;
     let fields = py.allow_threads(|| {
         let mut out = Vec::with_capacity(configs);
         for k in 0..therm + every * configs as u64 {
