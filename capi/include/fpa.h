@@ -61,8 +61,9 @@ extern "C" {
 const char *fpa_last_error(void);
 
 /**
- * Reads a gauge file (NERSC `4D_SU3_GAUGE` or `4D_SU3_GAUGE_3x3`, 32 or 64
- * bit, checksum, plaquette and link trace verified) into `*gauge`.
+ * Reads a gauge file into `*gauge`: NERSC (`4D_SU3_GAUGE`, `4D_SU3_GAUGE_3x3`),
+ * ILDG (LIME), openQCD or MILC, recognised from its bytes, with every check its
+ * format allows (checksums, plaquette, SU(3), length).
  *
  * # Safety
  * `path` is a NUL-terminated string; `gauge` points to writable storage for a pointer.
@@ -72,7 +73,8 @@ int fpa_gauge_read(const char *path, struct FpaGauge **gauge);
 /**
  * Makes a gauge field from `links` (layout at the top of this header: `len` must be
  * `72 * Lx * Ly * Lz * Lt`) with extents `dims[4] = {Lx, Ly, Lz, Lt}`. The
- * links must be SU(3) to 1e-6 (they are re-unitarised to rounding).
+ * links must be SU(3) to 1e-6 (links further than 1e-12 from SU(3) are
+ * re-unitarised; links that are SU(3) to rounding keep their bits).
  *
  * # Safety
  * `dims` points to 4 values, `links` to `len` doubles, `gauge` to writable storage for a pointer.

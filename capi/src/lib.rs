@@ -18,15 +18,15 @@
 //!   matching `fpa_*_free` (NULL is accepted).
 
 use fpa_core::action::{Action, Wilson};
-use fpa_core::lattice::{GaugeField, Geometry};
+use fpa_core::io::link_array::{field_from_array, field_to_array};
+use fpa_core::lattice::GaugeField;
 use fpa_core::lcnn::action::LcnnAction;
 use fpa_core::observe::average_plaquette;
 use fpa_core::rg::{FixedPoint, FixedPointSettings};
-use fpa_core::su3::{Complex, Mat3, Su3Alg};
+use fpa_core::su3::Su3Alg;
 use std::cell::RefCell;
 use std::ffi::{c_char, c_int, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::Arc;
 
 /// Success.
 pub const FPA_OK: c_int = 0;
@@ -104,8 +104,9 @@ pub extern "C" fn fpa_last_error() -> *const c_char {
     LAST_ERROR.with(|e| e.borrow().as_ptr())
 }
 
-/// Reads a gauge file (NERSC `4D_SU3_GAUGE` or `4D_SU3_GAUGE_3x3`, 32 or 64
-/// bit, checksum, plaquette and link trace verified) into `*gauge`.
+/// Reads a gauge file into `*gauge`: NERSC (`4D_SU3_GAUGE`, `4D_SU3_GAUGE_3x3`),
+/// ILDG (LIME), openQCD or MILC, recognised from its bytes, with every check its
+/// format allows (checksums, plaquette, SU(3), length).
 ///
 /// # Safety
 /// `path` is a NUL-terminated string; `gauge` points to writable storage for a pointer.
@@ -117,7 +118,7 @@ pub unsafe extern "C" fn fpa_gauge_read(path: *const c_char, gauge: *mut *mut Fp
         }
         let p = unsafe { path_arg(path) }?;
         let bytes = std::fs::read(&p).map_err(|e| format!("cannot read {p}: {e}"))?;
-        let (field, _) = fpa_core::io::nersc::decode(&bytes).map_err(|e| format!("{p}: {e}"))?;
+        let field = fpa_core::io::gauge_file::decode(&bytes).map_err(|e| format!("{p}: {e}"))?.field;
         // SAFETY: checked non-NULL above.
         unsafe { *gauge = Box::into_raw(Box::new(FpaGauge { field })) };
         Ok(())
@@ -126,7 +127,8 @@ pub unsafe extern "C" fn fpa_gauge_read(path: *const c_char, gauge: *mut *mut Fp
 
 /// Makes a gauge field from `links` (layout at the top of this header: `len` must be
 /// `72 * Lx * Ly * Lz * Lt`) with extents `dims[4] = {Lx, Ly, Lz, Lt}`. The
-/// links must be SU(3) to 1e-6 (they are re-unitarised to rounding).
+/// links must be SU(3) to 1e-6 (links further than 1e-12 from SU(3) are
+/// re-unitarised; links that are SU(3) to rounding keep their bits).
 ///
 /// # Safety
 /// `dims` points to 4 values, `links` to `len` doubles, `gauge` to writable storage for a pointer.
@@ -141,32 +143,9 @@ pub unsafe extern "C" fn fpa_gauge_from_array(
         if dims.is_null() || links.is_null() || gauge.is_null() {
             return Err("dims, links and gauge must not be NULL".into());
         }
-        // SAFETY: the caller guarantees 4 extents at `dims`.
-        let d = unsafe { std::slice::from_raw_parts(dims, 4) }.to_vec();
-        let geom = Geometry::new(&d).map_err(|e| format!("dims {d:?}: {e}"))?;
-        let need = 72 * geom.volume();
-        if len != need {
-            return Err(format!("links holds {len} doubles, a {d:?} lattice needs {need}"));
-        }
-        // SAFETY: the caller guarantees `len` readable doubles at `links`.
-        let data = unsafe { std::slice::from_raw_parts(links, len) };
-        if !data.iter().all(|x| x.is_finite()) {
-            return Err("links contain NaN or infinite values".into());
-        }
-        let mats: Vec<Mat3<f64>> = data
-            .chunks_exact(18)
-            .map(|c| Mat3 {
-                m: std::array::from_fn(|i| {
-                    std::array::from_fn(|j| Complex::new(c[6 * i + 2 * j], c[6 * i + 2 * j + 1]))
-                }),
-            })
-            .collect();
-        let mut field = GaugeField::from_links(Arc::new(geom), mats);
-        let violation = field.unitarity_violation();
-        if violation > 1e-6 {
-            return Err(format!("the links are not SU(3): largest |U U† − 1| is {violation:.3e}"));
-        }
-        field.reunitarize();
+        // SAFETY: the caller guarantees 4 extents at `dims` and `len` readable doubles at `links`.
+        let (d, data) = unsafe { (std::slice::from_raw_parts(dims, 4), std::slice::from_raw_parts(links, len)) };
+        let field = field_from_array(d, data).map_err(|e| format!("dims {d:?}: {e}"))?;
         // SAFETY: checked non-NULL above.
         unsafe { *gauge = Box::into_raw(Box::new(FpaGauge { field })) };
         Ok(())
@@ -183,12 +162,7 @@ pub unsafe extern "C" fn fpa_gauge_to_array(gauge: *const FpaGauge, links: *mut 
     guard(|| {
         let g = non_null(gauge, "gauge")?;
         let out = unsafe { out_slice(links, len, 72 * g.field.geometry().volume(), "links") }?;
-        for (o, m) in out.chunks_exact_mut(18).zip(g.field.links()) {
-            for (k, z) in m.m.iter().flatten().enumerate() {
-                o[2 * k] = z.re;
-                o[2 * k + 1] = z.im;
-            }
-        }
+        out.copy_from_slice(&field_to_array(&g.field));
         Ok(())
     })
 }

@@ -1,7 +1,7 @@
-//! File handling: atomic writes, NERSC files with context, dates.
+//! File handling: atomic writes, gauge files with context, dates.
 
 use anyhow::{bail, Context, Result};
-use fpa_core::io::nersc;
+use fpa_core::io::{gauge_file, nersc};
 use fpa_core::lattice::GaugeField;
 use std::fs;
 use std::io::Write;
@@ -37,6 +37,13 @@ pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
 pub fn read_nersc(path: &Path) -> Result<(GaugeField<f64>, nersc::Header)> {
     let bytes = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     nersc::decode(&bytes).with_context(|| format!("{} is not a usable gauge file", path.display()))
+}
+
+/// Reads and verifies a gauge file in any supported format (NERSC, ILDG,
+/// openQCD, MILC), recognised from its bytes.
+pub fn read_gauge(path: &Path) -> Result<gauge_file::Decoded> {
+    let bytes = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    gauge_file::decode(&bytes).with_context(|| format!("{} is not a usable gauge file", path.display()))
 }
 
 /// Writes a NERSC gauge file atomically.

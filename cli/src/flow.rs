@@ -135,9 +135,9 @@ impl Source {
                 let hash = format!("{:016x}", fpa_core::checksum::fnv1a(bytes.iter().copied()));
                 let stem =
                     f.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| format!("config{index}"));
-                let u = fpa_core::io::nersc::decode(&bytes)
+                let u = fpa_core::io::gauge_file::decode(&bytes)
                     .with_context(|| format!("{} is not a usable gauge file", f.display()))?
-                    .0;
+                    .field;
                 Ok((u, stem, hash))
             }
             Source::Instanton { spec, lattice, inst, id } => {

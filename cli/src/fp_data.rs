@@ -11,7 +11,7 @@
 //!   `(L_t, L_z, L_y, L_x, 4, 3, 3)` (x fastest, as NERSC);
 //! * `<id>.dfp.npy` — `D_FP[V]_{x,μ,a}`, float64, shape `(L_t, L_z, L_y, L_x, 4, 8)`.
 
-use crate::files::{ensure_dir, read_nersc, utc_now, write_atomic, write_json};
+use crate::files::{ensure_dir, read_gauge, utc_now, write_atomic, write_json};
 use crate::generate::Summary as EnsembleSummary;
 use anyhow::{bail, ensure, Context, Result};
 use clap::Args;
@@ -167,7 +167,7 @@ enum Source {
 impl Source {
     fn field(&self) -> Result<GaugeField<f64>> {
         match self {
-            Source::Nersc(path) => Ok(read_nersc(path)?.0),
+            Source::Nersc(path) => Ok(read_gauge(path)?.field),
             Source::Instanton { lattice, inst } => {
                 let g = Geometry::parse(lattice).map_err(|e| anyhow::anyhow!("{e}"))?;
                 Ok(inst.field(std::sync::Arc::new(g)))

@@ -2,6 +2,7 @@
 
 mod actions;
 mod chain;
+mod convert;
 mod dataset;
 mod eval;
 mod files;
@@ -33,8 +34,10 @@ struct Cli {
 enum Command {
     /// Generate a Wilson-action ensemble (heatbath + overrelaxation) as NERSC files
     Generate(generate::GenerateArgs),
-    /// Measure plaquette, Polyakov loop and Wilson loops of NERSC files
+    /// Measure plaquette, Polyakov loop and Wilson loops of gauge files (NERSC, ILDG, openQCD, MILC)
     Measure(measure::MeasureArgs),
+    /// Convert a gauge file between NERSC, ILDG and openQCD (reads MILC too), with all checks
+    Convert(convert::ConvertArgs),
     /// Fixed point action values and derivatives of ensemble configurations, by minimisation
     FpData(fp_data::FpDataArgs),
     /// Train an L-CNN on FP data (action and derivative losses)
@@ -64,6 +67,7 @@ fn main() {
     let result = match &cli.command {
         Command::Generate(a) => generate::run(a),
         Command::Measure(a) => measure::run(a),
+        Command::Convert(a) => convert::run(a),
         Command::FpData(a) => fp_data::run(a),
         Command::Train(a) => train::run(a),
         Command::Eval(a) => eval::run(a),

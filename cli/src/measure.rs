@@ -1,6 +1,6 @@
 //! `fpa measure`: plaquette, Polyakov loop and Wilson loops of gauge files.
 
-use crate::files::read_nersc;
+use crate::files::read_gauge;
 use anyhow::Result;
 use clap::Args;
 use fpa_core::observe::plaquette::plaquette_spatial_temporal;
@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 #[derive(Args, Debug)]
 pub struct MeasureArgs {
-    /// NERSC gauge files
+    /// Gauge files (NERSC, ILDG, openQCD or MILC; the format is recognised)
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
     /// Largest side of the R x T Wilson loops (all R, T up to it)
@@ -34,6 +34,7 @@ struct WilsonLoop {
 #[derive(Serialize)]
 struct Measurement {
     file: String,
+    format: String,
     lattice: String,
     plaquette: f64,
     plaquette_spatial: f64,
@@ -48,7 +49,8 @@ pub fn run(args: &MeasureArgs) -> Result<()> {
     anyhow::ensure!(args.loops >= 1, "--loops must be at least 1");
     let mut out = Vec::new();
     for f in &args.files {
-        let (u, _) = read_nersc(f)?;
+        let d = read_gauge(f)?;
+        let u = d.field;
         let (ps, pt) = plaquette_spatial_temporal(&u);
         let pl = polyakov_loop(&u);
         let mut loops = Vec::new();
@@ -59,6 +61,7 @@ pub fn run(args: &MeasureArgs) -> Result<()> {
         }
         out.push(Measurement {
             file: f.display().to_string(),
+            format: d.format.name().into(),
             lattice: u.geometry().label(),
             plaquette: average_plaquette(&u),
             plaquette_spatial: ps,

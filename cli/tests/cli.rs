@@ -600,3 +600,40 @@ fn scaling_prints_its_config() {
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(text.contains("[[ensembles]]") && text.contains("fp-action.safetensors"), "{text}");
 }
+
+/// `fpa convert` chains NERSC → ILDG → openQCD → NERSC without changing a bit
+/// of the links; `fpa measure` reads every format; damaged files are refused
+/// and leave no output behind.
+#[test]
+fn convert_round_trips_and_refuses_damaged_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = dir.path();
+    let ens = tmp.join("ens");
+    small_ensemble(&ens, "6.0", "1");
+    let src = ens.join("config_0001.nersc");
+    let p = |n: &str| tmp.join(n).to_str().unwrap().to_string();
+    ok(&fpa(&["convert", src.to_str().unwrap(), &p("a.lime"), "--format", "ildg"], 1));
+    ok(&fpa(&["convert", &p("a.lime"), &p("b.cnfg"), "--format", "openqcd"], 1));
+    ok(&fpa(&["convert", &p("b.cnfg"), &p("c.nersc"), "--format", "nersc"], 1));
+    assert_eq!(data(&src), data(&tmp.join("c.nersc")), "links changed along NERSC → ILDG → openQCD → NERSC");
+    let m = fpa(&["measure", "--json", src.to_str().unwrap(), &p("a.lime"), &p("b.cnfg")], 1);
+    ok(&m);
+    let v: serde_json::Value = serde_json::from_slice(&m.stdout).unwrap();
+    let formats: Vec<&str> = v.as_array().unwrap().iter().map(|x| x["format"].as_str().unwrap()).collect();
+    assert_eq!(formats, ["nersc", "ildg", "openqcd"]);
+    let plaq: Vec<f64> = v.as_array().unwrap().iter().map(|x| x["plaquette"].as_f64().unwrap()).collect();
+    assert!(plaq.iter().all(|&x| x == plaq[0]), "{plaq:?}");
+    // Damaged inputs: a truncated LIME file, a flipped byte in openQCD data.
+    let lime = std::fs::read(tmp.join("a.lime")).unwrap();
+    std::fs::write(tmp.join("t.lime"), &lime[..lime.len() - 1000]).unwrap();
+    fails_with(&fpa(&["convert", &p("t.lime"), &p("out.nersc"), "--format", "nersc"], 1), "truncated");
+    let mut cnfg = std::fs::read(tmp.join("b.cnfg")).unwrap();
+    cnfg[500] ^= 0x20;
+    std::fs::write(tmp.join("f.cnfg"), &cnfg).unwrap();
+    fails_with(&fpa(&["measure", &p("f.cnfg")], 1), "openQCD");
+    fails_with(
+        &fpa(&["convert", &p("b.cnfg"), &p("out.cnfg"), "--format", "openqcd", "--precision", "f32"], 1),
+        "double",
+    );
+    assert!(!tmp.join("out.nersc").exists() && !tmp.join("out.cnfg").exists());
+}

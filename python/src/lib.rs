@@ -7,10 +7,11 @@
 //! `t^a = lambda^a/2`. Actions: `Z = ∫DU exp(-beta A[U])`, `beta = 6/g^2`.
 
 use fpa_core::action::{Action, Wilson};
+use fpa_core::io::link_array::{field_from_array, field_to_array};
 use fpa_core::lattice::{GaugeField, Geometry};
 use fpa_core::lcnn::action::LcnnAction;
 use fpa_core::rg::{FixedPoint, FixedPointSettings};
-use fpa_core::su3::{Complex, Mat3, Su3Alg};
+use fpa_core::su3::Su3Alg;
 use numpy::{Complex64, IntoPyArray, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyIOError, PyValueError};
 use pyo3::prelude::*;
@@ -22,25 +23,8 @@ fn field_from(links: &PyReadonlyArrayDyn<'_, Complex64>) -> PyResult<GaugeField<
         return Err(PyValueError::new_err(format!("links must have shape (Lt, Lz, Ly, Lx, 4, 3, 3), got {shape:?}")));
     }
     let dims = [shape[3], shape[2], shape[1], shape[0]];
-    let geom = Geometry::new(&dims).map_err(|e| PyValueError::new_err(format!("lattice {dims:?}: {e}")))?;
-    let view = links.as_array();
-    let data: Vec<Complex64> = view.iter().copied().collect();
-    if !data.iter().all(|z| z.re.is_finite() && z.im.is_finite()) {
-        return Err(PyValueError::new_err("links contain NaN or infinite values"));
-    }
-    let mats: Vec<Mat3<f64>> = data
-        .chunks_exact(9)
-        .map(|c| Mat3 {
-            m: std::array::from_fn(|i| std::array::from_fn(|j| Complex::new(c[3 * i + j].re, c[3 * i + j].im))),
-        })
-        .collect();
-    let mut field = GaugeField::from_links(Arc::new(geom), mats);
-    let violation = field.unitarity_violation();
-    if violation > 1e-6 {
-        return Err(PyValueError::new_err(format!("links are not SU(3): largest |U U^dag - 1| is {violation:.3e}")));
-    }
-    field.reunitarize();
-    Ok(field)
+    let data: Vec<f64> = links.as_array().iter().flat_map(|z| [z.re, z.im]).collect();
+    field_from_array(&dims, &data).map_err(|e| PyValueError::new_err(format!("lattice {dims:?}: {e}")))
 }
 
 fn site_shape(u: &GaugeField<f64>) -> Vec<usize> {
@@ -50,8 +34,7 @@ fn site_shape(u: &GaugeField<f64>) -> Vec<usize> {
 fn links_to<'py>(py: Python<'py>, u: &GaugeField<f64>) -> PyResult<Bound<'py, PyArrayDyn<Complex64>>> {
     let mut shape = site_shape(u);
     shape.extend([4, 3, 3]);
-    let data: Vec<Complex64> =
-        u.links().iter().flat_map(|m| m.m.iter().flatten().map(|z| Complex64::new(z.re, z.im))).collect();
+    let data: Vec<Complex64> = field_to_array(u).chunks_exact(2).map(|z| Complex64::new(z[0], z[1])).collect();
     data.into_pyarray(py).reshape(shape)
 }
 
@@ -62,29 +45,45 @@ fn force_to<'py>(py: Python<'py>, u: &GaugeField<f64>, d: &[Su3Alg<f64>]) -> PyR
     data.into_pyarray(py).reshape(shape)
 }
 
-/// Reads a NERSC gauge file (verified) as a links array.
+/// Reads a gauge file as a links array: NERSC, ILDG, openQCD or MILC,
+/// recognised from its bytes and verified (checksums, plaquette, SU(3), length).
 #[pyfunction]
 fn read_gauge<'py>(py: Python<'py>, path: &str) -> PyResult<Bound<'py, PyArrayDyn<Complex64>>> {
     let bytes = std::fs::read(path).map_err(|e| PyIOError::new_err(format!("cannot read {path}: {e}")))?;
-    let (u, _) = fpa_core::io::nersc::decode(&bytes).map_err(|e| PyValueError::new_err(format!("{path}: {e}")))?;
-    links_to(py, &u)
+    let d = py
+        .allow_threads(|| fpa_core::io::gauge_file::decode(&bytes))
+        .map_err(|e| PyValueError::new_err(format!("{path}: {e}")))?;
+    links_to(py, &d.field)
 }
 
-/// Writes `links` as a NERSC file: `format="nersc"` (`4D_SU3_GAUGE_3x3`) or
-/// `"nersc-2row"` (`4D_SU3_GAUGE`), IEEE64BIG, with checksum, plaquette and
-/// link trace; written to a temporary file and renamed.
+/// Writes `links` as a gauge file: `format="nersc"` (`4D_SU3_GAUGE_3x3`),
+/// `"nersc-2row"` (`4D_SU3_GAUGE`), `"ildg"` (LIME with SciDAC checksum) or
+/// `"openqcd"`; double precision (`precision=32` for single, NERSC and ILDG);
+/// written to a temporary file and renamed.
 #[pyfunction]
-#[pyo3(signature = (path, links, format="nersc"))]
-fn write_gauge(path: &str, links: PyReadonlyArrayDyn<'_, Complex64>, format: &str) -> PyResult<()> {
-    use fpa_core::io::nersc::{encode, Layout, WriteOptions};
-    let layout = match format {
-        "nersc" => Layout::Full,
-        "nersc-2row" => Layout::TwoRow,
-        other => return Err(PyValueError::new_err(format!("format {other:?}: use \"nersc\" or \"nersc-2row\""))),
+#[pyo3(signature = (path, links, format="nersc", precision=64))]
+fn write_gauge(path: &str, links: PyReadonlyArrayDyn<'_, Complex64>, format: &str, precision: u32) -> PyResult<()> {
+    use fpa_core::io::gauge_file::{encode, Format};
+    use fpa_core::io::nersc::{Layout, Precision, WriteOptions};
+    let (fmt, layout) = match format {
+        "nersc" => (Format::Nersc, Layout::Full),
+        "nersc-2row" => (Format::Nersc, Layout::TwoRow),
+        "ildg" => (Format::Ildg, Layout::Full),
+        "openqcd" => (Format::OpenQcd, Layout::Full),
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "format {other:?}: use \"nersc\", \"nersc-2row\", \"ildg\" or \"openqcd\""
+            )))
+        }
+    };
+    let precision = match (precision, fmt) {
+        (64, _) => Precision::F64,
+        (32, Format::Nersc | Format::Ildg) => Precision::F32,
+        (p, f) => return Err(PyValueError::new_err(format!("precision {p} is not available for {f} files"))),
     };
     let u = field_from(&links)?;
-    let opts = WriteOptions { layout, creator: "fpa (Python)".into(), ..Default::default() };
-    let bytes = encode(&u, &opts).map_err(|e| PyValueError::new_err(e.to_string()))?;
+    let opts = WriteOptions { layout, precision, creator: "fpa (Python)".into(), ..Default::default() };
+    let bytes = encode(&u, fmt, &opts).map_err(|e| PyValueError::new_err(e.to_string()))?;
     let tmp = format!("{path}.{}.tmp", std::process::id());
     let io = |e: std::io::Error| PyIOError::new_err(format!("cannot write {path}: {e}"));
     std::fs::write(&tmp, &bytes).map_err(io)?;

@@ -10,6 +10,7 @@ pub mod action;
 pub mod fixed_point;
 pub mod flow;
 pub mod gauge;
+pub mod gauge_files;
 pub mod hmc;
 pub mod instanton;
 pub mod lcnn;
@@ -52,6 +53,13 @@ macro_rules! portable_checks {
             mc::chain_is_thread_count_and_resume_invariant,
             nersc::nersc_roundtrip,
             nersc::nersc_rejects_damaged_files,
+            gauge_files::crc32_check_values,
+            gauge_files::gauge_formats_roundtrip_bit_exact,
+            gauge_files::ildg_layout_and_checksum,
+            gauge_files::ildg_rejects_damaged_files,
+            gauge_files::openqcd_layout,
+            gauge_files::openqcd_rejects_damaged_files,
+            gauge_files::milc_reads_and_refuses,
             rg::kernel_derivatives_match_finite_differences,
             rg::kernel_is_gauge_covariant,
             rg::kernel_vanishes_on_flat_abelian_fields,

@@ -12,6 +12,7 @@
 //! read as 32-bit unsigned words of the numbers (independent of the byte
 //! order); `PLAQUETTE` is `⟨Re Tr U_p⟩/3`; `LINK_TRACE` is `⟨Re Tr U⟩/3`.
 
+use crate::io::gauge_file::first_non_su3;
 use crate::lattice::{GaugeField, Geometry};
 use crate::observe::average_plaquette;
 use crate::su3::project::third_row;
@@ -380,7 +381,7 @@ pub fn decode(bytes: &[u8]) -> Result<(GaugeField<f64>, Header), NerscError> {
     }
 
     let mut links = Vec::with_capacity(geom.n_links());
-    for (l, chunk) in numbers.chunks_exact(per_link).enumerate() {
+    for chunk in numbers.chunks_exact(per_link) {
         let mut m = Mat3::zero();
         for r in 0..rows {
             for c in 0..3 {
@@ -390,23 +391,14 @@ pub fn decode(bytes: &[u8]) -> Result<(GaugeField<f64>, Header), NerscError> {
         if rows == 2 {
             m.m[2] = third_row(&m.m[0], &m.m[1]);
         }
-        if !m.is_finite() {
-            return Err(NerscError::NotSu3 { site: l / 4, mu: l % 4, deviation: f64::INFINITY });
-        }
         links.push(m);
     }
-    let geom = Arc::new(geom);
-    let mut field = GaugeField::from_links(geom, links);
-
     // Unitarity: f64 data must be SU(3) to rounding, f32 to single precision.
     let limit = if precision == Precision::F64 { 1e-10 } else { 1e-5 };
-    let one = Mat3::identity();
-    for (l, m) in field.links().iter().enumerate() {
-        let dev = (*m * m.adj()).dist(&one).max((m.det() - Complex::one()).abs());
-        if dev > limit {
-            return Err(NerscError::NotSu3 { site: l / 4, mu: l % 4, deviation: dev });
-        }
+    if let Some((l, deviation)) = first_non_su3(&links, limit) {
+        return Err(NerscError::NotSu3 { site: l / 4, mu: l % 4, deviation });
     }
+    let mut field = GaugeField::from_links(Arc::new(geom), links);
 
     let data_eps = if precision == Precision::F64 { 1e-12 } else { 2e-6 };
     let computed = average_plaquette(&field);
