@@ -313,11 +313,29 @@ fn train_resumes_eval_reports_and_weights_match_lge_cnn_conventions() {
     fails_with(&fpa(&["eval", "--model", spec.to_str().unwrap(), "--data", d], 1), "not a model file");
     assert!(!o_bad.exists());
 
+    // To lge-cnn and back (scripts/lge_cnn.py): the lge-cnn state dict, run through an
+    // independent numpy forward pass in lge-cnn's conventions, gives fpa's actions; the
+    // model converted back gives them again through `fpa eval`.
     if python_with_numpy() {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/lge_reference.py");
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/lge_cnn.py");
+        let py = |args: &[&str]| {
+            let o = Command::new("python3").arg(script).args(args).output().unwrap();
+            assert!(o.status.success(), "{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+        };
         let ev = tmp.path().join("a.safetensors.eval.json");
-        let o = Command::new("python3").args([script, m1.to_str().unwrap(), d, ev.to_str().unwrap()]).output().unwrap();
-        assert!(o.status.success(), "{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+        let state = tmp.path().join("a.lge.npz");
+        let back = tmp.path().join("back.safetensors");
+        py(&["to-lge", m1.to_str().unwrap(), state.to_str().unwrap()]);
+        py(&["check", state.to_str().unwrap(), d, ev.to_str().unwrap()]);
+        py(&["from-lge", state.to_str().unwrap(), back.to_str().unwrap()]);
+        let o = fpa(&["eval", "--model", back.to_str().unwrap(), "--data", d, "--json"], 2);
+        ok(&o);
+        let again: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let before: serde_json::Value = serde_json::from_slice(&std::fs::read(&ev).unwrap()).unwrap();
+        for (x, y) in before["configs"].as_array().unwrap().iter().zip(again["configs"].as_array().unwrap()) {
+            let (a, b) = (x["a_model"].as_f64().unwrap(), y["a_model"].as_f64().unwrap());
+            assert!((a - b).abs() <= 1e-10 * a.abs().max(1.0), "fpa -> lge-cnn -> fpa changed the action: {a} vs {b}");
+        }
     }
 }
 
