@@ -265,6 +265,7 @@ pub fn compute(args: &FlowArgs) -> Result<FlowReport> {
     let settings = Settings { flow: id, tmax: args.tmax, dt: args.dt, every: args.every };
     let cache = args.out.join("flows");
     ensure_dir(&cache)?;
+    let _lock = crate::lock::OutputLock::dir(&args.out)?;
 
     let steps = (args.tmax / args.dt - 1e-9).ceil() as u64;
     let bar = if args.quiet { ProgressBar::hidden() } else { ProgressBar::new(steps * sources.len() as u64) };

@@ -304,6 +304,7 @@ pub fn run(args: &FpDataArgs) -> Result<()> {
     };
     let jobs = list_jobs(args)?;
     ensure_dir(&args.out)?;
+    let _lock = crate::lock::OutputLock::dir(&args.out)?;
     let index_path = args.out.join("index.json");
     let mut index = if index_path.exists() {
         let text = std::fs::read_to_string(&index_path)?;

@@ -164,6 +164,7 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
     };
     let dir = &args.output.out;
     ensure_dir(dir)?;
+    let _lock = crate::lock::OutputLock::dir(dir)?;
     let existing: Option<Summary> = load_run(dir, &settings, |s: &Summary| &s.settings)?;
     let total = settings.therm + settings.every * args.configs;
     let threads = rayon::current_num_threads();

@@ -253,6 +253,7 @@ pub fn run(args: &HmcArgs) -> Result<()> {
     };
     let dir = &args.output.out;
     ensure_dir(dir)?;
+    let _lock = crate::lock::OutputLock::dir(dir)?;
     let total = settings.therm + settings.every * args.configs;
     let threads = rayon::current_num_threads();
     let name = action.name();

@@ -10,6 +10,7 @@ mod flow;
 mod fp_data;
 mod generate;
 mod hmc;
+mod lock;
 mod measure;
 mod model_io;
 mod pipeline;

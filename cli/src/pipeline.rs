@@ -554,6 +554,7 @@ pub fn run(args: &PipelineArgs) -> Result<()> {
     }
     let dir = cfg.out.clone();
     ensure_dir(&dir)?;
+    let _lock = crate::lock::OutputLock::dir(&dir)?;
     write_json(&dir.join("config.json"), &cfg)?;
     std::fs::write(dir.join("config.toml"), toml::to_string_pretty(&cfg)?)?;
     let ctx = Ctx { dir: dir.clone(), quiet: args.quiet, started: Instant::now() };

@@ -221,6 +221,7 @@ pub fn run(args: &ScalingArgs) -> Result<()> {
         }
     }
     ensure_dir(&args.out)?;
+    let _lock = crate::lock::OutputLock::dir(&args.out)?;
     let mut points = vec![];
     for (i, e) in config.ensembles.iter().enumerate() {
         let name = label(e);

@@ -269,6 +269,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     let val: Vec<&Sample> = perm[..n_val].iter().map(|&i| &samples[i]).collect();
     let train: Vec<&Sample> = perm[n_val..].iter().map(|&i| &samples[i]).collect();
 
+    let _lock = crate::lock::OutputLock::file(&args.out)?;
     let ckpt = sibling(&args.out, ".checkpoint");
     let (mut params, mut best, mut adam, mut log) = if ckpt.exists() {
         let (p, b, a, l) = load_checkpoint(&ckpt, model.n_params)?;
