@@ -267,3 +267,78 @@ fn a_second_writer_is_refused_and_a_stale_lock_is_taken_over() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success() && err.contains("some-other-host") && err.contains(".fpa.lock"), "{err}");
 }
+
+/// Deterministic pseudo-random mutations of `good`: flipped bytes, cuts,
+/// duplicated spans, and digits or brackets inserted.
+fn mutations(good: &[u8], n: usize) -> Vec<Vec<u8>> {
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = |m: usize| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        (x % m.max(1) as u64) as usize
+    };
+    (0..n)
+        .map(|k| {
+            let mut b = good.to_vec();
+            match k % 4 {
+                0 => {
+                    for _ in 0..1 + next(4) {
+                        let i = next(b.len());
+                        b[i] ^= 1 << next(8);
+                    }
+                }
+                1 => b.truncate(next(b.len())),
+                2 => {
+                    let (i, j) = (next(b.len()), next(b.len()));
+                    let span = b[i.min(j)..i.max(j)].to_vec();
+                    let at = next(b.len());
+                    b.splice(at..at, span);
+                }
+                _ => {
+                    let at = next(b.len());
+                    let s: &[u8] = [&b"99999999999999999999"[..], b"[", b"{", b"-1", b"1e308", b"\"", b"nan"][next(7)];
+                    b.splice(at..at, s.iter().copied());
+                }
+            }
+            b
+        })
+        .collect()
+}
+
+/// Damaged FP-data indexes and pipeline configs give an error message, never
+/// a panic (exit status 101) or a hang.
+#[test]
+fn damaged_index_and_config_files_give_errors_not_panics() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let ens = t.join("ens");
+    ok(&run(&generate_args(&ens, "2x2x2x2", "2")));
+    let data = t.join("fp");
+    ok(&run(&strings(&["fp-data", "--ensemble", ens.to_str().unwrap(), "--quiet", "--out", data.to_str().unwrap()])));
+    let good = std::fs::read(data.join("index.json")).unwrap();
+    let model = concat!(env!("CARGO_MANIFEST_DIR"), "/../models/fp-action.safetensors");
+    for (k, bad) in mutations(&good, 40).into_iter().enumerate() {
+        std::fs::write(data.join("index.json"), &bad).unwrap();
+        let out = t.join("eval");
+        let o = run(&strings(&[
+            "eval",
+            "--model",
+            model,
+            "--data",
+            data.to_str().unwrap(),
+            "--json",
+            "--out",
+            out.to_str().unwrap(),
+        ]));
+        assert_ne!(o.status.code(), Some(101), "mutation {k} of index.json: {}", String::from_utf8_lossy(&o.stderr));
+    }
+    let toml =
+        cmd(&strings(&["pipeline", "--preset", "tiny", "--print-config"])).stdout(Stdio::piped()).output().unwrap();
+    for (k, bad) in mutations(&toml.stdout, 60).into_iter().enumerate() {
+        let p = t.join("bad.toml");
+        std::fs::write(&p, &bad).unwrap();
+        let o = run(&strings(&["pipeline", "--config", p.to_str().unwrap(), "--print-config"]));
+        assert_ne!(o.status.code(), Some(101), "mutation {k} of the config: {}", String::from_utf8_lossy(&o.stderr));
+    }
+}

@@ -309,3 +309,37 @@ pub fn milc_reads_and_refuses() {
     expect_err(&b, "nx", "zero size");
     assert_eq!(milc::byte_order(&good), Some(false));
 }
+
+/// Headers that claim enormous lattices are refused from the data length,
+/// before anything of the lattice's size is allocated (each of these would
+/// need gigabytes of neighbour tables).
+pub fn enormous_headers_are_refused_cheaply() {
+    let u = sample();
+    let nersc = encode(&u, Format::Nersc, &opts()).unwrap();
+    let end = nersc.windows(11).position(|w| w == b"END_HEADER\n").unwrap() + 11;
+    let text = String::from_utf8_lossy(&nersc[..end]).to_string();
+    let huge = text.replace("DIMENSION_1 = 4", "DIMENSION_1 = 65536").replace("DIMENSION_2 = 2", "DIMENSION_2 = 65536");
+    let mut b = huge.into_bytes();
+    b.extend_from_slice(&[0; 64]);
+    expect_err(&b, "truncated", "NERSC 65536^2 x 6 x 4");
+    let ildg = encode(&u, Format::Ildg, &opts()).unwrap();
+    let b = relime(&ildg, replace_in("ildg-format", "<lx>4</lx>", "<lx>65536</lx>"));
+    expect_err(&b, "truncated", "ILDG lx = 65536");
+    let b = relime(&ildg, replace_in("ildg-format", "<lx>4</lx><ly>2</ly>", "<lx>65536</lx><ly>65536</ly>"));
+    expect_err(&b, "truncated", "ILDG 65536^2");
+    let mut m = milc_bytes(&u, false, true);
+    for k in 0..4 {
+        m[4 + 4 * k..8 + 4 * k].copy_from_slice(&65536u32.to_le_bytes());
+    }
+    expect_err(&m, "nx", "MILC 65536^4");
+    let mut m = milc_bytes(&u, false, true);
+    m[4..8].copy_from_slice(&60000u32.to_le_bytes());
+    expect_err(&m, "truncated", "MILC 60000 x 2 x 6 x 4 with a site list");
+    let mut q = encode(&u, Format::OpenQcd, &opts()).unwrap();
+    for k in 0..4 {
+        q[4 * k..4 * k + 4].copy_from_slice(&65536i32.to_le_bytes());
+    }
+    expect_err(&q, "lattice sizes", "openQCD 65536^4");
+    q[0..4].copy_from_slice(&4i32.to_le_bytes());
+    expect_err(&q, "truncated", "openQCD 4 x 65536^3");
+}

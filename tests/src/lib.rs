@@ -60,6 +60,7 @@ macro_rules! portable_checks {
             gauge_files::openqcd_layout,
             gauge_files::openqcd_rejects_damaged_files,
             gauge_files::milc_reads_and_refuses,
+            gauge_files::enormous_headers_are_refused_cheaply,
             rg::kernel_derivatives_match_finite_differences,
             rg::kernel_is_gauge_covariant,
             rg::kernel_vanishes_on_flat_abelian_fields,

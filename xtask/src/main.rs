@@ -11,6 +11,8 @@
 //! * `serve` — builds the bundles and serves www/ with the COOP/COEP headers.
 //! * `bench` — the criterion benchmarks of the hot paths.
 //! * `python` — builds and checks the Python package alone.
+//! * `fuzz [SECONDS]` — every cargo-fuzz target (fuzz/) for SECONDS each
+//!   (default 60), from the seed corpus in fuzz/corpus; `test` runs 10 s each.
 
 use std::process::{exit, Command};
 use std::time::Instant;
@@ -258,7 +260,54 @@ fn test() {
     );
     wasm_setup();
     wasm_test();
+    fuzz(10);
     eprintln!("\nall checks passed in {:.0} s", t.elapsed().as_secs_f64());
+}
+
+/// The cargo-fuzz targets of fuzz/Cargo.toml.
+const FUZZ_TARGETS: [&str; 5] = ["gauge_file", "npy", "safetensors", "model_file", "model_spec"];
+
+/// The pinned nightly of wasm/rust-toolchain.toml (cargo-fuzz needs a nightly).
+fn pinned_nightly() -> String {
+    let t = std::fs::read_to_string("wasm/rust-toolchain.toml").expect("wasm/rust-toolchain.toml");
+    t.lines()
+        .find_map(|l| l.strip_prefix("channel = ").map(|v| v.trim_matches('"').to_string()))
+        .expect("a channel in wasm/rust-toolchain.toml")
+}
+
+/// Runs every fuzz target for `seconds` from its seed corpus (fuzz/corpus/<target>); new
+/// inputs go to target/fuzz-corpus, crashes to target/fuzz-artifacts. A crash, a leak, an
+/// allocation above 2 GB or an input that takes over 10 s fails the run.
+fn fuzz(seconds: u64) {
+    let nightly = pinned_nightly();
+    run(
+        "install the pinned nightly (cargo-fuzz needs one)",
+        Command::new("rustup").args(["toolchain", "install", &nightly, "--profile", "minimal"]),
+    );
+    if !have(".tools/bin/cargo-fuzz", &["--version"]) {
+        run(
+            "build cargo-fuzz (about a minute)",
+            cargo().args(["install", "cargo-fuzz", "--locked", "--version", "0.13.2", "--root", ".tools"]),
+        );
+    }
+    for t in FUZZ_TARGETS {
+        let work = format!("target/fuzz-corpus/{t}");
+        let artifacts = format!("target/fuzz-artifacts/{t}/");
+        std::fs::create_dir_all(&work).unwrap();
+        std::fs::create_dir_all(&artifacts).unwrap();
+        run(
+            &format!("fuzz {t} for {seconds} s"),
+            Command::new("rustup")
+                .args(["run", &nightly, "cargo", "fuzz", "run", "-O", "--fuzz-dir", "fuzz", t, &work])
+                .arg(format!("fuzz/corpus/{t}"))
+                .args(["--", &format!("-max_total_time={seconds}"), "-rss_limit_mb=2048", "-timeout=10"])
+                .arg("-max_len=65536")
+                .arg(format!("-artifact_prefix={artifacts}"))
+                .env("PATH", tools_path())
+                .env_remove("RUSTUP_TOOLCHAIN")
+                .env_remove("CARGO"),
+        );
+    }
 }
 
 fn serve() {
@@ -301,9 +350,12 @@ fn main() {
         }
         Some("serve") => serve(),
         Some("python") => python_test(),
+        Some("fuzz") => fuzz(args.get(1).map_or(60, |s| s.parse().expect("fuzz SECONDS"))),
         Some("bench") => run("benchmarks", cargo().args(["bench", "-p", "fpa-core"]).args(&args[1..])),
         _ => {
-            eprintln!("usage: cargo xtask <test | demo | wasm | serve | python | bench [criterion args]>");
+            eprintln!(
+                "usage: cargo xtask <test | demo | wasm | serve | python | fuzz [SECONDS] | bench [criterion args]>"
+            );
             exit(2);
         }
     }

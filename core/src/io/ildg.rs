@@ -100,7 +100,6 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, GaugeFileError> {
         let v = get(tag)?;
         *d = v.parse().ok().filter(|n| (2..=1 << 16).contains(n)).ok_or_else(|| bad(tag, v))?;
     }
-    let geom = Geometry::new(&dims).map_err(|e| bad("ildg-format lx..lt", &e.to_string()))?;
     let binaries: Vec<&Record> = records.iter().filter(|r| r.kind == "ildg-binary-data").collect();
     let data = match binaries.as_slice() {
         [] => return Err(GaugeFileError::MissingRecord { format: F, record: "ildg-binary-data" }),
@@ -114,7 +113,8 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, GaugeFileError> {
     };
     let width = if precision == Precision::F64 { 8 } else { 4 };
     let site_bytes = 4 * 18 * width;
-    let expected = (geom.volume() * site_bytes) as u64;
+    // Checked against the data before anything the size of the lattice is allocated.
+    let expected = dims.iter().try_fold(site_bytes as u64, |v, &l| v.checked_mul(l as u64)).unwrap_or(u64::MAX);
     if (data.len() as u64) < expected {
         return Err(GaugeFileError::Truncated {
             format: F,
@@ -126,6 +126,7 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, GaugeFileError> {
     if data.len() as u64 > expected {
         return Err(GaugeFileError::TrailingData { format: F, expected, found: data.len() as u64 });
     }
+    let geom = Geometry::new(&dims).map_err(|e| bad("ildg-format lx..lt", &e.to_string()))?;
     let mut verified = alloc::vec!["length", "SU(3)"];
     if let Some(ck) = records.iter().find(|r| r.kind == "scidac-checksum") {
         let xml = text(ck)?;

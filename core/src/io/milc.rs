@@ -78,8 +78,12 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, GaugeFileError> {
             .filter(|n| (2..=1 << 16).contains(n))
             .ok_or_else(|| bad(["nx", "ny", "nz", "nt"][k], v.to_string()))?;
     }
-    let geom = Geometry::new(&dims).map_err(|e| bad("nx ny nz nt", e.to_string()))?;
-    let volume = geom.volume();
+    // The length check comes before anything the size of the lattice is allocated.
+    let volume = dims
+        .iter()
+        .try_fold(1usize, |v, &l| v.checked_mul(l))
+        .filter(|v| v.checked_mul(SITE + 4).is_some())
+        .ok_or_else(|| bad("nx ny nz nt", format!("{dims:?} (too large to address)")))?;
     let order = word(84) as i32;
     let list_bytes = if order == 0 { 0 } else { 4 * volume };
     let data_start = HEADER + list_bytes + 8;
@@ -90,6 +94,7 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, GaugeFileError> {
     if bytes.len() > expected {
         return Err(GaugeFileError::TrailingData { format: F, expected: expected as u64, found: bytes.len() as u64 });
     }
+    let geom = Geometry::new(&dims).map_err(|e| bad("nx ny nz nt", e.to_string()))?;
     // The site of each entry in file order.
     let sites: Vec<usize> = if order == 0 {
         (0..volume).collect()

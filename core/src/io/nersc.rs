@@ -344,11 +344,15 @@ pub fn decode(bytes: &[u8]) -> Result<(GaugeField<f64>, Header), NerscError> {
         }
     }
 
-    let geom = Geometry::new(&dims).map_err(|e| bad("DIMENSION_*", &e.to_string()))?;
     let rows = if layout == Layout::TwoRow { 2 } else { 3 };
     let width = if precision == Precision::F64 { 8 } else { 4 };
     let per_link = rows * 6;
-    let expected = geom.n_links() * per_link * width;
+    // The length check comes before anything the size of the lattice is
+    // allocated: a header may claim any dimensions.
+    let expected = dims
+        .iter()
+        .try_fold(4 * per_link * width, |v: usize, &l| v.checked_mul(l))
+        .ok_or_else(|| bad("DIMENSION_*", "(a lattice too large to address)"))?;
     let data = &bytes[data_start..];
     if data.len() < expected {
         return Err(NerscError::Truncated { expected, found: data.len() });
@@ -356,6 +360,7 @@ pub fn decode(bytes: &[u8]) -> Result<(GaugeField<f64>, Header), NerscError> {
     if data.len() > expected {
         return Err(NerscError::TrailingData { expected, found: data.len() });
     }
+    let geom = Geometry::new(&dims).map_err(|e| bad("DIMENSION_*", &e.to_string()))?;
 
     let mut sum = 0u32;
     let mut numbers = Vec::with_capacity(geom.n_links() * per_link);

@@ -83,12 +83,15 @@ pub fn decode(bytes: &[u8]) -> Result<Array, NpyError> {
     if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
         return Err(NpyError("not an .npy file (bad magic)".into()));
     }
-    let (hlen, start) = match bytes[6] {
+    let (hlen, start): (usize, usize) = match bytes[6] {
         1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
         2 | 3 if bytes.len() >= 12 => (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12),
         v => return Err(NpyError(format!("unsupported format version {v}"))),
     };
-    let header = bytes.get(start..start + hlen).ok_or_else(|| NpyError("truncated header".into()))?;
+    let header = start
+        .checked_add(hlen)
+        .and_then(|end: usize| bytes.get(start..end))
+        .ok_or_else(|| NpyError("truncated header".into()))?;
     let header = core::str::from_utf8(header).map_err(|_| NpyError("header is not text".into()))?;
     let descr = field(header, "descr")?;
     let dtype = if descr.starts_with("'<f8'") {
@@ -102,17 +105,18 @@ pub fn decode(bytes: &[u8]) -> Result<Array, NpyError> {
         return Err(NpyError("Fortran-ordered arrays are not supported".into()));
     }
     let s = field(header, "shape")?;
-    let close = s.find(')').ok_or_else(|| NpyError("malformed shape".into()))?;
+    let close = s.find(')').filter(|_| s.starts_with('(')).ok_or_else(|| NpyError("malformed shape".into()))?;
     let shape: Vec<usize> = s[1..close]
         .split(',')
         .map(|p| p.trim())
         .filter(|p| !p.is_empty())
         .map(|p| p.parse().map_err(|_| NpyError(format!("malformed shape entry '{p}'"))))
         .collect::<Result<_, _>>()?;
-    let n: usize = shape.iter().product::<usize>() * dtype.width();
     let body = &bytes[start + hlen..];
-    if body.len() != n * 8 {
-        return Err(NpyError(format!("data has {} bytes, shape {:?} needs {}", body.len(), shape, n * 8)));
+    let need = shape.iter().try_fold(dtype.width() * 8, |n: usize, &d| n.checked_mul(d));
+    if need != Some(body.len()) {
+        let need = need.map_or("more than can be addressed".into(), |n| format!("{n}"));
+        return Err(NpyError(format!("data has {} bytes, shape {:?} needs {need}", body.len(), shape)));
     }
     let data = body.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap())).collect();
     Ok(Array { shape, dtype, data })
@@ -135,5 +139,17 @@ mod tests {
         assert_eq!(decode(&b1).unwrap().shape, [5]);
         assert!(decode(&b[..b.len() - 8]).is_err());
         assert!(decode(b"hello world").is_err());
+        // Found by the fuzzer: an empty shape text, and a shape whose size overflows.
+        let hostile = |shape: &str| {
+            let h = format!("{{'descr': '<f8', 'fortran_order': False, 'shape': {shape}, }}");
+            let mut b = b"\x93NUMPY\x01\x00".to_vec();
+            b.extend_from_slice(&(h.len() as u16).to_le_bytes());
+            b.extend_from_slice(h.as_bytes());
+            b.extend_from_slice(&[0; 16]);
+            decode(&b)
+        };
+        assert!(hostile(")").is_err());
+        assert!(hostile("(4294967296, 4294967296, 16)").is_err());
+        assert_eq!(hostile("(2,)").unwrap().shape, [2]);
     }
 }

@@ -1,0 +1,7 @@
+//! Model files (safetensors + spec JSON + parameters) on arbitrary bytes.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let _ = fpa_core::lcnn::model_file::decode(data);
+});
