@@ -3,23 +3,14 @@
 
 use crate::files::write_atomic;
 use anyhow::{Context, Result};
-use fpa_core::io::safetensors;
 use fpa_core::lcnn::Model;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use fpa_core::lcnn::model_file::tensors;
-pub use fpa_core::lcnn::model_file::FORMAT as MODEL_FORMAT;
-
 /// Writes `model.safetensors`: the weights, and in the metadata the spec,
 /// the raw output per site on the trivial field, and `extra` entries.
 pub fn save(path: &Path, model: &Model, params: &[f64], extra: &BTreeMap<String, String>) -> Result<()> {
-    let mut meta = extra.clone();
-    meta.insert("format".into(), MODEL_FORMAT.into());
-    meta.insert("spec".into(), serde_json::to_string(&model.spec)?);
-    meta.insert("trivial_per_site".into(), format!("{:e}", model.trivial_value_per_site(params)));
-    meta.insert("program".into(), format!("fpa {}", env!("CARGO_PKG_VERSION")));
-    write_atomic(path, &safetensors::encode(&tensors(model, params), &meta))
+    write_atomic(path, &fpa_core::lcnn::model_file::encode(model, params, extra))
 }
 
 /// Reads a model written by [`save`].
@@ -30,11 +21,10 @@ pub fn load(path: &Path) -> Result<(Model, Vec<f64>, BTreeMap<String, String>)> 
 
 /// Reads a model spec: a JSON file or one of the built-in names.
 pub fn spec(arg: &str) -> Result<Model> {
-    let m = match arg {
-        "paper" | "paper-12" => Model::new(fpa_core::lcnn::ModelSpec::paper_12()),
-        "paper-12-24-24" => Model::new(fpa_core::lcnn::ModelSpec::paper_12_24_24()),
-        "paper-k222" => Model::new(fpa_core::lcnn::ModelSpec::paper_k222()),
-        path => {
+    let m = match fpa_core::lcnn::ModelSpec::builtin(arg) {
+        Some(spec) => Model::new(spec),
+        None => {
+            let path = arg;
             let text = std::fs::read_to_string(path).with_context(|| {
                 format!("--model {path}: not a spec file (or one of: paper, paper-12-24-24, paper-k222)")
             })?;

@@ -10,8 +10,8 @@ use anyhow::{bail, ensure, Context, Result};
 use clap::{Args, ValueEnum};
 use fpa_core::io::safetensors::{self, NamedTensor};
 use fpa_core::lcnn::readout_fit::{fit_last_layer, FitReport, FitSettings};
-use fpa_core::lcnn::train::{batch_loss, shuffled, Adam, LossWeights, Sample, SampleLoss, Schedule};
-use fpa_core::lcnn::Model;
+use fpa_core::lcnn::train::{shuffled, Adam, LossWeights, Sample, Schedule};
+use fpa_core::lcnn::trainer::{EpochLog, EpochOutcome, History, LoopSettings, Trainer};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -81,16 +81,6 @@ pub struct TrainArgs {
     pub stop_after: Option<usize>,
 }
 
-/// An epoch whose validation loss at its end (without a validation split: its
-/// mean training loss) exceeds the best one so far by this factor, or whose
-/// loss or gradient is not finite, is taken back: the weights return to those of
-/// the epoch with the lowest validation loss (the blow-up may have started late
-/// in an earlier epoch), the optimiser starts afresh, and the epoch is redone
-/// at half the learning rate.
-const DIVERGENCE_FACTOR: f64 = 3.0;
-/// How often the learning rate may be halved before the run gives up.
-const MAX_HALVINGS: u32 = 10;
-
 /// Everything that determines the training run (checked on resume).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TrainSettings {
@@ -113,62 +103,18 @@ pub struct TrainSettings {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct EpochLog {
-    pub epoch: usize,
-    pub lr: f64,
-    pub train_l1: f64,
-    pub train_l2: f64,
-    pub val_l1: Option<f64>,
-    pub val_l2: Option<f64>,
-    pub seconds: f64,
-    /// Epochs taken back because the loss diverged, before this one was kept.
-    #[serde(default)]
-    pub retries: u32,
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct TrainLog {
     pub program: String,
     pub settings: TrainSettings,
     pub parameters: usize,
     pub train_configs: usize,
     pub val_configs: usize,
-    pub epochs: Vec<EpochLog>,
-    pub complete: bool,
-    /// The learning rate is the schedule's times `2^-halvings` (halved after each divergence).
-    #[serde(default)]
-    pub halvings: u32,
-    /// Epoch with the lowest validation loss (training loss without a validation split);
-    /// its weights are the model written.
-    #[serde(default)]
-    pub best_epoch: Option<usize>,
-    /// Why training ended before the last epoch (early stopping).
-    #[serde(default)]
-    pub stopped_early: Option<String>,
-    /// `(L1, L2)` on the training data before the first step (the reference for
-    /// catching a first epoch that diverges).
-    #[serde(default)]
-    pub initial: Option<(f64, f64)>,
+    /// Epochs, best epoch, learning-rate halvings, early stopping, initial losses.
+    #[serde(flatten)]
+    pub history: History,
     /// The least-squares fit of the last layer before the first epoch (`--fit-readout`).
     #[serde(default)]
     pub readout_fit: Option<FitReport>,
-    /// `(L1, L2)` on the validation configurations before the first step.
-    #[serde(default)]
-    pub initial_val: Option<(f64, f64)>,
-}
-
-impl EpochLog {
-    /// The quantity early stopping and model selection look at: `w1 L1 + w2 L2` on the
-    /// validation split, or on the training data without one.
-    fn objective(&self, w: LossWeights) -> f64 {
-        match (self.val_l1, self.val_l2) {
-            (Some(a), Some(b)) => w.total((a, b)),
-            _ => self.train_objective(w),
-        }
-    }
-    fn train_objective(&self, w: LossWeights) -> f64 {
-        w.total((self.train_l1, self.train_l2))
-    }
 }
 
 fn sibling(out: &Path, suffix: &str) -> PathBuf {
@@ -183,11 +129,6 @@ fn schedule(s: ScheduleArg) -> Schedule {
         ScheduleArg::Cosine => Schedule::Cosine { min_factor: 0.01 },
         ScheduleArg::Step => Schedule::Step { every: 10, gamma: 0.5 },
     }
-}
-
-fn mean_losses(l: &[SampleLoss]) -> (f64, f64) {
-    let n = l.len().max(1) as f64;
-    (l.iter().map(|x| x.l1).sum::<f64>() / n, l.iter().map(|x| x.l2).sum::<f64>() / n)
 }
 
 fn save_checkpoint(path: &Path, params: &[f64], best: &[f64], adam: &Adam, log: &TrainLog) -> Result<()> {
@@ -271,13 +212,13 @@ pub fn run(args: &TrainArgs) -> Result<()> {
 
     let _lock = crate::lock::OutputLock::file(&args.out)?;
     let ckpt = sibling(&args.out, ".checkpoint");
-    let (mut params, mut best, mut adam, mut log) = if ckpt.exists() {
+    let (params, best, adam, mut log) = if ckpt.exists() {
         let (p, b, a, l) = load_checkpoint(&ckpt, model.n_params)?;
         if l.settings != settings {
             bail!("{} belongs to a run with other settings; remove it or use another --out", ckpt.display());
         }
         if !args.quiet {
-            eprintln!("resuming from {} after epoch {}", ckpt.display(), l.epochs.len());
+            eprintln!("resuming from {} after epoch {}", ckpt.display(), l.history.epochs.len());
         }
         (p, b, a, l)
     } else {
@@ -326,32 +267,38 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             parameters: model.n_params,
             train_configs: train.len(),
             val_configs: val.len(),
-            epochs: vec![],
-            complete: false,
-            halvings: 0,
-            best_epoch: None,
-            stopped_early: None,
-            initial: None,
+            history: History::default(),
             readout_fit,
-            initial_val: None,
         };
         (p.clone(), p.clone(), Adam::new(p.len()), log)
     };
-    let w = settings.weights;
-    if !log.complete {
-        let finished = train_epochs(args, &model, &train, &val, w, &ckpt, &mut params, &mut best, &mut adam, &mut log)?;
+    let loop_settings = LoopSettings {
+        epochs: args.epochs,
+        batch: args.batch,
+        lr: args.lr,
+        schedule: schedule(args.schedule),
+        weights: settings.weights,
+        seed: args.seed,
+        patience: args.patience,
+    };
+    let history = std::mem::take(&mut log.history);
+    let mut trainer = Trainer::resume(&model, &train, &val, loop_settings, params, best, adam, history);
+    if !trainer.is_complete() {
+        let finished = train_epochs(args, &mut trainer, &ckpt, &mut log)?;
         if !finished {
             return Ok(());
         }
     } else if !args.quiet {
         eprintln!("{}: training already complete", args.out.display());
     }
+    log.history = trainer.history.clone();
     let mut meta = BTreeMap::new();
     meta.insert("training".into(), serde_json::to_string(&log)?);
-    model_io::save(&args.out, &model, &best, &meta)?;
+    model_io::save(&args.out, &model, &trainer.best, &meta)?;
     let fmt = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.3e}"));
-    if log.epochs.is_empty() {
-        let (t, v) = (log.initial.unwrap_or_default(), log.initial_val);
+    let h = &log.history;
+    if h.epochs.is_empty() {
+        let (t, v) = (h.initial.unwrap_or_default(), h.initial_val);
         if args.quiet {
             return Ok(());
         }
@@ -366,14 +313,14 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         );
         return Ok(());
     }
-    let b = &log.epochs[log.best_epoch.unwrap_or(log.epochs.len() - 1)];
+    let b = &h.epochs[h.best_epoch.unwrap_or(h.epochs.len() - 1)];
     if !args.quiet {
         eprintln!(
             "wrote {} ({} parameters, weights of epoch {}{}): train L1 {:.3e} L2 {:.3e}, validation L1 {} L2 {}",
             args.out.display(),
             model.n_params,
             b.epoch + 1,
-            log.stopped_early.as_ref().map_or(String::new(), |r| format!("; {r}")),
+            h.stopped_early.as_ref().map_or(String::new(), |r| format!("; {r}")),
             b.train_l1,
             b.train_l2,
             fmt(b.val_l1),
@@ -383,151 +330,69 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     Ok(())
 }
 
-/// The epochs of a run: one optimiser step per batch, then the validation
-/// losses, divergence control, model selection, a checkpoint and the logs.
-/// Returns whether training is complete (false: stopped by `--stop-after`).
-fn train_epochs(
-    args: &TrainArgs,
-    model: &Model,
-    train: &[&Sample],
-    val: &[&Sample],
-    w: LossWeights,
-    ckpt: &Path,
-    params: &mut Vec<f64>,
-    best: &mut Vec<f64>,
-    adam: &mut Adam,
-    log: &mut TrainLog,
-) -> Result<bool> {
-    let steps_per_epoch = train.len().div_ceil(args.batch);
+/// The epochs of a run (the loop is [`Trainer`]'s) with what the program adds: a progress
+/// bar, the wall time of every epoch, and after each one a checkpoint, the JSON log and the
+/// loss plot. Returns whether training is complete (false: stopped by `--stop-after`).
+fn train_epochs(args: &TrainArgs, trainer: &mut Trainer, ckpt: &Path, log: &mut TrainLog) -> Result<bool> {
+    let steps_per_epoch = trainer.steps_per_epoch();
     let bar = if args.quiet { ProgressBar::hidden() } else { ProgressBar::new((args.epochs * steps_per_epoch) as u64) };
     bar.set_style(
         ProgressStyle::with_template("train [{bar:40}] {pos}/{len} steps, epoch {msg}  {elapsed} elapsed, ETA {eta}")
             .unwrap()
             .progress_chars("=> "),
     );
-    bar.set_position((log.epochs.len() * steps_per_epoch) as u64);
+    bar.set_position((trainer.history.epochs.len() * steps_per_epoch) as u64);
     bar.reset_eta();
-    if log.initial.is_none() {
-        let (l, _) = batch_loss(model, params, train, w, false);
-        log.initial = Some(mean_losses(&l));
-        if !val.is_empty() {
-            let (l, _) = batch_loss(model, params, val, w, false);
-            log.initial_val = Some(mean_losses(&l));
-        }
-        if args.epochs == 0 {
-            log.complete = true;
-            save_checkpoint(ckpt, params, best, adam, log)?;
-            write_json(&sibling(&args.out, ".log.json"), log)?;
+    let save = |trainer: &Trainer, log: &mut TrainLog| -> Result<()> {
+        log.history = trainer.history.clone();
+        save_checkpoint(ckpt, &trainer.params, &trainer.best, &trainer.adam, log)?;
+        write_json(&sibling(&args.out, ".log.json"), log)
+    };
+    if trainer.history.initial.is_none() {
+        trainer.measure_initial();
+        if trainer.is_complete() {
+            save(trainer, log)?;
             return Ok(true);
         }
     }
-    let sched = schedule(args.schedule);
     let mut done_here = 0;
-    let mut retries = 0;
-    while log.epochs.len() < args.epochs {
-        let epoch = log.epochs.len();
+    while !trainer.is_complete() {
         let t = Instant::now();
-        let lr = sched.lr(args.lr, epoch, args.epochs) * 0.5f64.powi(log.halvings as i32);
-        let order = shuffled(train.len(), args.seed, epoch as u64);
-        let mut losses = Vec::with_capacity(train.len());
-        let mut blew_up = None;
-        for (step, chunk) in order.chunks(args.batch).enumerate() {
-            let batch: Vec<&Sample> = chunk.iter().map(|&i| train[i]).collect();
-            let (l, g) = batch_loss(model, params, &batch, w, true);
-            let g = g.unwrap();
-            if !g.iter().all(|x| x.is_finite()) || !l.iter().all(|x| x.l1.is_finite() && x.l2.is_finite()) {
-                blew_up = Some(format!("a non-finite loss or gradient in epoch {} at batch {}", epoch + 1, step + 1));
-                break;
+        let epoch = trainer.history.epochs.len();
+        let outcome = trainer.epoch(&mut || bar.inc(1)).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let kept = match outcome {
+            EpochOutcome::TakenBack(why) => {
+                bar.set_position((epoch * steps_per_epoch) as u64);
+                bar.println(format!(
+                    "{why}: epoch taken back, learning rate halved (x{})",
+                    0.5f64.powi(trainer.history.halvings as i32)
+                ));
+                continue;
             }
-            adam.step(params, &g, lr);
-            losses.extend(l);
-            bar.inc(1);
-        }
-        let (t1, t2) = mean_losses(&losses);
-        let initial = log.initial.map_or(f64::INFINITY, |l| w.total(l));
-        let initial_val = log.initial_val.map_or(f64::INFINITY, |l| w.total(l));
-        let best_train = log.epochs.iter().map(|e| e.train_objective(w)).fold(initial, f64::min);
-        let now = w.total((t1, t2));
-        // With a validation split the end-of-epoch validation loss decides (below): the
-        // mean over an epoch can be low while its last steps already blew up.
-        if blew_up.is_none() && val.is_empty() && now > DIVERGENCE_FACTOR * best_train {
-            blew_up = Some(format!("the training loss rose from {best_train:.3e} to {now:.3e} in epoch {}", epoch + 1));
-        }
-        let (v1, v2) = if val.is_empty() || blew_up.is_some() {
-            (None, None)
-        } else {
-            let (l, _) = batch_loss(model, params, val, w, false);
-            let (a, b) = mean_losses(&l);
-            (Some(a), Some(b))
+            EpochOutcome::Kept(k) => k,
         };
-        if let (Some(a), Some(b)) = (v1, v2) {
-            let best_val = log.epochs.iter().map(|e| e.objective(w)).fold(initial_val, f64::min);
-            let v = w.total((a, b));
-            if blew_up.is_none() && (v.is_nan() || v > DIVERGENCE_FACTOR * best_val) {
-                blew_up =
-                    Some(format!("the validation loss rose from {best_val:.3e} to {v:.3e} in epoch {}", epoch + 1));
-            }
-        }
-        if let Some(why) = blew_up {
-            // Take the epoch back and redo it at half the learning rate.
-            ensure!(
-                log.halvings < MAX_HALVINGS,
-                "training diverged ({why}) after the learning rate was halved {MAX_HALVINGS} times; \
-                 lower --lr or check the data"
-            );
-            // Back to the best weights (kept in the checkpoint, so a resumed run does the
-            // same), with a fresh optimiser: the moments of a blow-up are no guide.
-            params.clone_from(best);
-            *adam = Adam::new(params.len());
-            log.halvings += 1;
-            retries += 1;
-            bar.set_position((epoch * steps_per_epoch) as u64);
-            bar.println(format!(
-                "{why}: epoch taken back, learning rate halved (x{})",
-                0.5f64.powi(log.halvings as i32)
-            ));
-            continue;
-        }
-        log.epochs.push(EpochLog {
-            epoch,
-            lr,
-            train_l1: t1,
-            train_l2: t2,
-            val_l1: v1,
-            val_l2: v2,
-            seconds: t.elapsed().as_secs_f64(),
-            retries,
-        });
-        retries = 0;
-        let obj = log.epochs[epoch].objective(w);
-        if log.best_epoch.is_none_or(|b| obj < log.epochs[b].objective(w)) {
-            log.best_epoch = Some(epoch);
-            best.clone_from(params);
-        }
-        let since_best = epoch - log.best_epoch.unwrap();
+        trainer.history.epochs[kept].seconds = t.elapsed().as_secs_f64();
+        let h = &trainer.history;
+        let e = &h.epochs[kept];
         bar.set_message(format!(
-            "{}/{}: L1 {t1:.3e} L2 {t2:.3e}, val L1 {:.3e} L2 {:.3e} (best: epoch {})",
-            epoch + 1,
+            "{}/{}: L1 {:.3e} L2 {:.3e}, val L1 {:.3e} L2 {:.3e} (best: epoch {})",
+            kept + 1,
             args.epochs,
-            v1.unwrap_or(f64::NAN),
-            v2.unwrap_or(f64::NAN),
-            log.best_epoch.unwrap() + 1
+            e.train_l1,
+            e.train_l2,
+            e.val_l1.unwrap_or(f64::NAN),
+            e.val_l2.unwrap_or(f64::NAN),
+            h.best_epoch.unwrap() + 1
         ));
-        if args.patience > 0 && since_best >= args.patience {
-            log.stopped_early =
-                Some(format!("stopped after epoch {}: no improvement for {since_best} epochs", epoch + 1));
-        }
-        log.complete = log.epochs.len() == args.epochs || log.stopped_early.is_some();
-        save_checkpoint(ckpt, params, best, adam, log)?;
-        write_json(&sibling(&args.out, ".log.json"), log)?;
+        save(trainer, log)?;
         plot(&sibling(&args.out, ".loss.svg"), log)?;
-        if log.complete {
+        if trainer.is_complete() {
             break;
         }
         done_here += 1;
         if args.stop_after.is_some_and(|n| done_here >= n) {
             bar.abandon();
-            eprintln!("stopped after epoch {}; run the same command to resume", log.epochs.len());
+            eprintln!("stopped after epoch {}; run the same command to resume", trainer.history.epochs.len());
             return Ok(false);
         }
     }
@@ -537,7 +402,7 @@ fn train_epochs(
 
 fn plot(path: &Path, log: &TrainLog) -> Result<()> {
     let pts = |f: &dyn Fn(&EpochLog) -> Option<f64>| -> Vec<(f64, f64)> {
-        log.epochs.iter().filter_map(|e| f(e).map(|v| ((e.epoch + 1) as f64, v))).collect()
+        log.history.epochs.iter().filter_map(|e| f(e).map(|v| ((e.epoch + 1) as f64, v))).collect()
     };
     line_chart(
         path,

@@ -16,6 +16,7 @@ pub mod model_file;
 pub mod readout_fit;
 pub mod shifts;
 pub mod train;
+pub mod trainer;
 
 pub use activation::Activation;
 pub use features::Features;

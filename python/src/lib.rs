@@ -84,13 +84,7 @@ fn write_gauge(path: &str, links: PyReadonlyArrayDyn<'_, Complex64>, format: &st
     let u = field_from(&links)?;
     let opts = WriteOptions { layout, precision, creator: "fpa (Python)".into(), ..Default::default() };
     let bytes = encode(&u, fmt, &opts).map_err(|e| PyValueError::new_err(e.to_string()))?;
-    let tmp = format!("{path}.{}.tmp", std::process::id());
-    let io = |e: std::io::Error| PyIOError::new_err(format!("cannot write {path}: {e}"));
-    std::fs::write(&tmp, &bytes).map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        io(e)
-    })
+    write_atomic(path, &bytes)
 }
 
 /// The average plaquette `<Re Tr U_p>/3`.
@@ -216,6 +210,133 @@ impl Model {
         let a = py.allow_threads(|| self.action.value_and_derivative(&u, &mut d));
         Ok((a, force_to(py, &u, &d)?))
     }
+
+    /// Writes the model as a `.safetensors` file (the format `fpa` reads), atomically.
+    fn save(&self, path: &str) -> PyResult<()> {
+        let bytes = fpa_core::lcnn::model_file::encode(&self.action.model, &self.action.params, &Default::default());
+        write_atomic(path, &bytes)
+    }
+
+    /// Number of weights.
+    #[getter]
+    fn parameters(&self) -> usize {
+        self.action.model.n_params
+    }
+}
+
+fn write_atomic(path: &str, bytes: &[u8]) -> PyResult<()> {
+    let tmp = format!("{path}.{}.tmp", std::process::id());
+    let io = |e: std::io::Error| PyIOError::new_err(format!("cannot write {path}: {e}"));
+    std::fs::write(&tmp, bytes).map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        io(e)
+    })
+}
+
+/// Trains an L-CNN on FP data held in numpy arrays, with the training loop of
+/// `fpa train` (Adam, mini-batches, validation split, learning-rate schedule,
+/// divergence control, best-epoch selection, early stopping).
+///
+/// `links`: a list of link arrays `(Lt, Lz, Ly, Lx, 4, 3, 3)`; `a_fp`: their FP
+/// actions; `d_fp`: their FP derivatives `(Lt, Lz, Ly, Lx, 4, 8)` (Gell-Mann
+/// order) — the layout of `fpa fp-data`'s `*.links.npy`, `a_fp` and
+/// `*.dfp.npy`. `model`: a built-in name (`paper`, `paper-12-24-24`,
+/// `paper-k222`) or a spec as JSON text. Returns `(Model, history)`, history a
+/// list of dicts per kept epoch (`epoch`, `lr`, `train_l1`, `train_l2`,
+/// `val_l1`, `val_l2`). Same data, settings and seed give the same weights as
+/// `fpa train`.
+#[pyfunction]
+#[pyo3(signature = (links, a_fp, d_fp, model="paper", epochs=20, batch=4, lr=1e-3, schedule="cosine",
+    w1=1.0, w2=1.0, val=0.2, seed=1, patience=0))]
+#[allow(clippy::too_many_arguments)]
+fn train<'py>(
+    py: Python<'py>,
+    links: Vec<PyReadonlyArrayDyn<'py, Complex64>>,
+    a_fp: Vec<f64>,
+    d_fp: Vec<PyReadonlyArrayDyn<'py, f64>>,
+    model: &str,
+    epochs: usize,
+    batch: usize,
+    lr: f64,
+    schedule: &str,
+    w1: f64,
+    w2: f64,
+    val: f64,
+    seed: u64,
+    patience: usize,
+) -> PyResult<(Model, Vec<Bound<'py, pyo3::types::PyDict>>)> {
+    use fpa_core::lcnn::train::{shuffled, LossWeights, Sample, Schedule};
+    use fpa_core::lcnn::trainer::{LoopSettings, Trainer};
+    use fpa_core::lcnn::{Model as Net, ModelSpec};
+    let err = |m: String| PyValueError::new_err(m);
+    if links.len() != a_fp.len() || links.len() != d_fp.len() {
+        return Err(err(format!(
+            "links, a_fp and d_fp must have one entry per configuration ({}, {}, {})",
+            links.len(),
+            a_fp.len(),
+            d_fp.len()
+        )));
+    }
+    if links.len() < 2 {
+        return Err(err("training needs at least 2 configurations".into()));
+    }
+    if batch == 0 || !(lr > 0.0 && lr.is_finite()) || !(0.0..1.0).contains(&val) || w1 < 0.0 || w2 < 0.0 {
+        return Err(err("need batch >= 1, lr > 0, 0 <= val < 1, w1, w2 >= 0".into()));
+    }
+    let schedule = match schedule {
+        "constant" => Schedule::Constant,
+        "cosine" => Schedule::Cosine { min_factor: 0.01 },
+        "step" => Schedule::Step { every: 10, gamma: 0.5 },
+        s => return Err(err(format!("schedule {s:?}: use \"constant\", \"cosine\" or \"step\""))),
+    };
+    let net = match ModelSpec::builtin(model) {
+        Some(spec) => Net::new(spec),
+        None => Net::from_json(model),
+    }
+    .map_err(|e| err(format!("model {model:?} (a built-in name or a JSON spec): {e}")))?;
+    let mut samples = Vec::with_capacity(links.len());
+    for (k, ((l, &a), d)) in links.iter().zip(&a_fp).zip(&d_fp).enumerate() {
+        let u = field_from(l).map_err(|e| err(format!("configuration {k}: {e}")))?;
+        let want: Vec<usize> = site_shape(&u).into_iter().chain([4, 8]).collect();
+        if d.shape() != want.as_slice() {
+            return Err(err(format!("d_fp[{k}] has shape {:?}, expected {want:?}", d.shape())));
+        }
+        let dv: Vec<f64> = d.as_array().iter().copied().collect();
+        if !a.is_finite() || !dv.iter().all(|x| x.is_finite()) {
+            return Err(err(format!("configuration {k}: non-finite FP data")));
+        }
+        let d_fp = dv.chunks_exact(8).map(|x| std::array::from_fn(|c| x[c])).collect();
+        samples.push(Sample { links: u, a_fp: a, d_fp, beta: 0.0 });
+    }
+    // The validation split of `fpa train`: a fixed permutation keyed by the seed.
+    let perm = shuffled(samples.len(), seed, u64::MAX);
+    let n_val = ((samples.len() as f64 * val).round() as usize).min(samples.len() - 1);
+    let val_set: Vec<&Sample> = perm[..n_val].iter().map(|&i| &samples[i]).collect();
+    let train_set: Vec<&Sample> = perm[n_val..].iter().map(|&i| &samples[i]).collect();
+    let settings = LoopSettings { epochs, batch, lr, schedule, weights: LossWeights { w1, w2 }, seed, patience };
+    let params = net.init_params(seed);
+    let (best, history) = py
+        .allow_threads(|| {
+            let mut t = Trainer::new(&net, &train_set, &val_set, settings, params);
+            t.run(&mut || {}, &mut |_, _| {}).map(|_| (t.best.clone(), t.history.clone()))
+        })
+        .map_err(|e| err(e.to_string()))?;
+    let rows = history
+        .epochs
+        .iter()
+        .map(|e| {
+            let d = pyo3::types::PyDict::new(py);
+            d.set_item("epoch", e.epoch)?;
+            d.set_item("lr", e.lr)?;
+            d.set_item("train_l1", e.train_l1)?;
+            d.set_item("train_l2", e.train_l2)?;
+            d.set_item("val_l1", e.val_l1)?;
+            d.set_item("val_l2", e.val_l2)?;
+            Ok(d)
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    Ok((Model { action: LcnnAction::new(net, best, "trained in Python".into()) }, rows))
 }
 
 /// `(A_FP, D A_FP)` of a coarse configuration by minimisation (the default RG
@@ -252,6 +373,7 @@ fn fpa_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(wilson_force, m)?)?;
     m.add_function(wrap_pyfunction!(wilson_configuration, m)?)?;
     m.add_function(wrap_pyfunction!(fp_action, m)?)?;
+    m.add_function(wrap_pyfunction!(train, m)?)?;
     m.add_class::<Model>()?;
     Ok(())
 }

@@ -202,3 +202,28 @@ def test_bad_input_raises_with_a_message(config):
         fpa.Model("/no/such/model.safetensors")
     with pytest.raises(ValueError):
         fpa.read_gauge(MODEL)  # not a gauge file
+
+
+def test_train_from_numpy_arrays(tmp_path):
+    """fpa.train: the training loop of `fpa train` on FP data held in numpy arrays."""
+    configs = [fpa.wilson_configuration([2, 2, 2, 2], b, 6, seed=s) for s, b in [(1, 5.5), (2, 6.0), (3, 6.5), (4, 7.0)]]
+    data = [fpa.fp_action(u) for u in configs]
+    a_fp = [a for a, _ in data]
+    d_fp = [d for _, d in data]
+    spec = '{"layers": [{"type": "plaq"}, {"type": "lcb", "out": 2, "kernel": 2}], "head": {"imag": true}, "init_scale": 0.3}'
+    model, history = fpa.train(configs, a_fp, d_fp, model=spec, epochs=3, batch=2, lr=3e-3, val=0.25, seed=5)
+    assert [h["epoch"] for h in history] == [0, 1, 2]
+    assert all(np.isfinite(h["train_l1"]) and np.isfinite(h["val_l2"]) for h in history)
+    again, history2 = fpa.train(configs, a_fp, d_fp, model=spec, epochs=3, batch=2, lr=3e-3, val=0.25, seed=5)
+    assert history == history2  # deterministic
+    assert model.action(configs[0]) == again.action(configs[0])
+    # Saved in fpa's model format and read back with the same action.
+    path = str(tmp_path / "m.safetensors")
+    model.save(path)
+    assert fpa.Model(path).action(configs[1]) == model.action(configs[1])
+    with pytest.raises(ValueError, match="one entry per configuration"):
+        fpa.train(configs, a_fp[:2], d_fp)
+    with pytest.raises(ValueError, match="d_fp\\[0\\] has shape"):
+        fpa.train(configs, a_fp, [d[..., :4] for d in d_fp])
+    with pytest.raises(ValueError, match="built-in name"):
+        fpa.train(configs, a_fp, d_fp, model="no-such-model")

@@ -143,6 +143,16 @@ fn unit_scale() -> f64 {
 }
 
 impl ModelSpec {
+    /// The built-in specs by name: `paper` (or `paper-12`), `paper-12-24-24`, `paper-k222`.
+    pub fn builtin(name: &str) -> Option<ModelSpec> {
+        match name {
+            "paper" | "paper-12" => Some(Self::paper_12()),
+            "paper-12-24-24" => Some(Self::paper_12_24_24()),
+            "paper-k222" => Some(Self::paper_k222()),
+            _ => None,
+        }
+    }
+
     /// The paper's architecture: three L-CB layers of 12 channels with kernel
     /// sizes 2, 2, 1 (transport by ±1 in the first two), linear read-out;
     /// training starts from the Wilson action plus random weights of size 0.02.

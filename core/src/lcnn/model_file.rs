@@ -47,6 +47,18 @@ pub fn params_from(model: &Model, ts: &[NamedTensor]) -> Result<Vec<f64>, SpecEr
     Ok(p)
 }
 
+/// A model file: the weights, and in the metadata `format`, the spec as JSON,
+/// `trivial_per_site` (the raw output per site on the trivial field), the
+/// program, and the `extra` entries.
+pub fn encode(model: &Model, params: &[f64], extra: &BTreeMap<String, String>) -> Vec<u8> {
+    let mut meta = extra.clone();
+    meta.insert("format".into(), FORMAT.into());
+    meta.insert("spec".into(), serde_json::to_string(&model.spec).expect("a spec serialises"));
+    meta.insert("trivial_per_site".into(), alloc::format!("{:e}", model.trivial_value_per_site(params)));
+    meta.insert("program".into(), alloc::format!("fpa {}", env!("CARGO_PKG_VERSION")));
+    safetensors::encode(&tensors(model, params), &meta)
+}
+
 /// A model, its parameters and the file's metadata.
 pub type ModelFile = (Model, Vec<f64>, BTreeMap<String, String>);
 
