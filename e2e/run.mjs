@@ -54,6 +54,10 @@ try {
   const relM = Math.abs(sh[1] - sh[0]) / sh[0], relW = Math.abs(sh[2] - sh[0]) / sh[0];
   check('shipped FP action beats Wilson in the page', relM < relW / 3, `relative error ${relM.toExponential(2)} vs Wilson ${relW.toExponential(2)}`);
   check('bad input shows a message', s.errors.some((e) => e.includes('sites')) && s.errors.some((e) => e.includes('NaN')), JSON.stringify(s.errors));
+  const hostileOk = s.hostile.length === 18 && s.hostile.every((h) => !h.endsWith(': undefined'));
+  check('hostile input in every field gives a message', hostileOk, s.hostile.join(' | '));
+  check('a crashed worker is replaced', s.restarts >= 1 && s.errors.some((e) => e.includes('worker stopped')), `${s.restarts} restart(s)`);
+  check('a long run keeps a bounded history', s.hbSweeps > 5000 && s.hbHistoryLen <= 5000, `${s.hbSweeps} sweeps, ${s.hbHistoryLen} kept`);
   if (s.bench) {
     const b = s.bench;
     console.log(`bench: heatbath+OR 8^4 ${b.msPerSweep.toFixed(2)} ms per compound sweep = ${(b.msPerSweep * 1e6 / (2 * b.links)).toFixed(0)} ns per link update (wall, ${s.threads} thread(s)); L-CNN 12-12-12 forward on 4^4 ${b.msForward.toFixed(1)} ms`);

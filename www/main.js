@@ -7,7 +7,8 @@ await wasm.default();
 const state = (window.__fpa = {
   crossOriginIsolated: self.crossOriginIsolated === true,
   threads: 0, threaded: false, plotted: {}, errors: [], heatbathPlaquette: null,
-  checksum: null, learnLosses: null, gauge: null, shipped: [], done: {},
+  checksum: null, learnLosses: null, gauge: null, shipped: [], done: {}, restarts: 0,
+  hbSweeps: 0, hbHistoryLen: 0, hostile: [],
 });
 const $ = (id) => document.getElementById(id);
 $('coi').textContent = String(state.crossOriginIsolated);
@@ -33,8 +34,22 @@ function showError(e) {
   state.errors.push(msg);
 }
 
-const worker = new Worker(new URL(`./worker.js?pkg=${pkg}`, import.meta.url), { type: 'module' });
-worker.onmessage = (ev) => {
+// The compute worker; if it dies (an error nothing caught, an out-of-memory kill) the page says so
+// and starts a new one instead of waiting forever.
+let worker;
+function startWorker() {
+  worker = new Worker(new URL(`./worker.js?pkg=${pkg}`, import.meta.url), { type: 'module' });
+  worker.onmessage = onWorkerMessage;
+  worker.onerror = (e) => {
+    e.preventDefault();
+    showError(`the compute worker stopped (${e.message || 'crashed'}); a new one was started`);
+    state.restarts += 1;
+    state.done.hello = false;
+    worker.terminate();
+    startWorker();
+  };
+}
+function onWorkerMessage(ev) {
   const m = ev.data;
   switch (m.kind) {
     case 'ready': worker.postMessage({ cmd: 'hello' }); break;
@@ -48,9 +63,10 @@ worker.onmessage = (ev) => {
     case 'heatbath': {
       state.heatbathPlaquette = m.plaquette;
       $('plaq').textContent = m.plaquette.toFixed(5);
-      $('sweeps').textContent = m.history.length;
+      $('sweeps').textContent = m.sweeps;
       $('rate').textContent = (m.rate / 1e6).toFixed(2) + ' M';
-      draw('hb-chart', 'average plaquette', 'sweep', '<P>', [{ name: 'plaquette', x: m.history.map((_, i) => i + 1), y: m.history }], false);
+      state.hbSweeps = m.sweeps; state.hbHistoryLen = m.history.length;
+      draw('hb-chart', 'average plaquette', 'sweep', '<P>', [{ name: 'plaquette', x: m.history.map((_, i) => m.first + i), y: m.history }], false);
       break;
     }
     case 'checksum': state.checksum = m.value; break;
@@ -95,7 +111,8 @@ worker.onmessage = (ev) => {
       break;
     }
   }
-};
+}
+startWorker();
 
 $('beta').oninput = () => { $('betav').textContent = $('beta').value; worker.postMessage({ cmd: 'hb-beta', beta: +$('beta').value }); };
 $('hb-start').onclick = () => { $('error').textContent = ''; worker.postMessage({ cmd: 'hb-start', lattice: $('lattice').value, beta: +$('beta').value }); };
@@ -127,6 +144,28 @@ if (params.get('test')) {
   await new Promise((r) => setTimeout(r, 300));
   worker.postMessage({ cmd: 'hb-nan' });
   await wait(() => state.errors.length > nErr + 1);
+  // Hostile input in every field: each gives a message, and the page keeps answering.
+  for (const lattice of ['', 'abc', '4x4x4x', '0x4x4x4', '-2x4x4x4', '3x4x4x4', '99999999999999999999x2x2x2',
+    '4x4x4x4x4', '1e3x4x4x4', '64x64x64x64', '4xx4', '\u0000']) {
+    const k = state.errors.length;
+    worker.postMessage({ cmd: 'bad-lattice', lattice });
+    await wait(() => state.errors.length > k);
+    state.hostile.push(`lattice ${JSON.stringify(lattice)}: ${state.errors[state.errors.length - 1]}`);
+  }
+  for (const beta of [NaN, -1, 1e308, Infinity, 'abc', 101]) {
+    const k = state.errors.length;
+    worker.postMessage({ cmd: 'hb-start', lattice: '4x4x4x4', beta, seed: 3 });
+    await wait(() => state.errors.length > k);
+    state.hostile.push(`beta ${String(beta)}: ${state.errors[state.errors.length - 1]}`);
+  }
+  // A crashed worker is replaced.
+  worker.postMessage({ cmd: 'crash' });
+  await wait(() => state.restarts > 0);
+  await wait(() => state.done.hello);
+  // A long run keeps a bounded history (a tab left running for hours).
+  worker.postMessage({ cmd: 'hb-start', lattice: '2x2x2x2', beta: 6.0, seed: 4 });
+  await wait(() => state.hbSweeps > 5200);
+  worker.postMessage({ cmd: 'hb-stop' });
   if (params.get('bench')) {
     worker.postMessage({ cmd: 'bench', lattice: '8x8x8x8', sweeps: 10 });
     await wait(() => state.bench);

@@ -15,14 +15,17 @@ function fail(e) {
   postMessage({ kind: 'error', message: String(e && e.message ? e.message : e) });
 }
 
+// Sweeps for about 40 ms between messages, so that small lattices do not flood the page.
 async function runChain() {
   while (running && chain) {
     try {
       const t = performance.now();
       const before = chain.link_updates();
-      const p = chain.sweep(2);
+      let p;
+      do { p = chain.sweep(2); } while (performance.now() - t < 40);
       const dt = (performance.now() - t) / 1000;
-      postMessage({ kind: 'heatbath', plaquette: p, history: chain.history(), rate: (chain.link_updates() - before) / dt });
+      postMessage({ kind: 'heatbath', plaquette: p, history: chain.history(), first: chain.first_sweep(),
+        sweeps: chain.sweeps(), rate: (chain.link_updates() - before) / dt });
     } catch (e) {
       running = false;
       fail(e);
@@ -97,11 +100,15 @@ onmessage = async (ev) => {
         t = performance.now();
         wasm.lcnn_forward_once(4);
         const msForward = performance.now() - t;
-        postMessage({ kind: 'bench', msPerSweep, links: hb.link_updates() / hb.history().length / 2, msForward });
+        postMessage({ kind: 'bench', msPerSweep, links: hb.link_updates() / hb.sweeps() / 2, msForward });
         break;
       }
       case 'bad-lattice':
         new wasm.Heatbath(m.lattice, 6.0, 1, 1);
+        break;
+      case 'crash':
+        // The end-to-end tests' stand-in for a worker that dies: an error nothing catches.
+        setTimeout(() => { throw new Error('simulated worker crash'); });
         break;
     }
   } catch (e) {

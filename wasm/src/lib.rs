@@ -64,6 +64,10 @@ pub fn parse_lattice(s: &str) -> Result<Arc<Geometry>, JsError> {
     Ok(Arc::new(g))
 }
 
+/// Sweeps of plaquette history a chain keeps (the most recent ones): a tab left
+/// running for hours keeps a bounded memory and bounded messages.
+pub const HISTORY_CAP: usize = 5000;
+
 /// A live Wilson-action Markov chain (Cabibbo–Marinari heatbath + overrelaxation).
 #[wasm_bindgen]
 pub struct Heatbath {
@@ -72,7 +76,8 @@ pub struct Heatbath {
     n_or: usize,
     seed: u64,
     sweeps: u64,
-    history: Vec<f64>,
+    /// Plaquettes of the last at most [`HISTORY_CAP`] sweeps.
+    history: std::collections::VecDeque<f64>,
     link_updates: f64,
 }
 
@@ -89,7 +94,7 @@ impl Heatbath {
             n_or: n_or as usize,
             seed: seed as u64,
             sweeps: 0,
-            history: Vec::new(),
+            history: std::collections::VecDeque::new(),
             link_updates: 0.0,
         })
     }
@@ -106,9 +111,12 @@ impl Heatbath {
             }
             self.sweeps += 1;
             self.link_updates += ((1 + self.n_or) * self.field.links().len()) as f64;
-            self.history.push(average_plaquette(&self.field));
+            if self.history.len() == HISTORY_CAP {
+                self.history.pop_front();
+            }
+            self.history.push_back(average_plaquette(&self.field));
         }
-        Ok(*self.history.last().unwrap_or(&1.0))
+        Ok(*self.history.back().unwrap_or(&1.0))
     }
 
     pub fn set_beta(&mut self, beta: f64) -> Result<(), JsError> {
@@ -117,8 +125,20 @@ impl Heatbath {
         Ok(())
     }
 
+    /// The plaquettes of the last at most 5000 sweeps (the first is sweep
+    /// [`Self::first_sweep`]).
     pub fn history(&self) -> Vec<f64> {
-        self.history.clone()
+        self.history.iter().copied().collect()
+    }
+
+    /// The sweep number (from 1) of the first entry of [`Self::history`].
+    pub fn first_sweep(&self) -> f64 {
+        (self.sweeps - self.history.len() as u64 + 1) as f64
+    }
+
+    /// Compound sweeps done.
+    pub fn sweeps(&self) -> f64 {
+        self.sweeps as f64
     }
 
     /// Link updates done so far (heatbath and overrelaxation).
@@ -140,7 +160,9 @@ fn check_beta(beta: f64) -> Result<(), JsError> {
     if beta.is_finite() && (0.0..=100.0).contains(&beta) {
         Ok(())
     } else {
-        Err(JsError::new(&format!("beta = {beta} must be a number between 0 and 100")))
+        // Short for huge values (1e308 would print 309 digits).
+        let shown = if beta.abs() < 1e6 { format!("{beta}") } else { format!("{beta:e}") };
+        Err(JsError::new(&format!("beta = {shown} must be a number between 0 and 100")))
     }
 }
 
