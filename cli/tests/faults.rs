@@ -401,7 +401,7 @@ fn disk_full_stops_cleanly_and_resumes() {
     assert!(err.contains("No space left") || err.contains("cannot write"), "unclear message: {err}");
     no_partial_files(&full);
     let kept = walk(&full).iter().filter(|p| p.extension().is_some_and(|e| e == "nersc")).count();
-    assert!(kept >= 1 && kept < 4, "{kept} configurations on a 300 kB disk");
+    assert!((1..4).contains(&kept), "{kept} configurations on a 300 kB disk");
     // Space again: the same command finishes the run, bit for bit as if nothing happened.
     assert!(Command::new("mount").args(["-o", "remount,size=4m", mnt.to_str().unwrap()]).status().unwrap().success());
     ok(&run(&generate_args(&full, "4x4x4x4", "4")));
