@@ -14,16 +14,39 @@ fn read_npy(path: &Path) -> Result<npy::Array> {
     npy::decode(&bytes).with_context(|| format!("{} is not a usable array", path.display()))
 }
 
+/// Parses an FP dataset's `index.json` and checks what can be checked without its arrays:
+/// the format, and per configuration a lattice of at most 4 dimensions, 2 to 2¹⁶ sites per
+/// direction, finite numbers, and array file names inside the dataset directory.
+pub fn parse_index(text: &str) -> Result<Index> {
+    let idx: Index = serde_json::from_str(text)?;
+    ensure!(idx.format == FORMAT, "the format is {:?}, not {FORMAT}", idx.format);
+    for c in &idx.configs {
+        ensure!(
+            (2..=4).contains(&c.lattice.len()) && c.lattice.iter().all(|d| (2..=1 << 16).contains(d)),
+            "{}: lattice {:?} is not a 2D–4D lattice with extents 2..65536",
+            c.id,
+            c.lattice
+        );
+        ensure!(c.a_fp.is_finite() && c.beta_wil.is_finite(), "{}: non-finite numbers", c.id);
+        for f in [&c.links, &c.d_fp] {
+            ensure!(
+                !f.is_empty() && !f.contains('/') && !f.contains('\\') && f != ".." && f != ".",
+                "{}: array file {f:?} is not a plain file name inside the dataset",
+                c.id
+            );
+        }
+    }
+    Ok(idx)
+}
+
 /// Reads every configuration of a dataset directory.
 pub fn load(dir: &Path) -> Result<(Index, Vec<Sample>)> {
     let ip = dir.join("index.json");
     let text = std::fs::read_to_string(&ip)
         .with_context(|| format!("{} is not an FP dataset (no index.json)", dir.display()))?;
-    let idx: Index = serde_json::from_str(&text).with_context(|| format!("{} is corrupt", ip.display()))?;
-    ensure!(idx.format == FORMAT, "{} is not an fpa FP dataset", ip.display());
+    let idx = parse_index(&text).with_context(|| format!("{} is not a usable FP-data index", ip.display()))?;
     let mut samples = Vec::with_capacity(idx.configs.len());
     for c in &idx.configs {
-        let geom = Arc::new(Geometry::new(&c.lattice).map_err(|e| anyhow::anyhow!("{}: {e}", c.id))?);
         let sites: Vec<usize> = c.lattice.iter().rev().copied().collect();
         let nd = c.lattice.len();
         let links = read_npy(&dir.join(&c.links))?;
@@ -35,6 +58,8 @@ pub fn load(dir: &Path) -> Result<(Index, Vec<Sample>)> {
             c.links,
             links.shape
         );
+        // Built only once the array (whose size is the file's) has the lattice's shape.
+        let geom = Arc::new(Geometry::new(&c.lattice).map_err(|e| anyhow::anyhow!("{}: {e}", c.id))?);
         let mats: Vec<Mat3<f64>> = links
             .data
             .chunks_exact(18)

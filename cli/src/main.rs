@@ -1,25 +1,7 @@
 //! `fpa`: the command-line front end of fpa-core.
 
-mod actions;
-mod chain;
-mod convert;
-mod dataset;
-mod eval;
-mod files;
-mod flow;
-mod fp_data;
-mod generate;
-mod hmc;
-mod lock;
-mod measure;
-mod model_io;
-mod pipeline;
-mod plot;
-mod report;
-mod scaling;
-mod train;
-
 use clap::{Parser, Subcommand};
+use fpa_cli::{convert, eval, flow, fp_data, generate, hmc, measure, pipeline, scaling, train};
 
 #[derive(Parser)]
 #[command(name = "fpa", version, about = "Fixed point actions for SU(3) lattice gauge theory, learned with L-CNNs")]

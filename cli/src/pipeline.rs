@@ -528,12 +528,42 @@ fn means(r: &Report) -> (f64, f64, f64, f64) {
     )
 }
 
+/// Largest lattice (sites) a pipeline config may ask for: checked before any lattice is built,
+/// so that a typo cannot exhaust memory (64⁴ = 2²⁴).
+pub const MAX_SITES: usize = 1 << 24;
+
+impl PipelineConfig {
+    /// Reads a config from TOML text (missing settings are an error; see `--print-config`).
+    pub fn from_toml(text: &str) -> Result<Self> {
+        Ok(toml::from_str(text)?)
+    }
+
+    /// Refuses settings no run could use: no couplings, lattices that are not 4D with even
+    /// extents, or larger than [`MAX_SITES`].
+    pub fn check(&self) -> Result<()> {
+        ensure!(!self.ensembles.betas.is_empty(), "ensembles.betas is empty");
+        ensure!(self.ensembles.betas.iter().all(|b| b.is_finite() && *b > 0.0), "ensembles.betas must be positive");
+        for l in [&self.ensembles.lattice, &self.transfer.lattice, &self.instantons.lattice, &self.locality.lattice] {
+            let dims = Geometry::parse_dims(l).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let sites = dims.iter().try_fold(1usize, |v, &d| v.checked_mul(d)).unwrap_or(usize::MAX);
+            ensure!(sites <= MAX_SITES, "lattice {l}: {sites} sites, more than a pipeline handles ({MAX_SITES})");
+            let g = Geometry::new(&dims).map_err(|e| anyhow::anyhow!("lattice {l}: {e}"))?;
+            ensure!(
+                g.nd() == 4 && g.has_checkerboard(),
+                "lattice {l}: the pipeline needs 4D lattices with even extents"
+            );
+        }
+        Ok(())
+    }
+}
+
 /// Runs `fpa pipeline`.
 pub fn run(args: &PipelineArgs) -> Result<()> {
     let mut cfg = match &args.config {
         Some(p) => {
             let text = std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?;
-            toml::from_str(&text).with_context(|| format!("{} is not a valid pipeline config", p.display()))?
+            PipelineConfig::from_toml(&text)
+                .with_context(|| format!("{} is not a valid pipeline config", p.display()))?
         }
         None => PipelineConfig::preset(args.preset),
     };
@@ -547,11 +577,7 @@ pub fn run(args: &PipelineArgs) -> Result<()> {
         print!("{}", toml::to_string_pretty(&cfg)?);
         return Ok(());
     }
-    ensure!(!cfg.ensembles.betas.is_empty(), "ensembles.betas is empty");
-    for l in [&cfg.ensembles.lattice, &cfg.transfer.lattice, &cfg.instantons.lattice, &cfg.locality.lattice] {
-        let g = Geometry::parse(l).map_err(|e| anyhow::anyhow!("{e}"))?;
-        ensure!(g.nd() == 4 && g.has_checkerboard(), "lattice {l}: the pipeline needs 4D lattices with even extents");
-    }
+    cfg.check()?;
     let dir = cfg.out.clone();
     ensure_dir(&dir)?;
     let _lock = crate::lock::OutputLock::dir(&dir)?;

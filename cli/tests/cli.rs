@@ -137,7 +137,7 @@ fn bad_input_is_refused_without_damage() {
     std::fs::write(&short, &good[..n - 1000]).unwrap();
     fails_with(&fpa(&["measure", short.to_str().unwrap()], 1), "truncated");
     fails_with(&fpa(&["measure", "/nonexistent/file.nersc"], 1), "cannot read");
-    fails_with(&fpa(&["measure", run.join("summary.json").to_str().unwrap()], 1), "BEGIN_HEADER");
+    fails_with(&fpa(&["measure", run.join("summary.json").to_str().unwrap()], 1), "not a gauge file in a known format");
 }
 
 fn small_ensemble(dir: &Path, beta: &str, configs: &str) {

@@ -362,6 +362,18 @@ fn damaged_index_and_config_files_give_errors_not_panics() {
     }
     let toml =
         cmd(&strings(&["pipeline", "--preset", "tiny", "--print-config"])).stdout(Stdio::piped()).output().unwrap();
+    // A config that names a lattice of 2^28 sites is refused before anything is built.
+    let huge = String::from_utf8_lossy(&toml.stdout).replace("lattice = \"2x2x2x2\"", "lattice = \"8192x8192x2x2\"");
+    std::fs::write(t.join("huge.toml"), huge).unwrap();
+    let o = run(&strings(&[
+        "pipeline",
+        "--config",
+        t.join("huge.toml").to_str().unwrap(),
+        "--out",
+        t.join("h").to_str().unwrap(),
+    ]));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("more than a pipeline handles"), "{err}");
     for (k, bad) in mutations(&toml.stdout, 60).into_iter().enumerate() {
         let p = t.join("bad.toml");
         std::fs::write(&p, &bad).unwrap();

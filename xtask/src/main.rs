@@ -265,7 +265,8 @@ fn test() {
 }
 
 /// The cargo-fuzz targets of fuzz/Cargo.toml.
-const FUZZ_TARGETS: [&str; 5] = ["gauge_file", "npy", "safetensors", "model_file", "model_spec"];
+const FUZZ_TARGETS: [&str; 7] =
+    ["gauge_file", "npy", "safetensors", "model_file", "model_spec", "pipeline_config", "fp_index"];
 
 /// The pinned nightly of wasm/rust-toolchain.toml (cargo-fuzz needs a nightly).
 fn pinned_nightly() -> String {
