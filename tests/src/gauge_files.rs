@@ -321,7 +321,9 @@ pub fn enormous_headers_are_refused_cheaply() {
     let huge = text.replace("DIMENSION_1 = 4", "DIMENSION_1 = 65536").replace("DIMENSION_2 = 2", "DIMENSION_2 = 65536");
     let mut b = huge.into_bytes();
     b.extend_from_slice(&[0; 64]);
-    expect_err(&b, "truncated", "NERSC 65536^2 x 6 x 4");
+    // 4·10¹² bytes of data: truncated on 64-bit targets, beyond the address space on wasm32.
+    let e = decode(&b).unwrap_err().to_string();
+    assert!(e.contains("truncated") || e.contains("too large to address"), "NERSC 65536^2 x 6 x 4: {e}");
     let ildg = encode(&u, Format::Ildg, &opts()).unwrap();
     let b = relime(&ildg, replace_in("ildg-format", "<lx>4</lx>", "<lx>65536</lx>"));
     expect_err(&b, "truncated", "ILDG lx = 65536");
