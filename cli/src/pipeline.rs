@@ -244,7 +244,7 @@ impl PipelineConfig {
                 instantons: InstantonConfig { lattice: "6x6x6x6".into(), rhos: vec![0.6, 0.8, 1.0, 1.25], depth: 1 },
                 locality: LocalityConfig { lattice: "6x6x6x6".into(), beta: 5.0 },
             },
-            // The recipe of the shipped FP action (README model card) at a size that finishes
+            // The recipe of the first shipped FP action (paper-k222, read-out fit only) at a size that finishes
             // from scratch in about 1.5 hours on 2 cores.
             Preset::Paper => PipelineConfig {
                 out: "runs/paper".into(),
