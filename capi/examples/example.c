@@ -1,5 +1,5 @@
 /* A C program using libfpa: a Wilson configuration by heatbath, its plaquette,
- * action and force, the shipped L-CNN action on it, and error handling.
+ * action and force, gauge-file round trips, the shipped L-CNN action on it, and error handling.
  * Build (from the repository root, after `cargo build --release -p fpa-capi`):
  *   cc -O2 -Icapi/include capi/examples/example.c target/release/libfpa.a -lpthread -ldl -lm -o example
  *   ./example models/fp-action.safetensors
@@ -59,6 +59,26 @@ int main(int argc, char **argv) {
         return 1;
     }
     fpa_gauge_free(v);
+
+    /* Round trips through gauge files in every format fpa writes. */
+    const char *formats[4] = {"nersc", "nersc-2row", "ildg", "openqcd"};
+    for (int k = 0; k < 4; k++) {
+        char path[64];
+        snprintf(path, sizeof path, "fpa-example-%d.cfg", k);
+        CHECK(fpa_gauge_write(u, path, formats[k]));
+        FpaGauge *w = NULL;
+        CHECK(fpa_gauge_read(path, &w));
+        if (fabs(fpa_gauge_plaquette(w) - plaq) > 1e-14) {
+            fprintf(stderr, "%s round trip changed the plaquette\n", formats[k]);
+            return 1;
+        }
+        fpa_gauge_free(w);
+        remove(path);
+    }
+    if (fpa_gauge_write(u, "fpa-example-x.cfg", "milc") == FPA_OK) {
+        fprintf(stderr, "writing MILC (read only) was accepted\n");
+        return 1;
+    }
 
     /* Errors are codes with a message, never a crash. */
     FpaGauge *missing = NULL;

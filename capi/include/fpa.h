@@ -71,6 +71,16 @@ const char *fpa_last_error(void);
 int fpa_gauge_read(const char *path, struct FpaGauge **gauge);
 
 /**
+ * Writes `gauge` to `path` in `format`: `"nersc"` (`4D_SU3_GAUGE_3x3`, IEEE64BIG),
+ * `"nersc-2row"` (`4D_SU3_GAUGE`), `"ildg"` (LIME, 64-bit, SciDAC checksums) or `"openqcd"`;
+ * through a temporary file and a rename, so `path` is never half-written.
+ *
+ * # Safety
+ * `gauge` comes from an fpa constructor; `path` and `format` are NUL-terminated strings.
+ */
+int fpa_gauge_write(const struct FpaGauge *gauge, const char *path, const char *format);
+
+/**
  * Makes a gauge field from `links` (layout at the top of this header: `len` must be
  * `72 * Lx * Ly * Lz * Lt`) with extents `dims[4] = {Lx, Ly, Lz, Lt}`. The
  * links must be SU(3) to 1e-6 (links further than 1e-12 from SU(3) are

@@ -125,6 +125,37 @@ pub unsafe extern "C" fn fpa_gauge_read(path: *const c_char, gauge: *mut *mut Fp
     })
 }
 
+/// Writes `gauge` to `path` in `format`: `"nersc"` (`4D_SU3_GAUGE_3x3`, IEEE64BIG),
+/// `"nersc-2row"` (`4D_SU3_GAUGE`), `"ildg"` (LIME, 64-bit, SciDAC checksums) or `"openqcd"`;
+/// through a temporary file and a rename, so `path` is never half-written.
+///
+/// # Safety
+/// `gauge` comes from an fpa constructor; `path` and `format` are NUL-terminated strings.
+#[no_mangle]
+pub unsafe extern "C" fn fpa_gauge_write(gauge: *const FpaGauge, path: *const c_char, format: *const c_char) -> c_int {
+    use fpa_core::io::gauge_file::{encode, Format};
+    use fpa_core::io::nersc::{Layout, WriteOptions};
+    guard(|| {
+        let g = non_null(gauge, "gauge")?;
+        let p = unsafe { path_arg(path) }?;
+        let f = unsafe { path_arg(format) }?;
+        let (fmt, layout) = match f.as_str() {
+            "nersc" => (Format::Nersc, Layout::Full),
+            "nersc-2row" => (Format::Nersc, Layout::TwoRow),
+            "ildg" => (Format::Ildg, Layout::Full),
+            "openqcd" => (Format::OpenQcd, Layout::Full),
+            other => return Err(format!("format {other:?}: use nersc, nersc-2row, ildg or openqcd")),
+        };
+        let opts = WriteOptions { layout, creator: "fpa (C ABI)".into(), ..Default::default() };
+        let bytes = encode(&g.field, fmt, &opts).map_err(|e| format!("{p}: {e}"))?;
+        let tmp = format!("{p}.{}.tmp", std::process::id());
+        std::fs::write(&tmp, &bytes).and_then(|_| std::fs::rename(&tmp, &p)).map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            format!("cannot write {p}: {e}")
+        })
+    })
+}
+
 /// Makes a gauge field from `links` (layout at the top of this header: `len` must be
 /// `72 * Lx * Ly * Lz * Lt`) with extents `dims[4] = {Lx, Ly, Lz, Lt}`. The
 /// links must be SU(3) to 1e-6 (links further than 1e-12 from SU(3) are

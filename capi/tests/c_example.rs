@@ -48,7 +48,9 @@ fn c_example_runs_and_header_compiles_as_cpp() {
         .status()
         .expect("a C compiler (cc)");
     assert!(status.success(), "compiling the C example failed");
-    let run = Command::new(&out).arg(root().join("models/fp-action.safetensors")).output().unwrap();
+    // Run in the build directory: the example writes (and removes) its gauge files in its working directory.
+    let run =
+        Command::new(&out).arg(root().join("models/fp-action.safetensors")).current_dir(lib_dir()).output().unwrap();
     let stdout = String::from_utf8_lossy(&run.stdout);
     assert!(run.status.success(), "the C example failed: {stdout}{}", String::from_utf8_lossy(&run.stderr));
     assert!(stdout.contains("L-CNN action") && stdout.ends_with("ok\n"), "{stdout}");
