@@ -133,19 +133,14 @@ pub unsafe extern "C" fn fpa_gauge_read(path: *const c_char, gauge: *mut *mut Fp
 /// `gauge` comes from an fpa constructor; `path` and `format` are NUL-terminated strings.
 #[no_mangle]
 pub unsafe extern "C" fn fpa_gauge_write(gauge: *const FpaGauge, path: *const c_char, format: *const c_char) -> c_int {
-    use fpa_core::io::gauge_file::{encode, Format};
-    use fpa_core::io::nersc::{Layout, WriteOptions};
+    use fpa_core::io::gauge_file::{encode, write_format};
+    use fpa_core::io::nersc::WriteOptions;
     guard(|| {
         let g = non_null(gauge, "gauge")?;
         let p = unsafe { path_arg(path) }?;
         let f = unsafe { path_arg(format) }?;
-        let (fmt, layout) = match f.as_str() {
-            "nersc" => (Format::Nersc, Layout::Full),
-            "nersc-2row" => (Format::Nersc, Layout::TwoRow),
-            "ildg" => (Format::Ildg, Layout::Full),
-            "openqcd" => (Format::OpenQcd, Layout::Full),
-            other => return Err(format!("format {other:?}: use nersc, nersc-2row, ildg or openqcd")),
-        };
+        let (fmt, layout) =
+            write_format(&f).ok_or_else(|| format!("format {f:?}: use nersc, nersc-2row, ildg or openqcd"))?;
         let opts = WriteOptions { layout, creator: "fpa (C ABI)".into(), ..Default::default() };
         let bytes = encode(&g.field, fmt, &opts).map_err(|e| format!("{p}: {e}"))?;
         let tmp = format!("{p}.{}.tmp", std::process::id());

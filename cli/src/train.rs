@@ -10,8 +10,8 @@ use anyhow::{bail, ensure, Context, Result};
 use clap::{Args, ValueEnum};
 use fpa_core::io::safetensors::{self, NamedTensor};
 use fpa_core::lcnn::readout_fit::{fit_last_layer, FitReport, FitSettings};
-use fpa_core::lcnn::train::{shuffled, Adam, LossWeights, Sample, Schedule};
-use fpa_core::lcnn::trainer::{EpochLog, EpochOutcome, History, LoopSettings, Trainer};
+use fpa_core::lcnn::train::{Adam, LossWeights, Sample, Schedule};
+use fpa_core::lcnn::trainer::{validation_split, EpochLog, EpochOutcome, History, LoopSettings, Trainer};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -124,11 +124,12 @@ fn sibling(out: &Path, suffix: &str) -> PathBuf {
 }
 
 fn schedule(s: ScheduleArg) -> Schedule {
-    match s {
-        ScheduleArg::Constant => Schedule::Constant,
-        ScheduleArg::Cosine => Schedule::Cosine { min_factor: 0.01 },
-        ScheduleArg::Step => Schedule::Step { every: 10, gamma: 0.5 },
-    }
+    let name = match s {
+        ScheduleArg::Constant => "constant",
+        ScheduleArg::Cosine => "cosine",
+        ScheduleArg::Step => "step",
+    };
+    Schedule::named(name).expect("every --schedule value is a named schedule")
 }
 
 fn save_checkpoint(path: &Path, params: &[f64], best: &[f64], adam: &Adam, log: &TrainLog) -> Result<()> {
@@ -205,10 +206,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         fit_directions: if args.fit_readout { args.fit_directions } else { 0 },
     };
     // Validation split: a fixed permutation of the configurations.
-    let perm = shuffled(samples.len(), args.seed, u64::MAX);
-    let n_val = ((samples.len() as f64 * args.val).round() as usize).min(samples.len() - 1);
-    let val: Vec<&Sample> = perm[..n_val].iter().map(|&i| &samples[i]).collect();
-    let train: Vec<&Sample> = perm[n_val..].iter().map(|&i| &samples[i]).collect();
+    let (train, val) = validation_split(&samples, args.val, args.seed);
 
     let _lock = crate::lock::OutputLock::file(&args.out)?;
     let ckpt = sibling(&args.out, ".checkpoint");

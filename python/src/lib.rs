@@ -63,19 +63,11 @@ fn read_gauge<'py>(py: Python<'py>, path: &str) -> PyResult<Bound<'py, PyArrayDy
 #[pyfunction]
 #[pyo3(signature = (path, links, format="nersc", precision=64))]
 fn write_gauge(path: &str, links: PyReadonlyArrayDyn<'_, Complex64>, format: &str, precision: u32) -> PyResult<()> {
-    use fpa_core::io::gauge_file::{encode, Format};
-    use fpa_core::io::nersc::{Layout, Precision, WriteOptions};
-    let (fmt, layout) = match format {
-        "nersc" => (Format::Nersc, Layout::Full),
-        "nersc-2row" => (Format::Nersc, Layout::TwoRow),
-        "ildg" => (Format::Ildg, Layout::Full),
-        "openqcd" => (Format::OpenQcd, Layout::Full),
-        other => {
-            return Err(PyValueError::new_err(format!(
-                "format {other:?}: use \"nersc\", \"nersc-2row\", \"ildg\" or \"openqcd\""
-            )))
-        }
-    };
+    use fpa_core::io::gauge_file::{encode, write_format, Format};
+    use fpa_core::io::nersc::{Precision, WriteOptions};
+    let (fmt, layout) = write_format(format).ok_or_else(|| {
+        PyValueError::new_err(format!("format {format:?}: use \"nersc\", \"nersc-2row\", \"ildg\" or \"openqcd\""))
+    })?;
     let precision = match (precision, fmt) {
         (64, _) => Precision::F64,
         (32, Format::Nersc | Format::Ildg) => Precision::F32,
@@ -266,8 +258,8 @@ fn train<'py>(
     seed: u64,
     patience: usize,
 ) -> PyResult<(Model, Vec<Bound<'py, pyo3::types::PyDict>>)> {
-    use fpa_core::lcnn::train::{shuffled, LossWeights, Sample, Schedule};
-    use fpa_core::lcnn::trainer::{LoopSettings, Trainer};
+    use fpa_core::lcnn::train::{LossWeights, Sample, Schedule};
+    use fpa_core::lcnn::trainer::{validation_split, LoopSettings, Trainer};
     use fpa_core::lcnn::{Model as Net, ModelSpec};
     let err = |m: String| PyValueError::new_err(m);
     if links.len() != a_fp.len() || links.len() != d_fp.len() {
@@ -284,12 +276,8 @@ fn train<'py>(
     if batch == 0 || !(lr > 0.0 && lr.is_finite()) || !(0.0..1.0).contains(&val) || w1 < 0.0 || w2 < 0.0 {
         return Err(err("need batch >= 1, lr > 0, 0 <= val < 1, w1, w2 >= 0".into()));
     }
-    let schedule = match schedule {
-        "constant" => Schedule::Constant,
-        "cosine" => Schedule::Cosine { min_factor: 0.01 },
-        "step" => Schedule::Step { every: 10, gamma: 0.5 },
-        s => return Err(err(format!("schedule {s:?}: use \"constant\", \"cosine\" or \"step\""))),
-    };
+    let schedule = Schedule::named(schedule)
+        .ok_or_else(|| err(format!("schedule {schedule:?}: use \"constant\", \"cosine\" or \"step\"")))?;
     let net = match ModelSpec::builtin(model) {
         Some(spec) => Net::new(spec),
         None => Net::from_json(model),
@@ -309,11 +297,7 @@ fn train<'py>(
         let d_fp = dv.chunks_exact(8).map(|x| std::array::from_fn(|c| x[c])).collect();
         samples.push(Sample { links: u, a_fp: a, d_fp, beta: 0.0 });
     }
-    // The validation split of `fpa train`: a fixed permutation keyed by the seed.
-    let perm = shuffled(samples.len(), seed, u64::MAX);
-    let n_val = ((samples.len() as f64 * val).round() as usize).min(samples.len() - 1);
-    let val_set: Vec<&Sample> = perm[..n_val].iter().map(|&i| &samples[i]).collect();
-    let train_set: Vec<&Sample> = perm[n_val..].iter().map(|&i| &samples[i]).collect();
+    let (train_set, val_set) = validation_split(&samples, val, seed);
     let settings = LoopSettings { epochs, batch, lr, schedule, weights: LossWeights { w1, w2 }, seed, patience };
     let params = net.init_params(seed);
     let (best, history) = py

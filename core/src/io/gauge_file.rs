@@ -7,7 +7,7 @@
 //! All four store the same field: `U_mu(x)` is the link from `x` to `x + mu`,
 //! a 3×3 complex matrix stored row by row (`U[a][b]`, `b` fastest, `(re, im)`).
 
-use crate::io::nersc::{self, NerscError, Precision, WriteOptions};
+use crate::io::nersc::{self, Layout, NerscError, Precision, WriteOptions};
 use crate::io::{ildg, milc, openqcd};
 use crate::lattice::GaugeField;
 use crate::su3::{Complex, Mat3};
@@ -185,6 +185,18 @@ pub fn detect(bytes: &[u8]) -> Option<Format> {
         return Some(Format::OpenQcd);
     }
     None
+}
+
+/// The writable formats by the names the C ABI and the Python package take:
+/// `nersc` (`4D_SU3_GAUGE_3x3`), `nersc-2row` (`4D_SU3_GAUGE`), `ildg`, `openqcd`.
+pub fn write_format(name: &str) -> Option<(Format, Layout)> {
+    match name {
+        "nersc" => Some((Format::Nersc, Layout::Full)),
+        "nersc-2row" => Some((Format::Nersc, Layout::TwoRow)),
+        "ildg" => Some((Format::Ildg, Layout::Full)),
+        "openqcd" => Some((Format::OpenQcd, Layout::Full)),
+        _ => None,
+    }
 }
 
 /// Reads a gauge file of any supported format, with all its checks.

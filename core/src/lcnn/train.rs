@@ -256,6 +256,17 @@ pub enum Schedule {
 }
 
 impl Schedule {
+    /// The schedules of `fpa train --schedule` by name: `constant`, `cosine` (down to 1 % of
+    /// the base rate) and `step` (halved every 10 epochs).
+    pub fn named(name: &str) -> Option<Schedule> {
+        match name {
+            "constant" => Some(Schedule::Constant),
+            "cosine" => Some(Schedule::Cosine { min_factor: 0.01 }),
+            "step" => Some(Schedule::Step { every: 10, gamma: 0.5 }),
+            _ => None,
+        }
+    }
+
     pub fn lr(&self, base: f64, epoch: usize, epochs: usize) -> f64 {
         match *self {
             Schedule::Constant => base,

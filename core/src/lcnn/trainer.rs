@@ -121,6 +121,15 @@ impl fmt::Display for Diverged {
 
 impl core::error::Error for Diverged {}
 
+/// The validation split of `fpa train`: `round(n·val)` configurations (at most `n − 1`) chosen by
+/// the fixed permutation keyed by `(seed, u64::MAX)`; returns `(train, validation)`.
+pub fn validation_split(samples: &[Sample], val: f64, seed: u64) -> (Vec<&Sample>, Vec<&Sample>) {
+    let perm = shuffled(samples.len(), seed, u64::MAX);
+    let n_val = ((samples.len() as f64 * val).round() as usize).min(samples.len().saturating_sub(1));
+    let pick = |idx: &[usize]| idx.iter().map(|&i| &samples[i]).collect::<Vec<_>>();
+    (pick(&perm[n_val..]), pick(&perm[..n_val]))
+}
+
 /// Mean `(L1, L2)` of per-configuration losses.
 pub fn mean_losses(l: &[SampleLoss]) -> (f64, f64) {
     let n = l.len().max(1) as f64;
