@@ -125,7 +125,7 @@ impl core::error::Error for Diverged {}
 /// the fixed permutation keyed by `(seed, u64::MAX)`; returns `(train, validation)`.
 pub fn validation_split(samples: &[Sample], val: f64, seed: u64) -> (Vec<&Sample>, Vec<&Sample>) {
     let perm = shuffled(samples.len(), seed, u64::MAX);
-    let n_val = ((samples.len() as f64 * val).round() as usize).min(samples.len().saturating_sub(1));
+    let n_val = (libm::round(samples.len() as f64 * val) as usize).min(samples.len().saturating_sub(1));
     let pick = |idx: &[usize]| idx.iter().map(|&i| &samples[i]).collect::<Vec<_>>();
     (pick(&perm[n_val..]), pick(&perm[..n_val]))
 }
