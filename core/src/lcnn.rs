@@ -6,6 +6,8 @@ pub mod activation;
 pub mod features;
 pub mod head;
 pub mod lact;
+pub mod layer;
+pub mod layer_check;
 pub mod lcb;
 pub mod lconv;
 pub mod lexp;

@@ -14,6 +14,7 @@ pub mod gauge_files;
 pub mod hmc;
 pub mod instanton;
 pub mod lcnn;
+pub mod lcnn_layers;
 pub mod mc;
 pub mod nersc;
 pub mod rg;
@@ -73,6 +74,13 @@ macro_rules! portable_checks {
             lcnn::lcnn_hessian_columns_are_exact_and_local,
             lcnn::lcnn_training_gradient_assembly,
             lcnn::lcnn_wilson_start_is_the_wilson_action,
+            lcnn_layers::plaq_layer_gradients_and_covariance,
+            lcnn_layers::poly_layer_gradients_and_covariance,
+            lcnn_layers::lcb_layer_gradients_and_covariance,
+            lcnn_layers::lbilin_layer_gradients_and_covariance,
+            lcnn_layers::lconv_layer_gradients_and_covariance,
+            lcnn_layers::lact_layer_gradients_and_covariance,
+            lcnn_layers::lexp_layer_gradients_and_covariance,
             training::readout_fit_recovers_a_teacher_exactly,
         }
     };

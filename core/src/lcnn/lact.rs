@@ -7,9 +7,49 @@
 
 use super::activation::Activation;
 use super::features::Features;
+use super::layer::{BackwardInput, LayerOp, Step};
+use crate::lattice::GaugeField;
 use crate::real::Real;
-use crate::su3::Complex;
+use crate::rng::Rng;
+use crate::su3::{Complex, Mat3};
 use alloc::vec::Vec;
+
+/// An L-Act layer on `n` channels.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Lact {
+    pub n: usize,
+    pub activation: Activation,
+}
+
+impl LayerOp for Lact {
+    fn kind(&self) -> &'static str {
+        "lact"
+    }
+    fn n_in(&self) -> usize {
+        self.n
+    }
+    fn n_out(&self) -> usize {
+        self.n
+    }
+    fn n_params(&self) -> usize {
+        n_params(self.n)
+    }
+    /// `[2, n]`: the slopes `a_c`, then the offsets `b_c`.
+    fn weight_shape(&self) -> Option<Vec<usize>> {
+        Some(alloc::vec![2, self.n])
+    }
+    /// `a_c = 0.3`, `b_c = 0`.
+    fn init_weights(&self, p: &mut [f64], _: &mut Rng, _: f64) {
+        p[..self.n].fill(0.3);
+        p[self.n..].fill(0.0);
+    }
+    fn forward<T: Real>(&self, params: &[f64], _: &GaugeField<T>, w: &Features<T>) -> Step<T> {
+        Step::features(forward(self.activation, params, w))
+    }
+    fn backward<T: Real>(&self, b: BackwardInput<'_, T>, _: &mut Vec<Mat3<T>>) -> (Features<T>, Vec<T>) {
+        backward(self.activation, b.params, b.input, b.g_out)
+    }
+}
 
 /// Parameters: `a_0..a_{n−1}, b_0..b_{n−1}`.
 pub fn n_params(n: usize) -> usize {

@@ -23,11 +23,16 @@
 //! `∂f/∂Im ω_{u,v,w} = −Im Tr(H_{u,v}† R_w)`.
 
 use super::features::Features;
+use super::layer::{BackwardInput, LayerOp, Step};
 use super::shifts::{ShiftTape, Shifts};
 use crate::lattice::GaugeField;
 use crate::real::Real;
+use crate::rng::Rng;
 use crate::su3::{Complex, Mat3};
+use alloc::boxed::Box;
+use alloc::string::String;
 use alloc::vec::Vec;
+use core::ops::Range;
 
 /// Shape of an L-CB layer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,6 +66,74 @@ impl LcbShape {
     /// Number of real parameters.
     pub fn n_params(&self) -> usize {
         self.n_out * self.n_left() * self.n_right() * if self.complex { 2 } else { 1 }
+    }
+}
+
+impl LayerOp for LcbShape {
+    fn kind(&self) -> &'static str {
+        if self.kernel == 1 {
+            "lbilin"
+        } else {
+            "lcb"
+        }
+    }
+    fn n_in(&self) -> usize {
+        self.n_in
+    }
+    fn n_out(&self) -> usize {
+        self.n_out
+    }
+    fn n_params(&self) -> usize {
+        LcbShape::n_params(self)
+    }
+    /// `[n_out, 2n+1, 2nS+1]`, and `[.., 2]` (re, im) when complex.
+    fn weight_shape(&self) -> Option<Vec<usize>> {
+        let mut v = alloc::vec![self.n_out, self.n_left(), self.n_right()];
+        if self.complex {
+            v.push(2);
+        }
+        Some(v)
+    }
+    /// lge-cnn's scheme: normal with `std = scale/√(n_left·n_right)` (and
+    /// `/√2` per part when complex); the couplings to the unit factors
+    /// (residual and bias terms) start at zero.
+    fn init_weights(&self, p: &mut [f64], rng: &mut Rng, scale: f64) {
+        let (nl, nr) = (self.n_left(), self.n_right());
+        let c = if self.complex { 2 } else { 1 };
+        let std = scale / crate::real::sqrt_f64((nl * nr) as f64) / crate::real::sqrt_f64(c as f64);
+        for u in 0..self.n_out {
+            for v in 0..nl {
+                for r in 0..nr {
+                    for k in 0..c {
+                        let idx = ((u * nl + v) * nr + r) * c + k;
+                        p[idx] = if v == nl - 1 || r == nr - 1 { 0.0 } else { std * rng.gaussian() };
+                    }
+                }
+            }
+        }
+    }
+    fn forward<T: Real>(&self, params: &[f64], links: &GaugeField<T>, w: &Features<T>) -> Step<T> {
+        let (features, tape) = forward(self, params, links, w);
+        Step { features, links: None, tape: Some(Box::new(tape)) }
+    }
+    fn backward<T: Real>(&self, b: BackwardInput<'_, T>, g_u: &mut Vec<Mat3<T>>) -> (Features<T>, Vec<T>) {
+        backward(self, b.params, b.links, b.tape::<LcbTape<T>>("lcb"), b.g_out, g_u, b.need_params)
+    }
+    fn plaquettes_after(&self, plaq: Option<Range<usize>>) -> Result<Option<Range<usize>>, String> {
+        match plaq {
+            Some(r) if self.n_out < r.end => Err(alloc::format!(
+                "init \"wilson\": {} output channels, fewer than the plaquette channels need",
+                self.n_out
+            )),
+            other => Ok(other),
+        }
+    }
+    /// `ω[out = ch, left = W_ch, right = 1] = 1` (real part) for each plaquette channel.
+    fn pass_on(&self, p: &mut [f64], plaq: Range<usize>) {
+        let (nl, nr, c) = (self.n_left(), self.n_right(), if self.complex { 2 } else { 1 });
+        for ch in plaq.filter(|&ch| ch < self.n_in) {
+            p[((ch * nl + ch) * nr + nr - 1) * c] = 1.0;
+        }
     }
 }
 

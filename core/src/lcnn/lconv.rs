@@ -6,10 +6,13 @@
 //! `∂f/∂Im ω_{i,b} = −Im Tr(G_i† B_b)`.
 
 use super::features::Features;
+use super::layer::{BackwardInput, LayerOp, Step};
 use super::shifts::{ShiftTape, Shifts};
 use crate::lattice::GaugeField;
 use crate::real::Real;
+use crate::rng::Rng;
 use crate::su3::{Complex, Mat3};
+use alloc::boxed::Box;
 use alloc::vec::Vec;
 
 /// Shape of an L-Conv layer.
@@ -28,6 +31,39 @@ impl LConvShape {
     }
     pub fn n_params(&self) -> usize {
         2 * self.n_out * self.n_inputs()
+    }
+}
+
+impl LayerOp for LConvShape {
+    fn kind(&self) -> &'static str {
+        "lconv"
+    }
+    fn n_in(&self) -> usize {
+        self.n_in
+    }
+    fn n_out(&self) -> usize {
+        self.n_out
+    }
+    fn n_params(&self) -> usize {
+        LConvShape::n_params(self)
+    }
+    /// `[n_out, n·S (+1), 2]` (re, im).
+    fn weight_shape(&self) -> Option<Vec<usize>> {
+        Some(alloc::vec![self.n_out, self.n_inputs(), 2])
+    }
+    /// Normal with `std = scale/√(2·inputs)` for both parts.
+    fn init_weights(&self, p: &mut [f64], rng: &mut Rng, scale: f64) {
+        let std = scale / crate::real::sqrt_f64(2.0 * self.n_inputs() as f64);
+        for w in p.iter_mut() {
+            *w = std * rng.gaussian();
+        }
+    }
+    fn forward<T: Real>(&self, params: &[f64], links: &GaugeField<T>, w: &Features<T>) -> Step<T> {
+        let (features, tape) = forward(self, params, links, w);
+        Step { features, links: None, tape: Some(Box::new(tape)) }
+    }
+    fn backward<T: Real>(&self, b: BackwardInput<'_, T>, g_u: &mut Vec<Mat3<T>>) -> (Features<T>, Vec<T>) {
+        backward(self, b.params, b.links, b.tape::<LConvTape<T>>("lconv"), b.g_out, g_u)
     }
 }
 

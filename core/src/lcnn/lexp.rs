@@ -9,12 +9,48 @@
 //! `∂/∂β_{μ,c} = g·h_c`, `G_{W_c} += Σ_μ β_{μ,c} 2i Σ_a g_a t^a`.
 
 use super::features::Features;
+use super::layer::{BackwardInput, LayerOp, Step};
 use crate::dual::Dual;
 use crate::lattice::GaugeField;
 use crate::real::Real;
 use crate::su3::algebra::{antihermitian_components, hermitian};
 use crate::su3::{exp_components, Complex, Mat3, Su3Alg};
 use alloc::vec::Vec;
+
+/// An L-Exp layer reading `n` channels on a `nd`-dimensional lattice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Lexp {
+    pub n: usize,
+    pub nd: usize,
+}
+
+impl LayerOp for Lexp {
+    fn kind(&self) -> &'static str {
+        "lexp"
+    }
+    fn n_in(&self) -> usize {
+        self.n
+    }
+    fn n_out(&self) -> usize {
+        self.n
+    }
+    fn n_params(&self) -> usize {
+        n_params(self.nd, self.n)
+    }
+    /// `[D, n]`: `β_{μ,c}`, starting at zero (the identity map).
+    fn weight_shape(&self) -> Option<Vec<usize>> {
+        Some(alloc::vec![self.nd, self.n])
+    }
+    fn forward<T: Real>(&self, params: &[f64], links: &GaugeField<T>, w: &Features<T>) -> Step<T> {
+        Step { features: w.clone(), links: Some(forward(params, links, w)), tape: None }
+    }
+    fn backward<T: Real>(&self, b: BackwardInput<'_, T>, g_u: &mut Vec<Mat3<T>>) -> (Features<T>, Vec<T>) {
+        let mut g_in = b.g_out.clone();
+        let (g_old, gp) = backward(b.params, b.links, b.input, g_u, &mut g_in);
+        *g_u = g_old;
+        (g_in, gp)
+    }
+}
 
 pub fn n_params(nd: usize, n: usize) -> usize {
     nd * n

@@ -6,10 +6,83 @@
 //! with lge-cnn axis `a` = fpa direction `D−1−a`.
 
 use super::features::Features;
+use super::layer::{BackwardInput, LayerOp, Step};
 use crate::lattice::GaugeField;
 use crate::real::Real;
 use crate::su3::Mat3;
+use alloc::string::String;
 use alloc::vec::Vec;
+use core::ops::Range;
+
+/// Plaq: appends the `D(D−1)/2` plaquettes to the incoming channels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Plaq {
+    pub n_in: usize,
+    pub nd: usize,
+}
+
+/// Poly: appends the `D` Polyakov loops through every site.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Poly {
+    pub n_in: usize,
+    pub nd: usize,
+}
+
+/// Appending channels: the incoming gradient splits into the part of the
+/// incoming channels and the part of the appended ones (`G_new`), whose link
+/// gradients `backward(G_new)` adds to `g_u`.
+fn append_backward<T: Real>(
+    b: &BackwardInput<'_, T>,
+    n_in: usize,
+    g_u: &mut [Mat3<T>],
+    backward: fn(&GaugeField<T>, &Features<T>, &mut [Mat3<T>]),
+) -> (Features<T>, Vec<T>) {
+    backward(b.links, &b.g_out.select(n_in, b.g_out.channels - n_in), g_u);
+    (b.g_out.select(0, n_in), Vec::new())
+}
+
+impl LayerOp for Plaq {
+    fn kind(&self) -> &'static str {
+        "plaq"
+    }
+    fn n_in(&self) -> usize {
+        self.n_in
+    }
+    fn n_out(&self) -> usize {
+        self.n_in + self.nd * (self.nd - 1) / 2
+    }
+    fn forward<T: Real>(&self, _: &[f64], links: &GaugeField<T>, w: &Features<T>) -> Step<T> {
+        Step::features(w.concat(&plaq_forward(links)))
+    }
+    fn backward<T: Real>(&self, b: BackwardInput<'_, T>, g_u: &mut Vec<Mat3<T>>) -> (Features<T>, Vec<T>) {
+        append_backward(&b, self.n_in, g_u, plaq_backward)
+    }
+    /// The first Plaq layer's channels are the Wilson start's plaquettes.
+    fn plaquettes_after(&self, plaq: Option<Range<usize>>) -> Result<Option<Range<usize>>, String> {
+        Ok(plaq.or(Some(self.n_in..self.n_out())))
+    }
+}
+
+impl LayerOp for Poly {
+    fn kind(&self) -> &'static str {
+        "poly"
+    }
+    fn n_in(&self) -> usize {
+        self.n_in
+    }
+    fn n_out(&self) -> usize {
+        self.n_in + self.nd
+    }
+    fn forward<T: Real>(&self, _: &[f64], links: &GaugeField<T>, w: &Features<T>) -> Step<T> {
+        Step::features(w.concat(&poly_forward(links)))
+    }
+    fn backward<T: Real>(&self, b: BackwardInput<'_, T>, g_u: &mut Vec<Mat3<T>>) -> (Features<T>, Vec<T>) {
+        append_backward(&b, self.n_in, g_u, poly_backward)
+    }
+    fn plaquettes_after(&self, plaq: Option<Range<usize>>) -> Result<Option<Range<usize>>, String> {
+        Ok(plaq)
+    }
+}
 
 /// The `(μ, ν)` pairs of the plaquette channels, in channel order.
 pub fn plaquette_planes(nd: usize) -> Vec<(usize, usize)> {

@@ -9,11 +9,8 @@
 use super::activation::Activation;
 use super::features::Features;
 use super::head::{self, HeadShape, Seed};
-use super::lcb::{self, LcbShape};
-use super::lconv::{self, LConvShape};
-use super::loops;
-use super::shifts::Shifts;
-use super::{lact, lexp};
+pub use super::layer::Layer;
+use super::layer::{BackwardInput, LayerOp, LayerTape};
 use crate::lattice::{GaugeField, Geometry};
 use crate::real::Real;
 use crate::rng::{domain, Rng};
@@ -197,17 +194,6 @@ impl fmt::Display for SpecError {
 }
 impl core::error::Error for SpecError {}
 
-/// A layer with its shape resolved.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Layer {
-    Plaq { n_in: usize },
-    Poly { n_in: usize },
-    Lcb(LcbShape),
-    Lconv(LConvShape),
-    Lact { n: usize, activation: Activation },
-    Lexp { n: usize },
-}
-
 /// A named parameter tensor inside the flat vector.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Tensor {
@@ -233,8 +219,10 @@ pub struct Tape<T> {
     links: Vec<GaugeField<T>>,
     /// Input feature map of every layer, then the final one.
     inputs: Vec<Features<T>>,
-    lcb: Vec<Option<lcb::LcbTape<T>>>,
-    lconv: Vec<Option<lconv::LConvTape<T>>>,
+    /// Index in `links` of the link field entering every layer.
+    entering: Vec<usize>,
+    /// What every layer kept for its backward pass.
+    tapes: Vec<Option<LayerTape>>,
 }
 
 impl Model {
@@ -251,55 +239,10 @@ impl Model {
         let mut offsets = Vec::new();
         let mut off = 0;
         for (i, l) in spec.layers.iter().enumerate() {
-            let bad = |m: &str| SpecError(alloc::format!("layer {i} ({l:?}): {m}"));
-            let layer = match *l {
-                LayerSpec::Plaq {} => Layer::Plaq { n_in: n },
-                LayerSpec::Poly {} => Layer::Poly { n_in: n },
-                LayerSpec::Lcb { out, kernel, dilation, symmetric, complex } => {
-                    if n == 0 || out == 0 || kernel == 0 || dilation == 0 {
-                        return Err(bad("needs input channels, and out, kernel, dilation >= 1"));
-                    }
-                    Layer::Lcb(LcbShape { n_in: n, n_out: out, kernel, dilation, symmetric, complex, nd })
-                }
-                LayerSpec::Lbilin { out, complex } => {
-                    if n == 0 || out == 0 {
-                        return Err(bad("needs input channels and out >= 1"));
-                    }
-                    Layer::Lcb(LcbShape { n_in: n, n_out: out, kernel: 1, dilation: 1, symmetric: true, complex, nd })
-                }
-                LayerSpec::Lconv { out, kernel, dilation, symmetric, unit } => {
-                    if n == 0 || out == 0 || kernel == 0 || dilation == 0 {
-                        return Err(bad("needs input channels, and out, kernel, dilation >= 1"));
-                    }
-                    Layer::Lconv(LConvShape {
-                        n_in: n,
-                        n_out: out,
-                        shifts: Shifts { nd, kernel, dilation, symmetric },
-                        unit,
-                    })
-                }
-                LayerSpec::Lact { activation } => {
-                    if n == 0 {
-                        return Err(bad("needs input channels"));
-                    }
-                    Layer::Lact { n, activation }
-                }
-                LayerSpec::Lexp {} => {
-                    if n == 0 {
-                        return Err(bad("needs input channels"));
-                    }
-                    Layer::Lexp { n }
-                }
-            };
-            n = match &layer {
-                Layer::Plaq { n_in } => n_in + nd * (nd - 1) / 2,
-                Layer::Poly { n_in } => n_in + nd,
-                Layer::Lcb(s) => s.n_out,
-                Layer::Lconv(s) => s.n_out,
-                Layer::Lact { n, .. } | Layer::Lexp { n } => *n,
-            };
+            let layer = Layer::resolve(l, n, nd).map_err(|m| SpecError(alloc::format!("layer {i} ({l:?}): {m}")))?;
+            n = layer.n_out();
             offsets.push(off);
-            off += layer_params(&layer, nd);
+            off += layer.n_params();
             layers.push(layer);
         }
         if n == 0 {
@@ -325,26 +268,9 @@ impl Model {
     /// passes its input channels on (the Wilson start); refuses models that
     /// cannot represent the Wilson action that way.
     pub fn plaquette_channels(&self) -> Result<core::ops::Range<usize>, SpecError> {
-        let nd = self.spec.dims;
         let mut plaq: Option<core::ops::Range<usize>> = None;
         for (i, l) in self.layers.iter().enumerate() {
-            match l {
-                Layer::Plaq { n_in } if plaq.is_none() => plaq = Some(*n_in..n_in + nd * (nd - 1) / 2),
-                Layer::Plaq { .. } | Layer::Poly { .. } => {}
-                Layer::Lcb(s) => {
-                    if plaq.as_ref().is_some_and(|r| s.n_out < r.end) {
-                        return Err(SpecError(alloc::format!(
-                            "init \"wilson\": layer {i} has {} output channels, fewer than the plaquette channels need",
-                            s.n_out
-                        )));
-                    }
-                }
-                other => {
-                    return Err(SpecError(alloc::format!(
-                        "init \"wilson\" needs plaq, poly and lcb/lbilin layers only (layer {i} is {other:?})"
-                    )))
-                }
-            }
+            plaq = l.plaquettes_after(plaq).map_err(|m| SpecError(alloc::format!("layer {i}: {m}")))?;
         }
         if !self.head.hidden.is_empty() {
             return Err(SpecError("init \"wilson\" needs a linear read-out (head.hidden = [])".into()));
@@ -360,24 +286,11 @@ impl Model {
 
     /// The parameter tensors, in order, with names and shapes.
     pub fn tensors(&self) -> Vec<Tensor> {
-        let nd = self.spec.dims;
         let mut t = Vec::new();
         for (i, l) in self.layers.iter().enumerate() {
-            let off = self.offsets[i];
-            let shape = match l {
-                Layer::Lcb(s) => {
-                    let mut v = alloc::vec![s.n_out, s.n_left(), s.n_right()];
-                    if s.complex {
-                        v.push(2);
-                    }
-                    v
-                }
-                Layer::Lconv(s) => alloc::vec![s.n_out, s.n_inputs(), 2],
-                Layer::Lact { n, .. } => alloc::vec![2, *n],
-                Layer::Lexp { n } => alloc::vec![nd, *n],
-                Layer::Plaq { .. } | Layer::Poly { .. } => continue,
-            };
-            t.push(Tensor { name: alloc::format!("layers.{i}.weight"), shape, offset: off });
+            if let Some(shape) = l.weight_shape() {
+                t.push(Tensor { name: alloc::format!("layers.{i}.weight"), shape, offset: self.offsets[i] });
+            }
         }
         let sizes = self.head.sizes();
         let mut off = self.offsets[self.layers.len()];
@@ -394,41 +307,9 @@ impl Model {
     /// `std = init/√(n_left·n_right)`, residual and bias couplings zero).
     pub fn init_params(&self, seed: u64) -> Vec<f64> {
         let mut p = alloc::vec![0.0; self.n_params];
-        let s = self.spec.init_scale;
         for (i, l) in self.layers.iter().enumerate() {
-            let off = self.offsets[i];
             let mut rng = Rng::stream(seed, &[domain::INIT_WEIGHTS, i as u64]);
-            match l {
-                Layer::Lcb(sh) => {
-                    let (nl, nr) = (sh.n_left(), sh.n_right());
-                    let std = s
-                        / crate::real::sqrt_f64((nl * nr) as f64)
-                        / if sh.complex { crate::real::sqrt_f64(2.0) } else { 1.0 };
-                    let c = if sh.complex { 2 } else { 1 };
-                    for u in 0..sh.n_out {
-                        for v in 0..nl {
-                            for r in 0..nr {
-                                for k in 0..c {
-                                    let idx = ((u * nl + v) * nr + r) * c + k;
-                                    p[off + idx] = if v == nl - 1 || r == nr - 1 { 0.0 } else { std * rng.gaussian() };
-                                }
-                            }
-                        }
-                    }
-                }
-                Layer::Lconv(sh) => {
-                    let std = s / crate::real::sqrt_f64(2.0 * sh.n_inputs() as f64);
-                    for k in 0..sh.n_params() {
-                        p[off + k] = std * rng.gaussian();
-                    }
-                }
-                Layer::Lact { n, .. } => {
-                    for c in 0..*n {
-                        p[off + c] = 0.3;
-                    }
-                }
-                Layer::Lexp { .. } | Layer::Plaq { .. } | Layer::Poly { .. } => {}
-            }
+            l.init_weights(&mut p[self.offsets[i]..self.offsets[i + 1]], &mut rng, self.spec.init_scale);
         }
         let mut rng = Rng::stream(seed, &[domain::INIT_WEIGHTS, 1 << 20]);
         let mut off = self.offsets[self.layers.len()];
@@ -450,14 +331,7 @@ impl Model {
     fn start_from_wilson(&self, p: &mut [f64]) {
         let plaq = self.plaquette_channels().expect("checked in Model::new");
         for (i, l) in self.layers.iter().enumerate() {
-            if let Layer::Lcb(sh) = l {
-                let (nl, nr, c) = (sh.n_left(), sh.n_right(), if sh.complex { 2 } else { 1 });
-                for ch in plaq.clone().filter(|&ch| ch < sh.n_in) {
-                    // ω[out = ch, left = W_ch, right = 1] (real part)
-                    let idx = ((ch * nl + ch) * nr + nr - 1) * c;
-                    p[self.offsets[i] + idx] = 1.0;
-                }
-            }
+            l.pass_on(&mut p[self.offsets[i]..self.offsets[i + 1]], plaq.clone());
         }
         let off = self.offsets[self.layers.len()];
         let per = if self.head.imag { 2 } else { 1 };
@@ -502,35 +376,15 @@ impl Model {
         assert_eq!(params.len(), self.n_params, "parameter vector does not match the model");
         self.check_field(u);
         let vol = u.geometry().volume();
-        let mut tape = Tape { links: alloc::vec![u.clone()], inputs: Vec::new(), lcb: Vec::new(), lconv: Vec::new() };
+        let mut tape =
+            Tape { links: alloc::vec![u.clone()], inputs: Vec::new(), entering: Vec::new(), tapes: Vec::new() };
         let mut w = Features::zeros(vol, 0);
         for (i, l) in self.layers.iter().enumerate().take(upto) {
-            let p = self.layer_params(params, i);
-            let links = tape.links.last().unwrap();
-            let (mut lcb_t, mut lconv_t) = (None, None);
-            let next = match l {
-                Layer::Plaq { .. } => w.concat(&loops::plaq_forward(links)),
-                Layer::Poly { .. } => w.concat(&loops::poly_forward(links)),
-                Layer::Lcb(s) => {
-                    let (o, t) = lcb::forward(s, p, links, &w);
-                    lcb_t = Some(t);
-                    o
-                }
-                Layer::Lconv(s) => {
-                    let (o, t) = lconv::forward(s, p, links, &w);
-                    lconv_t = Some(t);
-                    o
-                }
-                Layer::Lact { activation, .. } => lact::forward(*activation, p, &w),
-                Layer::Lexp { .. } => {
-                    let nu = lexp::forward(p, links, &w);
-                    tape.links.push(nu);
-                    w.clone()
-                }
-            };
-            tape.inputs.push(core::mem::replace(&mut w, next));
-            tape.lcb.push(lcb_t);
-            tape.lconv.push(lconv_t);
+            let step = l.forward(self.layer_params(params, i), tape.links.last().unwrap(), &w);
+            tape.entering.push(tape.links.len() - 1);
+            tape.links.extend(step.links);
+            tape.tapes.push(step.tape);
+            tape.inputs.push(core::mem::replace(&mut w, step.features));
         }
         (tape, w)
     }
@@ -569,34 +423,17 @@ impl Model {
         let nl = self.layers.len();
         let (mut g_w, gh) = head::backward(&self.head, self.layer_params(params, nl), &tape.inputs[nl], seed);
         g_params[self.offsets[nl]..].copy_from_slice(&gh);
-        let mut link_level = tape.links.len() - 1;
         let mut g_u = alloc::vec![Mat3::zero(); tape.links[0].links().len()];
         for (i, l) in self.layers.iter().enumerate().rev() {
-            let p = self.layer_params(params, i);
-            let links = &tape.links[link_level];
-            let input = &tape.inputs[i];
-            let (g_in, gp): (Features<T>, Vec<T>) = match l {
-                Layer::Plaq { n_in } => {
-                    let np = g_w.channels - n_in;
-                    loops::plaq_backward(links, &g_w.select(*n_in, np), &mut g_u);
-                    (g_w.select(0, *n_in), Vec::new())
-                }
-                Layer::Poly { n_in } => {
-                    let np = g_w.channels - n_in;
-                    loops::poly_backward(links, &g_w.select(*n_in, np), &mut g_u);
-                    (g_w.select(0, *n_in), Vec::new())
-                }
-                Layer::Lcb(s) => lcb::backward(s, p, links, tape.lcb[i].as_ref().unwrap(), &g_w, &mut g_u, need_params),
-                Layer::Lconv(s) => lconv::backward(s, p, links, tape.lconv[i].as_ref().unwrap(), &g_w, &mut g_u),
-                Layer::Lact { activation, .. } => lact::backward(*activation, p, input, &g_w),
-                Layer::Lexp { .. } => {
-                    link_level -= 1;
-                    let mut g_in = g_w.clone();
-                    let (g_old, gp) = lexp::backward(p, &tape.links[link_level], input, &g_u, &mut g_in);
-                    g_u = g_old;
-                    (g_in, gp)
-                }
+            let input = BackwardInput {
+                params: self.layer_params(params, i),
+                links: &tape.links[tape.entering[i]],
+                input: &tape.inputs[i],
+                tape: tape.tapes[i].as_deref(),
+                g_out: &g_w,
+                need_params,
             };
+            let (g_in, gp) = l.backward(input, &mut g_u);
             if !gp.is_empty() {
                 g_params[self.offsets[i]..self.offsets[i] + gp.len()].copy_from_slice(&gp);
             }
@@ -639,15 +476,5 @@ impl Model {
     /// Number of lattice dimensions the model is for.
     pub fn dims(&self) -> usize {
         self.spec.dims
-    }
-}
-
-fn layer_params(l: &Layer, nd: usize) -> usize {
-    match l {
-        Layer::Plaq { .. } | Layer::Poly { .. } => 0,
-        Layer::Lcb(s) => s.n_params(),
-        Layer::Lconv(s) => s.n_params(),
-        Layer::Lact { n, .. } => lact::n_params(*n),
-        Layer::Lexp { n } => lexp::n_params(nd, *n),
     }
 }

@@ -77,7 +77,7 @@ fn fitted_layer(model: &Model) -> Result<(usize, LcbShape), SpecError> {
             )))
         }
     };
-    if model.layers.iter().any(|l| matches!(l, Layer::Lexp { .. })) {
+    if model.layers.iter().any(|l| matches!(l, Layer::Lexp(_))) {
         return Err(SpecError("the read-out fit needs a model without L-Exp layers".into()));
     }
     if !model.head.hidden.is_empty() || model.head.imag {
