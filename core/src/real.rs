@@ -138,8 +138,9 @@ pub fn sqrt_f32(x: f32) -> f32 {
 }
 
 macro_rules! impl_real {
-    ($t:ty, $sqrt:path, $exp:path, $ln:path, $sin:path, $cos:path, $acos:path, $atan2:path) => {
+    ($t:ty, $sqrt:path, $exp:path, $ln:path, $sin:path, $cos:path, $acos:path, $atan2:path $(, $extra:item)*) => {
         impl Real for $t {
+            $($extra)*
             const EPSILON: f64 = <$t>::EPSILON as f64;
             #[inline(always)]
             fn from_f64(x: f64) -> Self {
@@ -189,5 +190,21 @@ macro_rules! impl_real {
     };
 }
 
-impl_real!(f64, sqrt_f64, libm::exp, libm::log, libm::sin, libm::cos, libm::acos, libm::atan2);
+// f64 products go through the run-time selected SIMD kernels.
+impl_real!(
+    f64,
+    sqrt_f64,
+    libm::exp,
+    libm::log,
+    libm::sin,
+    libm::cos,
+    libm::acos,
+    libm::atan2,
+    fn gemm(m: usize, n: usize, k: usize, a: &[f64], b: &[f64], c: &mut [f64]) {
+        crate::simd::gemm_f64(m, n, k, a, k, b, c)
+    },
+    fn gemm_weights(m: usize, n: usize, k: usize, a: &[f64], lda: usize, b: &[f64], c: &mut [f64]) {
+        crate::simd::gemm_f64(m, n, k, a, lda, b, c)
+    }
+);
 impl_real!(f32, sqrt_f32, libm::expf, libm::logf, libm::sinf, libm::cosf, libm::acosf, libm::atan2f);

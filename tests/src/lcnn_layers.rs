@@ -20,7 +20,7 @@ fn check(spec: LayerSpec, n_in: usize) {
         let u = random_field(&g, None, 21);
         // Features of size ~1/3 keep products of several of them near 1.
         let mut w = random_features(g.volume(), n_in, 22);
-        for m in w.data.iter_mut() {
+        for m in w.iter_mut() {
             *m = m.scale(1.0 / 3.0);
         }
         let mut rng = Rng::stream(23, &[domain::TEST, 3]);

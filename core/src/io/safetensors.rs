@@ -49,7 +49,7 @@ pub fn encode(tensors: &[NamedTensor], metadata: &BTreeMap<String, String>) -> V
         off = end;
     }
     let mut h = serde_json::to_string(&Value::Object(header)).expect("json");
-    while (8 + h.len()) % 8 != 0 {
+    while !(8 + h.len()).is_multiple_of(8) {
         h.push(' ');
     }
     let mut out = Vec::with_capacity(8 + h.len() + off);

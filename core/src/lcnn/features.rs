@@ -15,16 +15,57 @@ use crate::real::Real;
 use crate::su3::Mat3;
 use alloc::vec::Vec;
 
-/// `channels` matrices per site, stored `data[site·channels + c]`.
+/// `channels` matrices per site. The storage layout is this module's
+/// business: everything else goes through the accessors, whose canonical
+/// order (for [`Self::iter`] and [`Self::from_site_major`]) is site-major,
+/// `site·channels + c`, sites in [`crate::lattice::Geometry`] order.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Features<T> {
     pub channels: usize,
-    pub data: Vec<Mat3<T>>,
+    data: Vec<Mat3<T>>,
 }
 
 impl<T: Real> Features<T> {
     pub fn zeros(volume: usize, channels: usize) -> Self {
         Features { channels, data: alloc::vec![Mat3::zero(); volume * channels] }
+    }
+    /// From matrices in the canonical order (`site·channels + c`).
+    pub fn from_site_major(channels: usize, data: Vec<Mat3<T>>) -> Self {
+        assert!(channels == 0 || data.len().is_multiple_of(channels), "features: not a whole number of sites");
+        Features { channels, data }
+    }
+    /// Every matrix, in the canonical order.
+    pub fn iter(&self) -> core::slice::Iter<'_, Mat3<T>> {
+        self.data.iter()
+    }
+    /// Every matrix, mutably, in the canonical order.
+    pub fn iter_mut(&mut self) -> core::slice::IterMut<'_, Mat3<T>> {
+        self.data.iter_mut()
+    }
+    /// Number of matrices (`volume · channels`).
+    pub fn len(&self) -> usize {
+        self.data.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+    #[inline(always)]
+    pub fn at_mut(&mut self, site: usize, c: usize) -> &mut Mat3<T> {
+        &mut self.data[site * self.channels + c]
+    }
+    /// `f(site, channels of the site)` for every site, in parallel.
+    pub fn for_each_site_mut(&mut self, f: impl Fn(usize, &mut [Mat3<T>]) + Sync + Send) {
+        crate::par::for_each_chunk_mut(&mut self.data, self.channels.max(1), f)
+    }
+    /// `f(state, block, channels of sites block·sites ..)` for blocks of
+    /// `sites` consecutive sites, in parallel, each worker with a `state` from `init`.
+    pub fn for_each_site_block_mut_init<S>(
+        &mut self,
+        sites: usize,
+        init: impl Fn() -> S + Sync + Send,
+        f: impl Fn(&mut S, usize, &mut [Mat3<T>]) + Sync + Send,
+    ) {
+        crate::par::for_each_chunk_mut_init(&mut self.data, (self.channels * sites).max(1), init, f)
     }
     #[inline(always)]
     pub fn at(&self, site: usize, c: usize) -> &Mat3<T> {
@@ -79,7 +120,7 @@ pub fn transport<T: Real>(u: &GaugeField<T>, w: &Features<T>, mu: usize, forward
     let g = u.geometry();
     let n = w.channels;
     let mut out = Features::zeros(g.volume(), n);
-    crate::par::for_each_chunk_mut(&mut out.data, n.max(1), |x, o| {
+    out.for_each_site_mut(|x, o| {
         let (link, src) = if forward {
             (*u.link(x, mu), g.up(x, mu))
         } else {
@@ -108,7 +149,7 @@ pub fn transport_backward<T: Real>(
     let n = w.channels;
     let mut g_w = Features::zeros(geom.volume(), n);
     // G_W: site y receives from the site whose transport read W(y).
-    crate::par::for_each_chunk_mut(&mut g_w.data, n.max(1), |y, gw| {
+    g_w.for_each_site_mut(|y, gw| {
         let (x, l) = if forward {
             let x = geom.dn(y, mu);
             (x, *u.link(x, mu)) // G_W(y) += U_μ(x)† G(x) U_μ(x), x = y − μ

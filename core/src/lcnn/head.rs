@@ -150,7 +150,7 @@ pub fn backward<T: Real>(h: &HeadShape, params: &[f64], w: &Features<T>, seed: S
             for c in 0..n {
                 // f = Re Tr W → G = f̄·1;  f = Im Tr W → G = f̄·(i 1)
                 let (gre, gim) = if h.imag { (gf[2 * c], gf[2 * c + 1]) } else { (gf[c], T::zero()) };
-                g_w.data[x * n + c] = Mat3::scalar(Complex::new(gre, gim));
+                *g_w.at_mut(x, c) = Mat3::scalar(Complex::new(gre, gim));
             }
             x += 1;
         }

@@ -59,7 +59,7 @@ pub fn n_params(n: usize) -> usize {
 pub fn forward<T: Real>(f: Activation, params: &[f64], w: &Features<T>) -> Features<T> {
     let n = w.channels;
     let mut out = w.clone();
-    crate::par::for_each_chunk_mut(&mut out.data, n.max(1), |_, o| {
+    out.for_each_site_mut(|_, o| {
         for (c, m) in o.iter_mut().enumerate() {
             let z = m.re_tr().mul_f64(params[c]) + T::from_f64(params[n + c]);
             *m = m.scale(f.eval(z).0);
@@ -85,7 +85,7 @@ pub fn backward<T: Real>(f: Activation, params: &[f64], w: &Features<T>, g_out: 
             })
             .collect()
     });
-    crate::par::for_each_chunk_mut(&mut g_w.data, n.max(1), |x, gw| {
+    g_w.for_each_site_mut(|x, gw| {
         for (c, gc) in gw.iter_mut().enumerate() {
             let (wm, g) = (w.at(x, c), g_out.at(x, c));
             let tr = wm.re_tr();

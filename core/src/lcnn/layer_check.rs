@@ -54,7 +54,7 @@ pub fn random_matrix(rng: &mut Rng) -> Mat3<f64> {
 pub fn random_features(volume: usize, channels: usize, seed: u64) -> Features<f64> {
     let mut rng = Rng::stream(seed, &[domain::TEST, 1]);
     let mut w = Features::zeros(volume, channels);
-    for m in w.data.iter_mut() {
+    for m in w.iter_mut() {
         *m = random_matrix(&mut rng);
     }
     w
@@ -71,7 +71,7 @@ fn probe<L: LayerOp>(
 ) -> f64 {
     let step = layer.forward(p, u, w);
     let links = step.links.as_ref().unwrap_or(u);
-    let a: f64 = step.features.data.iter().zip(r).map(|(x, r)| r.re_tr_mul_adj(x)).sum();
+    let a: f64 = step.features.iter().zip(r).map(|(x, r)| r.re_tr_mul_adj(x)).sum();
     a + links.links().iter().zip(s).map(|(x, s)| s.re_tr_mul_adj(x)).sum::<f64>()
 }
 
@@ -106,7 +106,7 @@ pub fn check_layer<L: LayerOp>(
     };
 
     let step = layer.forward(params, u, w);
-    let g_out = Features { channels: layer.n_out(), data: r.clone() };
+    let g_out = Features::from_site_major(layer.n_out(), r.clone());
     let mut g_u = s.clone();
     let input =
         BackwardInput { params, links: u, input: w, tape: step.tape.as_deref(), g_out: &g_out, need_params: true };
@@ -135,26 +135,26 @@ pub fn check_layer<L: LayerOp>(
             out.links = out.links.max(rel(d[l][a], fd));
         }
     }
-    for k in spread(w.data.len()) {
+    for k in spread(w.len()) {
         let e = random_matrix(&mut rng);
         let moved = |t: f64| {
             let mut v = w.clone();
-            v.data[k].add_scaled(&e, t);
+            v.at_mut(k / w.channels, k % w.channels).add_scaled(&e, t);
             v
         };
         let fd = (f(params, u, &moved(h)) - f(params, u, &moved(-h))) / (2.0 * h);
-        out.features = out.features.max(rel(g_w.data[k].re_tr_mul_adj(&e), fd));
+        out.features = out.features.max(rel(g_w.at(k / w.channels, k % w.channels).re_tr_mul_adj(&e), fd));
     }
 
     let om = GaugeTransform::random(geom, seed ^ 0x9e37_79b9);
     let mut w_om = w.clone();
-    for (k, m) in w_om.data.iter_mut().enumerate() {
+    for (k, m) in w_om.iter_mut().enumerate() {
         *m = om.apply_site(k / w.channels.max(1), m);
     }
     let moved = layer.forward(params, &om.apply(u), &w_om);
     let n_out = layer.n_out();
-    for (k, m) in moved.features.data.iter().enumerate() {
-        let want = om.apply_site(k / n_out, &step.features.data[k]);
+    for (k, (m, before)) in moved.features.iter().zip(step.features.iter()).enumerate() {
+        let want = om.apply_site(k / n_out, before);
         out.covariance = out.covariance.max(m.dist(&want) / (1.0 + crate::real::sqrt_f64(want.norm_sqr())));
     }
     if let (Some(new), Some(old)) = (&moved.links, &step.links) {

@@ -269,9 +269,8 @@ pub fn forward<T: Real>(
     let (blocks, shift_tape) = s.shifts().forward(u, w);
     let mut out = Features::zeros(vol, s.n_out);
     let nl = s.n_left();
-    crate::par::for_each_chunk_mut_init(
-        &mut out.data,
-        s.n_out * SITE_BLOCK,
+    out.for_each_site_block_mut_init(
+        SITE_BLOCK,
         || (Vec::new(), Vec::new(), Vec::new()),
         |(rp, tmp, l), blk, o| {
             let x0 = blk * SITE_BLOCK;
@@ -436,15 +435,16 @@ pub fn backward<T: Real>(
         part
     });
     let mut g_weights = if need_params { alloc::vec![T::zero(); s.n_params()] } else { Vec::new() };
-    let mut g_w = Features { channels: n_in, data: Vec::with_capacity(vol * n_in) };
-    let mut g_blocks = Features { channels: n_in * nbk, data: Vec::with_capacity(vol * n_in * nbk) };
+    let (mut g_w, mut g_blocks) = (Vec::with_capacity(vol * n_in), Vec::with_capacity(vol * n_in * nbk));
     for p in parts {
         for (a, b) in g_weights.iter_mut().zip(p.g_weights) {
             *a += b;
         }
-        g_w.data.extend(p.g_w);
-        g_blocks.data.extend(p.g_blocks);
+        g_w.extend(p.g_w);
+        g_blocks.extend(p.g_blocks);
     }
+    let mut g_w = Features::from_site_major(n_in, g_w);
+    let g_blocks = Features::from_site_major(n_in * nbk, g_blocks);
     g_w.add_assign(&s.shifts().backward(u, &tape.shift_tape, &g_blocks, g_u));
     (g_w, g_weights)
 }

@@ -88,7 +88,7 @@ pub fn forward<T: Real>(
     let ni = s.n_inputs();
     let nb = blocks.channels;
     let mut out = Features::zeros(u.geometry().volume(), s.n_out);
-    crate::par::for_each_chunk_mut(&mut out.data, s.n_out, |x, o| {
+    out.for_each_site_mut(|x, o| {
         let b = blocks.site(x);
         for (i, oi) in o.iter_mut().enumerate() {
             let mut acc = Mat3::zero();
@@ -122,7 +122,7 @@ pub fn backward<T: Real>(
     let ni = s.n_inputs();
     let nb = tape.blocks.channels;
     let mut g_blocks = Features::zeros(vol, nb);
-    crate::par::for_each_chunk_mut(&mut g_blocks.data, nb, |x, gb| {
+    g_blocks.for_each_site_mut(|x, gb| {
         let g = g_out.site(x);
         for (k, gk) in gb.iter_mut().enumerate() {
             let mut acc = Mat3::zero();

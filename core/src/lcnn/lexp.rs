@@ -131,7 +131,7 @@ pub fn backward<T: Real>(
     for (x, so) in outs.into_iter().enumerate() {
         g_links.extend(so.g_links);
         for c in 0..n {
-            g_w.data[x * n + c] += so.g_w[c];
+            *g_w.at_mut(x, c) += so.g_w[c];
         }
         for (a, b) in g_p.iter_mut().zip(so.g_p) {
             *a += b;

@@ -100,7 +100,7 @@ pub fn plaq_forward<T: Real>(u: &GaugeField<T>) -> Features<T> {
     let g = u.geometry();
     let planes = plaquette_planes(u.nd());
     let mut out = Features::zeros(g.volume(), planes.len());
-    crate::par::for_each_chunk_mut(&mut out.data, planes.len(), |x, o| {
+    out.for_each_site_mut(|x, o| {
         for (p, &(mu, nu)) in planes.iter().enumerate() {
             o[p] = crate::observe::plaquette(u, x, mu, nu);
         }
@@ -142,7 +142,7 @@ pub fn poly_forward<T: Real>(u: &GaugeField<T>) -> Features<T> {
     let g = u.geometry();
     let nd = u.nd();
     let mut out = Features::zeros(g.volume(), nd);
-    crate::par::for_each_chunk_mut(&mut out.data, nd, |x, o| {
+    out.for_each_site_mut(|x, o| {
         for mu in 0..nd {
             o[mu] = crate::observe::polyakov::polyakov_matrix(u, x, mu);
         }

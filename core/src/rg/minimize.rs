@@ -287,7 +287,7 @@ pub fn minimize<O: Objective>(
                 }
                 cur = next;
                 report.iterations += 1;
-                if report.iterations % 200 == 0 {
+                if report.iterations.is_multiple_of(200) {
                     // Remove rounding drift from SU(3); F and its gradient change at
                     // the rounding level, so they are evaluated again.
                     crate::par::for_each_mut(&mut cur.x, |_, u| *u = reunitarize(u));

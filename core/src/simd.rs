@@ -1,0 +1,294 @@
+//! Explicit SIMD kernels, chosen at run time for the CPU at hand.
+//!
+//! One operation carries the L-CNN: `c += a·b` for an `f64` weight matrix `a`
+//! (`m × k`, row stride `lda`) and an `f64` matrix `b` (`k × n`), `c` being
+//! `m × n` (all row-major). Every L-CB forward and backward product, on `f64`
+//! and on both planes of dual numbers, goes through [`gemm_f64`].
+//!
+//! Kernels ([`Kernel`]):
+//! * `Avx512`: 4 × 16 tiles in eight 512-bit accumulators, FMA;
+//! * `Avx2Fma`: 4 × 8 tiles in eight 256-bit accumulators, FMA;
+//! * `Portable`: [`crate::gemm::gemm_weights_tiled`], plain Rust that the
+//!   compiler vectorises for the build target (wasm32 builds use it with
+//!   simd128), with separate multiply and add.
+//!
+//! Every kernel sums each entry over `k` in order into an accumulator that
+//! starts at zero and is added to `c` at the end, so results never depend on
+//! tiling or thread count. The two FMA kernels round identically (one
+//! rounding per multiply-add, edges included), so they agree bit for bit;
+//! the portable kernel rounds the product and the sum separately and differs
+//! from them in the last bits (relative ~1e-16 per term).
+//!
+//! The choice: the best kernel the CPU supports, detected once (with the
+//! `std` feature; without it, the best one the build's target features
+//! enable). `FPA_SIMD=portable` (or `avx2`) in the environment caps it, e.g.
+//! to get the same bits as a wasm32 or non-FMA machine.
+
+/// A GEMM kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kernel {
+    Portable,
+    Avx2Fma,
+    Avx512,
+}
+
+impl Kernel {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kernel::Portable => "portable",
+            Kernel::Avx2Fma => "avx2+fma",
+            Kernel::Avx512 => "avx512",
+        }
+    }
+
+    /// Whether this CPU (or, without `std`, this build) can run it.
+    pub fn available(self) -> bool {
+        match self {
+            Kernel::Portable => true,
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2Fma => x86::has_avx2_fma(),
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512 => x86::has_avx512(),
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => false,
+        }
+    }
+
+    /// All kernels this machine can run, best last.
+    pub fn all_available() -> alloc::vec::Vec<Kernel> {
+        [Kernel::Portable, Kernel::Avx2Fma, Kernel::Avx512].into_iter().filter(|k| k.available()).collect()
+    }
+}
+
+/// The kernel [`gemm_f64`] uses (detected once).
+pub fn kernel() -> Kernel {
+    use core::sync::atomic::{AtomicU8, Ordering};
+    static CHOSEN: AtomicU8 = AtomicU8::new(0);
+    let code = |k: Kernel| match k {
+        Kernel::Portable => 1,
+        Kernel::Avx2Fma => 2,
+        Kernel::Avx512 => 3,
+    };
+    match CHOSEN.load(Ordering::Relaxed) {
+        1 => Kernel::Portable,
+        2 => Kernel::Avx2Fma,
+        3 => Kernel::Avx512,
+        _ => {
+            let k = detect();
+            CHOSEN.store(code(k), Ordering::Relaxed);
+            k
+        }
+    }
+}
+
+fn detect() -> Kernel {
+    let best = *Kernel::all_available().last().unwrap_or(&Kernel::Portable);
+    #[cfg(feature = "std")]
+    {
+        let cap = match std::env::var("FPA_SIMD").as_deref() {
+            Ok("portable") => Kernel::Portable,
+            Ok("avx2") => Kernel::Avx2Fma,
+            _ => Kernel::Avx512,
+        };
+        let rank = |k: Kernel| k as u8;
+        if rank(cap) < rank(best) {
+            return cap;
+        }
+    }
+    best
+}
+
+/// `c += a·b` with the kernel of [`kernel`].
+#[inline]
+pub fn gemm_f64(m: usize, n: usize, k: usize, a: &[f64], lda: usize, b: &[f64], c: &mut [f64]) {
+    gemm_f64_with(kernel(), m, n, k, a, lda, b, c)
+}
+
+/// `c += a·b` with a given kernel (panics if the CPU lacks it).
+pub fn gemm_f64_with(kernel: Kernel, m: usize, n: usize, k: usize, a: &[f64], lda: usize, b: &[f64], c: &mut [f64]) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(k == 0 || (lda >= k && a.len() >= (m - 1) * lda + k), "gemm: a is too short");
+    assert!(b.len() >= k * n && c.len() >= m * n, "gemm: b or c is too short");
+    match kernel {
+        Kernel::Portable => crate::gemm::gemm_weights_tiled(m, n, k, a, lda, b, c),
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Avx2Fma => {
+            assert!(x86::has_avx2_fma(), "this CPU has no AVX2+FMA");
+            // SAFETY: the CPU supports the kernel's features; the bounds were checked above.
+            unsafe { x86::gemm_avx2(m, n, k, a.as_ptr(), lda, b.as_ptr(), n, c.as_mut_ptr()) }
+        }
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Avx512 => {
+            assert!(x86::has_avx512(), "this CPU has no AVX-512");
+            // SAFETY: as above.
+            unsafe { x86::gemm_avx512(m, n, k, a.as_ptr(), lda, b.as_ptr(), c.as_mut_ptr()) }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        other => panic!("kernel {} is not built for this architecture", other.name()),
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use core::arch::x86_64::*;
+
+    pub fn has_avx2_fma() -> bool {
+        #[cfg(feature = "std")]
+        {
+            std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+        }
+        #[cfg(not(feature = "std"))]
+        {
+            cfg!(all(target_feature = "avx2", target_feature = "fma"))
+        }
+    }
+
+    pub fn has_avx512() -> bool {
+        #[cfg(feature = "std")]
+        {
+            std::is_x86_feature_detected!("avx512f") && has_avx2_fma()
+        }
+        #[cfg(not(feature = "std"))]
+        {
+            cfg!(target_feature = "avx512f") && has_avx2_fma()
+        }
+    }
+
+    const MR: usize = 4;
+
+    /// Entries `i in rows`, `j in cols` of `c += a·b`, one FMA per term (the
+    /// tiles' rounding), for the edges the vector tiles do not cover.
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn edge(
+        rows: core::ops::Range<usize>,
+        cols: core::ops::Range<usize>,
+        ld: usize,
+        k: usize,
+        a: *const f64,
+        lda: usize,
+        b: *const f64,
+        c: *mut f64,
+    ) {
+        for i in rows {
+            for j in cols.clone() {
+                let mut acc = _mm_setzero_pd();
+                for kk in 0..k {
+                    acc = _mm_fmadd_sd(_mm_set_sd(*a.add(i * lda + kk)), _mm_set_sd(*b.add(kk * ld + j)), acc);
+                }
+                *c.add(i * ld + j) += _mm_cvtsd_f64(acc);
+            }
+        }
+    }
+
+    /// 4 × 8 tiles: per `k`, two loads of `b`, four broadcasts of `a`, eight FMAs.
+    /// `b` and `c` have `n` columns and row stride `ld`.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn gemm_avx2(
+        m: usize,
+        n: usize,
+        k: usize,
+        a: *const f64,
+        lda: usize,
+        b: *const f64,
+        ld: usize,
+        c: *mut f64,
+    ) {
+        const NR: usize = 8;
+        let (m_full, n_full) = (m / MR * MR, n / NR * NR);
+        for j0 in (0..n_full).step_by(NR) {
+            for i0 in (0..m_full).step_by(MR) {
+                let mut acc = [[_mm256_setzero_pd(); 2]; MR];
+                for kk in 0..k {
+                    let bk = b.add(kk * ld + j0);
+                    let (b0, b1) = (_mm256_loadu_pd(bk), _mm256_loadu_pd(bk.add(4)));
+                    for (ii, row) in acc.iter_mut().enumerate() {
+                        let w = _mm256_broadcast_sd(&*a.add((i0 + ii) * lda + kk));
+                        row[0] = _mm256_fmadd_pd(w, b0, row[0]);
+                        row[1] = _mm256_fmadd_pd(w, b1, row[1]);
+                    }
+                }
+                for (ii, row) in acc.iter().enumerate() {
+                    let ci = c.add((i0 + ii) * ld + j0);
+                    _mm256_storeu_pd(ci, _mm256_add_pd(_mm256_loadu_pd(ci), row[0]));
+                    _mm256_storeu_pd(ci.add(4), _mm256_add_pd(_mm256_loadu_pd(ci.add(4)), row[1]));
+                }
+            }
+        }
+        edge(m_full..m, 0..n, ld, k, a, lda, b, c);
+        edge(0..m_full, n_full..n, ld, k, a, lda, b, c);
+    }
+
+    /// 4 × 16 tiles: per `k`, two loads of `b`, four broadcasts of `a`, eight FMAs.
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    pub unsafe fn gemm_avx512(m: usize, n: usize, k: usize, a: *const f64, lda: usize, b: *const f64, c: *mut f64) {
+        const NR: usize = 16;
+        let (m_full, n_full) = (m / MR * MR, n / NR * NR);
+        for j0 in (0..n_full).step_by(NR) {
+            for i0 in (0..m_full).step_by(MR) {
+                let mut acc = [[_mm512_setzero_pd(); 2]; MR];
+                for kk in 0..k {
+                    let bk = b.add(kk * n + j0);
+                    let (b0, b1) = (_mm512_loadu_pd(bk), _mm512_loadu_pd(bk.add(8)));
+                    for (ii, row) in acc.iter_mut().enumerate() {
+                        let w = _mm512_set1_pd(*a.add((i0 + ii) * lda + kk));
+                        row[0] = _mm512_fmadd_pd(w, b0, row[0]);
+                        row[1] = _mm512_fmadd_pd(w, b1, row[1]);
+                    }
+                }
+                for (ii, row) in acc.iter().enumerate() {
+                    let ci = c.add((i0 + ii) * n + j0);
+                    _mm512_storeu_pd(ci, _mm512_add_pd(_mm512_loadu_pd(ci), row[0]));
+                    _mm512_storeu_pd(ci.add(8), _mm512_add_pd(_mm512_loadu_pd(ci.add(8)), row[1]));
+                }
+            }
+        }
+        // The 8-wide AVX2 tiles, then single entries, for what is left.
+        let rest = n - n_full;
+        if rest > 0 {
+            gemm_avx2(m_full, rest, k, a, lda, b.add(n_full), n, c.add(n_full));
+        }
+        edge(m_full..m, 0..n, n, k, a, lda, b, c);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec::Vec;
+
+    fn data(len: usize, mul: usize, modulo: usize) -> Vec<f64> {
+        (0..len).map(|i| ((i * mul % modulo) as f64 - (modulo / 2) as f64) / 7.3).collect()
+    }
+
+    /// Every kernel this CPU runs against the portable one, on shapes with
+    /// edges in both directions; the FMA kernels agree bit for bit.
+    #[test]
+    fn kernels_agree_with_the_portable_path() {
+        for &(m, n, k, lda) in &[(7, 45, 13, 13), (8, 32, 20, 25), (4, 16, 1, 1), (9, 3, 5, 6), (1, 17, 0, 0)] {
+            let a = data(m * lda.max(1), 37, 17);
+            let b = data(k * n, 53, 23);
+            let c0 = data(m * n, 11, 5);
+            let run = |kern: Kernel| {
+                let mut c = c0.clone();
+                gemm_f64_with(kern, m, n, k, &a, lda, &b, &mut c);
+                c
+            };
+            let reference = run(Kernel::Portable);
+            let mut fma: Option<Vec<f64>> = None;
+            for kern in Kernel::all_available() {
+                let c = run(kern);
+                for (x, y) in c.iter().zip(&reference) {
+                    assert!((x - y).abs() <= 1e-13 * (1.0 + y.abs()), "{} on {m}x{n}x{k}: {x} vs {y}", kern.name());
+                }
+                if kern != Kernel::Portable {
+                    match &fma {
+                        None => fma = Some(c),
+                        Some(f) => assert!(f == &c, "FMA kernels differ on {m}x{n}x{k}"),
+                    }
+                }
+            }
+        }
+    }
+}
