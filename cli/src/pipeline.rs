@@ -31,7 +31,7 @@ use std::time::Instant;
 pub enum Preset {
     /// Small: finishes in minutes on 2 cores and shows the result
     Small,
-    /// The shipped FP action's recipe from scratch (about 1.5 hours on 2 cores)
+    /// The shipped FP action's recipe from scratch (Adam, then the instanton refit; about 2.5 hours on 2 cores)
     Paper,
     /// Tiny: a smoke test (tests use it)
     Tiny,
@@ -141,6 +141,19 @@ pub struct InstantonConfig {
     pub rhos: Vec<f64>,
     /// Levels of the FP equation for the exact values (1, or 2 for inception)
     pub depth: usize,
+    /// Instanton sizes rho/a (on `lattice`) whose exact FP values and derivatives join the
+    /// Wilson-ensemble data in a final exact least-squares refit of the last layer and read-out
+    /// of the trained model (`fpa train --init-from M --fit-readout --epochs 0`): HIMW's
+    /// instanton fine-tuning. Empty: no fine-tuning.
+    #[serde(default)]
+    pub tune_rhos: Vec<f64>,
+    /// Weight of the derivative loss L2 in that refit
+    #[serde(default = "default_tune_w2")]
+    pub tune_w2: f64,
+}
+
+fn default_tune_w2() -> f64 {
+    100.0
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -201,7 +214,13 @@ impl PipelineConfig {
                     configs: 1,
                     finetune_epochs: 0,
                 },
-                instantons: InstantonConfig { lattice: "4x4x4x4".into(), rhos: vec![1.0, 1.5], depth: 1 },
+                instantons: InstantonConfig {
+                    lattice: "4x4x4x4".into(),
+                    rhos: vec![1.0, 1.5],
+                    depth: 1,
+                    tune_rhos: vec![1.25],
+                    tune_w2: 10.0,
+                },
                 locality: LocalityConfig { lattice: "4x4x4x4".into(), beta: 5.5 },
             },
             Preset::Small => PipelineConfig {
@@ -241,11 +260,19 @@ impl PipelineConfig {
                     configs: 2,
                     finetune_epochs: 0,
                 },
-                instantons: InstantonConfig { lattice: "6x6x6x6".into(), rhos: vec![0.6, 0.8, 1.0, 1.25], depth: 1 },
+                instantons: InstantonConfig {
+                    lattice: "6x6x6x6".into(),
+                    rhos: vec![0.6, 0.8, 1.0, 1.25],
+                    depth: 1,
+                    tune_rhos: vec![],
+                    tune_w2: 100.0,
+                },
                 locality: LocalityConfig { lattice: "6x6x6x6".into(), beta: 5.0 },
             },
-            // The recipe of the first shipped FP action (paper-k222, read-out fit only) at a size that finishes
-            // from scratch in about 1.5 hours on 2 cores.
+            // The shipped FP action's recipe (models/fp-action.json) in one run: 40 Wilson
+            // configurations per coupling, Wilson start + read-out fit, Adam on L1 + 100 L2 with
+            // early stopping, then the exact refit with four instantons. About 2.5 hours on 2
+            // cores (stage timings in the README's model card).
             Preset::Paper => PipelineConfig {
                 out: "runs/paper".into(),
                 seed: 1,
@@ -254,22 +281,22 @@ impl PipelineConfig {
                     betas: vec![5.0, 5.25, 5.5, 5.75, 6.0, 6.25, 6.5, 6.75, 7.0],
                     therm: 200,
                     every: 10,
-                    configs: 20,
+                    configs: 40,
                     overrelax: 4,
-                    test_configs: 4,
+                    test_configs: 10,
                 },
                 fp,
                 train: TrainConfig {
-                    model: "paper-k222".into(),
-                    epochs: 0,
+                    model: "paper".into(),
+                    epochs: 30,
                     batch: 4,
-                    lr: 1e-5,
+                    lr: 1e-3,
                     w1: 1.0,
-                    w2: 10.0,
-                    val: 0.1,
+                    w2: 100.0,
+                    val: 0.15,
                     fit_readout: true,
-                    fit_directions: 48,
-                    patience: 5,
+                    fit_directions: 32,
+                    patience: 8,
                 },
                 iterate: IterateConfig { iterations: 0, configs_per_beta: 4, epochs: 10 },
                 transfer: TransferConfig {
@@ -282,6 +309,8 @@ impl PipelineConfig {
                     lattice: "8x8x8x8".into(),
                     rhos: vec![1.0, 1.25, 1.5, 1.75, 2.0, 2.5],
                     depth: 1,
+                    tune_rhos: vec![1.1, 1.4, 1.8, 2.3],
+                    tune_w2: 100.0,
                 },
                 locality: LocalityConfig { lattice: "8x8x8x8".into(), beta: 5.0 },
             },
@@ -390,7 +419,7 @@ fn ensembles_with_fp<S: Serialize>(
     }
     let st = (&cfg.fp, &dirs);
     let data = folder.join(format!("fp-{}", tag(&st)));
-    ctx.stage(&format!("{label}-fp"), &st, || fp_data(ctx, &cfg.fp, dirs.clone(), &cfg.fp.rhs, &data, None))?;
+    ctx.stage(&format!("{label}-fp"), &st, || fp_data(ctx, &cfg.fp, dirs.clone(), vec![], &cfg.fp.rhs, &data, None))?;
     Ok(data)
 }
 
@@ -398,6 +427,7 @@ fn fp_data(
     ctx: &Ctx,
     cfg: &FpConfig,
     ensembles: Vec<PathBuf>,
+    instantons: Vec<String>,
     rhs: &str,
     out: &Path,
     limit: Option<usize>,
@@ -407,7 +437,7 @@ fn fp_data(
     let max_iter = if rhs.ends_with(".safetensors") { 3000 } else { 20_000 };
     crate::fp_data::run(&FpDataArgs {
         ensembles,
-        instantons: vec![],
+        instantons,
         rhs: rhs.into(),
         out: out.to_path_buf(),
         kappa: cfg.kappa,
@@ -456,6 +486,66 @@ fn train(
     })
 }
 
+/// HIMW's instanton fine-tuning, as made the shipped model: exact FP data of instantons of
+/// sizes `tune_rhos`, then an exact refit of the last layer and read-out of `model` on the
+/// round-0 Wilson data plus those instantons. Returns the refitted model and its evaluation
+/// on `eval_on` (the held-out test data when there are any).
+fn instanton_finetune(
+    ctx: &Ctx,
+    cfg: &PipelineConfig,
+    model_arg: &str,
+    model: &Path,
+    wilson_data: &Path,
+    eval_on: &Path,
+) -> Result<(PathBuf, InstantonRefit)> {
+    let inst = &cfg.instantons;
+    let specs: Vec<String> = inst.tune_rhos.iter().map(|r| format!("{}:{r}", inst.lattice)).collect();
+    let st = (&cfg.fp, &specs);
+    let data = ctx.dir.join("instanton-tune").join(format!("fp-{}", tag(&st)));
+    ctx.stage("instanton-tune-fp", &st, || fp_data(ctx, &cfg.fp, vec![], specs.clone(), &cfg.fp.rhs, &data, None))?;
+    let st = (inst.tune_w2, &cfg.train, crate::fp_data::file_hash(model)?, &data, wilson_data);
+    let out = ctx.dir.join("models").join(format!("instanton-refit-{}.safetensors", tag(&st)));
+    ctx.stage("instanton-refit", &st, || {
+        crate::train::run(&TrainArgs {
+            data: vec![wilson_data.to_path_buf(), data.clone()],
+            model: model_arg.into(),
+            epochs: 0,
+            out: out.clone(),
+            batch: cfg.train.batch,
+            lr: cfg.train.lr,
+            schedule: ScheduleArg::Cosine,
+            w1: cfg.train.w1,
+            w2: inst.tune_w2,
+            val: 0.1,
+            seed: cfg.seed,
+            init_from: Some(model.to_path_buf()),
+            quiet: ctx.quiet,
+            patience: 0,
+            fit_readout: true,
+            fit_directions: cfg.train.fit_directions,
+            stop_after: None,
+        })
+    })?;
+    let before = load_eval(model, &[data.clone()])?;
+    let after = load_eval(&out, &[data])?;
+    let ratio = |r: &Report| r.instantons.iter().map(|i| i.a_model / i.a_fp).collect::<Vec<_>>();
+    let wilson_ensembles = load_eval(&out, &[eval_on.to_path_buf()])?;
+    if !ctx.quiet {
+        eprintln!("  instanton refit: A_L-CNN/A_FP {:.4?} -> {:.4?}", ratio(&before), ratio(&after));
+    }
+    Ok((
+        out.clone(),
+        InstantonRefit {
+            model: out.display().to_string(),
+            rhos: inst.tune_rhos.clone(),
+            w2: inst.tune_w2,
+            lcnn_over_fp_before: ratio(&before),
+            lcnn_over_fp_after: ratio(&after),
+            per_beta: wilson_ensembles.per_beta,
+        },
+    ))
+}
+
 fn load_eval(model: &Path, data: &[PathBuf]) -> Result<Report> {
     let (m, p, _) = crate::model_io::load(model)?;
     let (samples, ids) = crate::eval::load_all(data)?;
@@ -479,6 +569,9 @@ pub struct Summary {
     pub config: PipelineConfig,
     /// Per round: mean relative action error and invariant loss over all β (L-CNN), and Wilson's.
     pub rounds: Vec<RoundSummary>,
+    /// The instanton fine-tuning, when `instantons.tune_rhos` asks for it.
+    #[serde(default)]
+    pub instanton_refit: Option<InstantonRefit>,
     pub transfer: Option<TransferSummary>,
     pub instantons: Vec<InstantonRow>,
     pub locality: Vec<LocalityPoint>,
@@ -488,6 +581,18 @@ pub struct Summary {
     /// The round whose model the transfer, instanton and locality stages use.
     pub best_round: usize,
     pub seconds: f64,
+}
+
+/// What the instanton refit did: `A_L-CNN / A_FP` on the tuning instantons before and after.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct InstantonRefit {
+    pub model: String,
+    pub rhos: Vec<f64>,
+    pub w2: f64,
+    pub lcnn_over_fp_before: Vec<f64>,
+    pub lcnn_over_fp_after: Vec<f64>,
+    /// The refitted model on the Wilson ensembles the rounds were evaluated on.
+    pub per_beta: Vec<crate::eval::BetaRow>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -553,6 +658,12 @@ impl PipelineConfig {
                 "lattice {l}: the pipeline needs 4D lattices with even extents"
             );
         }
+        let inst = &self.instantons;
+        for &rho in &inst.tune_rhos {
+            crate::fp_data::parse_instanton(&format!("{}:{rho}", inst.lattice))
+                .with_context(|| format!("instantons.tune_rhos: {rho}"))?;
+        }
+        ensure!(inst.tune_w2.is_finite() && inst.tune_w2 >= 0.0, "instantons.tune_w2 must be a number >= 0");
         Ok(())
     }
 }
@@ -621,6 +732,7 @@ pub fn run(args: &PipelineArgs) -> Result<()> {
     let mut failed_round: Option<(usize, usize, String)> = None;
     let mut prev_model: Option<PathBuf> = None;
     let mut prev_data: Option<PathBuf> = None;
+    let mut round0_data = PathBuf::new();
     for round in 0..=cfg.iterate.iterations {
         let rhs = match &prev_model {
             None => cfg.fp.rhs.clone(),
@@ -630,8 +742,11 @@ pub fn run(args: &PipelineArgs) -> Result<()> {
         let fp_st = (&cfg.fp, &rhs, limit, &ens_dirs);
         let data = dir.join("fp").join(format!("round{round}-{}", tag(&fp_st)));
         ctx.stage(&format!("fp-round{round}"), &fp_st, || {
-            fp_data(&ctx, &cfg.fp, ens_dirs.clone(), &rhs, &data, limit)
+            fp_data(&ctx, &cfg.fp, ens_dirs.clone(), vec![], &rhs, &data, limit)
         })?;
+        if round == 0 {
+            round0_data = data.clone();
+        }
         let idx: crate::fp_data::Index = serde_json::from_str(&std::fs::read_to_string(data.join("index.json"))?)?;
         if round > 0 && idx.configs.len() < 2 {
             // The previous L-CNN is not a usable right-hand side (typically unbounded
@@ -715,8 +830,15 @@ pub fn run(args: &PipelineArgs) -> Result<()> {
         prev_data = Some(data);
     }
     // The later stages use the round whose model describes its own FP data best.
-    let (final_model, _) = models.iter().min_by(|a, b| a.1.total_cmp(&b.1)).cloned().unwrap();
+    let (mut final_model, _) = models.iter().min_by(|a, b| a.1.total_cmp(&b.1)).cloned().unwrap();
     let best_round = models.iter().position(|m| m.0 == final_model).unwrap();
+    let mut instanton_refit = None;
+    if !cfg.instantons.tune_rhos.is_empty() && args.model.is_none() {
+        let eval_on = test_data.clone().unwrap_or_else(|| round0_data.clone());
+        let (refit, report) = instanton_finetune(&ctx, &cfg, &model_arg, &final_model, &round0_data, &eval_on)?;
+        final_model = refit;
+        instanton_refit = Some(report);
+    }
     let (fm, fpar, _) = crate::model_io::load(&final_model)?;
     let lcnn = LcnnAction::new(fm.clone(), fpar.clone(), "final L-CNN".into());
     let blocking = Blocking::normalised(cfg.fp.kappa, cfg.fp.s_pl, cfg.fp.s_d, cfg.fp.s_hd, 4);
@@ -818,6 +940,7 @@ pub fn run(args: &PipelineArgs) -> Result<()> {
         program: format!("fpa {}", env!("CARGO_PKG_VERSION")),
         config: cfg.clone(),
         rounds,
+        instanton_refit,
         transfer,
         instantons,
         locality_decay_length: decay_length(&locality),

@@ -109,6 +109,30 @@ th{background:#f2f2f2}h1,h2{border-bottom:1px solid #ddd}.grid{display:flex;flex
         }
     }
     h.push_str("</div>");
+    if let Some(r) = &s.instanton_refit {
+        let _ = write!(
+            h,
+            "<h2>Instanton refit</h2><p>Last layer and read-out refitted exactly (w2 = {}) with instantons of ρ/a = {:?} \
+             added to the round-0 data: A_L-CNN/A_FP {:?} → {:?}. On the Wilson ensembles afterwards:</p>\
+             <table><tr><th>β_wil</th><th>rel. error L-CNN</th><th>Wilson</th><th>inv. loss L-CNN</th><th>Wilson</th></tr>",
+            r.w2,
+            r.rhos,
+            r.lcnn_over_fp_before.iter().map(|x| format!("{x:.4}")).collect::<Vec<_>>(),
+            r.lcnn_over_fp_after.iter().map(|x| format!("{x:.4}")).collect::<Vec<_>>(),
+        );
+        for row in &r.per_beta {
+            let _ = write!(
+                h,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                row.beta_wil,
+                e(row.lcnn.rel_error),
+                e(row.wilson.rel_error),
+                e(row.lcnn.invariant_loss),
+                e(row.wilson.invariant_loss)
+            );
+        }
+        h.push_str("</table>");
+    }
     if let Some(t) = &s.transfer {
         let _ = write!(
             h,

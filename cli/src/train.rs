@@ -32,7 +32,7 @@ pub struct TrainArgs {
     #[arg(long = "data", required = true)]
     pub data: Vec<PathBuf>,
     /// Model spec: a JSON file, or `paper` (3 x L-CB 12 channels, kernels 2,2,1), `paper-12-24-24`, or
-    /// `paper-k222` (kernels 2,2,2: the shipped FP action)
+    /// `paper-k222` (kernels 2,2,2: the first shipped FP action's)
     #[arg(long)]
     pub model: String,
     #[arg(long, default_value_t = 20)]

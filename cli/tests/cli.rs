@@ -349,7 +349,7 @@ fn all_finite(v: &serde_json::Value) -> bool {
 }
 
 /// The whole program on a tiny default: ensembles, FP data, training,
-/// evaluation, one self-consistent round, transfer, instantons, locality and
+/// evaluation, one self-consistent round, the instanton refit, transfer, instantons, locality and
 /// the report. Every number in summary.json is finite, the L-CNN beats the
 /// Wilson action on the relative action error, the report is one offline
 /// page, and a second run finds every stage up to date.
@@ -370,6 +370,13 @@ fn tiny_pipeline_end_to_end() {
         "the iteration ran or said why not"
     );
     assert_eq!(s["instantons"].as_array().unwrap().len(), 2);
+    // The instanton refit (tiny: one instanton, rho = 1.25): the refitted model is the final one
+    // and describes the tuning instanton at least as well as the model it started from.
+    let refit = &s["instanton_refit"];
+    let before = refit["lcnn_over_fp_before"][0].as_f64().unwrap();
+    let after = refit["lcnn_over_fp_after"][0].as_f64().unwrap();
+    assert!((after - 1.0).abs() <= (before - 1.0).abs(), "instanton refit: A/A_FP {before} -> {after}");
+    assert_eq!(refit["per_beta"].as_array().unwrap().len(), 2);
     assert!(!s["locality"].as_array().unwrap().is_empty());
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     let external = ["src=\"http", "href=\"http", "@import", "<link"].iter().any(|p| html.contains(p));
