@@ -526,7 +526,7 @@ fn instanton_finetune(
             stop_after: None,
         })
     })?;
-    let before = load_eval(model, &[data.clone()])?;
+    let before = load_eval(model, std::slice::from_ref(&data))?;
     let after = load_eval(&out, &[data])?;
     let ratio = |r: &Report| r.instantons.iter().map(|i| i.a_model / i.a_fp).collect::<Vec<_>>();
     let wilson_ensembles = load_eval(&out, &[eval_on.to_path_buf()])?;
