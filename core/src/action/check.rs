@@ -20,16 +20,20 @@ pub fn derivative_error<A: Action<f64> + ?Sized>(action: &A, u: &GaugeField<f64>
     for &l in links {
         let (x, mu) = (l / nd, l % nd);
         for a in 0..8 {
-            let shifted = |s: f64| {
-                let mut c = [0.0; 8];
-                c[a] = s;
-                let mut v = u.clone();
-                v.set_link(x, mu, exp_components(&c) * *u.link(x, mu));
-                action.value(&v)
-            };
+            let shifted = |s: f64| action.value(&moved_link(u, x, mu, a, s));
             let fd = (8.0 * (shifted(h) - shifted(-h)) - (shifted(2.0 * h) - shifted(-2.0 * h))) / (12.0 * h);
             worst = worst.max((d[l][a] - fd).abs() / (1.0 + fd.abs()));
         }
     }
     worst
+}
+
+/// `U` with `U_mu(x)` replaced by `exp(i s t^a) U_mu(x)`: the move whose
+/// derivative at `s = 0` is `D_{x,mu,a}`.
+pub fn moved_link(u: &GaugeField<f64>, x: usize, mu: usize, a: usize, s: f64) -> GaugeField<f64> {
+    let mut c = [0.0; 8];
+    c[a] = s;
+    let mut v = u.clone();
+    v.set_link(x, mu, exp_components(&c) * *u.link(x, mu));
+    v
 }

@@ -16,10 +16,11 @@
 
 use super::features::Features;
 use super::layer::{BackwardInput, LayerOp};
+use crate::action::check::moved_link;
 use crate::lattice::{GaugeField, GaugeTransform};
 use crate::rg::kernel::derivatives_from_gradients;
 use crate::rng::{domain, Rng};
-use crate::su3::{exp_components, Complex, Mat3};
+use crate::su3::{Complex, Mat3};
 use alloc::vec::Vec;
 
 /// Worst deviations found by [`check_layer`]; each is relative, `|exact − fd| / (1 + |fd|)`
@@ -124,13 +125,7 @@ pub fn check_layer<L: LayerOp>(
     for l in spread(u.links().len()) {
         let (x, mu) = (l / nd, l % nd);
         for a in 0..8 {
-            let moved = |e: f64| {
-                let mut c = [0.0; 8];
-                c[a] = e;
-                let mut v = u.clone();
-                v.set_link(x, mu, exp_components(&c) * *u.link(x, mu));
-                v
-            };
+            let moved = |e: f64| moved_link(u, x, mu, a, e);
             let fd = (f(params, &moved(h), w) - f(params, &moved(-h), w)) / (2.0 * h);
             out.links = out.links.max(rel(d[l][a], fd));
         }
