@@ -486,7 +486,7 @@ fn train(
     })
 }
 
-/// HIMW's instanton fine-tuning, as made the shipped model: exact FP data of instantons of
+/// HIMW's instanton fine-tuning, as it made the shipped model: exact FP data of instantons of
 /// sizes `tune_rhos`, then an exact refit of the last layer and read-out of `model` on the
 /// round-0 Wilson data plus those instantons. Returns the refitted model and its evaluation
 /// on `eval_on` (the held-out test data when there are any).
