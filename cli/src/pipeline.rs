@@ -13,7 +13,7 @@ use crate::files::{ensure_dir, write_json};
 use crate::fp_data::FpDataArgs;
 use crate::generate::{FileFormat, GenerateArgs, OutputArgs, Start};
 use crate::plot::{line_chart, Series};
-use crate::train::{ScheduleArg, TrainArgs};
+use crate::train::{ScheduleArg, TrainArgs, ValueLossArg};
 use anyhow::{ensure, Context, Result};
 use clap::{Args, ValueEnum};
 use fpa_core::action::{Action, Wilson};
@@ -477,6 +477,7 @@ fn train(
         schedule: ScheduleArg::Cosine,
         w1: t.w1,
         w2: t.w2,
+        value_loss: ValueLossArg::Density,
         val: t.val,
         seed,
         init_from: init,
@@ -518,6 +519,7 @@ fn instanton_finetune(
             schedule: ScheduleArg::Cosine,
             w1: cfg.train.w1,
             w2: inst.tune_w2,
+            value_loss: ValueLossArg::Density,
             val: 0.1,
             seed: cfg.seed,
             init_from: Some(model.to_path_buf()),

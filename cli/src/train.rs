@@ -10,7 +10,7 @@ use anyhow::{bail, ensure, Context, Result};
 use clap::{Args, ValueEnum};
 use fpa_core::io::safetensors::{self, NamedTensor};
 use fpa_core::lcnn::readout_fit::{fit_last_layer, FitReport, FitSettings};
-use fpa_core::lcnn::train::{Adam, LossWeights, Sample, Schedule};
+use fpa_core::lcnn::train::{Adam, LossWeights, Sample, Schedule, ValueLoss};
 use fpa_core::lcnn::trainer::{validation_split, EpochLog, EpochOutcome, History, LoopSettings, Trainer};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
@@ -24,6 +24,22 @@ pub enum ScheduleArg {
     Constant,
     Cosine,
     Step,
+}
+
+/// `--value-loss`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ValueLossArg {
+    Density,
+    RelativeSquared,
+}
+
+impl From<ValueLossArg> for ValueLoss {
+    fn from(v: ValueLossArg) -> Self {
+        match v {
+            ValueLossArg::Density => ValueLoss::Density,
+            ValueLossArg::RelativeSquared => ValueLoss::RelativeSquared,
+        }
+    }
 }
 
 #[derive(Args, Debug, Clone)]
@@ -47,9 +63,13 @@ pub struct TrainArgs {
     pub lr: f64,
     #[arg(long, value_enum, default_value = "cosine")]
     pub schedule: ScheduleArg,
-    /// Weight of the action-density loss L1
+    /// Weight of the value loss L1
     #[arg(long, default_value_t = 1.0)]
     pub w1: f64,
+    /// Form of the value loss L1: `density` (|A - A_FP| / V, HIMW's) or `relative-squared`
+    /// (((A - A_FP) / A_FP)^2, the evaluation's measure, smooth in the weights)
+    #[arg(long, value_enum, default_value = "density")]
+    pub value_loss: ValueLossArg,
     /// Weight of the invariant (derivative) loss L2
     #[arg(long, default_value_t = 1.0)]
     pub w2: f64,
@@ -69,7 +89,8 @@ pub struct TrainArgs {
     pub patience: usize,
     /// Before the first epoch, fit the last layer (an L-CB layer with real weights, linear read-out of
     /// Re Tr) exactly by
-    /// linear least squares on the training data (objective 100 w1 ((A_FP - A)/A_FP)^2 + w2 L2,
+    /// linear least squares on the training data (objective c w1 ((A_FP - A)/A_FP)^2 + w2 L2, c = 100 with
+    /// the density value loss and 1 with the relative-squared one,
     /// the derivative part sketched with --fit-directions random link directions per configuration)
     #[arg(long)]
     pub fit_readout: bool,
@@ -197,7 +218,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         batch: args.batch,
         lr: args.lr,
         schedule: args.schedule,
-        weights: LossWeights { w1: args.w1, w2: args.w2 },
+        weights: LossWeights { w1: args.w1, w2: args.w2, value: args.value_loss.into() },
         val: args.val,
         seed: args.seed,
         init_from: args.init_from.as_ref().map(|p| p.display().to_string()),
@@ -231,7 +252,13 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         let readout_fit = if args.fit_readout {
             let set = FitSettings {
                 directions: args.fit_directions,
-                value_weight: 100.0 * args.w1,
+                // The fit's value term is the squared relative error: with the density loss,
+                // w1 counts 100 times (a relative error of 1e-2 weighs as a density error of 1e-2
+                // on an action density near 1).
+                value_weight: match args.value_loss {
+                    ValueLossArg::Density => 100.0 * args.w1,
+                    ValueLossArg::RelativeSquared => args.w1,
+                },
                 derivative_weight: args.w2,
                 seed: args.seed,
                 ..Default::default()

@@ -45,7 +45,7 @@ fn bench(c: &mut Criterion) {
         let mut adam = Adam::new(p.len());
         g.bench_function(BenchmarkId::new("train step", format!("{l}^4")), |b| {
             b.iter(|| {
-                let (_, grad) = batch_loss(&m, &p, &[&sample], LossWeights { w1: 1.0, w2: 1.0 }, true);
+                let (_, grad) = batch_loss(&m, &p, &[&sample], LossWeights::new(1.0, 1.0), true);
                 adam.step(&mut p, &grad.unwrap(), 1e-4);
             })
         });

@@ -210,7 +210,7 @@ pub fn lcnn_hessian_columns_are_exact_and_local() {
 /// second-order term, with and without the trivial-field subtraction.
 pub fn lcnn_training_gradient_assembly() {
     use fpa_core::lcnn::train::{
-        action_and_gradients, directional_weight_gradient, sample_loss, LossWeights, Sample, L2_NORM,
+        action_and_gradients, directional_weight_gradient, sample_loss, LossWeights, Sample, ValueLoss, L2_NORM,
     };
     for subtract in [true, false] {
         let m = Model::new(ModelSpec { subtract_trivial: subtract, ..every_layer_spec(4) }).unwrap();
@@ -222,17 +222,39 @@ pub fn lcnn_training_gradient_assembly() {
             (0..u.links().len()).map(|_| fpa_core::su3::random::gaussian_algebra(&mut rng)).collect();
         let s = Sample { links: u.clone(), a_fp: 3.0, d_fp: d_fp.clone(), beta: 6.0 };
         let trivial = if subtract { m.trivial_per_site(&p) } else { (0.0, vec![0.0; p.len()]) };
-        let w = LossWeights { w1: 0.7, w2: 1.3 };
-        let (_, got) = sample_loss(&m, &p, &trivial, &s, w, true);
-        let got = got.unwrap();
         let (a, ga, d) = action_and_gradients(&m, &p, &trivial, &u);
         let r: Vec<[f64; 8]> = d.iter().zip(&d_fp).map(|(x, y)| core::array::from_fn(|c| x[c] - y[c])).collect();
         let gd = directional_weight_gradient(&m, &p, &u, &r);
         let vol = 16.0;
-        let sign = if a > 3.0 { 1.0 } else { -1.0 };
-        for k in 0..p.len() {
-            let want = w.w1 * sign / vol * ga[k] + w.w2 * 2.0 / (L2_NORM * vol) * gd[k];
-            assert_close(got[k], want, 1e-12, &format!("training gradient {k} (subtract {subtract})"));
+        for value in [ValueLoss::Density, ValueLoss::RelativeSquared] {
+            let w = LossWeights { w1: 0.7, w2: 1.3, value };
+            let (loss, got) = sample_loss(&m, &p, &trivial, &s, w, true);
+            let got = got.unwrap();
+            // ∂L₁/∂A written out for each form of the value term.
+            let (l1, dl1) = match value {
+                ValueLoss::Density => ((a - 3.0).abs() / vol, if a > 3.0 { 1.0 } else { -1.0 } / vol),
+                ValueLoss::RelativeSquared => (((a - 3.0) / 3.0).powi(2), 2.0 * (a - 3.0) / 9.0),
+            };
+            assert_close(loss.l1, l1, 1e-12, &format!("value loss {value:?}"));
+            for k in 0..p.len() {
+                let want = w.w1 * dl1 * ga[k] + w.w2 * 2.0 / (L2_NORM * vol) * gd[k];
+                assert_close(got[k], want, 1e-12, &format!("training gradient {k} (subtract {subtract}, {value:?})"));
+            }
+            // And central differences of the total loss along a few weights.
+            // (A[1] is subtracted with the perturbed weights.)
+            let total = |q: &[f64]| {
+                let t = if subtract { m.trivial_per_site(q) } else { trivial.clone() };
+                let (l, _) = sample_loss(&m, q, &t, &s, w, false);
+                w.total((l.l1, l.l2))
+            };
+            for k in (0..p.len()).step_by(p.len() / 7 + 1) {
+                let h = 1e-5 * (1.0 + p[k].abs());
+                let (mut up, mut down) = (p.clone(), p.clone());
+                up[k] += h;
+                down[k] -= h;
+                let fd = (total(&up) - total(&down)) / (2.0 * h);
+                assert_close(got[k], fd, 1e-6, &format!("finite differences of the loss, weight {k} ({value:?})"));
+            }
         }
     }
 }

@@ -137,7 +137,7 @@ pub fn training_on_fp_data_lowers_both_losses() {
     // The derivative residual is a few 1e-3 where Wilson already is; weight it
     // up so the fit does not stop at the Wilson level (checked with init
     // seeds 1…4: L2 ends 40–50 % below Wilson, L1 30–70x below).
-    let w = LossWeights { w1: 1.0, w2: 10.0 };
+    let w = LossWeights::new(1.0, 10.0);
     let mean = |l: &[fpa_core::lcnn::train::SampleLoss]| {
         (l.iter().map(|x| x.l1).sum::<f64>() / l.len() as f64, l.iter().map(|x| x.l2).sum::<f64>() / l.len() as f64)
     };

@@ -134,7 +134,7 @@ impl Learner {
             return Err(JsError::new("generate at least two configurations first"));
         }
         let batch: Vec<&Sample> = self.samples.iter().collect();
-        let w = LossWeights { w1: 1.0, w2: 1.0 };
+        let w = LossWeights::new(1.0, 1.0);
         let mut last = vec![f64::NAN, f64::NAN];
         for _ in 0..steps {
             let (l, g) = batch_loss(&self.model, &self.params, &batch, w, true);

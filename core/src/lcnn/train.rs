@@ -39,14 +39,58 @@ pub struct Sample {
     pub beta: f64,
 }
 
-/// Weights of the two loss terms.
+/// The value term `L₁` of one configuration.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ValueLoss {
+    /// `|A − A_FP| / V`, the absolute error of the action density (HIMW's `L₁`).
+    #[default]
+    Density,
+    /// `((A − A_FP) / A_FP)²`, the squared relative error (the measure the
+    /// evaluation reports; smooth in the weights, and smooth configurations
+    /// count as much as rough ones).
+    RelativeSquared,
+}
+
+impl ValueLoss {
+    /// The loss for a prediction `a` against `a_fp` on `vol` sites, and its
+    /// derivative with respect to `a`.
+    pub fn eval(self, a: f64, a_fp: f64, vol: f64) -> (f64, f64) {
+        match self {
+            ValueLoss::Density => {
+                let sign = if a > a_fp {
+                    1.0
+                } else if a < a_fp {
+                    -1.0
+                } else {
+                    0.0
+                };
+                ((a - a_fp).abs() / vol, sign / vol)
+            }
+            ValueLoss::RelativeSquared => {
+                let r = (a - a_fp) / a_fp;
+                (r * r, 2.0 * r / a_fp)
+            }
+        }
+    }
+}
+
+/// Weights of the two loss terms, and the form of the value term.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LossWeights {
     pub w1: f64,
     pub w2: f64,
+    /// Absent in files written before it existed: [`ValueLoss::Density`].
+    #[serde(default)]
+    pub value: ValueLoss,
 }
 
 impl LossWeights {
+    /// HIMW's loss `w₁ L₁ + w₂ L₂` with `L₁` the action-density error.
+    pub const fn new(w1: f64, w2: f64) -> Self {
+        LossWeights { w1, w2, value: ValueLoss::Density }
+    }
+
     /// `w₁ L₁ + w₂ L₂`.
     pub fn total(&self, (l1, l2): (f64, f64)) -> f64 {
         self.w1 * l1 + self.w2 * l2
@@ -56,6 +100,7 @@ impl LossWeights {
 /// Losses and prediction for one configuration.
 #[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SampleLoss {
+    /// The value term, in the form of [`LossWeights::value`].
     pub l1: f64,
     pub l2: f64,
     pub a_pred: f64,
@@ -134,19 +179,14 @@ pub fn sample_loss(
     };
     let r: Vec<Su3Alg<f64>> = d.iter().zip(&s.d_fp).map(|(p, t)| core::array::from_fn(|c| p[c] - t[c])).collect();
     let l2 = invariant_loss(&d, &s.d_fp, vol);
-    let loss = SampleLoss { l1: (a - s.a_fp).abs() / vol, l2, a_pred: a, a_true: s.a_fp };
+    // `dl1` is ∂L₁/∂A.
+    let (l1, dl1) = w.value.eval(a, s.a_fp, vol);
+    let loss = SampleLoss { l1, l2, a_pred: a, a_true: s.a_fp };
     if !want_grad {
         return (loss, None);
     }
-    let sign = if a > s.a_fp {
-        1.0
-    } else if a < s.a_fp {
-        -1.0
-    } else {
-        0.0
-    };
     if !second_order {
-        return (loss, Some(ga.iter().map(|x| w.w1 * sign / vol * x).collect()));
+        return (loss, Some(ga.iter().map(|x| w.w1 * dl1 * x).collect()));
     }
     let gd = directional_pass(model, params, &s.links, &r);
     let c = w.w2 * 2.0 / (L2_NORM * vol);
@@ -156,7 +196,7 @@ pub fn sample_loss(
         .zip(&trivial.1)
         .map(|(di, t)| {
             let ga = if sub { di.v - t * vol } else { di.v };
-            w.w1 * sign / vol * ga + c * di.d
+            w.w1 * dl1 * ga + c * di.d
         })
         .collect();
     (loss, Some(g))
