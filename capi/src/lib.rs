@@ -143,11 +143,7 @@ pub unsafe extern "C" fn fpa_gauge_write(gauge: *const FpaGauge, path: *const c_
             write_format(&f).ok_or_else(|| format!("format {f:?}: use nersc, nersc-2row, ildg or openqcd"))?;
         let opts = WriteOptions { layout, creator: "fpa (C ABI)".into(), ..Default::default() };
         let bytes = encode(&g.field, fmt, &opts).map_err(|e| format!("{p}: {e}"))?;
-        let tmp = format!("{p}.{}.tmp", std::process::id());
-        std::fs::write(&tmp, &bytes).and_then(|_| std::fs::rename(&tmp, &p)).map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            format!("cannot write {p}: {e}")
-        })
+        fpa_core::host::write_atomic(std::path::Path::new(&p), &bytes).map_err(|e| format!("cannot write {p}: {e}"))
     })
 }
 

@@ -4,26 +4,11 @@ use anyhow::{bail, Context, Result};
 use fpa_core::io::{gauge_file, nersc};
 use fpa_core::lattice::GaugeField;
 use std::fs;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-/// Writes `bytes` to `path` through a temporary file in the same directory
-/// and a rename, so a killed process never leaves a half-written `path`.
+/// Writes `bytes` to `path` atomically ([`fpa_core::host::write_atomic`]), with the path in the error.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().with_context(|| format!("{} is not a file path", path.display()))?;
-    let tmp: PathBuf = dir.join(format!(".{}.{}.tmp", name.to_string_lossy(), std::process::id()));
-    let result = (|| -> Result<()> {
-        let mut f = fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
-        f.write_all(bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
-        f.sync_all().ok();
-        fs::rename(&tmp, path).with_context(|| format!("cannot move {} to {}", tmp.display(), path.display()))?;
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
+    fpa_core::host::write_atomic(path, bytes).with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// Serialises `value` as pretty JSON and writes it atomically.

@@ -217,13 +217,8 @@ impl Model {
 }
 
 fn write_atomic(path: &str, bytes: &[u8]) -> PyResult<()> {
-    let tmp = format!("{path}.{}.tmp", std::process::id());
-    let io = |e: std::io::Error| PyIOError::new_err(format!("cannot write {path}: {e}"));
-    std::fs::write(&tmp, bytes).map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        io(e)
-    })
+    fpa_core::host::write_atomic(std::path::Path::new(path), bytes)
+        .map_err(|e| PyIOError::new_err(format!("cannot write {path}: {e}")))
 }
 
 /// Trains an L-CNN on FP data held in numpy arrays, with the training loop of
