@@ -182,36 +182,64 @@ mod x86 {
         }
     }
 
-    /// One `R × 8` tile of `c += a·b` (rows `i0..i0+R`, columns `j0..j0+8`,
-    /// `b` and `c` with row stride `ld`): per `k`, two loads of `b`, `R`
-    /// broadcasts of `a`, `2R` FMAs; every entry one FMA chain over `k`.
-    #[target_feature(enable = "avx2,fma")]
-    #[inline]
-    unsafe fn tile_avx2<const R: usize>(
-        (i0, j0): (usize, usize),
-        ld: usize,
-        k: usize,
-        a: *const f64,
-        lda: usize,
-        b: *const f64,
-        c: *mut f64,
-    ) {
-        let mut acc = [[_mm256_setzero_pd(); 2]; R];
-        for kk in 0..k {
-            let bk = b.add(kk * ld + j0);
-            let (b0, b1) = (_mm256_loadu_pd(bk), _mm256_loadu_pd(bk.add(4)));
-            for (ii, row) in acc.iter_mut().enumerate() {
-                let w = _mm256_broadcast_sd(&*a.add((i0 + ii) * lda + kk));
-                row[0] = _mm256_fmadd_pd(w, b0, row[0]);
-                row[1] = _mm256_fmadd_pd(w, b1, row[1]);
+    /// One `R × 2W` tile of `c += a·b` (rows `i0..i0+R`, columns `j0..j0+2W`
+    /// for vectors of `W` doubles; `b` and `c` with row stride `ld`): per `k`,
+    /// two loads of `b`, `R` broadcasts of `a` and `2R` FMAs into `2R`
+    /// accumulator registers. Every entry is one FMA chain over `k` in order,
+    /// whatever `R` is. One definition for both vector widths.
+    macro_rules! tile {
+        ($name:ident, $features:literal, $w:literal, $zero:ident, $load:ident, $set1:ident, $fma:ident, $add:ident, $store:ident) => {
+            #[target_feature(enable = $features)]
+            #[inline]
+            unsafe fn $name<const R: usize>(
+                (i0, j0): (usize, usize),
+                ld: usize,
+                k: usize,
+                a: *const f64,
+                lda: usize,
+                b: *const f64,
+                c: *mut f64,
+            ) {
+                let mut acc = [[$zero(); 2]; R];
+                for kk in 0..k {
+                    let bk = b.add(kk * ld + j0);
+                    let (b0, b1) = ($load(bk), $load(bk.add($w)));
+                    for (ii, row) in acc.iter_mut().enumerate() {
+                        let w = $set1(*a.add((i0 + ii) * lda + kk));
+                        row[0] = $fma(w, b0, row[0]);
+                        row[1] = $fma(w, b1, row[1]);
+                    }
+                }
+                for (ii, row) in acc.iter().enumerate() {
+                    let ci = c.add((i0 + ii) * ld + j0);
+                    $store(ci, $add($load(ci), row[0]));
+                    $store(ci.add($w), $add($load(ci.add($w)), row[1]));
+                }
             }
-        }
-        for (ii, row) in acc.iter().enumerate() {
-            let ci = c.add((i0 + ii) * ld + j0);
-            _mm256_storeu_pd(ci, _mm256_add_pd(_mm256_loadu_pd(ci), row[0]));
-            _mm256_storeu_pd(ci.add(4), _mm256_add_pd(_mm256_loadu_pd(ci.add(4)), row[1]));
-        }
+        };
     }
+    tile!(
+        tile_avx2,
+        "avx2,fma",
+        4,
+        _mm256_setzero_pd,
+        _mm256_loadu_pd,
+        _mm256_set1_pd,
+        _mm256_fmadd_pd,
+        _mm256_add_pd,
+        _mm256_storeu_pd
+    );
+    tile!(
+        tile_avx512,
+        "avx512f,avx2,fma",
+        8,
+        _mm512_setzero_pd,
+        _mm512_loadu_pd,
+        _mm512_set1_pd,
+        _mm512_fmadd_pd,
+        _mm512_add_pd,
+        _mm512_storeu_pd
+    );
 
     /// 6 × 8 tiles (12 of the 16 vector registers hold accumulators), then
     /// 4 × 8 tiles, then single entries. `b` and `c` have `n` columns and row
@@ -240,38 +268,6 @@ mod x86 {
         }
         edge(m_full..m, 0..n, ld, k, a, lda, b, c);
         edge(0..m_full, n_full..n, ld, k, a, lda, b, c);
-    }
-
-    /// One `R × 16` tile of `c += a·b` at rows `i0..i0+R`, columns `j0..j0+16`:
-    /// per `k`, two loads of `b`, `R` broadcasts of `a` and `2R` FMAs into
-    /// `2R` accumulator registers. Every entry is one FMA chain over `k` in
-    /// order, whatever `R` is.
-    #[target_feature(enable = "avx512f,avx2,fma")]
-    #[inline]
-    unsafe fn tile_avx512<const R: usize>(
-        (i0, j0): (usize, usize),
-        n: usize,
-        k: usize,
-        a: *const f64,
-        lda: usize,
-        b: *const f64,
-        c: *mut f64,
-    ) {
-        let mut acc = [[_mm512_setzero_pd(); 2]; R];
-        for kk in 0..k {
-            let bk = b.add(kk * n + j0);
-            let (b0, b1) = (_mm512_loadu_pd(bk), _mm512_loadu_pd(bk.add(8)));
-            for (ii, row) in acc.iter_mut().enumerate() {
-                let w = _mm512_set1_pd(*a.add((i0 + ii) * lda + kk));
-                row[0] = _mm512_fmadd_pd(w, b0, row[0]);
-                row[1] = _mm512_fmadd_pd(w, b1, row[1]);
-            }
-        }
-        for (ii, row) in acc.iter().enumerate() {
-            let ci = c.add((i0 + ii) * n + j0);
-            _mm512_storeu_pd(ci, _mm512_add_pd(_mm512_loadu_pd(ci), row[0]));
-            _mm512_storeu_pd(ci.add(8), _mm512_add_pd(_mm512_loadu_pd(ci.add(8)), row[1]));
-        }
     }
 
     /// 12 × 16 tiles (24 of the 32 vector registers hold accumulators: per
