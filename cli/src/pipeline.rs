@@ -13,13 +13,14 @@ use crate::files::{ensure_dir, write_json};
 use crate::fp_data::FpDataArgs;
 use crate::generate::{FileFormat, GenerateArgs, OutputArgs, Start};
 use crate::plot::{line_chart, Series};
-use crate::train::{ScheduleArg, TrainArgs, ValueLossArg};
+use crate::train::{ScheduleArg, TrainJob, TrainSettings};
 use anyhow::{ensure, Context, Result};
 use clap::{Args, ValueEnum};
 use fpa_core::action::{Action, Wilson};
 use fpa_core::lattice::Geometry;
 use fpa_core::lcnn::action::LcnnAction;
 use fpa_core::lcnn::locality::{decay_length, locality_profile, LocalityPoint};
+use fpa_core::lcnn::train::LossWeights;
 use fpa_core::observe::instanton::{Instanton, ACTION};
 use fpa_core::rg::{Blocking, FixedPoint, FixedPointSettings, MinimizerSettings};
 use serde::{Deserialize, Serialize};
@@ -467,26 +468,22 @@ fn train(
     let lr = if init.is_some() { t.lr / 5.0 } else { t.lr };
     // A fine-tuning run keeps the layer it starts from.
     let fit_readout = t.fit_readout && init.is_none();
-    crate::train::run(&TrainArgs {
-        data,
-        model: model.into(),
+    let settings = TrainSettings {
+        spec: crate::model_io::spec(model)?.spec,
+        data: data.iter().map(|d| d.display().to_string()).collect(),
         epochs,
-        out: out.to_path_buf(),
         batch: t.batch,
         lr,
         schedule: ScheduleArg::Cosine,
-        w1: t.w1,
-        w2: t.w2,
-        value_loss: ValueLossArg::Density,
+        weights: LossWeights::new(t.w1, t.w2),
         val: t.val,
         seed,
-        init_from: init,
-        quiet: ctx.quiet,
+        init_from: init.map(|p| p.display().to_string()),
         patience: t.patience,
         fit_readout,
-        fit_directions: t.fit_directions,
-        stop_after: None,
-    })
+        fit_directions: if fit_readout { t.fit_directions } else { 0 },
+    };
+    crate::train::train(&TrainJob { settings, out: out.to_path_buf(), quiet: ctx.quiet, stop_after: None }).map(|_| ())
 }
 
 /// HIMW's instanton fine-tuning, as it made the shipped model: exact FP data of instantons of
@@ -509,26 +506,22 @@ fn instanton_finetune(
     let st = (inst.tune_w2, &cfg.train, crate::fp_data::file_hash(model)?, &data, wilson_data);
     let out = ctx.dir.join("models").join(format!("instanton-refit-{}.safetensors", tag(&st)));
     ctx.stage("instanton-refit", &st, || {
-        crate::train::run(&TrainArgs {
-            data: vec![wilson_data.to_path_buf(), data.clone()],
-            model: model_arg.into(),
+        let settings = TrainSettings {
+            spec: crate::model_io::spec(model_arg)?.spec,
+            data: [wilson_data, data.as_path()].iter().map(|d| d.display().to_string()).collect(),
             epochs: 0,
-            out: out.clone(),
             batch: cfg.train.batch,
             lr: cfg.train.lr,
             schedule: ScheduleArg::Cosine,
-            w1: cfg.train.w1,
-            w2: inst.tune_w2,
-            value_loss: ValueLossArg::Density,
+            weights: LossWeights::new(cfg.train.w1, inst.tune_w2),
             val: 0.1,
             seed: cfg.seed,
-            init_from: Some(model.to_path_buf()),
-            quiet: ctx.quiet,
+            init_from: Some(model.display().to_string()),
             patience: 0,
             fit_readout: true,
             fit_directions: cfg.train.fit_directions,
-            stop_after: None,
-        })
+        };
+        crate::train::train(&TrainJob { settings, out: out.clone(), quiet: ctx.quiet, stop_after: None }).map(|_| ())
     })?;
     let before = load_eval(model, std::slice::from_ref(&data))?;
     let after = load_eval(&out, &[data])?;

@@ -189,28 +189,23 @@ fn load_checkpoint(path: &Path, n: usize) -> Result<Checkpoint> {
     Ok((get("params")?, get("best")?, adam, log))
 }
 
+/// A training run as a library call: the settings that determine the weights (checked
+/// when a checkpoint is resumed) and where and how to run it. `fpa train` and the pipeline
+/// both go through [`train`].
+#[derive(Clone, Debug)]
+pub struct TrainJob {
+    pub settings: TrainSettings,
+    /// The model file; its checkpoint, JSON log and loss plot are written beside it.
+    pub out: PathBuf,
+    /// No progress bar or messages.
+    pub quiet: bool,
+    /// Stop after this many epochs in this call (the run can be resumed).
+    pub stop_after: Option<usize>,
+}
+
 /// Runs `fpa train`.
 pub fn run(args: &TrainArgs) -> Result<()> {
-    ensure!(args.batch >= 1, "--batch must be at least 1");
-    ensure!(args.epochs >= 1 || args.fit_readout, "--epochs must be at least 1 (0 only with --fit-readout)");
-    ensure!(args.lr > 0.0 && args.lr.is_finite(), "--lr must be a positive number");
-    ensure!((0.0..1.0).contains(&args.val), "--val must be in [0, 1)");
-    ensure!(args.w1 >= 0.0 && args.w2 >= 0.0 && args.w1 + args.w2 > 0.0, "--w1 and --w2 must be >= 0, not both 0");
     let model = model_io::spec(&args.model)?;
-    let mut samples: Vec<Sample> = Vec::new();
-    for d in &args.data {
-        let (_, s) = crate::dataset::load(d)?;
-        samples.extend(s);
-    }
-    ensure!(samples.len() >= 2, "the data hold {} configurations; training needs at least 2", samples.len());
-    for s in &samples {
-        ensure!(
-            s.links.nd() == model.dims(),
-            "the data are {}D, the model is for {}D lattices",
-            s.links.nd(),
-            model.dims()
-        );
-    }
     let settings = TrainSettings {
         spec: model.spec.clone(),
         data: args.data.iter().map(|d| d.display().to_string()).collect(),
@@ -226,53 +221,82 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         fit_readout: args.fit_readout,
         fit_directions: if args.fit_readout { args.fit_directions } else { 0 },
     };
-    // Validation split: a fixed permutation of the configurations.
-    let (train, val) = validation_split(&samples, args.val, args.seed);
+    train(&TrainJob { settings, out: args.out.clone(), quiet: args.quiet, stop_after: args.stop_after }).map(|_| ())
+}
 
-    let _lock = crate::lock::OutputLock::file(&args.out)?;
-    let ckpt = sibling(&args.out, ".checkpoint");
+/// Trains the model of `job.settings` on its data, or resumes the run from its checkpoint,
+/// and writes the model with the lowest validation loss to `job.out`. Returns the run's log,
+/// or `None` when `stop_after` ended it before it was complete.
+pub fn train(job: &TrainJob) -> Result<Option<TrainLog>> {
+    let settings = &job.settings;
+    let w = settings.weights;
+    ensure!(settings.batch >= 1, "--batch must be at least 1");
+    ensure!(settings.epochs >= 1 || settings.fit_readout, "--epochs must be at least 1 (0 only with --fit-readout)");
+    ensure!(settings.lr > 0.0 && settings.lr.is_finite(), "--lr must be a positive number");
+    ensure!((0.0..1.0).contains(&settings.val), "--val must be in [0, 1)");
+    ensure!(w.w1 >= 0.0 && w.w2 >= 0.0 && w.w1 + w.w2 > 0.0, "--w1 and --w2 must be >= 0, not both 0");
+    let model = fpa_core::lcnn::Model::new(settings.spec.clone()).map_err(|e| anyhow::anyhow!("model spec: {e}"))?;
+    let mut samples: Vec<Sample> = Vec::new();
+    for d in &settings.data {
+        let (_, s) = crate::dataset::load(Path::new(d))?;
+        samples.extend(s);
+    }
+    ensure!(samples.len() >= 2, "the data hold {} configurations; training needs at least 2", samples.len());
+    for s in &samples {
+        ensure!(
+            s.links.nd() == model.dims(),
+            "the data are {}D, the model is for {}D lattices",
+            s.links.nd(),
+            model.dims()
+        );
+    }
+    // Validation split: a fixed permutation of the configurations.
+    let (train, val) = validation_split(&samples, settings.val, settings.seed);
+
+    let _lock = crate::lock::OutputLock::file(&job.out)?;
+    let ckpt = sibling(&job.out, ".checkpoint");
     let (params, best, adam, mut log) = if ckpt.exists() {
         let (p, b, a, l) = load_checkpoint(&ckpt, model.n_params)?;
-        if l.settings != settings {
+        if l.settings != *settings {
             bail!("{} belongs to a run with other settings; remove it or use another --out", ckpt.display());
         }
-        if !args.quiet {
+        if !job.quiet {
             eprintln!("resuming from {} after epoch {}", ckpt.display(), l.history.epochs.len());
         }
         (p, b, a, l)
     } else {
-        let mut p = match &args.init_from {
+        let mut p = match &settings.init_from {
             Some(path) => {
-                let (m, p, _) = model_io::load(path)?;
-                ensure!(m.spec == model.spec, "--init-from {} has a different spec", path.display());
+                let (m, p, _) = model_io::load(Path::new(path))?;
+                ensure!(m.spec == model.spec, "--init-from {path} has a different spec");
                 p
             }
-            None => model.init_params(args.seed),
+            None => model.init_params(settings.seed),
         };
-        let readout_fit = if args.fit_readout {
+        let readout_fit = if settings.fit_readout {
             let set = FitSettings {
-                directions: args.fit_directions,
+                directions: settings.fit_directions,
                 // The fit's value term is the squared relative error: with the density loss,
                 // w1 counts 100 times (a relative error of 1e-2 weighs as a density error of 1e-2
                 // on an action density near 1).
-                value_weight: match args.value_loss {
-                    ValueLossArg::Density => 100.0 * args.w1,
-                    ValueLossArg::RelativeSquared => args.w1,
+                value_weight: match w.value {
+                    ValueLoss::Density => 100.0 * w.w1,
+                    ValueLoss::RelativeSquared => w.w1,
                 },
-                derivative_weight: args.w2,
-                seed: args.seed,
+                derivative_weight: w.w2,
+                seed: settings.seed,
                 ..Default::default()
             };
-            if !args.quiet {
+            if !job.quiet {
                 eprintln!(
                     "read-out fit: {} configurations x {} directions (forward passes on dual numbers), then the normal equations …",
                     train.len(),
-                    args.fit_directions
+                    settings.fit_directions
                 );
             }
             let t = Instant::now();
             let r = fit_last_layer(&model, &mut p, &train, &set).map_err(|e| anyhow::anyhow!("--fit-readout: {e}"))?;
-            if !args.quiet {
+            if !job.quiet {
                 eprintln!(
                     "read-out fit: {} unknowns, {} equations, objective {:.4e} -> {:.4e} ({:.1} s)",
                     r.unknowns,
@@ -298,51 +322,51 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         (p.clone(), p.clone(), Adam::new(p.len()), log)
     };
     let loop_settings = LoopSettings {
-        epochs: args.epochs,
-        batch: args.batch,
-        lr: args.lr,
-        schedule: schedule(args.schedule),
-        weights: settings.weights,
-        seed: args.seed,
-        patience: args.patience,
+        epochs: settings.epochs,
+        batch: settings.batch,
+        lr: settings.lr,
+        schedule: schedule(settings.schedule),
+        weights: w,
+        seed: settings.seed,
+        patience: settings.patience,
     };
     let history = std::mem::take(&mut log.history);
     let mut trainer = Trainer::resume(&model, &train, &val, loop_settings, params, best, adam, history);
     if !trainer.is_complete() {
-        let finished = train_epochs(args, &mut trainer, &ckpt, &mut log)?;
+        let finished = train_epochs(job, &mut trainer, &ckpt, &mut log)?;
         if !finished {
-            return Ok(());
+            return Ok(None);
         }
-    } else if !args.quiet {
-        eprintln!("{}: training already complete", args.out.display());
+    } else if !job.quiet {
+        eprintln!("{}: training already complete", job.out.display());
     }
     log.history = trainer.history.clone();
     let mut meta = BTreeMap::new();
     meta.insert("training".into(), serde_json::to_string(&log)?);
-    model_io::save(&args.out, &model, &trainer.best, &meta)?;
+    model_io::save(&job.out, &model, &trainer.best, &meta)?;
     let fmt = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.3e}"));
     let h = &log.history;
     if h.epochs.is_empty() {
         let (t, v) = (h.initial.unwrap_or_default(), h.initial_val);
-        if args.quiet {
-            return Ok(());
+        if job.quiet {
+            return Ok(Some(log));
         }
         eprintln!(
             "wrote {} ({} parameters, read-out fit only): train L1 {:.3e} L2 {:.3e}, validation L1 {} L2 {}",
-            args.out.display(),
+            job.out.display(),
             model.n_params,
             t.0,
             t.1,
             fmt(v.map(|v| v.0)),
             fmt(v.map(|v| v.1))
         );
-        return Ok(());
+        return Ok(Some(log));
     }
     let b = &h.epochs[h.best_epoch.unwrap_or(h.epochs.len() - 1)];
-    if !args.quiet {
+    if !job.quiet {
         eprintln!(
             "wrote {} ({} parameters, weights of epoch {}{}): train L1 {:.3e} L2 {:.3e}, validation L1 {} L2 {}",
-            args.out.display(),
+            job.out.display(),
             model.n_params,
             b.epoch + 1,
             h.stopped_early.as_ref().map_or(String::new(), |r| format!("; {r}")),
@@ -352,15 +376,19 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             fmt(b.val_l2)
         );
     }
-    Ok(())
+    Ok(Some(log))
 }
 
 /// The epochs of a run (the loop is [`Trainer`]'s) with what the program adds: a progress
 /// bar, the wall time of every epoch, and after each one a checkpoint, the JSON log and the
 /// loss plot. Returns whether training is complete (false: stopped by `--stop-after`).
-fn train_epochs(args: &TrainArgs, trainer: &mut Trainer, ckpt: &Path, log: &mut TrainLog) -> Result<bool> {
+fn train_epochs(job: &TrainJob, trainer: &mut Trainer, ckpt: &Path, log: &mut TrainLog) -> Result<bool> {
     let steps_per_epoch = trainer.steps_per_epoch();
-    let bar = if args.quiet { ProgressBar::hidden() } else { ProgressBar::new((args.epochs * steps_per_epoch) as u64) };
+    let bar = if job.quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new((job.settings.epochs * steps_per_epoch) as u64)
+    };
     bar.set_style(
         ProgressStyle::with_template("train [{bar:40}] {pos}/{len} steps, epoch {msg}  {elapsed} elapsed, ETA {eta}")
             .unwrap()
@@ -371,7 +399,7 @@ fn train_epochs(args: &TrainArgs, trainer: &mut Trainer, ckpt: &Path, log: &mut 
     let save = |trainer: &Trainer, log: &mut TrainLog| -> Result<()> {
         log.history = trainer.history.clone();
         save_checkpoint(ckpt, &trainer.params, &trainer.best, &trainer.adam, log)?;
-        write_json(&sibling(&args.out, ".log.json"), log)
+        write_json(&sibling(&job.out, ".log.json"), log)
     };
     if trainer.history.initial.is_none() {
         trainer.measure_initial();
@@ -402,7 +430,7 @@ fn train_epochs(args: &TrainArgs, trainer: &mut Trainer, ckpt: &Path, log: &mut 
         bar.set_message(format!(
             "{}/{}: L1 {:.3e} L2 {:.3e}, val L1 {:.3e} L2 {:.3e} (best: epoch {})",
             kept + 1,
-            args.epochs,
+            job.settings.epochs,
             e.train_l1,
             e.train_l2,
             e.val_l1.unwrap_or(f64::NAN),
@@ -410,12 +438,12 @@ fn train_epochs(args: &TrainArgs, trainer: &mut Trainer, ckpt: &Path, log: &mut 
             h.best_epoch.unwrap() + 1
         ));
         save(trainer, log)?;
-        plot(&sibling(&args.out, ".loss.svg"), log)?;
+        plot(&sibling(&job.out, ".loss.svg"), log)?;
         if trainer.is_complete() {
             break;
         }
         done_here += 1;
-        if args.stop_after.is_some_and(|n| done_here >= n) {
+        if job.stop_after.is_some_and(|n| done_here >= n) {
             bar.abandon();
             eprintln!("stopped after epoch {}; run the same command to resume", trainer.history.epochs.len());
             return Ok(false);
@@ -426,6 +454,10 @@ fn train_epochs(args: &TrainArgs, trainer: &mut Trainer, ckpt: &Path, log: &mut 
 }
 
 fn plot(path: &Path, log: &TrainLog) -> Result<()> {
+    let value_name = match log.settings.weights.value {
+        ValueLoss::Density => "train L1 (action density)",
+        ValueLoss::RelativeSquared => "train L1 (relative error squared)",
+    };
     let pts = |f: &dyn Fn(&EpochLog) -> Option<f64>| -> Vec<(f64, f64)> {
         log.history.epochs.iter().filter_map(|e| f(e).map(|v| ((e.epoch + 1) as f64, v))).collect()
     };
@@ -435,7 +467,7 @@ fn plot(path: &Path, log: &TrainLog) -> Result<()> {
         "epoch",
         "loss",
         &[
-            Series { name: "train L1 (action density)", points: pts(&|e| Some(e.train_l1)) },
+            Series { name: value_name, points: pts(&|e| Some(e.train_l1)) },
             Series { name: "train L2 (invariant)", points: pts(&|e| Some(e.train_l2)) },
             Series { name: "validation L1", points: pts(&|e| e.val_l1) },
             Series { name: "validation L2", points: pts(&|e| e.val_l2) },
