@@ -313,6 +313,28 @@ fn train_resumes_eval_reports_and_weights_match_lge_cnn_conventions() {
     fails_with(&fpa(&["eval", "--model", spec.to_str().unwrap(), "--data", d], 1), "not a model file");
     assert!(!o_bad.exists());
 
+    // The squared relative value loss: recorded in the log, and refused on data with A_FP <= 0.
+    let rel = tmp.path().join("rel.safetensors");
+    ok(&train(&rel, &["--value-loss", "relative-squared", "--w1", "100"], 2));
+    let log_rel: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(tmp.path().join("rel.safetensors.log.json")).unwrap()).unwrap();
+    assert_eq!(log_rel["settings"]["weights"]["value"], "relative_squared");
+    assert!(all_finite(&log_rel["epochs"]), "{log_rel}");
+    let zero = tmp.path().join("zero");
+    std::fs::create_dir(&zero).unwrap();
+    for e in std::fs::read_dir(&data).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), zero.join(e.file_name())).unwrap();
+    }
+    let mut index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(zero.join("index.json")).unwrap()).unwrap();
+    index["configs"][0]["a_fp"] = serde_json::json!(0.0);
+    std::fs::write(zero.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
+    let o_zero = tmp.path().join("zero.safetensors");
+    let z = ["train", "--data", zero.to_str().unwrap(), "--model", s, "--value-loss", "relative-squared", "--out"];
+    fails_with(&fpa(&[&z[..], &[o_zero.to_str().unwrap()]].concat(), 1), "divides by A_FP");
+    assert!(!o_zero.exists());
+
     // To lge-cnn and back (scripts/lge_cnn.py): the lge-cnn state dict, run through an
     // independent numpy forward pass in lge-cnn's conventions, gives fpa's actions; the
     // model converted back gives them again through `fpa eval`.

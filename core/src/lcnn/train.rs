@@ -48,7 +48,7 @@ pub enum ValueLoss {
     Density,
     /// `((A − A_FP) / A_FP)²`, the squared relative error (the measure the
     /// evaluation reports; smooth in the weights, and smooth configurations
-    /// count as much as rough ones).
+    /// count as much as rough ones). Needs `A_FP > 0`.
     RelativeSquared,
 }
 
