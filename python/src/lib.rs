@@ -231,11 +231,12 @@ fn write_atomic(path: &str, bytes: &[u8]) -> PyResult<()> {
 /// `*.dfp.npy`. `model`: a built-in name (`paper`, `paper-12-24-24`,
 /// `paper-k222`) or a spec as JSON text. Returns `(Model, history)`, history a
 /// list of dicts per kept epoch (`epoch`, `lr`, `train_l1`, `train_l2`,
-/// `val_l1`, `val_l2`). Same data, settings and seed give the same weights as
-/// `fpa train`.
+/// `val_l1`, `val_l2`). `value_loss`: `"density"` (`|A − A_FP|/V`, HIMW's L1) or
+/// `"relative-squared"` (`((A − A_FP)/A_FP)²`), as `fpa train --value-loss`.
+/// Same data, settings and seed give the same weights as `fpa train`.
 #[pyfunction]
 #[pyo3(signature = (links, a_fp, d_fp, model="paper", epochs=20, batch=4, lr=1e-3, schedule="cosine",
-    w1=1.0, w2=1.0, val=0.2, seed=1, patience=0))]
+    w1=1.0, w2=1.0, val=0.2, seed=1, patience=0, value_loss="density"))]
 #[allow(clippy::too_many_arguments)]
 fn train<'py>(
     py: Python<'py>,
@@ -252,8 +253,9 @@ fn train<'py>(
     val: f64,
     seed: u64,
     patience: usize,
+    value_loss: &str,
 ) -> PyResult<(Model, Vec<Bound<'py, pyo3::types::PyDict>>)> {
-    use fpa_core::lcnn::train::{LossWeights, Sample, Schedule};
+    use fpa_core::lcnn::train::{LossWeights, Sample, Schedule, ValueLoss};
     use fpa_core::lcnn::trainer::{validation_split, LoopSettings, Trainer};
     use fpa_core::lcnn::{Model as Net, ModelSpec};
     let err = |m: String| PyValueError::new_err(m);
@@ -273,6 +275,15 @@ fn train<'py>(
     }
     let schedule = Schedule::named(schedule)
         .ok_or_else(|| err(format!("schedule {schedule:?}: use \"constant\", \"cosine\" or \"step\"")))?;
+    let value = ValueLoss::named(value_loss)
+        .ok_or_else(|| err(format!("value_loss {value_loss:?}: use \"density\" or \"relative-squared\"")))?;
+    if value == ValueLoss::RelativeSquared
+        && a_fp.iter().any(|a| a.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater))
+    {
+        return Err(err(
+            "value_loss \"relative-squared\" divides by A_FP, which must be > 0 on every configuration".into()
+        ));
+    }
     let net = match ModelSpec::builtin(model) {
         Some(spec) => Net::new(spec),
         None => Net::from_json(model),
@@ -293,7 +304,7 @@ fn train<'py>(
         samples.push(Sample { links: u, a_fp: a, d_fp, beta: 0.0 });
     }
     let (train_set, val_set) = validation_split(&samples, val, seed);
-    let settings = LoopSettings { epochs, batch, lr, schedule, weights: LossWeights::new(w1, w2), seed, patience };
+    let settings = LoopSettings { epochs, batch, lr, schedule, weights: LossWeights { w1, w2, value }, seed, patience };
     let params = net.init_params(seed);
     let (best, history) = py
         .allow_threads(|| {

@@ -227,3 +227,12 @@ def test_train_from_numpy_arrays(tmp_path):
         fpa.train(configs, a_fp, [d[..., :4] for d in d_fp])
     with pytest.raises(ValueError, match="built-in name"):
         fpa.train(configs, a_fp, d_fp, model="no-such-model")
+    # The squared relative value loss (fpa train --value-loss relative-squared).
+    _, history3 = fpa.train(configs, a_fp, d_fp, model=spec, epochs=2, batch=2, lr=3e-3, val=0.25, seed=5,
+                            w1=100.0, value_loss="relative-squared")
+    assert all(np.isfinite(h["train_l1"]) for h in history3)
+    assert history3[0]["train_l1"] != history[0]["train_l1"]
+    with pytest.raises(ValueError, match="value_loss"):
+        fpa.train(configs, a_fp, d_fp, model=spec, value_loss="l3")
+    with pytest.raises(ValueError, match="divides by A_FP"):
+        fpa.train(configs, [0.0] + a_fp[1:], d_fp, model=spec, value_loss="relative-squared")

@@ -53,6 +53,15 @@ pub enum ValueLoss {
 }
 
 impl ValueLoss {
+    /// By name: `density` or `relative-squared` (also `relative_squared`).
+    pub fn named(name: &str) -> Option<Self> {
+        match name {
+            "density" => Some(ValueLoss::Density),
+            "relative-squared" | "relative_squared" => Some(ValueLoss::RelativeSquared),
+            _ => None,
+        }
+    }
+
     /// The loss for a prediction `a` against `a_fp` on `vol` sites, and its
     /// derivative with respect to `a`.
     pub fn eval(self, a: f64, a_fp: f64, vol: f64) -> (f64, f64) {
