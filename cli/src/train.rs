@@ -242,10 +242,8 @@ pub fn train(job: &TrainJob) -> Result<Option<TrainLog>> {
         samples.extend(s);
     }
     ensure!(samples.len() >= 2, "the data hold {} configurations; training needs at least 2", samples.len());
-    if w.value == ValueLoss::RelativeSquared {
-        let bad = samples.iter().filter(|s| s.a_fp.partial_cmp(&0.0) != Some(core::cmp::Ordering::Greater)).count();
-        ensure!(bad == 0, "--value-loss relative-squared divides by A_FP, but {bad} configurations have A_FP <= 0");
-    }
+    let bad = samples.iter().filter(|s| !w.value.accepts(s.a_fp)).count();
+    ensure!(bad == 0, "--value-loss relative-squared divides by A_FP, but {bad} configurations have A_FP <= 0");
     for s in &samples {
         ensure!(
             s.links.nd() == model.dims(),

@@ -277,9 +277,7 @@ fn train<'py>(
         .ok_or_else(|| err(format!("schedule {schedule:?}: use \"constant\", \"cosine\" or \"step\"")))?;
     let value = ValueLoss::named(value_loss)
         .ok_or_else(|| err(format!("value_loss {value_loss:?}: use \"density\" or \"relative-squared\"")))?;
-    if value == ValueLoss::RelativeSquared
-        && a_fp.iter().any(|a| a.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater))
-    {
+    if !a_fp.iter().all(|&a| value.accepts(a)) {
         return Err(err(
             "value_loss \"relative-squared\" divides by A_FP, which must be > 0 on every configuration".into()
         ));

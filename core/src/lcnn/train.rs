@@ -62,6 +62,12 @@ impl ValueLoss {
         }
     }
 
+    /// Whether this form can use a configuration with FP action `a_fp`: the
+    /// relative form divides by it and needs `A_FP > 0` (false for NaN too).
+    pub fn accepts(self, a_fp: f64) -> bool {
+        self != ValueLoss::RelativeSquared || a_fp > 0.0
+    }
+
     /// The loss for a prediction `a` against `a_fp` on `vol` sites, and its
     /// derivative with respect to `a`.
     pub fn eval(self, a: f64, a_fp: f64, vol: f64) -> (f64, f64) {
