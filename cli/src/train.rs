@@ -78,7 +78,9 @@ pub struct TrainArgs {
     pub val: f64,
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Start from the weights of this model (same spec), e.g. for fine-tuning
+    /// Start from the weights of this model: the same spec (fine-tuning), or a narrower network of the
+    /// same layout (fewer channels per L-CB layer), whose weights are embedded so that the wider
+    /// model starts from exactly the narrow model's action (function-preserving widening)
     #[arg(long)]
     pub init_from: Option<PathBuf>,
     #[arg(long)]
@@ -270,8 +272,19 @@ pub fn train(job: &TrainJob) -> Result<Option<TrainLog>> {
         let mut p = match &settings.init_from {
             Some(path) => {
                 let (m, p, _) = model_io::load(Path::new(path))?;
-                ensure!(m.spec == model.spec, "--init-from {path} has a different spec");
-                p
+                if m.spec == model.spec {
+                    p
+                } else {
+                    let wide = fpa_core::lcnn::widen::widen(&m, &p, &model, settings.seed)
+                        .with_context(|| format!("--init-from {path} has a different spec and cannot be widened"))?;
+                    if !job.quiet {
+                        eprintln!(
+                            "--init-from {path}: {} weights embedded in {} (same action)",
+                            m.n_params, model.n_params
+                        );
+                    }
+                    wide
+                }
             }
             None => model.init_params(settings.seed),
         };

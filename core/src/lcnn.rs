@@ -19,6 +19,7 @@ pub mod readout_fit;
 pub mod shifts;
 pub mod train;
 pub mod trainer;
+pub mod widen;
 
 pub use activation::Activation;
 pub use features::Features;

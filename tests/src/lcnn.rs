@@ -301,3 +301,55 @@ pub fn lcnn_wilson_start_is_the_wilson_action() {
     let narrow = ModelSpec { init: Init::Wilson, ..ModelSpec::lcb_stack(&[(4, 2)]) };
     assert!(Model::new(narrow).is_err(), "4 channels cannot carry the 6 plaquettes");
 }
+
+/// Function-preserving widening: a network's weights embedded in a wider one
+/// (wider L-CB layers, a `poly` layer whose appended channels move, real and
+/// complex weights, `Im Tr` in the read-out) give the same action and link
+/// derivatives on a random field; the new channels' read-out weights get a
+/// nonzero gradient (training can use them); mismatched layouts are refused.
+pub fn lcnn_widening_preserves_the_action() {
+    use fpa_core::lcnn::widen::widen;
+    let stack = |w: [usize; 3], kernel_last: usize| ModelSpec {
+        dims: 4,
+        layers: vec![
+            LayerSpec::Plaq {},
+            LayerSpec::Lcb { out: w[0], kernel: 2, dilation: 1, symmetric: true, complex: true },
+            LayerSpec::Poly {},
+            LayerSpec::Lcb { out: w[1], kernel: 2, dilation: 1, symmetric: false, complex: false },
+            LayerSpec::Lcb { out: w[2], kernel: kernel_last, dilation: 1, symmetric: true, complex: false },
+        ],
+        head: HeadSpec { hidden: vec![], activation: Activation::Tanh, imag: true },
+        subtract_trivial: true,
+        init_scale: 1.0,
+        init: Init::Random,
+    };
+    let narrow = Model::new(stack([4, 3, 2], 1)).unwrap();
+    let wide = Model::new(stack([6, 5, 4], 1)).unwrap();
+    let pn = params(&narrow, 61);
+    let pw = widen(&narrow, &pn, &wide, 62).unwrap();
+    let g = lattice(&[2, 3, 2, 2]);
+    let u = random_field(&g, Some(0.7), 63);
+    let (an, tn) = narrow.forward_raw(&pn, &u);
+    let (aw, tw) = wide.forward_raw(&pw, &u);
+    assert_close(aw, an, 1e-12 * an.abs().max(1.0), "widened network output");
+    assert_close(wide.action(&pw, &u), narrow.action(&pn, &u), 1e-12 * an.abs().max(1.0), "widened action");
+    let (_, gn) = narrow.backward(&pn, &tn, 1.0);
+    let (gpw, gw) = wide.backward(&pw, &tw, 1.0);
+    let (dn, dw) = (derivatives_from_gradients(&u, &gn), derivatives_from_gradients(&u, &gw));
+    for l in 0..dn.len() {
+        for a in 0..8 {
+            assert_close(dw[l][a], dn[l][a], 1e-11, &format!("widened D[{l}][{a}]"));
+        }
+    }
+    // The read-out weights of the new channels (2..4 of the last layer, Re and Im).
+    let head = wide.layer_offset(wide.layers.len());
+    for k in 4..8 {
+        assert_eq!(pw[head + k], 0.0, "new read-out weight {k} starts at zero");
+        assert!(gpw[head + k].abs() > 1e-8, "new read-out weight {k} has a gradient: {}", gpw[head + k]);
+    }
+    // Different kernels, fewer channels, or different depth: refused.
+    for bad in [stack([6, 5, 4], 2), stack([6, 2, 4], 1), ModelSpec::paper_12()] {
+        let bad = Model::new(bad).unwrap();
+        assert!(widen(&narrow, &pn, &bad, 1).is_err(), "{:?} must be refused", bad.spec.layers);
+    }
+}

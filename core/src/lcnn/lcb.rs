@@ -137,6 +137,47 @@ impl LayerOp for LcbShape {
     }
 }
 
+impl LcbShape {
+    /// Copies the weights of a narrower layer of the same kind into this one's
+    /// (function-preserving widening, see [`super::widen`]): the narrow layer's
+    /// input channel `c` is this layer's `map[c]`, its output channel `u` is `u`.
+    /// Only the narrow rows `u < narrow.n_out` are written: their couplings to
+    /// the new input channels are set to zero, so those outputs are unchanged;
+    /// the new rows keep what `wide` held (their random initial weights).
+    pub fn embed(&self, narrow: &LcbShape, map: &[usize], narrow_p: &[f64], wide: &mut [f64]) -> Result<(), String> {
+        let same = (self.kernel, self.dilation, self.symmetric, self.complex, self.nd)
+            == (narrow.kernel, narrow.dilation, narrow.symmetric, narrow.complex, narrow.nd);
+        if !same || self.n_out < narrow.n_out || map.len() != narrow.n_in || map.iter().any(|&m| m >= self.n_in) {
+            return Err(alloc::format!("{narrow:?} does not embed in {self:?}"));
+        }
+        let (n, nw, s) = (narrow.n_in, self.n_in, self.blocks());
+        let c = if self.complex { 2 } else { 1 };
+        // Left factors (W_c, W_c†, 1); right factors ((T W)_{b,c}, (T W)_{b,c}†, 1), block-major.
+        let left = |v: usize| if v == 2 * n { 2 * nw } else { (v / n) * nw + map[v % n] };
+        let right = |r: usize| {
+            if r == 2 * n * s {
+                2 * nw * s
+            } else {
+                let (dag, rest) = (r / (n * s), r % (n * s));
+                dag * nw * s + (rest / n) * nw + map[rest % n]
+            }
+        };
+        let (nl, nr, nl_n, nr_n) = (self.n_left(), self.n_right(), narrow.n_left(), narrow.n_right());
+        for u in 0..narrow.n_out {
+            wide[u * nl * nr * c..(u + 1) * nl * nr * c].fill(0.0);
+            for v in 0..nl_n {
+                for r in 0..nr_n {
+                    for k in 0..c {
+                        wide[((u * nl + left(v)) * nr + right(r)) * c + k] =
+                            narrow_p[((u * nl_n + v) * nr_n + r) * c + k];
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 /// What the backward pass needs from the forward pass.
 #[derive(Clone, Debug)]
 pub struct LcbTape<T> {
