@@ -72,6 +72,43 @@ pub struct FpDataArgs {
     pub quiet: bool,
 }
 
+/// One FP dataset to compute: what `fpa fp-data`'s arguments and the pipeline's data stages
+/// describe.
+#[derive(Clone, Debug)]
+pub struct FpDataJob {
+    /// Ensemble directories written by `fpa generate`.
+    pub ensembles: Vec<PathBuf>,
+    /// Lattice instantons, `LATTICE:RHO[:site][:anti]` (see `fpa fp-data --instanton`).
+    pub instantons: Vec<String>,
+    /// `wilson`, `inception:N`, or a model file (`.safetensors`).
+    pub rhs: String,
+    pub blocking: Blocking,
+    /// Minimiser stopping rule: largest link gradient below `tol`, at most `max_iter` iterations.
+    pub tol: f64,
+    pub max_iter: usize,
+    /// At most this many configurations per ensemble.
+    pub limit: Option<usize>,
+    pub out: PathBuf,
+    pub quiet: bool,
+}
+
+impl FpDataArgs {
+    /// The job these arguments describe.
+    pub fn job(&self) -> FpDataJob {
+        FpDataJob {
+            ensembles: self.ensembles.clone(),
+            instantons: self.instantons.clone(),
+            rhs: self.rhs.clone(),
+            blocking: Blocking::normalised(self.kappa, self.s_pl, self.s_d, self.s_hd, 4),
+            tol: self.tol,
+            max_iter: self.max_iter,
+            limit: self.limit,
+            out: self.out.clone(),
+            quiet: self.quiet,
+        }
+    }
+}
+
 /// Everything that determines the data (checked on resume).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DataSettings {
@@ -232,7 +269,7 @@ fn instanton_job(spec: &str) -> Result<Job> {
     Ok(Job { id, source: Source::Instanton { lattice, inst }, beta: 0.0 })
 }
 
-fn list_jobs(args: &FpDataArgs) -> Result<Vec<Job>> {
+fn list_jobs(args: &FpDataJob) -> Result<Vec<Job>> {
     let mut jobs = Vec::new();
     for dir in &args.ensembles {
         let path = dir.join("summary.json");
@@ -275,9 +312,14 @@ fn numpy_site_shape(u: &GaugeField<f64>) -> Vec<usize> {
 
 /// Runs `fpa fp-data`.
 pub fn run(args: &FpDataArgs) -> Result<()> {
+    fp_data(&args.job()).map(|_| ())
+}
+
+/// Computes (or resumes, or completes) the FP dataset `args` describes; returns its index.
+pub fn fp_data(args: &FpDataJob) -> Result<Index> {
     let depth = parse_depth(&args.rhs)?;
     ensure!(args.tol > 0.0 && args.tol.is_finite(), "--tol must be a positive number");
-    let blocking = Blocking::normalised(args.kappa, args.s_pl, args.s_d, args.s_hd, 4);
+    let blocking = args.blocking;
     blocking.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
     let settings = DataSettings {
         blocking: BlockingRecord {
@@ -439,7 +481,7 @@ pub fn run(args: &FpDataArgs) -> Result<()> {
     let mut idx = shared.into_inner().unwrap();
     save(&index_path, &mut idx)?;
     report(&args.out, &idx);
-    Ok(())
+    Ok(idx)
 }
 
 fn save(path: &Path, idx: &mut Index) -> Result<()> {

@@ -20,7 +20,7 @@ use fpa_core::observe::{average_plaquette, polyakov_loop};
 use fpa_core::stats::{binned_mean_error, mean, tau_int};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -114,17 +114,54 @@ pub struct Summary {
     pub updated: String,
 }
 
-fn validate(args: &GenerateArgs) -> Result<Arc<Geometry>> {
-    let geom = Geometry::parse(&args.lattice).map_err(|e| anyhow::anyhow!("--lattice: {e}"))?;
-    ensure!(geom.nd() == 4, "--lattice {}: ensembles are 4D (NERSC files hold 4D lattices)", args.lattice);
+/// One ensemble to generate (or extend, or resume): what `fpa generate`'s arguments and the
+/// pipeline's ensemble stages describe.
+#[derive(Clone, Debug)]
+pub struct EnsembleJob {
+    /// What determines the configurations (`lattice` as `8x8x8x8`, x fastest).
+    pub settings: Settings,
+    /// Number of configurations wanted in the run directory.
+    pub configs: u64,
+    pub out: PathBuf,
+    /// Stop after this many sweeps in this invocation (the run can be resumed).
+    pub stop_after: Option<u64>,
+    pub quiet: bool,
+}
+
+impl GenerateArgs {
+    /// The job these arguments describe.
+    pub fn job(&self) -> EnsembleJob {
+        EnsembleJob {
+            settings: Settings {
+                lattice: self.lattice.clone(),
+                beta: self.beta,
+                therm: self.therm,
+                every: self.every,
+                or_per_hb: self.or_per_hb,
+                seed: self.seed,
+                start: self.start,
+                format: self.output.format,
+            },
+            configs: self.configs,
+            out: self.output.out.clone(),
+            stop_after: self.output.stop_after,
+            quiet: self.output.quiet,
+        }
+    }
+}
+
+fn validate(job: &EnsembleJob) -> Result<Arc<Geometry>> {
+    let s = &job.settings;
+    let geom = Geometry::parse(&s.lattice).map_err(|e| anyhow::anyhow!("--lattice: {e}"))?;
+    ensure!(geom.nd() == 4, "--lattice {}: ensembles are 4D (NERSC files hold 4D lattices)", s.lattice);
     ensure!(
         geom.has_checkerboard(),
         "--lattice {}: every extent must be even for the checkerboard heatbath",
-        args.lattice
+        s.lattice
     );
-    ensure!(args.beta.is_finite() && args.beta >= 0.0, "--beta {} must be a finite number >= 0", args.beta);
-    ensure!(args.every >= 1, "--every must be at least 1");
-    ensure!(args.configs >= 1, "--configs must be at least 1");
+    ensure!(s.beta.is_finite() && s.beta >= 0.0, "--beta {} must be a finite number >= 0", s.beta);
+    ensure!(s.every >= 1, "--every must be at least 1");
+    ensure!(job.configs >= 1, "--configs must be at least 1");
     Ok(Arc::new(geom))
 }
 
@@ -151,29 +188,26 @@ fn write_opts(s: &Settings, sweep: u64) -> fpa_core::io::nersc::WriteOptions {
 
 /// Runs `fpa generate`.
 pub fn run(args: &GenerateArgs) -> Result<()> {
-    let geom = validate(args)?;
-    let settings = Settings {
-        lattice: geom.label(),
-        beta: args.beta,
-        therm: args.therm,
-        every: args.every,
-        or_per_hb: args.or_per_hb,
-        seed: args.seed,
-        start: args.start,
-        format: args.output.format,
-    };
-    let dir = &args.output.out;
+    generate(&args.job()).map(|_| ())
+}
+
+/// Generates (extends, resumes) the ensemble `job` describes: the run's summary, or `None` when
+/// the invocation stopped early (`stop_after`) and the run is to be resumed.
+pub fn generate(job: &EnsembleJob) -> Result<Option<Summary>> {
+    let geom = validate(job)?;
+    let settings = Settings { lattice: geom.label(), ..job.settings.clone() };
+    let dir = &job.out;
     ensure_dir(dir)?;
     let _lock = crate::lock::OutputLock::dir(dir)?;
     let existing: Option<Summary> = load_run(dir, &settings, |s: &Summary| &s.settings)?;
-    let total = settings.therm + settings.every * args.configs;
+    let total = settings.therm + settings.every * job.configs;
     let threads = rayon::current_num_threads();
 
     let (mut summary, field) = match existing {
         Some(mut s) => {
-            if s.sweeps >= total && s.configs.len() as u64 >= args.configs {
+            if s.sweeps >= total && s.configs.len() as u64 >= job.configs {
                 eprintln!("{}: run already complete ({} configurations)", dir.display(), s.configs.len());
-                return Ok(());
+                return Ok(Some(s));
             }
             if s.sweeps > total {
                 bail!("{} already has {} sweeps, more than the {total} requested", dir.display(), s.sweeps);
@@ -181,9 +215,9 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
             let field = resume_field(dir, s.checkpoint.as_ref(), &geom, s.sweeps, "sweep", || {
                 initial_field(settings.start, settings.seed, geom.clone())
             })?;
-            s.configs_requested = args.configs;
+            s.configs_requested = job.configs;
             s.complete = false;
-            if !args.output.quiet {
+            if !job.quiet {
                 eprintln!("resuming {} at sweep {} of {total}", dir.display(), s.sweeps);
             }
             (s, field)
@@ -192,7 +226,7 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
             let s = Summary {
                 program: format!("fpa {}", env!("CARGO_PKG_VERSION")),
                 settings: settings.clone(),
-                configs_requested: args.configs,
+                configs_requested: job.configs,
                 complete: false,
                 sweeps: 0,
                 checkpoint: None,
@@ -209,7 +243,7 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
 
     let mut chain = WilsonChain::new(field, settings.beta, settings.or_per_hb, settings.seed, summary.sweeps)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let bar = if args.output.quiet { ProgressBar::hidden() } else { ProgressBar::new(total) };
+    let bar = if job.quiet { ProgressBar::hidden() } else { ProgressBar::new(total) };
     bar.set_style(
         ProgressStyle::with_template("{prefix} [{bar:40}] {pos}/{len} sweeps  {msg}  ETA {eta}")
             .unwrap()
@@ -219,7 +253,7 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
     bar.set_position(chain.sweeps);
 
     let links = geom.n_links() as u64;
-    let mut saver = Saver::new(settings.therm, settings.every, total, args.output.stop_after);
+    let mut saver = Saver::new(settings.therm, settings.every, total, job.stop_after);
     while chain.sweeps < total {
         let t0 = Instant::now();
         heatbath_sweep(&mut chain.field, chain.beta, chain.seed, chain.sweeps);
@@ -252,7 +286,7 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
         if stopping && chain.sweeps < total {
             bar.abandon();
             eprintln!("stopped at sweep {} of {total}; run the same command to resume", chain.sweeps);
-            return Ok(());
+            return Ok(None);
         }
     }
     bar.finish_and_clear();
@@ -265,7 +299,7 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
     save(dir, &mut summary)?;
     plot_history(dir, &summary)?;
     report(dir, &summary);
-    Ok(())
+    Ok(Some(summary))
 }
 
 fn plot_history(dir: &Path, s: &Summary) -> Result<()> {

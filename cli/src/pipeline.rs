@@ -10,8 +10,8 @@
 
 use crate::eval::{evaluate, plot_rows, Report};
 use crate::files::{ensure_dir, write_json};
-use crate::fp_data::FpDataArgs;
-use crate::generate::{FileFormat, GenerateArgs, OutputArgs, Start};
+use crate::fp_data::FpDataJob;
+use crate::generate::{EnsembleJob, FileFormat, Settings as EnsembleSettings, Start};
 use crate::plot::{line_chart, Series};
 use crate::train::{ScheduleArg, TrainJob, TrainSettings};
 use anyhow::{ensure, Context, Result};
@@ -20,7 +20,7 @@ use fpa_core::action::{Action, Wilson};
 use fpa_core::lattice::Geometry;
 use fpa_core::lcnn::action::LcnnAction;
 use fpa_core::lcnn::locality::{decay_length, locality_profile, LocalityPoint};
-use fpa_core::lcnn::train::LossWeights;
+use fpa_core::lcnn::train::{LossWeights, Precision};
 use fpa_core::observe::instanton::{Instanton, ACTION};
 use fpa_core::rg::{Blocking, FixedPoint, FixedPointSettings, MinimizerSettings};
 use serde::{Deserialize, Serialize};
@@ -89,6 +89,17 @@ pub struct FpConfig {
     pub s_hd: f64,
 }
 
+fn is_f64(p: &Precision) -> bool {
+    *p == Precision::F64
+}
+
+impl FpConfig {
+    /// The blocking kernel these parameters describe (`s0` from the normalisation).
+    pub fn blocking(&self) -> Blocking {
+        Blocking::normalised(self.kappa, self.s_pl, self.s_d, self.s_hd, 4)
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrainConfig {
@@ -103,6 +114,10 @@ pub struct TrainConfig {
     /// Fit the last layer by least squares before the first epoch (`fpa train --fit-readout`)
     #[serde(default)]
     pub fit_readout: bool,
+    /// Scalar of the training passes (`fpa train --precision`); not written when f64, so that
+    /// the stage stamps of earlier runs stay valid
+    #[serde(default, skip_serializing_if = "is_f64")]
+    pub precision: Precision,
     /// Sketch directions per configuration of that fit
     #[serde(default = "default_fit_directions")]
     pub fit_directions: usize,
@@ -199,6 +214,7 @@ impl PipelineConfig {
                 },
                 fp,
                 train: TrainConfig {
+                    precision: Precision::F64,
                     model: "tiny".into(),
                     epochs: 150,
                     batch: 4,
@@ -240,6 +256,7 @@ impl PipelineConfig {
                 },
                 fp,
                 train: TrainConfig {
+                    precision: Precision::F64,
                     model: "tiny".into(),
                     epochs: 100,
                     batch: 4,
@@ -290,6 +307,7 @@ impl PipelineConfig {
                 },
                 fp,
                 train: TrainConfig {
+                    precision: Precision::F64,
                     model: "paper".into(),
                     epochs: 30,
                     batch: 4,
@@ -382,17 +400,18 @@ fn generate(
     configs: u64,
     seed: u64,
 ) -> Result<()> {
-    crate::generate::run(&GenerateArgs {
+    let settings = EnsembleSettings {
         lattice: lattice.into(),
         beta,
         therm: e.therm,
         every: e.every,
-        configs,
         or_per_hb: e.overrelax,
         seed,
         start: Start::Hot,
-        output: OutputArgs { format: FileFormat::Full, out: dir.to_path_buf(), stop_after: None, quiet: ctx.quiet },
-    })
+        format: FileFormat::Full,
+    };
+    let job = EnsembleJob { settings, configs, out: dir.to_path_buf(), stop_after: None, quiet: ctx.quiet };
+    crate::generate::generate(&job).map(|_| ())
 }
 
 /// Wilson ensembles at `betas` on `lattice` (seeds `1000·seed + seed_offset + i`, the other
@@ -438,20 +457,18 @@ fn fp_data(
     // With a learned right-hand side a minimisation that has not converged in a
     // few thousand iterations is not going to: give up and report it.
     let max_iter = if rhs.ends_with(".safetensors") { 3000 } else { 20_000 };
-    crate::fp_data::run(&FpDataArgs {
+    crate::fp_data::fp_data(&FpDataJob {
         ensembles,
         instantons,
         rhs: rhs.into(),
-        out: out.to_path_buf(),
-        kappa: cfg.kappa,
-        s_pl: cfg.s_pl,
-        s_d: cfg.s_d,
-        s_hd: cfg.s_hd,
+        blocking: cfg.blocking(),
         tol: cfg.tol,
         max_iter,
         limit,
+        out: out.to_path_buf(),
         quiet: ctx.quiet,
     })
+    .map(|_| ())
 }
 
 fn train(
@@ -482,6 +499,7 @@ fn train(
         patience: t.patience,
         fit_readout,
         fit_directions: if fit_readout { t.fit_directions } else { 0 },
+        precision: t.precision,
     };
     crate::train::train(&TrainJob { settings, out: out.to_path_buf(), quiet: ctx.quiet, stop_after: None }).map(|_| ())
 }
@@ -520,6 +538,7 @@ fn instanton_finetune(
             patience: 0,
             fit_readout: true,
             fit_directions: cfg.train.fit_directions,
+            precision: Precision::F64,
         };
         crate::train::train(&TrainJob { settings, out: out.clone(), quiet: ctx.quiet, stop_after: None }).map(|_| ())
     })?;
@@ -838,7 +857,7 @@ pub fn run(args: &PipelineArgs) -> Result<()> {
     }
     let (fm, fpar, _) = crate::model_io::load(&final_model)?;
     let lcnn = LcnnAction::new(fm.clone(), fpar.clone(), "final L-CNN".into());
-    let blocking = Blocking::normalised(cfg.fp.kappa, cfg.fp.s_pl, cfg.fp.s_d, cfg.fp.s_hd, 4);
+    let blocking = cfg.fp.blocking();
 
     // 5. Transfer to a larger volume.
     let mut transfer = None;

@@ -10,7 +10,7 @@ use anyhow::{bail, ensure, Context, Result};
 use clap::{Args, ValueEnum};
 use fpa_core::io::safetensors::{self, NamedTensor};
 use fpa_core::lcnn::readout_fit::{fit_last_layer, FitReport, FitSettings};
-use fpa_core::lcnn::train::{Adam, LossWeights, Sample, Schedule, ValueLoss};
+use fpa_core::lcnn::train::{Adam, LossWeights, Precision, Sample, Schedule, ValueLoss};
 use fpa_core::lcnn::trainer::{validation_split, EpochLog, EpochOutcome, History, LoopSettings, Trainer};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
@@ -38,6 +38,22 @@ impl From<ValueLossArg> for ValueLoss {
         match v {
             ValueLossArg::Density => ValueLoss::Density,
             ValueLossArg::RelativeSquared => ValueLoss::RelativeSquared,
+        }
+    }
+}
+
+/// `--precision`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PrecisionArg {
+    F64,
+    F32,
+}
+
+impl From<PrecisionArg> for Precision {
+    fn from(p: PrecisionArg) -> Self {
+        match p {
+            PrecisionArg::F64 => Precision::F64,
+            PrecisionArg::F32 => Precision::F32,
         }
     }
 }
@@ -73,6 +89,10 @@ pub struct TrainArgs {
     /// Weight of the invariant (derivative) loss L2
     #[arg(long, default_value_t = 1.0)]
     pub w2: f64,
+    /// Scalar of the passes behind each optimiser step: `f32` runs them about twice as fast; the
+    /// weights, the optimiser and the losses that select the model (initial, validation) stay f64
+    #[arg(long, value_enum, default_value = "f64")]
+    pub precision: PrecisionArg,
     /// Fraction of configurations held out for validation
     #[arg(long, default_value_t = 0.2)]
     pub val: f64,
@@ -123,6 +143,9 @@ pub struct TrainSettings {
     pub fit_readout: bool,
     #[serde(default)]
     pub fit_directions: usize,
+    /// Absent in runs from before it existed: f64.
+    #[serde(default)]
+    pub precision: Precision,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -222,6 +245,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         patience: args.patience,
         fit_readout: args.fit_readout,
         fit_directions: if args.fit_readout { args.fit_directions } else { 0 },
+        precision: args.precision.into(),
     };
     train(&TrainJob { settings, out: args.out.clone(), quiet: args.quiet, stop_after: args.stop_after }).map(|_| ())
 }
@@ -344,6 +368,7 @@ pub fn train(job: &TrainJob) -> Result<Option<TrainLog>> {
         weights: w,
         seed: settings.seed,
         patience: settings.patience,
+        precision: settings.precision,
     };
     let history = std::mem::take(&mut log.history);
     let mut trainer = Trainer::resume(&model, &train, &val, loop_settings, params, best, adam, history);

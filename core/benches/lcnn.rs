@@ -1,7 +1,8 @@
 //! The paper's 3-layer L-CNN (L-CB 12-12-12, kernel sizes 2, 2, 1; real
 //! weights; linear read-out) on 4^4 and 8^4: forward, forward + force (all
 //! link derivatives), and a full training step on one configuration (both
-//! loss terms, the invariant loss by forward-over-reverse, Adam update).
+//! loss terms, the invariant loss by forward-over-reverse, Adam update), with
+//! the training passes in f64 and in f32 (`--precision f32`).
 //! Compare with the PyTorch figures in `shared/baselines.md`.
 //! `FPA_BENCH_SPEC=12-24-24` runs the wider 12-24-24 network instead.
 
@@ -9,7 +10,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use fpa_core::action::Action;
 use fpa_core::lattice::{GaugeField, Geometry};
 use fpa_core::lcnn::action::LcnnAction;
-use fpa_core::lcnn::train::{action_and_gradients, batch_loss, Adam, LossWeights, Sample};
+use fpa_core::lcnn::train::{action_and_gradients, batch_loss_with, Adam, LossWeights, Precision, Sample};
 use fpa_core::lcnn::{Model, ModelSpec};
 use fpa_core::mc::WilsonChain;
 use std::sync::Arc;
@@ -43,12 +44,14 @@ fn bench(c: &mut Criterion) {
         let sample =
             Sample { links: u.clone(), a_fp: 0.9 * a, d_fp: d.iter().map(|x| x.map(|v| 0.9 * v)).collect(), beta: 6.0 };
         let mut adam = Adam::new(p.len());
-        g.bench_function(BenchmarkId::new("train step", format!("{l}^4")), |b| {
-            b.iter(|| {
-                let (_, grad) = batch_loss(&m, &p, &[&sample], LossWeights::new(1.0, 1.0), true);
-                adam.step(&mut p, &grad.unwrap(), 1e-4);
-            })
-        });
+        for (name, precision) in [("train step", Precision::F64), ("train step f32", Precision::F32)] {
+            g.bench_function(BenchmarkId::new(name, format!("{l}^4")), |b| {
+                b.iter(|| {
+                    let (_, grad) = batch_loss_with(&m, &p, &[&sample], LossWeights::new(1.0, 1.0), true, precision);
+                    adam.step(&mut p, &grad.unwrap(), 1e-4);
+                })
+            });
+        }
     }
     g.finish();
 }

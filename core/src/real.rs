@@ -207,4 +207,26 @@ impl_real!(
         crate::simd::gemm_f64(m, n, k, a, lda, b, c)
     }
 );
-impl_real!(f32, sqrt_f32, libm::expf, libm::logf, libm::sinf, libm::cosf, libm::acosf, libm::atan2f);
+// f32 products too; the f64 weights are rounded to f32 first (a copy of m·k
+// numbers against m·k·n multiply-adds).
+impl_real!(
+    f32,
+    sqrt_f32,
+    libm::expf,
+    libm::logf,
+    libm::sinf,
+    libm::cosf,
+    libm::acosf,
+    libm::atan2f,
+    fn gemm(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
+        crate::simd::gemm_f32(m, n, k, a, b, c)
+    },
+    fn gemm_weights(m: usize, n: usize, k: usize, a: &[f64], lda: usize, b: &[f32], c: &mut [f32]) {
+        // Row by row (`extend` over a slice vectorises; a flat_map did not: 6 % of a training step).
+        let mut a32: alloc::vec::Vec<f32> = alloc::vec::Vec::with_capacity(m * k);
+        for row in a.chunks(lda).take(m) {
+            a32.extend(row[..k].iter().map(|&x| x as f32));
+        }
+        crate::simd::gemm_f32(m, n, k, &a32, b, c)
+    }
+);

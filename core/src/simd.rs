@@ -1,13 +1,15 @@
 //! Explicit SIMD kernels, chosen at run time for the CPU at hand.
 //!
-//! One operation carries the L-CNN: `c += a·b` for an `f64` weight matrix `a`
-//! (`m × k`, row stride `lda`) and an `f64` matrix `b` (`k × n`), `c` being
+//! One operation carries the L-CNN: `c += a·b` for a weight matrix `a`
+//! (`m × k`, row stride `lda`) and a matrix `b` (`k × n`), `c` being
 //! `m × n` (all row-major). Every L-CB forward and backward product, on `f64`
-//! and on both planes of dual numbers, goes through [`gemm_f64`].
+//! and on both planes of dual numbers, goes through [`gemm_f64`]; in `f32`
+//! (training, `fpa train --precision f32`) through [`gemm_f32`], the same
+//! tiles with twice the lanes.
 //!
 //! Kernels ([`Kernel`]):
-//! * `Avx512`: 4 × 16 tiles in eight 512-bit accumulators, FMA;
-//! * `Avx2Fma`: 4 × 8 tiles in eight 256-bit accumulators, FMA;
+//! * `Avx512`: 12 × 16 tiles (f64; 12 × 32 in f32) in 24 512-bit accumulators, FMA;
+//! * `Avx2Fma`: 6 × 8 tiles (f64; 6 × 16 in f32) in 12 256-bit accumulators, FMA;
 //! * `Portable`: [`crate::gemm::gemm_weights_tiled`], plain Rust that the
 //!   compiler vectorises for the build target (wasm32 builds use it with
 //!   simd128), with separate multiply and add.
@@ -130,6 +132,38 @@ pub fn gemm_f64_with(kernel: Kernel, m: usize, n: usize, k: usize, a: &[f64], ld
     }
 }
 
+/// `c += a·b` in `f32` (`a` contiguous, `m × k`) with the kernel of [`kernel`]:
+/// the same tiles as [`gemm_f64`] with twice the lanes per vector.
+#[inline]
+pub fn gemm_f32(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
+    gemm_f32_with(kernel(), m, n, k, a, b, c)
+}
+
+/// [`gemm_f32`] with a given kernel (panics if the CPU lacks it).
+pub fn gemm_f32_with(kernel: Kernel, m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n, "gemm: an operand is too short");
+    match kernel {
+        Kernel::Portable => crate::gemm::gemm_tiled(m, n, k, a, b, c),
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Avx2Fma => {
+            assert!(x86::has_avx2_fma(), "this CPU has no AVX2+FMA");
+            // SAFETY: the CPU supports the kernel's features; the bounds were checked above.
+            unsafe { x86::gemm_avx2_f32(m, n, k, a.as_ptr(), k, b.as_ptr(), n, c.as_mut_ptr()) }
+        }
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Avx512 => {
+            assert!(x86::has_avx512(), "this CPU has no AVX-512");
+            // SAFETY: as above.
+            unsafe { x86::gemm_avx512_f32(m, n, k, a.as_ptr(), k, b.as_ptr(), c.as_mut_ptr()) }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        other => panic!("kernel {} is not built for this architecture", other.name()),
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use core::arch::x86_64::*;
@@ -160,45 +194,51 @@ mod x86 {
 
     /// Entries `i in rows`, `j in cols` of `c += a·b`, one FMA per term (the
     /// tiles' rounding), for the edges the vector tiles do not cover.
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn edge(
-        rows: core::ops::Range<usize>,
-        cols: core::ops::Range<usize>,
-        ld: usize,
-        k: usize,
-        a: *const f64,
-        lda: usize,
-        b: *const f64,
-        c: *mut f64,
-    ) {
-        for i in rows {
-            for j in cols.clone() {
-                let mut acc = _mm_setzero_pd();
-                for kk in 0..k {
-                    acc = _mm_fmadd_sd(_mm_set_sd(*a.add(i * lda + kk)), _mm_set_sd(*b.add(kk * ld + j)), acc);
+    macro_rules! edge {
+        ($name:ident, $t:ty, $zero:ident, $set:ident, $fma:ident, $get:ident) => {
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn $name(
+                rows: core::ops::Range<usize>,
+                cols: core::ops::Range<usize>,
+                ld: usize,
+                k: usize,
+                a: *const $t,
+                lda: usize,
+                b: *const $t,
+                c: *mut $t,
+            ) {
+                for i in rows {
+                    for j in cols.clone() {
+                        let mut acc = $zero();
+                        for kk in 0..k {
+                            acc = $fma($set(*a.add(i * lda + kk)), $set(*b.add(kk * ld + j)), acc);
+                        }
+                        *c.add(i * ld + j) += $get(acc);
+                    }
                 }
-                *c.add(i * ld + j) += _mm_cvtsd_f64(acc);
             }
-        }
+        };
     }
+    edge!(edge_f64, f64, _mm_setzero_pd, _mm_set_sd, _mm_fmadd_sd, _mm_cvtsd_f64);
+    edge!(edge_f32, f32, _mm_setzero_ps, _mm_set_ss, _mm_fmadd_ss, _mm_cvtss_f32);
 
     /// One `R × 2W` tile of `c += a·b` (rows `i0..i0+R`, columns `j0..j0+2W`
-    /// for vectors of `W` doubles; `b` and `c` with row stride `ld`): per `k`,
+    /// for vectors of `W` elements; `b` and `c` with row stride `ld`): per `k`,
     /// two loads of `b`, `R` broadcasts of `a` and `2R` FMAs into `2R`
     /// accumulator registers. Every entry is one FMA chain over `k` in order,
-    /// whatever `R` is. One definition for both vector widths.
+    /// whatever `R` is. One definition for both vector widths and both precisions.
     macro_rules! tile {
-        ($name:ident, $features:literal, $w:literal, $zero:ident, $load:ident, $set1:ident, $fma:ident, $add:ident, $store:ident) => {
+        ($name:ident, $t:ty, $features:literal, $w:literal, $zero:ident, $load:ident, $set1:ident, $fma:ident, $add:ident, $store:ident) => {
             #[target_feature(enable = $features)]
             #[inline]
             unsafe fn $name<const R: usize>(
                 (i0, j0): (usize, usize),
                 ld: usize,
                 k: usize,
-                a: *const f64,
+                a: *const $t,
                 lda: usize,
-                b: *const f64,
-                c: *mut f64,
+                b: *const $t,
+                c: *mut $t,
             ) {
                 let mut acc = [[$zero(); 2]; R];
                 for kk in 0..k {
@@ -218,83 +258,119 @@ mod x86 {
             }
         };
     }
-    tile!(
-        tile_avx2,
-        "avx2,fma",
-        4,
-        _mm256_setzero_pd,
-        _mm256_loadu_pd,
-        _mm256_set1_pd,
-        _mm256_fmadd_pd,
-        _mm256_add_pd,
-        _mm256_storeu_pd
-    );
-    tile!(
-        tile_avx512,
-        "avx512f,avx2,fma",
-        8,
-        _mm512_setzero_pd,
-        _mm512_loadu_pd,
-        _mm512_set1_pd,
-        _mm512_fmadd_pd,
-        _mm512_add_pd,
-        _mm512_storeu_pd
-    );
+    #[rustfmt::skip]
+    tile!(tile_avx2_f64, f64, "avx2,fma", 4, _mm256_setzero_pd, _mm256_loadu_pd, _mm256_set1_pd, _mm256_fmadd_pd, _mm256_add_pd, _mm256_storeu_pd);
+    #[rustfmt::skip]
+    tile!(tile_avx512_f64, f64, "avx512f,avx2,fma", 8, _mm512_setzero_pd, _mm512_loadu_pd, _mm512_set1_pd, _mm512_fmadd_pd, _mm512_add_pd, _mm512_storeu_pd);
+    #[rustfmt::skip]
+    tile!(tile_avx2_f32, f32, "avx2,fma", 8, _mm256_setzero_ps, _mm256_loadu_ps, _mm256_set1_ps, _mm256_fmadd_ps, _mm256_add_ps, _mm256_storeu_ps);
+    #[rustfmt::skip]
+    tile!(tile_avx512_f32, f32, "avx512f,avx2,fma", 16, _mm512_setzero_ps, _mm512_loadu_ps, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_add_ps, _mm512_storeu_ps);
 
-    /// 6 × 8 tiles (12 of the 16 vector registers hold accumulators), then
-    /// 4 × 8 tiles, then single entries. `b` and `c` have `n` columns and row
-    /// stride `ld`.
-    #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn gemm_avx2(
-        m: usize,
-        n: usize,
-        k: usize,
-        a: *const f64,
-        lda: usize,
-        b: *const f64,
-        ld: usize,
-        c: *mut f64,
-    ) {
-        const NR: usize = 8;
-        let m6 = m / 6 * 6;
-        let (m_full, n_full) = (m6 + (m - m6) / MR * MR, n / NR * NR);
-        for j0 in (0..n_full).step_by(NR) {
-            for i0 in (0..m6).step_by(6) {
-                tile_avx2::<6>((i0, j0), ld, k, a, lda, b, c);
+    /// A `R × 2W` AVX-512 tile over the last `cols < 2W` columns, with masked
+    /// loads and stores: the same FMA chains as [`tile!`] (so the same bits).
+    macro_rules! tile_masked {
+        ($name:ident, $t:ty, $w:literal, $mask:ty, $zero:ident, $load:ident, $set1:ident, $fma:ident, $add:ident, $store:ident) => {
+            #[target_feature(enable = "avx512f,avx2,fma")]
+            #[inline]
+            unsafe fn $name<const R: usize>(
+                (i0, j0, cols): (usize, usize, usize),
+                ld: usize,
+                k: usize,
+                a: *const $t,
+                lda: usize,
+                b: *const $t,
+                c: *mut $t,
+            ) {
+                let lanes = |n: usize| -> $mask { ((1u32 << n.min($w)) - 1) as $mask };
+                let (m0, m1) = (lanes(cols), lanes(cols.saturating_sub($w)));
+                let mut acc = [[$zero(); 2]; R];
+                for kk in 0..k {
+                    let bk = b.add(kk * ld + j0);
+                    let (b0, b1) = ($load(m0, bk), $load(m1, bk.add($w)));
+                    for (ii, row) in acc.iter_mut().enumerate() {
+                        let w = $set1(*a.add((i0 + ii) * lda + kk));
+                        row[0] = $fma(w, b0, row[0]);
+                        row[1] = $fma(w, b1, row[1]);
+                    }
+                }
+                for (ii, row) in acc.iter().enumerate() {
+                    let ci = c.add((i0 + ii) * ld + j0);
+                    $store(ci, m0, $add($load(m0, ci), row[0]));
+                    $store(ci.add($w), m1, $add($load(m1, ci.add($w)), row[1]));
+                }
             }
-            for i0 in (m6..m_full).step_by(MR) {
-                tile_avx2::<MR>((i0, j0), ld, k, a, lda, b, c);
-            }
-        }
-        edge(m_full..m, 0..n, ld, k, a, lda, b, c);
-        edge(0..m_full, n_full..n, ld, k, a, lda, b, c);
+        };
     }
+    #[rustfmt::skip]
+    tile_masked!(tile_masked_f64, f64, 8, __mmask8, _mm512_setzero_pd, _mm512_maskz_loadu_pd, _mm512_set1_pd, _mm512_fmadd_pd, _mm512_add_pd, _mm512_mask_storeu_pd);
+    #[rustfmt::skip]
+    tile_masked!(tile_masked_f32, f32, 16, __mmask16, _mm512_setzero_ps, _mm512_maskz_loadu_ps, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_add_ps, _mm512_mask_storeu_ps);
 
-    /// 12 × 16 tiles (24 of the 32 vector registers hold accumulators: per
-    /// `k`, fourteen loads for twenty-four FMAs), then 4 × 16 tiles, then the
-    /// AVX2 kernel and single entries for the edges. At the L-CB shapes
-    /// (`cargo run --release -p fpa-core --example gemm_rate`) 4 × 16 tiles ran
-    /// at 49-75 GFLOP/s per core, 8 × 16 at 63-65, 12 × 16 at 74-85.
-    #[target_feature(enable = "avx512f,avx2,fma")]
-    pub unsafe fn gemm_avx512(m: usize, n: usize, k: usize, a: *const f64, lda: usize, b: *const f64, c: *mut f64) {
-        const NR: usize = 16;
-        let m12 = m / 12 * 12;
-        let (m_full, n_full) = (m12 + (m - m12) / MR * MR, n / NR * NR);
-        for j0 in (0..n_full).step_by(NR) {
-            for i0 in (0..m12).step_by(12) {
-                tile_avx512::<12>((i0, j0), n, k, a, lda, b, c);
+    /// The two drivers for one precision: AVX2 with 6 × 2W tiles (12 of the 16
+    /// vector registers hold accumulators), then 4-row tiles, then single
+    /// entries; AVX-512 with 12 × 2W tiles (24 of the 32 registers: per `k`,
+    /// fourteen loads for twenty-four FMAs), then 4-row tiles, masked tiles for
+    /// the last columns, and single entries for the last rows. `b` and `c` have `n` columns and
+    /// row stride `ld`. At the L-CB shapes (`cargo run --release -p fpa-core
+    /// --example gemm_rate`) the f64 AVX-512 tiles ran at 49-75 GFLOP/s per core
+    /// with 4 rows, 63-65 with 8, 74-85 with 12.
+    macro_rules! drivers {
+        ($t:ty, $avx2:ident, $avx512:ident, $tile2:ident, $tile512:ident, $masked:ident, $edge:ident, $w2:literal, $w512:literal) => {
+            #[target_feature(enable = "avx2,fma")]
+            pub unsafe fn $avx2(
+                m: usize,
+                n: usize,
+                k: usize,
+                a: *const $t,
+                lda: usize,
+                b: *const $t,
+                ld: usize,
+                c: *mut $t,
+            ) {
+                const NR: usize = 2 * $w2;
+                let m6 = m / 6 * 6;
+                let (m_full, n_full) = (m6 + (m - m6) / MR * MR, n / NR * NR);
+                for j0 in (0..n_full).step_by(NR) {
+                    for i0 in (0..m6).step_by(6) {
+                        $tile2::<6>((i0, j0), ld, k, a, lda, b, c);
+                    }
+                    for i0 in (m6..m_full).step_by(MR) {
+                        $tile2::<MR>((i0, j0), ld, k, a, lda, b, c);
+                    }
+                }
+                $edge(m_full..m, 0..n, ld, k, a, lda, b, c);
+                $edge(0..m_full, n_full..n, ld, k, a, lda, b, c);
             }
-            for i0 in (m12..m_full).step_by(MR) {
-                tile_avx512::<MR>((i0, j0), n, k, a, lda, b, c);
+
+            #[target_feature(enable = "avx512f,avx2,fma")]
+            pub unsafe fn $avx512(m: usize, n: usize, k: usize, a: *const $t, lda: usize, b: *const $t, c: *mut $t) {
+                const NR: usize = 2 * $w512;
+                let m12 = m / 12 * 12;
+                let (m_full, n_full) = (m12 + (m - m12) / MR * MR, n / NR * NR);
+                for j0 in (0..n_full).step_by(NR) {
+                    for i0 in (0..m12).step_by(12) {
+                        $tile512::<12>((i0, j0), n, k, a, lda, b, c);
+                    }
+                    for i0 in (m12..m_full).step_by(MR) {
+                        $tile512::<MR>((i0, j0), n, k, a, lda, b, c);
+                    }
+                }
+                let rest = n - n_full;
+                if rest > 0 {
+                    for i0 in (0..m12).step_by(12) {
+                        $masked::<12>((i0, n_full, rest), n, k, a, lda, b, c);
+                    }
+                    for i0 in (m12..m_full).step_by(MR) {
+                        $masked::<MR>((i0, n_full, rest), n, k, a, lda, b, c);
+                    }
+                }
+                $edge(m_full..m, 0..n, n, k, a, lda, b, c);
             }
-        }
-        // The 8-wide AVX2 tiles, then single entries, for what is left.
-        let rest = n - n_full;
-        if rest > 0 {
-            gemm_avx2(m_full, rest, k, a, lda, b.add(n_full), n, c.add(n_full));
-        }
-        edge(m_full..m, 0..n, n, k, a, lda, b, c);
+        };
     }
+    drivers!(f64, gemm_avx2, gemm_avx512, tile_avx2_f64, tile_avx512_f64, tile_masked_f64, edge_f64, 4, 8);
+    drivers!(f32, gemm_avx2_f32, gemm_avx512_f32, tile_avx2_f32, tile_avx512_f32, tile_masked_f32, edge_f32, 8, 16);
 }
 
 #[cfg(test)]
@@ -321,6 +397,7 @@ mod tests {
             (30, 40, 9, 11),
             (17, 50, 31, 31),
             (100, 72, 24, 25),
+            (24, 30, 5, 5),
         ] {
             let a = data(m * lda.max(1), 37, 17);
             let b = data(k * n, 53, 23);
@@ -341,6 +418,38 @@ mod tests {
                     match &fma {
                         None => fma = Some(c),
                         Some(f) => assert!(f == &c, "FMA kernels differ on {m}x{n}x{k}"),
+                    }
+                }
+            }
+        }
+    }
+
+    /// The f32 kernels against the portable f32 product (and an f64 reference
+    /// to f32 accuracy), on the same shapes; the FMA kernels agree bit for bit.
+    #[test]
+    fn f32_kernels_agree_with_the_portable_path() {
+        for &(m, n, k) in
+            &[(7, 45, 13), (12, 60, 7), (8, 64, 20), (4, 32, 1), (9, 3, 5), (1, 17, 0), (30, 40, 9), (100, 72, 24)]
+        {
+            let a = data(m * k, 37, 17);
+            let b = data(k * n, 53, 23);
+            let c0 = data(m * n, 11, 5);
+            let mut exact = c0.clone();
+            gemm_f64_with(Kernel::Portable, m, n, k, &a, k, &b, &mut exact);
+            let f = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
+            let (a, b) = (f(&a), f(&b));
+            let mut fma: Option<Vec<f32>> = None;
+            for kern in Kernel::all_available() {
+                let mut c = f(&c0);
+                gemm_f32_with(kern, m, n, k, &a, &b, &mut c);
+                for (x, y) in c.iter().zip(&exact) {
+                    let scale = 1.0 + (k as f64) * 10.0;
+                    assert!((*x as f64 - y).abs() <= 1e-6 * scale, "{} f32 on {m}x{n}x{k}: {x} vs {y}", kern.name());
+                }
+                if kern != Kernel::Portable {
+                    match &fma {
+                        None => fma = Some(c),
+                        Some(g) => assert!(g == &c, "f32 FMA kernels differ on {m}x{n}x{k}"),
                     }
                 }
             }

@@ -233,10 +233,12 @@ fn write_atomic(path: &str, bytes: &[u8]) -> PyResult<()> {
 /// list of dicts per kept epoch (`epoch`, `lr`, `train_l1`, `train_l2`,
 /// `val_l1`, `val_l2`). `value_loss`: `"density"` (`|A − A_FP|/V`, HIMW's L1) or
 /// `"relative-squared"` (`((A − A_FP)/A_FP)²`), as `fpa train --value-loss`.
-/// Same data, settings and seed give the same weights as `fpa train`.
+/// `precision`: `"f64"` or `"f32"`, the scalar of the passes behind each
+/// optimiser step (`fpa train --precision`). Same data, settings and seed give
+/// the same weights as `fpa train`.
 #[pyfunction]
 #[pyo3(signature = (links, a_fp, d_fp, model="paper", epochs=20, batch=4, lr=1e-3, schedule="cosine",
-    w1=1.0, w2=1.0, val=0.2, seed=1, patience=0, value_loss="density"))]
+    w1=1.0, w2=1.0, val=0.2, seed=1, patience=0, value_loss="density", precision="f64"))]
 #[allow(clippy::too_many_arguments)]
 fn train<'py>(
     py: Python<'py>,
@@ -254,8 +256,9 @@ fn train<'py>(
     seed: u64,
     patience: usize,
     value_loss: &str,
+    precision: &str,
 ) -> PyResult<(Model, Vec<Bound<'py, pyo3::types::PyDict>>)> {
-    use fpa_core::lcnn::train::{LossWeights, Sample, Schedule, ValueLoss};
+    use fpa_core::lcnn::train::{LossWeights, Precision, Sample, Schedule, ValueLoss};
     use fpa_core::lcnn::trainer::{validation_split, LoopSettings, Trainer};
     use fpa_core::lcnn::{Model as Net, ModelSpec};
     let err = |m: String| PyValueError::new_err(m);
@@ -277,6 +280,8 @@ fn train<'py>(
         .ok_or_else(|| err(format!("schedule {schedule:?}: use \"constant\", \"cosine\" or \"step\"")))?;
     let value = ValueLoss::named(value_loss)
         .ok_or_else(|| err(format!("value_loss {value_loss:?}: use \"density\" or \"relative-squared\"")))?;
+    let precision = Precision::named(precision)
+        .ok_or_else(|| err(format!("precision {precision:?}: use \"f64\" or \"f32\"")))?;
     if !a_fp.iter().all(|&a| value.accepts(a)) {
         return Err(err(
             "value_loss \"relative-squared\" divides by A_FP, which must be > 0 on every configuration".into()
@@ -302,7 +307,7 @@ fn train<'py>(
         samples.push(Sample { links: u, a_fp: a, d_fp, beta: 0.0 });
     }
     let (train_set, val_set) = validation_split(&samples, val, seed);
-    let settings = LoopSettings { epochs, batch, lr, schedule, weights: LossWeights { w1, w2, value }, seed, patience };
+    let settings = LoopSettings { epochs, batch, lr, schedule, weights: LossWeights { w1, w2, value }, seed, patience, precision };
     let params = net.init_params(seed);
     let (best, history) = py
         .allow_threads(|| {

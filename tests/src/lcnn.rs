@@ -259,6 +259,39 @@ pub fn lcnn_training_gradient_assembly() {
     }
 }
 
+/// Training in f32 (`--precision f32`): the losses and the weight gradient of
+/// a batch equal the f64 ones to f32 accuracy, for the paper network on a
+/// rough 4^4 field, with both value-loss forms.
+pub fn lcnn_training_in_f32_matches_f64() {
+    use fpa_core::lcnn::train::{batch_loss_with, LossWeights, Precision, Sample, ValueLoss};
+    let m = Model::new(ModelSpec { init_scale: 0.3, ..ModelSpec::paper_12() }).unwrap();
+    let p = m.init_params(71);
+    let g = lattice(&[4, 4, 4, 4]);
+    let samples: Vec<Sample> = (0..2)
+        .map(|i| {
+            let u = random_field(&g, Some(0.8), 72 + i);
+            let mut rng = fpa_core::rng::Rng::stream(74 + i, &[fpa_core::rng::domain::TEST]);
+            let d_fp = (0..u.links().len()).map(|_| fpa_core::su3::random::gaussian_algebra(&mut rng)).collect();
+            Sample { links: u, a_fp: 900.0, d_fp, beta: 5.0 }
+        })
+        .collect();
+    let batch: Vec<&Sample> = samples.iter().collect();
+    for value in [ValueLoss::Density, ValueLoss::RelativeSquared] {
+        let w = LossWeights { w1: 1.0, w2: 100.0, value };
+        let (l64, g64) = batch_loss_with(&m, &p, &batch, w, true, Precision::F64);
+        let (l32, g32) = batch_loss_with(&m, &p, &batch, w, true, Precision::F32);
+        for (a, b) in l64.iter().zip(&l32) {
+            assert_close(b.a_pred, a.a_pred, 1e-5 * a.a_pred.abs(), "action in f32");
+            assert_close(b.l2, a.l2, 1e-4 * a.l2, "invariant loss in f32");
+        }
+        let (g64, g32) = (g64.unwrap(), g32.unwrap());
+        let norm = g64.iter().map(|x| x * x).sum::<f64>().sqrt();
+        let diff = g64.iter().zip(&g32).map(|(a, b)| (a - b) * (a - b)).sum::<f64>().sqrt();
+        assert!(diff < 1e-4 * norm, "{value:?}: |g32 - g64| = {diff:e}, |g64| = {norm:e}");
+        assert!(diff > 0.0, "the f32 passes ran in f32");
+    }
+}
+
 /// The Wilson start: with no random part, the paper network (real and
 /// complex weights, with and without `Im Tr` in the read-out) is the Wilson
 /// action exactly, values and link derivatives; with a random part it is a

@@ -73,6 +73,7 @@ macro_rules! portable_checks {
             lcnn::lcnn_second_order_term_matches_finite_differences,
             lcnn::lcnn_hessian_columns_are_exact_and_local,
             lcnn::lcnn_training_gradient_assembly,
+            lcnn::lcnn_training_in_f32_matches_f64,
             lcnn::lcnn_wilson_start_is_the_wilson_action,
             lcnn::lcnn_widening_preserves_the_action,
             lcnn_layers::plaq_layer_gradients_and_covariance,

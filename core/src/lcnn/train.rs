@@ -14,6 +14,7 @@
 use super::model::Model;
 use crate::dual::Dual;
 use crate::lattice::GaugeField;
+use crate::real::Real;
 use crate::rg::kernel::derivatives_from_gradients;
 use crate::rng::{domain, Rng};
 use crate::su3::algebra::anti_hermitian;
@@ -124,23 +125,28 @@ pub struct SampleLoss {
 
 /// The model's action, its parameter gradient and link derivatives at `u`
 /// (`A[1]` subtracted when the spec asks for it).
-pub fn action_and_gradients(
+pub fn action_and_gradients<T: Real>(
     model: &Model,
     params: &[f64],
     trivial: &(f64, Vec<f64>),
-    u: &GaugeField<f64>,
+    u: &GaugeField<T>,
 ) -> (f64, Vec<f64>, Vec<Su3Alg<f64>>) {
     let (a_raw, tape) = model.forward_raw(params, u);
-    let (mut gp, gu) = model.backward(params, &tape, 1.0);
+    let (gp, gu) = model.backward(params, &tape, T::one());
     let vol = u.geometry().volume() as f64;
-    let mut a = a_raw;
+    let mut a = a_raw.to_f64();
+    let mut gp: Vec<f64> = gp.into_iter().map(|g| g.to_f64()).collect();
     if model.spec.subtract_trivial {
         a -= trivial.0 * vol;
         for (g, t) in gp.iter_mut().zip(&trivial.1) {
             *g -= t * vol;
         }
     }
-    (a, gp, derivatives_from_gradients(u, &gu))
+    (a, gp, to_f64(derivatives_from_gradients(u, &gu)))
+}
+
+fn to_f64<T: Real>(d: Vec<Su3Alg<T>>) -> Vec<Su3Alg<f64>> {
+    d.into_iter().map(|x| x.map(|c| c.to_f64())).collect()
 }
 
 /// `∂/∂θ Σ_l r_l · D_l` (with `r` fixed) by forward-over-reverse dual numbers.
@@ -150,11 +156,12 @@ pub fn directional_weight_gradient(model: &Model, params: &[f64], u: &GaugeField
 
 /// The field `exp(iε r·t) U` as dual numbers: values `U`, tangents `i (r·t) U`,
 /// so that any function evaluated on it carries `Σ_l r_l · D_l f` as its tangent.
-pub fn tangent_field(u: &GaugeField<f64>, r: &[Su3Alg<f64>]) -> GaugeField<Dual<f64>> {
-    let mut links: Vec<Mat3<Dual<f64>>> = Vec::with_capacity(u.links().len());
+pub fn tangent_field<T: Real>(u: &GaugeField<T>, r: &[Su3Alg<f64>]) -> GaugeField<Dual<T>> {
+    let mut links: Vec<Mat3<Dual<T>>> = Vec::with_capacity(u.links().len());
     for (l, m) in u.links().iter().enumerate() {
         // d/dε exp(iε r·t) U = i (r·t) U
-        let t = anti_hermitian(&r[l]) * *m;
+        let r_l: Su3Alg<T> = r[l].map(T::from_f64);
+        let t = anti_hermitian(&r_l) * *m;
         let mut d = Mat3::zero();
         for i in 0..3 {
             for j in 0..3 {
@@ -167,12 +174,36 @@ pub fn tangent_field(u: &GaugeField<f64>, r: &[Su3Alg<f64>]) -> GaugeField<Dual<
 }
 
 /// The dual-number pass: values are `∂A_raw/∂θ`, tangents `∂/∂θ Σ r·D`.
-fn directional_pass(model: &Model, params: &[f64], u: &GaugeField<f64>, r: &[Su3Alg<f64>]) -> Vec<Dual<f64>> {
+fn directional_pass<T: Real>(model: &Model, params: &[f64], u: &GaugeField<T>, r: &[Su3Alg<f64>]) -> Vec<Dual<T>> {
     let (_, tape) = model.forward_raw(params, &tangent_field(u, r));
-    model.backward(params, &tape, Dual::constant(1.0)).0
+    model.backward(params, &tape, Dual::constant(T::one())).0
 }
 
-/// Losses of one sample and, if asked, the gradient of `w₁L₁ + w₂L₂`.
+/// The scalar the training passes run in. The data, the weights, the
+/// optimiser and the losses that select the model (initial and validation)
+/// stay in `f64`; in `f32` the passes that give the training gradient move
+/// half the bytes and use twice the SIMD lanes. Their result only steers the
+/// optimiser: relative rounding ~1e-7 against loss terms of 1e-3 or more.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    #[default]
+    F64,
+    F32,
+}
+
+impl Precision {
+    /// By name: `f64` or `f32`.
+    pub fn named(name: &str) -> Option<Self> {
+        match name {
+            "f64" => Some(Precision::F64),
+            "f32" => Some(Precision::F32),
+            _ => None,
+        }
+    }
+}
+
+/// Losses of one sample and, if asked, the gradient of `w₁L₁ + w₂L₂` (passes in `f64`).
 pub fn sample_loss(
     model: &Model,
     params: &[f64],
@@ -181,16 +212,30 @@ pub fn sample_loss(
     w: LossWeights,
     want_grad: bool,
 ) -> (SampleLoss, Option<Vec<f64>>) {
+    sample_loss_in(model, params, trivial, s, &s.links, w, want_grad)
+}
+
+/// [`sample_loss`] with the passes run in `T` on `links` (the sample's links in `T`).
+pub fn sample_loss_in<T: Real>(
+    model: &Model,
+    params: &[f64],
+    trivial: &(f64, Vec<f64>),
+    s: &Sample,
+    links: &GaugeField<T>,
+    w: LossWeights,
+    want_grad: bool,
+) -> (SampleLoss, Option<Vec<f64>>) {
     let vol = s.links.geometry().volume() as f64;
     let second_order = want_grad && w.w2 != 0.0;
     // With the second-order pass coming, its values give ∂A/∂θ: this pass needs only D.
     let (a, ga, d) = if second_order {
-        let (a_raw, tape) = model.forward_raw(params, &s.links);
-        let g = model.backward_links(params, &tape, 1.0);
-        let a = if model.spec.subtract_trivial { a_raw - trivial.0 * vol } else { a_raw };
-        (a, Vec::new(), derivatives_from_gradients(&s.links, &g))
+        let (a_raw, tape) = model.forward_raw(params, links);
+        let g = model.backward_links(params, &tape, T::one());
+        let a = a_raw.to_f64();
+        let a = if model.spec.subtract_trivial { a - trivial.0 * vol } else { a };
+        (a, Vec::new(), to_f64(derivatives_from_gradients(links, &g)))
     } else {
-        action_and_gradients(model, params, trivial, &s.links)
+        action_and_gradients(model, params, trivial, links)
     };
     let r: Vec<Su3Alg<f64>> = d.iter().zip(&s.d_fp).map(|(p, t)| core::array::from_fn(|c| p[c] - t[c])).collect();
     let l2 = invariant_loss(&d, &s.d_fp, vol);
@@ -203,21 +248,21 @@ pub fn sample_loss(
     if !second_order {
         return (loss, Some(ga.iter().map(|x| w.w1 * dl1 * x).collect()));
     }
-    let gd = directional_pass(model, params, &s.links, &r);
+    let gd = directional_pass(model, params, links, &r);
     let c = w.w2 * 2.0 / (L2_NORM * vol);
     let sub = model.spec.subtract_trivial;
     let g = gd
         .iter()
         .zip(&trivial.1)
         .map(|(di, t)| {
-            let ga = if sub { di.v - t * vol } else { di.v };
-            w.w1 * dl1 * ga + c * di.d
+            let ga = if sub { di.v.to_f64() - t * vol } else { di.v.to_f64() };
+            w.w1 * dl1 * ga + c * di.d.to_f64()
         })
         .collect();
     (loss, Some(g))
 }
 
-/// Mean losses and gradient over a batch (samples in parallel, summed in order).
+/// Mean losses and gradient over a batch (samples in parallel, summed in order), in `f64`.
 pub fn batch_loss(
     model: &Model,
     params: &[f64],
@@ -225,12 +270,27 @@ pub fn batch_loss(
     w: LossWeights,
     want_grad: bool,
 ) -> (Vec<SampleLoss>, Option<Vec<f64>>) {
+    batch_loss_with(model, params, batch, w, want_grad, Precision::F64)
+}
+
+/// [`batch_loss`] with the passes in the given precision.
+pub fn batch_loss_with(
+    model: &Model,
+    params: &[f64],
+    batch: &[&Sample],
+    w: LossWeights,
+    want_grad: bool,
+    precision: Precision,
+) -> (Vec<SampleLoss>, Option<Vec<f64>>) {
     let trivial = if model.spec.subtract_trivial {
         model.trivial_per_site(params)
     } else {
         (0.0, alloc::vec![0.0; params.len()])
     };
-    let results = crate::par::map_slice(batch, |s| sample_loss(model, params, &trivial, s, w, want_grad));
+    let results = crate::par::map_slice(batch, |s| match precision {
+        Precision::F64 => sample_loss(model, params, &trivial, s, w, want_grad),
+        Precision::F32 => sample_loss_in(model, params, &trivial, s, &s.links.cast::<f32>(), w, want_grad),
+    });
     let mut grad = if want_grad { Some(alloc::vec![0.0; params.len()]) } else { None };
     let mut losses = Vec::with_capacity(batch.len());
     let inv = 1.0 / batch.len().max(1) as f64;

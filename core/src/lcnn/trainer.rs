@@ -15,7 +15,7 @@
 //! objective.
 
 use super::model::Model;
-use super::train::{batch_loss, shuffled, Adam, LossWeights, Sample, SampleLoss, Schedule};
+use super::train::{batch_loss, batch_loss_with, shuffled, Adam, LossWeights, Precision, Sample, SampleLoss, Schedule};
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -41,6 +41,9 @@ pub struct LoopSettings {
     pub seed: u64,
     /// Stop when the validation objective has not improved for this many epochs (0: never).
     pub patience: usize,
+    /// The scalar of the passes behind each optimiser step (the initial and
+    /// validation losses, which select the model, are always `f64`).
+    pub precision: Precision,
 }
 
 /// One kept epoch.
@@ -224,7 +227,7 @@ impl<'a> Trainer<'a> {
         let mut blew_up = None;
         for (step, chunk) in order.chunks(s.batch.max(1)).enumerate() {
             let batch: Vec<&Sample> = chunk.iter().map(|&i| self.train[i]).collect();
-            let (l, g) = batch_loss(self.model, &self.params, &batch, w, true);
+            let (l, g) = batch_loss_with(self.model, &self.params, &batch, w, true, s.precision);
             let g = g.expect("gradient requested");
             if !g.iter().all(|x| x.is_finite()) || !l.iter().all(|x| x.l1.is_finite() && x.l2.is_finite()) {
                 blew_up = Some(format!("a non-finite loss or gradient in epoch {} at batch {}", epoch + 1, step + 1));
