@@ -500,6 +500,7 @@ fn train(
         fit_readout,
         fit_directions: if fit_readout { t.fit_directions } else { 0 },
         precision: t.precision,
+        warmup: 0,
     };
     crate::train::train(&TrainJob { settings, out: out.to_path_buf(), quiet: ctx.quiet, stop_after: None }).map(|_| ())
 }
@@ -539,6 +540,7 @@ fn instanton_finetune(
             fit_readout: true,
             fit_directions: cfg.train.fit_directions,
             precision: Precision::F64,
+            warmup: 0,
         };
         crate::train::train(&TrainJob { settings, out: out.clone(), quiet: ctx.quiet, stop_after: None }).map(|_| ())
     })?;

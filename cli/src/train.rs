@@ -89,6 +89,11 @@ pub struct TrainArgs {
     /// Weight of the invariant (derivative) loss L2
     #[arg(long, default_value_t = 1.0)]
     pub w2: f64,
+    /// Linear learning-rate warm-up over the first N optimiser steps (and again after an epoch is
+    /// taken back): Adam's first steps move every weight by about the full rate, which can undo
+    /// the weights a fine-tuning run (--init-from) starts from
+    #[arg(long, default_value_t = 0)]
+    pub warmup: u64,
     /// Scalar of the passes behind each optimiser step: `f32` runs them about twice as fast; the
     /// weights, the optimiser and the losses that select the model (initial, validation) stay f64
     #[arg(long, value_enum, default_value = "f64")]
@@ -146,6 +151,9 @@ pub struct TrainSettings {
     /// Absent in runs from before it existed: f64.
     #[serde(default)]
     pub precision: Precision,
+    /// Absent in runs from before it existed: 0.
+    #[serde(default)]
+    pub warmup: u64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -246,6 +254,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         fit_readout: args.fit_readout,
         fit_directions: if args.fit_readout { args.fit_directions } else { 0 },
         precision: args.precision.into(),
+        warmup: args.warmup,
     };
     train(&TrainJob { settings, out: args.out.clone(), quiet: args.quiet, stop_after: args.stop_after }).map(|_| ())
 }
@@ -369,6 +378,7 @@ pub fn train(job: &TrainJob) -> Result<Option<TrainLog>> {
         seed: settings.seed,
         patience: settings.patience,
         precision: settings.precision,
+        warmup: settings.warmup,
     };
     let history = std::mem::take(&mut log.history);
     let mut trainer = Trainer::resume(&model, &train, &val, loop_settings, params, best, adam, history);

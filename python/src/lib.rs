@@ -234,11 +234,12 @@ fn write_atomic(path: &str, bytes: &[u8]) -> PyResult<()> {
 /// `val_l1`, `val_l2`). `value_loss`: `"density"` (`|A − A_FP|/V`, HIMW's L1) or
 /// `"relative-squared"` (`((A − A_FP)/A_FP)²`), as `fpa train --value-loss`.
 /// `precision`: `"f64"` or `"f32"`, the scalar of the passes behind each
-/// optimiser step (`fpa train --precision`). Same data, settings and seed give
+/// optimiser step (`fpa train --precision`); `warmup`: linear learning-rate
+/// warm-up over that many optimiser steps (`fpa train --warmup`). Same data, settings and seed give
 /// the same weights as `fpa train`.
 #[pyfunction]
 #[pyo3(signature = (links, a_fp, d_fp, model="paper", epochs=20, batch=4, lr=1e-3, schedule="cosine",
-    w1=1.0, w2=1.0, val=0.2, seed=1, patience=0, value_loss="density", precision="f64"))]
+    w1=1.0, w2=1.0, val=0.2, seed=1, patience=0, value_loss="density", precision="f64", warmup=0))]
 #[allow(clippy::too_many_arguments)]
 fn train<'py>(
     py: Python<'py>,
@@ -257,6 +258,7 @@ fn train<'py>(
     patience: usize,
     value_loss: &str,
     precision: &str,
+    warmup: u64,
 ) -> PyResult<(Model, Vec<Bound<'py, pyo3::types::PyDict>>)> {
     use fpa_core::lcnn::train::{LossWeights, Precision, Sample, Schedule, ValueLoss};
     use fpa_core::lcnn::trainer::{validation_split, LoopSettings, Trainer};
@@ -307,7 +309,7 @@ fn train<'py>(
         samples.push(Sample { links: u, a_fp: a, d_fp, beta: 0.0 });
     }
     let (train_set, val_set) = validation_split(&samples, val, seed);
-    let settings = LoopSettings { epochs, batch, lr, schedule, weights: LossWeights { w1, w2, value }, seed, patience, precision };
+    let settings = LoopSettings { epochs, batch, lr, schedule, weights: LossWeights { w1, w2, value }, seed, patience, precision, warmup };
     let params = net.init_params(seed);
     let (best, history) = py
         .allow_threads(|| {

@@ -236,3 +236,12 @@ def test_train_from_numpy_arrays(tmp_path):
         fpa.train(configs, a_fp, d_fp, model=spec, value_loss="l3")
     with pytest.raises(ValueError, match="divides by A_FP"):
         fpa.train(configs, [0.0] + a_fp[1:], d_fp, model=spec, value_loss="relative-squared")
+    # Training passes in f32 (fpa train --precision f32): the same loop; the validation losses
+    # (always f64) follow the f64 run's closely but not bit for bit.
+    _, history4 = fpa.train(configs, a_fp, d_fp, model=spec, epochs=3, batch=2, lr=3e-3, val=0.25, seed=5,
+                            precision="f32")
+    for h64, h32 in zip(history, history4):
+        assert h32["val_l2"] == pytest.approx(h64["val_l2"], rel=1e-3)
+    assert [h["val_l2"] for h in history4] != [h["val_l2"] for h in history]
+    with pytest.raises(ValueError, match="precision"):
+        fpa.train(configs, a_fp, d_fp, model=spec, precision="f16")

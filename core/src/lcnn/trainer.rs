@@ -44,6 +44,12 @@ pub struct LoopSettings {
     /// The scalar of the passes behind each optimiser step (the initial and
     /// validation losses, which select the model, are always `f64`).
     pub precision: Precision,
+    /// Linear warm-up: optimiser step `t` (counted from 1 since the optimiser
+    /// was created: the start, or an epoch taken back) uses `min(1, t/warmup)`
+    /// times the epoch's rate. 0: none. Adam's first steps move every weight
+    /// by about the full rate whatever its gradient; from trained weights
+    /// (fine-tuning) that alone can undo them.
+    pub warmup: u64,
 }
 
 /// One kept epoch.
@@ -233,7 +239,8 @@ impl<'a> Trainer<'a> {
                 blew_up = Some(format!("a non-finite loss or gradient in epoch {} at batch {}", epoch + 1, step + 1));
                 break;
             }
-            self.adam.step(&mut self.params, &g, lr);
+            let ramp = if s.warmup > 0 { ((self.adam.t + 1) as f64 / s.warmup as f64).min(1.0) } else { 1.0 };
+            self.adam.step(&mut self.params, &g, lr * ramp);
             losses.extend(l);
             on_step();
         }
@@ -314,5 +321,49 @@ impl<'a> Trainer<'a> {
             on_epoch(self, &o);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lattice::{GaugeField, Geometry};
+    use crate::lcnn::ModelSpec;
+    use alloc::sync::Arc;
+
+    /// `warmup`: the first optimiser step moves the weights by `1/warmup` of
+    /// the rate (Adam's first step moves each weight by about the full rate).
+    #[test]
+    fn warmup_scales_the_first_steps() {
+        let m = Model::new(ModelSpec { init_scale: 0.3, ..ModelSpec::lcb_stack(&[(2, 1)]) }).unwrap();
+        let g = Arc::new(Geometry::new(&[2, 2, 2, 2]).unwrap());
+        let samples: Vec<Sample> = (0..2)
+            .map(|i| {
+                let links = GaugeField::hot(g.clone(), 10 + i);
+                let d_fp = alloc::vec![[0.1; 8]; links.links().len()];
+                Sample { links, a_fp: 5.0, d_fp, beta: 6.0 }
+            })
+            .collect();
+        let refs: Vec<&Sample> = samples.iter().collect();
+        let p0 = m.init_params(3);
+        let largest_move = |warmup: u64| {
+            let settings = LoopSettings {
+                epochs: 1,
+                batch: 2,
+                lr: 1e-3,
+                schedule: Schedule::Constant,
+                weights: LossWeights::new(1.0, 1.0),
+                seed: 1,
+                patience: 0,
+                precision: Precision::F64,
+                warmup,
+            };
+            let mut t = Trainer::new(&m, &refs, &[], settings, p0.clone());
+            assert!(matches!(t.epoch(&mut || {}), Ok(EpochOutcome::Kept(0))));
+            t.params.iter().zip(&p0).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max)
+        };
+        let (full, quarter) = (largest_move(0), largest_move(4));
+        assert!((full - 1e-3).abs() < 1e-6, "without warm-up: {full}");
+        assert!((quarter - 0.25e-3).abs() < 1e-6, "warm-up over 4 steps: {quarter}");
     }
 }
