@@ -33,7 +33,7 @@ pub fn read_gauge(path: &Path) -> Result<gauge_file::Decoded> {
 
 /// Writes a NERSC gauge file atomically.
 pub fn write_nersc(path: &Path, u: &GaugeField<f64>, opts: &nersc::WriteOptions) -> Result<()> {
-    let bytes = nersc::encode(u, opts).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let bytes = nersc::encode(u, opts)?;
     write_atomic(path, &bytes)
 }
 

@@ -206,7 +206,7 @@ impl Source {
         match self {
             Source::Nersc(path) => Ok(read_gauge(path)?.field),
             Source::Instanton { lattice, inst } => {
-                let g = Geometry::parse(lattice).map_err(|e| anyhow::anyhow!("{e}"))?;
+                let g = Geometry::parse(lattice)?;
                 Ok(inst.field(std::sync::Arc::new(g)))
             }
         }
@@ -320,7 +320,7 @@ pub fn fp_data(args: &FpDataJob) -> Result<Index> {
     let depth = parse_depth(&args.rhs)?;
     ensure!(args.tol > 0.0 && args.tol.is_finite(), "--tol must be a positive number");
     let blocking = args.blocking;
-    blocking.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
+    blocking.validate()?;
     let settings = DataSettings {
         blocking: BlockingRecord {
             kappa: blocking.kappa,
@@ -421,7 +421,7 @@ pub fn fp_data(args: &FpDataJob) -> Result<Index> {
     let result: Result<()> = todo.par_iter().try_for_each(|job| -> Result<()> {
         let t = Instant::now();
         let v = job.source.field()?;
-        let fp = FixedPoint::new(v.geometry().clone(), fp_settings, rhs).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let fp = FixedPoint::new(v.geometry().clone(), fp_settings, rhs)?;
         let r = fp.solve(&v, None).map_err(|e| anyhow::anyhow!("{}: {e}", job.source.describe()))?;
         let seconds = t.elapsed().as_secs_f64();
         let sites = numpy_site_shape(&v);

@@ -241,8 +241,7 @@ pub fn generate(job: &EnsembleJob) -> Result<Option<Summary>> {
     };
     summary.timing.threads = threads;
 
-    let mut chain = WilsonChain::new(field, settings.beta, settings.or_per_hb, settings.seed, summary.sweeps)
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut chain = WilsonChain::new(field, settings.beta, settings.or_per_hb, settings.seed, summary.sweeps)?;
     let bar = if job.quiet { ProgressBar::hidden() } else { ProgressBar::new(total) };
     bar.set_style(
         ProgressStyle::with_template("{prefix} [{bar:40}] {pos}/{len} sweeps  {msg}  ETA {eta}")

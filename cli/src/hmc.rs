@@ -304,8 +304,7 @@ pub fn run(args: &HmcArgs) -> Result<()> {
         steps: settings.steps,
         integrator: settings.integrator.into(),
     };
-    let mut chain = HmcChain::new(&timed, field, params, settings.seed, summary.trajectories)
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut chain = HmcChain::new(&timed, field, params, settings.seed, summary.trajectories)?;
     chain.warmup = settings.warmup;
 
     let bar = if args.output.quiet { ProgressBar::hidden() } else { ProgressBar::new(total) };

@@ -31,5 +31,5 @@ pub fn spec(arg: &str) -> Result<Model> {
             Model::from_json(&text)
         }
     };
-    m.map_err(|e| anyhow::anyhow!("{e}"))
+    Ok(m?)
 }

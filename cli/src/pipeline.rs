@@ -667,7 +667,7 @@ impl PipelineConfig {
         ensure!(!self.ensembles.betas.is_empty(), "ensembles.betas is empty");
         ensure!(self.ensembles.betas.iter().all(|b| b.is_finite() && *b > 0.0), "ensembles.betas must be positive");
         for l in [&self.ensembles.lattice, &self.transfer.lattice, &self.instantons.lattice, &self.locality.lattice] {
-            let dims = Geometry::parse_dims(l).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let dims = Geometry::parse_dims(l)?;
             let sites = dims.iter().try_fold(1usize, |v, &d| v.checked_mul(d)).unwrap_or(usize::MAX);
             ensure!(sites <= MAX_SITES, "lattice {l}: {sites} sites, more than a pipeline handles ({MAX_SITES})");
             let g = Geometry::new(&dims).map_err(|e| anyhow::anyhow!("lattice {l}: {e}"))?;
@@ -904,7 +904,7 @@ pub fn run(args: &PipelineArgs) -> Result<()> {
         "instantons",
         &(&cfg.instantons, &cfg.fp, final_model.display().to_string(), crate::fp_data::file_hash(&final_model)?),
         || {
-            let geom = Arc::new(Geometry::parse(&cfg.instantons.lattice).map_err(|e| anyhow::anyhow!("{e}"))?);
+            let geom = Arc::new(Geometry::parse(&cfg.instantons.lattice)?);
             let fp = FixedPoint::new(
                 geom.clone(),
                 FixedPointSettings {
@@ -917,12 +917,11 @@ pub fn run(args: &PipelineArgs) -> Result<()> {
                     },
                 },
                 &Wilson,
-            )
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            )?;
             let mut rows = Vec::new();
             for &rho in &cfg.instantons.rhos {
                 let v = Instanton::centred(&geom, rho).field(geom.clone());
-                let r = fp.solve(&v, None).map_err(|e| anyhow::anyhow!("{e}"))?;
+                let r = fp.solve(&v, None)?;
                 rows.push(InstantonRow {
                     rho,
                     wilson: Wilson.value(&v) / ACTION,

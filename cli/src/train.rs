@@ -462,7 +462,7 @@ fn train_epochs(job: &TrainJob, trainer: &mut Trainer, ckpt: &Path, log: &mut Tr
     while !trainer.is_complete() {
         let t = Instant::now();
         let epoch = trainer.history.epochs.len();
-        let outcome = trainer.epoch(&mut || bar.inc(1)).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let outcome = trainer.epoch(&mut || bar.inc(1))?;
         let kept = match outcome {
             EpochOutcome::TakenBack(why) => {
                 bar.set_position((epoch * steps_per_epoch) as u64);

@@ -82,6 +82,8 @@ impl core::fmt::Display for HmcError {
     }
 }
 
+impl core::error::Error for HmcError {}
+
 impl HmcParams {
     pub fn validate(&self) -> Result<(), HmcError> {
         if !(self.beta.is_finite() && self.beta > 0.0) {
