@@ -103,61 +103,90 @@ fn detect() -> Kernel {
 /// `c += a·b` with the kernel of [`kernel`].
 #[inline]
 pub fn gemm_f64(m: usize, n: usize, k: usize, a: &[f64], lda: usize, b: &[f64], c: &mut [f64]) {
-    gemm_f64_with(kernel(), m, n, k, a, lda, b, c)
+    gemm_with(kernel(), m, n, k, a, lda, b, c)
 }
 
 /// `c += a·b` with a given kernel (panics if the CPU lacks it).
 pub fn gemm_f64_with(kernel: Kernel, m: usize, n: usize, k: usize, a: &[f64], lda: usize, b: &[f64], c: &mut [f64]) {
-    if m == 0 || n == 0 {
-        return;
-    }
-    assert!(k == 0 || (lda >= k && a.len() >= (m - 1) * lda + k), "gemm: a is too short");
-    assert!(b.len() >= k * n && c.len() >= m * n, "gemm: b or c is too short");
-    match kernel {
-        Kernel::Portable => crate::gemm::gemm_weights_tiled(m, n, k, a, lda, b, c),
-        #[cfg(target_arch = "x86_64")]
-        Kernel::Avx2Fma => {
-            assert!(x86::has_avx2_fma(), "this CPU has no AVX2+FMA");
-            // SAFETY: the CPU supports the kernel's features; the bounds were checked above.
-            unsafe { x86::gemm_avx2(m, n, k, a.as_ptr(), lda, b.as_ptr(), n, c.as_mut_ptr()) }
-        }
-        #[cfg(target_arch = "x86_64")]
-        Kernel::Avx512 => {
-            assert!(x86::has_avx512(), "this CPU has no AVX-512");
-            // SAFETY: as above.
-            unsafe { x86::gemm_avx512(m, n, k, a.as_ptr(), lda, b.as_ptr(), c.as_mut_ptr()) }
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        other => panic!("kernel {} is not built for this architecture", other.name()),
-    }
+    gemm_with(kernel, m, n, k, a, lda, b, c)
 }
 
 /// `c += a·b` in `f32` (`a` contiguous, `m × k`) with the kernel of [`kernel`]:
 /// the same tiles as [`gemm_f64`] with twice the lanes per vector.
 #[inline]
 pub fn gemm_f32(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
-    gemm_f32_with(kernel(), m, n, k, a, b, c)
+    gemm_with(kernel(), m, n, k, a, k, b, c)
 }
 
 /// [`gemm_f32`] with a given kernel (panics if the CPU lacks it).
 pub fn gemm_f32_with(kernel: Kernel, m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
+    gemm_with(kernel, m, n, k, a, k, b, c)
+}
+
+/// An element type with GEMM kernels: `f64` and `f32`.
+trait Element: Copy {
+    /// The portable kernel (`a` with row stride `lda`).
+    fn portable(m: usize, n: usize, k: usize, a: &[Self], lda: usize, b: &[Self], c: &mut [Self]);
+    /// # Safety
+    /// The CPU has AVX2 and FMA; the operands hold the entries the shapes name.
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn avx2(m: usize, n: usize, k: usize, a: *const Self, lda: usize, b: *const Self, c: *mut Self);
+    /// # Safety
+    /// The CPU has AVX-512F; the operands hold the entries the shapes name.
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn avx512(m: usize, n: usize, k: usize, a: *const Self, lda: usize, b: *const Self, c: *mut Self);
+}
+
+impl Element for f64 {
+    fn portable(m: usize, n: usize, k: usize, a: &[f64], lda: usize, b: &[f64], c: &mut [f64]) {
+        crate::gemm::gemm_weights_tiled(m, n, k, a, lda, b, c)
+    }
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn avx2(m: usize, n: usize, k: usize, a: *const f64, lda: usize, b: *const f64, c: *mut f64) {
+        x86::gemm_avx2(m, n, k, a, lda, b, n, c)
+    }
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn avx512(m: usize, n: usize, k: usize, a: *const f64, lda: usize, b: *const f64, c: *mut f64) {
+        x86::gemm_avx512(m, n, k, a, lda, b, c)
+    }
+}
+
+impl Element for f32 {
+    fn portable(m: usize, n: usize, k: usize, a: &[f32], lda: usize, b: &[f32], c: &mut [f32]) {
+        assert_eq!(lda, k, "the portable f32 product takes a contiguous a");
+        crate::gemm::gemm_tiled(m, n, k, a, b, c)
+    }
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn avx2(m: usize, n: usize, k: usize, a: *const f32, lda: usize, b: *const f32, c: *mut f32) {
+        x86::gemm_avx2_f32(m, n, k, a, lda, b, n, c)
+    }
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn avx512(m: usize, n: usize, k: usize, a: *const f32, lda: usize, b: *const f32, c: *mut f32) {
+        x86::gemm_avx512_f32(m, n, k, a, lda, b, c)
+    }
+}
+
+/// The bounds checks and the kernel dispatch, for both precisions.
+#[allow(clippy::too_many_arguments)]
+fn gemm_with<E: Element>(kernel: Kernel, m: usize, n: usize, k: usize, a: &[E], lda: usize, b: &[E], c: &mut [E]) {
     if m == 0 || n == 0 {
         return;
     }
-    assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n, "gemm: an operand is too short");
+    assert!(k == 0 || (lda >= k && a.len() >= (m - 1) * lda + k), "gemm: a is too short");
+    assert!(b.len() >= k * n && c.len() >= m * n, "gemm: b or c is too short");
     match kernel {
-        Kernel::Portable => crate::gemm::gemm_tiled(m, n, k, a, b, c),
+        Kernel::Portable => E::portable(m, n, k, a, lda, b, c),
         #[cfg(target_arch = "x86_64")]
         Kernel::Avx2Fma => {
             assert!(x86::has_avx2_fma(), "this CPU has no AVX2+FMA");
             // SAFETY: the CPU supports the kernel's features; the bounds were checked above.
-            unsafe { x86::gemm_avx2_f32(m, n, k, a.as_ptr(), k, b.as_ptr(), n, c.as_mut_ptr()) }
+            unsafe { E::avx2(m, n, k, a.as_ptr(), lda, b.as_ptr(), c.as_mut_ptr()) }
         }
         #[cfg(target_arch = "x86_64")]
         Kernel::Avx512 => {
             assert!(x86::has_avx512(), "this CPU has no AVX-512");
             // SAFETY: as above.
-            unsafe { x86::gemm_avx512_f32(m, n, k, a.as_ptr(), k, b.as_ptr(), c.as_mut_ptr()) }
+            unsafe { E::avx512(m, n, k, a.as_ptr(), lda, b.as_ptr(), c.as_mut_ptr()) }
         }
         #[cfg(not(target_arch = "x86_64"))]
         other => panic!("kernel {} is not built for this architecture", other.name()),
