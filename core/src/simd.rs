@@ -21,6 +21,9 @@
 //! the portable kernel rounds the product and the sum separately and differs
 //! from them in the last bits (relative ~1e-16 per term).
 //!
+//! The x86 kernels are built for `x86_64` targets with SSE2 (every hosted one);
+//! soft-float targets such as `x86_64-unknown-none` get the portable kernel.
+//!
 //! The choice: the best kernel the CPU supports, detected once (with the
 //! `std` feature; without it, the best one the build's target features
 //! enable). `FPA_SIMD=portable` (or `avx2`) in the environment caps it, e.g.
@@ -47,11 +50,11 @@ impl Kernel {
     pub fn available(self) -> bool {
         match self {
             Kernel::Portable => true,
-            #[cfg(target_arch = "x86_64")]
+            #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
             Kernel::Avx2Fma => x86::has_avx2_fma(),
-            #[cfg(target_arch = "x86_64")]
+            #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
             Kernel::Avx512 => x86::has_avx512(),
-            #[cfg(not(target_arch = "x86_64"))]
+            #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
             _ => false,
         }
     }
@@ -129,11 +132,11 @@ trait Element: Copy {
     fn portable(m: usize, n: usize, k: usize, a: &[Self], lda: usize, b: &[Self], c: &mut [Self]);
     /// # Safety
     /// The CPU has AVX2 and FMA; the operands hold the entries the shapes name.
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
     unsafe fn avx2(m: usize, n: usize, k: usize, a: *const Self, lda: usize, b: *const Self, c: *mut Self);
     /// # Safety
     /// The CPU has AVX-512F; the operands hold the entries the shapes name.
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
     unsafe fn avx512(m: usize, n: usize, k: usize, a: *const Self, lda: usize, b: *const Self, c: *mut Self);
 }
 
@@ -141,11 +144,11 @@ impl Element for f64 {
     fn portable(m: usize, n: usize, k: usize, a: &[f64], lda: usize, b: &[f64], c: &mut [f64]) {
         crate::gemm::gemm_weights_tiled(m, n, k, a, lda, b, c)
     }
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
     unsafe fn avx2(m: usize, n: usize, k: usize, a: *const f64, lda: usize, b: *const f64, c: *mut f64) {
         x86::gemm_avx2(m, n, k, a, lda, b, n, c)
     }
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
     unsafe fn avx512(m: usize, n: usize, k: usize, a: *const f64, lda: usize, b: *const f64, c: *mut f64) {
         x86::gemm_avx512(m, n, k, a, lda, b, c)
     }
@@ -156,11 +159,11 @@ impl Element for f32 {
         assert_eq!(lda, k, "the portable f32 product takes a contiguous a");
         crate::gemm::gemm_tiled(m, n, k, a, b, c)
     }
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
     unsafe fn avx2(m: usize, n: usize, k: usize, a: *const f32, lda: usize, b: *const f32, c: *mut f32) {
         x86::gemm_avx2_f32(m, n, k, a, lda, b, n, c)
     }
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
     unsafe fn avx512(m: usize, n: usize, k: usize, a: *const f32, lda: usize, b: *const f32, c: *mut f32) {
         x86::gemm_avx512_f32(m, n, k, a, lda, b, c)
     }
@@ -176,24 +179,24 @@ fn gemm_with<E: Element>(kernel: Kernel, m: usize, n: usize, k: usize, a: &[E], 
     assert!(b.len() >= k * n && c.len() >= m * n, "gemm: b or c is too short");
     match kernel {
         Kernel::Portable => E::portable(m, n, k, a, lda, b, c),
-        #[cfg(target_arch = "x86_64")]
+        #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
         Kernel::Avx2Fma => {
             assert!(x86::has_avx2_fma(), "this CPU has no AVX2+FMA");
             // SAFETY: the CPU supports the kernel's features; the bounds were checked above.
             unsafe { E::avx2(m, n, k, a.as_ptr(), lda, b.as_ptr(), c.as_mut_ptr()) }
         }
-        #[cfg(target_arch = "x86_64")]
+        #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
         Kernel::Avx512 => {
             assert!(x86::has_avx512(), "this CPU has no AVX-512");
             // SAFETY: as above.
             unsafe { E::avx512(m, n, k, a.as_ptr(), lda, b.as_ptr(), c.as_mut_ptr()) }
         }
-        #[cfg(not(target_arch = "x86_64"))]
+        #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
         other => panic!("kernel {} is not built for this architecture", other.name()),
     }
 }
 
-#[cfg(target_arch = "x86_64")]
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
 mod x86 {
     use core::arch::x86_64::*;
 
