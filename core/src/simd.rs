@@ -339,6 +339,19 @@ mod x86 {
     #[rustfmt::skip]
     tile_masked!(tile_masked_f32, f32, 16, __mmask16, _mm512_setzero_ps, _mm512_maskz_loadu_ps, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_add_ps, _mm512_mask_storeu_ps);
 
+    /// The tiles of one column block: `tall`-row tiles over rows `0..m_tall`,
+    /// then `MR`-row tiles up to `m_full` (`i0` names the first row in `args`).
+    macro_rules! row_tiles {
+        ($tile:ident::<$tall:literal>, $m_tall:expr, $m_full:expr, |$i0:ident| ($($arg:expr),*)) => {
+            for $i0 in (0..$m_tall).step_by($tall) {
+                $tile::<$tall>($($arg),*);
+            }
+            for $i0 in ($m_tall..$m_full).step_by(MR) {
+                $tile::<MR>($($arg),*);
+            }
+        };
+    }
+
     /// The two drivers for one precision: AVX2 with 6 × 2W tiles (12 of the 16
     /// vector registers hold accumulators), then 4-row tiles, then single
     /// entries; AVX-512 with 12 × 2W tiles (24 of the 32 registers: per `k`,
@@ -364,12 +377,7 @@ mod x86 {
                 let m6 = m / 6 * 6;
                 let (m_full, n_full) = (m6 + (m - m6) / MR * MR, n / NR * NR);
                 for j0 in (0..n_full).step_by(NR) {
-                    for i0 in (0..m6).step_by(6) {
-                        $tile2::<6>((i0, j0), ld, k, a, lda, b, c);
-                    }
-                    for i0 in (m6..m_full).step_by(MR) {
-                        $tile2::<MR>((i0, j0), ld, k, a, lda, b, c);
-                    }
+                    row_tiles!($tile2::<6>, m6, m_full, |i0| ((i0, j0), ld, k, a, lda, b, c));
                 }
                 $edge(m_full..m, 0..n, ld, k, a, lda, b, c);
                 $edge(0..m_full, n_full..n, ld, k, a, lda, b, c);
@@ -381,21 +389,11 @@ mod x86 {
                 let m12 = m / 12 * 12;
                 let (m_full, n_full) = (m12 + (m - m12) / MR * MR, n / NR * NR);
                 for j0 in (0..n_full).step_by(NR) {
-                    for i0 in (0..m12).step_by(12) {
-                        $tile512::<12>((i0, j0), n, k, a, lda, b, c);
-                    }
-                    for i0 in (m12..m_full).step_by(MR) {
-                        $tile512::<MR>((i0, j0), n, k, a, lda, b, c);
-                    }
+                    row_tiles!($tile512::<12>, m12, m_full, |i0| ((i0, j0), n, k, a, lda, b, c));
                 }
                 let rest = n - n_full;
                 if rest > 0 {
-                    for i0 in (0..m12).step_by(12) {
-                        $masked::<12>((i0, n_full, rest), n, k, a, lda, b, c);
-                    }
-                    for i0 in (m12..m_full).step_by(MR) {
-                        $masked::<MR>((i0, n_full, rest), n, k, a, lda, b, c);
-                    }
+                    row_tiles!($masked::<12>, m12, m_full, |i0| ((i0, n_full, rest), n, k, a, lda, b, c));
                 }
                 $edge(m_full..m, 0..n, n, k, a, lda, b, c);
             }
