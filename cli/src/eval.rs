@@ -203,10 +203,10 @@ pub fn load_all(dirs: &[PathBuf]) -> Result<(Vec<Sample>, Vec<String>)> {
     Ok((samples, ids))
 }
 
-/// Runs `fpa eval`.
-pub fn run(args: &EvalArgs) -> Result<()> {
-    let (model, params, _) = model_io::load(&args.model)?;
-    let (samples, ids) = load_all(&args.data)?;
+/// The report of the model in `model` (a safetensors file) on the FP datasets `data`.
+pub fn evaluate_files(model: &Path, data: &[PathBuf]) -> Result<Report> {
+    let (model, params, _) = model_io::load(model)?;
+    let (samples, ids) = load_all(data)?;
     for s in &samples {
         anyhow::ensure!(
             s.links.nd() == model.dims(),
@@ -215,7 +215,13 @@ pub fn run(args: &EvalArgs) -> Result<()> {
             model.dims()
         );
     }
-    let report = evaluate(&model, &params, &samples, &ids);
+    Ok(evaluate(&model, &params, &samples, &ids))
+}
+
+/// Runs `fpa eval`: [`evaluate_files`], the report and its plots beside the model (or at
+/// `--out`), and the table on standard output.
+pub fn run(args: &EvalArgs) -> Result<()> {
+    let report = evaluate_files(&args.model, &args.data)?;
     let rows = &report.per_beta;
     let prefix = args.out.clone().unwrap_or_else(|| {
         let mut s = args.model.as_os_str().to_owned();

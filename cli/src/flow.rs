@@ -57,6 +57,43 @@ pub struct FlowArgs {
     pub quiet: bool,
 }
 
+/// One flow measurement to make (or resume from the cache): what `fpa flow`'s arguments and the
+/// scaling study describe.
+#[derive(Clone, Debug)]
+pub struct FlowJob {
+    /// NERSC gauge files, or directories (their `*.nersc` files except checkpoints).
+    pub configs: Vec<PathBuf>,
+    /// Instantons as configurations, `LATTICE:RHO[:site][:anti]`.
+    pub instantons: Vec<String>,
+    /// `wilson`, `symanzik`, `iwasaki`, `dbw2`, `zeuthen`, or an L-CNN model file.
+    pub flow: String,
+    pub tmax: f64,
+    pub dt: f64,
+    /// Measure every this many steps.
+    pub every: usize,
+    /// Reference value of `t²E` and of `W` for `t0` and `w0`.
+    pub reference: f64,
+    pub out: PathBuf,
+    pub quiet: bool,
+}
+
+impl FlowArgs {
+    /// The job these arguments describe.
+    pub fn job(&self) -> FlowJob {
+        FlowJob {
+            configs: self.configs.clone(),
+            instantons: self.instantons.clone(),
+            flow: self.flow.clone(),
+            tmax: self.tmax,
+            dt: self.dt,
+            every: self.every,
+            reference: self.reference,
+            out: self.out.clone(),
+            quiet: self.quiet,
+        }
+    }
+}
+
 /// What determines one configuration's flow.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Settings {
@@ -231,7 +268,7 @@ fn curve(t: &[f64], flows: &[ConfigFlow], definition: &str, reference: f64) -> C
 
 /// Runs `fpa flow`: [`compute`], then the table (or the JSON) on standard output.
 pub fn run(args: &FlowArgs) -> Result<()> {
-    let report = compute(args)?;
+    let report = compute(&args.job())?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -243,18 +280,18 @@ pub fn run(args: &FlowArgs) -> Result<()> {
 
 /// Flows every configuration (or takes it from the cache), writes
 /// `flow.json` and the plots, and returns the report.
-pub fn compute(args: &FlowArgs) -> Result<FlowReport> {
-    ensure!(args.tmax.is_finite() && args.tmax > 0.0, "--tmax {} must be a finite number > 0", args.tmax);
-    ensure!(args.dt.is_finite() && args.dt > 0.0 && args.dt <= args.tmax, "--dt {} must be in (0, tmax]", args.dt);
-    ensure!(args.every >= 1, "--every must be at least 1");
-    ensure!(args.reference.is_finite() && args.reference > 0.0, "--reference must be a finite number > 0");
-    let mut sources: Vec<Source> = config_files(&args.configs)?.into_iter().map(Source::File).collect();
-    for spec in &args.instantons {
+pub fn compute(job: &FlowJob) -> Result<FlowReport> {
+    ensure!(job.tmax.is_finite() && job.tmax > 0.0, "--tmax {} must be a finite number > 0", job.tmax);
+    ensure!(job.dt.is_finite() && job.dt > 0.0 && job.dt <= job.tmax, "--dt {} must be in (0, tmax]", job.dt);
+    ensure!(job.every >= 1, "--every must be at least 1");
+    ensure!(job.reference.is_finite() && job.reference > 0.0, "--reference must be a finite number > 0");
+    let mut sources: Vec<Source> = config_files(&job.configs)?.into_iter().map(Source::File).collect();
+    for spec in &job.instantons {
         let (lattice, inst, id) = crate::fp_data::parse_instanton(spec)?;
         let g = Geometry::parse(&lattice).map_err(|e| anyhow::anyhow!("--instanton {spec}: {e}"))?;
         sources.push(Source::Instanton { spec: spec.clone(), lattice: Arc::new(g), inst, id });
     }
-    let choice = match args.flow.as_str() {
+    let choice = match job.flow.as_str() {
         "zeuthen" => None,
         other => Some(crate::actions::parse(other).map_err(|e| anyhow::anyhow!("--flow: {e}"))?),
     };
@@ -262,13 +299,13 @@ pub fn compute(args: &FlowArgs) -> Result<FlowReport> {
         None => (FlowKind::Zeuthen, "zeuthen".to_string(), "zeuthen".to_string()),
         Some(ActionChoice { action, id, .. }) => (FlowKind::Action(action.as_ref()), id.clone(), action.name()),
     };
-    let settings = Settings { flow: id, tmax: args.tmax, dt: args.dt, every: args.every };
-    let cache = args.out.join("flows");
+    let settings = Settings { flow: id, tmax: job.tmax, dt: job.dt, every: job.every };
+    let cache = job.out.join("flows");
     ensure_dir(&cache)?;
-    let _lock = crate::lock::OutputLock::dir(&args.out)?;
+    let _lock = crate::lock::OutputLock::dir(&job.out)?;
 
-    let steps = (args.tmax / args.dt - 1e-9).ceil() as u64;
-    let bar = if args.quiet { ProgressBar::hidden() } else { ProgressBar::new(steps * sources.len() as u64) };
+    let steps = (job.tmax / job.dt - 1e-9).ceil() as u64;
+    let bar = if job.quiet { ProgressBar::hidden() } else { ProgressBar::new(steps * sources.len() as u64) };
     bar.set_style(
         ProgressStyle::with_template("{prefix} [{bar:40}] {pos}/{len} steps  {msg}  ETA {eta}")
             .unwrap()
@@ -297,12 +334,12 @@ pub fn compute(args: &FlowArgs) -> Result<FlowReport> {
         }
         bar.set_message(stem.clone());
         let start = std::time::Instant::now();
-        let points = flow(kind, &mut u, args.tmax, args.dt, args.every, |_| bar.inc(1));
+        let points = flow(kind, &mut u, job.tmax, job.dt, job.every, |_| bar.inc(1));
         ensure!(
             points.iter().all(|p| p.e_plaq.is_finite()),
             "{}: the flow produced non-finite values (--dt {} too large for this action?)",
             src.describe(),
-            args.dt
+            job.dt
         );
         let c = ConfigFlow {
             file: src.describe(),
@@ -325,16 +362,16 @@ pub fn compute(args: &FlowArgs) -> Result<FlowReport> {
         program: format!("fpa {}", env!("CARGO_PKG_VERSION")),
         settings,
         flow_name: name,
-        reference: args.reference,
+        reference: job.reference,
         lattice,
-        curves: definitions.iter().map(|d| curve(&t, &flows, d, args.reference)).collect(),
+        curves: definitions.iter().map(|d| curve(&t, &flows, d, job.reference)).collect(),
         charge_at_tmax: flows.iter().map(|f| f.points.last().and_then(|p| p.q)).collect(),
         t,
         configs: flows,
         updated: utc_now(),
     };
-    write_json(&args.out.join("flow.json"), &report)?;
-    plot(&args.out, &report)?;
+    write_json(&job.out.join("flow.json"), &report)?;
+    plot(&job.out, &report)?;
     Ok(report)
 }
 

@@ -188,15 +188,56 @@ impl Action<f64> for Timed<'_> {
     }
 }
 
-fn validate(args: &HmcArgs) -> Result<Arc<Geometry>> {
-    let geom = Geometry::parse(&args.lattice).map_err(|e| anyhow::anyhow!("--lattice: {e}"))?;
-    ensure!(geom.nd() == 4, "--lattice {}: HMC ensembles are 4D (NERSC files hold 4D lattices)", args.lattice);
-    ensure!(args.beta.is_finite() && args.beta > 0.0, "--beta {} must be a finite number > 0", args.beta);
-    ensure!(args.tau.is_finite() && args.tau > 0.0, "--tau {} must be a finite number > 0", args.tau);
-    ensure!(args.steps >= 1, "--steps must be at least 1");
-    ensure!(args.every >= 1, "--every must be at least 1");
-    ensure!(args.configs >= 1, "--configs must be at least 1");
-    ensure!(args.warmup <= args.therm, "--warmup {} must not exceed --therm {}", args.warmup, args.therm);
+/// One HMC run to make (or extend, or resume): what `fpa hmc`'s arguments and the scaling study
+/// describe. `settings.action` names the action as a user does (`wilson`, …, or a model file);
+/// the run's `summary.json` records it resolved (`model:<file>:<hash>`).
+#[derive(Clone, Debug)]
+pub struct HmcJob {
+    pub settings: Settings,
+    /// Number of configurations wanted in the run directory.
+    pub configs: u64,
+    pub out: std::path::PathBuf,
+    /// Stop after this many trajectories in this invocation (the run can be resumed).
+    pub stop_after: Option<u64>,
+    pub quiet: bool,
+}
+
+impl HmcArgs {
+    /// The job these arguments describe.
+    pub fn job(&self) -> HmcJob {
+        HmcJob {
+            settings: Settings {
+                action: self.action.clone(),
+                beta: self.beta,
+                lattice: self.lattice.clone(),
+                tau: self.tau,
+                steps: self.steps,
+                integrator: self.integrator,
+                therm: self.therm,
+                warmup: self.warmup,
+                every: self.every,
+                seed: self.seed,
+                start: self.start,
+                format: self.output.format,
+            },
+            configs: self.configs,
+            out: self.output.out.clone(),
+            stop_after: self.output.stop_after,
+            quiet: self.output.quiet,
+        }
+    }
+}
+
+fn validate(job: &HmcJob) -> Result<Arc<Geometry>> {
+    let s = &job.settings;
+    let geom = Geometry::parse(&s.lattice).map_err(|e| anyhow::anyhow!("--lattice: {e}"))?;
+    ensure!(geom.nd() == 4, "--lattice {}: HMC ensembles are 4D (NERSC files hold 4D lattices)", s.lattice);
+    ensure!(s.beta.is_finite() && s.beta > 0.0, "--beta {} must be a finite number > 0", s.beta);
+    ensure!(s.tau.is_finite() && s.tau > 0.0, "--tau {} must be a finite number > 0", s.tau);
+    ensure!(s.steps >= 1, "--steps must be at least 1");
+    ensure!(s.every >= 1, "--every must be at least 1");
+    ensure!(job.configs >= 1, "--configs must be at least 1");
+    ensure!(s.warmup <= s.therm, "--warmup {} must not exceed --therm {}", s.warmup, s.therm);
     Ok(Arc::new(geom))
 }
 
@@ -235,34 +276,27 @@ impl RunRecord for Summary {
 
 /// Runs `fpa hmc`.
 pub fn run(args: &HmcArgs) -> Result<()> {
-    let geom = validate(args)?;
-    let ActionChoice { action, id, .. } = crate::actions::parse(&args.action)?;
-    let settings = Settings {
-        action: id,
-        beta: args.beta,
-        lattice: geom.label(),
-        tau: args.tau,
-        steps: args.steps,
-        integrator: args.integrator,
-        therm: args.therm,
-        warmup: args.warmup,
-        every: args.every,
-        seed: args.seed,
-        start: args.start,
-        format: args.output.format,
-    };
-    let dir = &args.output.out;
+    hmc(&args.job()).map(|_| ())
+}
+
+/// Makes (extends, resumes) the HMC run `job` describes: the run's summary, or `None` when the
+/// invocation stopped early (`stop_after`) and the run is to be resumed.
+pub fn hmc(job: &HmcJob) -> Result<Option<Summary>> {
+    let geom = validate(job)?;
+    let ActionChoice { action, id, .. } = crate::actions::parse(&job.settings.action)?;
+    let settings = Settings { action: id, lattice: geom.label(), ..job.settings.clone() };
+    let dir = &job.out;
     ensure_dir(dir)?;
     let _lock = crate::lock::OutputLock::dir(dir)?;
-    let total = settings.therm + settings.every * args.configs;
+    let total = settings.therm + settings.every * job.configs;
     let threads = rayon::current_num_threads();
     let name = action.name();
     let existing: Option<Summary> = load_run(dir, &settings, |s: &Summary| &s.settings)?;
     let (mut summary, field) = match existing {
         Some(mut s) => {
-            if s.trajectories >= total && s.configs.len() as u64 >= args.configs {
+            if s.trajectories >= total && s.configs.len() as u64 >= job.configs {
                 eprintln!("{}: run already complete ({} configurations)", dir.display(), s.configs.len());
-                return Ok(());
+                return Ok(Some(s));
             }
             if s.trajectories > total {
                 bail!("{} already has {} trajectories, more than the {total} requested", dir.display(), s.trajectories);
@@ -271,9 +305,9 @@ pub fn run(args: &HmcArgs) -> Result<()> {
                 initial_field(settings.start, settings.seed, geom.clone())
             })?;
             s.history.truncate(s.trajectories as usize);
-            s.configs_requested = args.configs;
+            s.configs_requested = job.configs;
             s.complete = false;
-            if !args.output.quiet {
+            if !job.quiet {
                 eprintln!("resuming {} at trajectory {} of {total}", dir.display(), s.trajectories);
             }
             (s, field)
@@ -283,7 +317,7 @@ pub fn run(args: &HmcArgs) -> Result<()> {
                 program: format!("fpa {}", env!("CARGO_PKG_VERSION")),
                 settings: settings.clone(),
                 action_name: name.clone(),
-                configs_requested: args.configs,
+                configs_requested: job.configs,
                 complete: false,
                 trajectories: 0,
                 checkpoint: None,
@@ -307,7 +341,7 @@ pub fn run(args: &HmcArgs) -> Result<()> {
     let mut chain = HmcChain::new(&timed, field, params, settings.seed, summary.trajectories)?;
     chain.warmup = settings.warmup;
 
-    let bar = if args.output.quiet { ProgressBar::hidden() } else { ProgressBar::new(total) };
+    let bar = if job.quiet { ProgressBar::hidden() } else { ProgressBar::new(total) };
     bar.set_style(
         ProgressStyle::with_template("{prefix} [{bar:40}] {pos}/{len} trajectories  {msg}  ETA {eta}")
             .unwrap()
@@ -315,7 +349,7 @@ pub fn run(args: &HmcArgs) -> Result<()> {
     );
     bar.set_prefix(format!("{name} beta {} {}", settings.beta, settings.lattice));
     bar.set_position(chain.trajectories);
-    let mut saver = Saver::new(settings.therm, settings.every, total, args.output.stop_after);
+    let mut saver = Saver::new(settings.therm, settings.every, total, job.stop_after);
     while chain.trajectories < total {
         let t0 = Instant::now();
         let before = timed.nanos.load(Ordering::Relaxed);
@@ -348,7 +382,7 @@ pub fn run(args: &HmcArgs) -> Result<()> {
         if stopping && chain.trajectories < total {
             bar.abandon();
             eprintln!("stopped at trajectory {} of {total}; run the same command to resume", chain.trajectories);
-            return Ok(());
+            return Ok(None);
         }
     }
     bar.finish_and_clear();
@@ -359,10 +393,10 @@ pub fn run(args: &HmcArgs) -> Result<()> {
     summary.complete = true;
     save(dir, &mut summary)?;
     plot(dir, &summary)?;
-    if !args.output.quiet {
+    if !job.quiet {
         report(dir, &summary);
     }
-    Ok(())
+    Ok(Some(summary))
 }
 
 fn plot(dir: &Path, s: &Summary) -> Result<()> {

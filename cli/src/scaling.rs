@@ -8,10 +8,10 @@
 //! (the flow runs), `scaling.json` (every ensemble's scales and the fits) and
 //! `scaling.svg`. Both steps resume on their own, so a killed study continues.
 
-use crate::chain::{FileFormat, OutputArgs, Start};
+use crate::chain::{FileFormat, Start};
 use crate::files::{ensure_dir, utc_now, write_json};
-use crate::flow::FlowArgs;
-use crate::hmc::{HmcArgs, IntegratorArg};
+use crate::flow::FlowJob;
+use crate::hmc::{HmcJob, IntegratorArg};
 use crate::plot::{scatter_with_fits, Group};
 use anyhow::{ensure, Context, Result};
 use clap::{Args, ValueEnum};
@@ -230,25 +230,30 @@ pub fn run(args: &ScalingArgs) -> Result<()> {
         }
         let ens = args.out.join("ens").join(&name);
         let h = &config.hmc;
-        crate::hmc::run(&HmcArgs {
-            action: e.action.clone(),
-            beta: e.beta,
-            lattice: format!("{0}x{0}x{0}x{0}", e.l),
-            tau: h.tau,
-            steps: e.steps.unwrap_or(h.steps),
-            integrator: IntegratorArg::Omelyan,
-            therm: h.therm,
-            warmup: h.warmup,
-            every: h.every,
+        crate::hmc::hmc(&HmcJob {
+            settings: crate::hmc::Settings {
+                action: e.action.clone(),
+                beta: e.beta,
+                lattice: format!("{0}x{0}x{0}x{0}", e.l),
+                tau: h.tau,
+                steps: e.steps.unwrap_or(h.steps),
+                integrator: IntegratorArg::Omelyan,
+                therm: h.therm,
+                warmup: h.warmup,
+                every: h.every,
+                seed: h.seed + i as u64,
+                start: Start::Cold,
+                format: FileFormat::Full,
+            },
             configs: h.configs,
-            seed: h.seed + i as u64,
-            start: Start::Cold,
-            output: OutputArgs { format: FileFormat::Full, out: ens.clone(), stop_after: None, quiet: args.quiet },
+            out: ens.clone(),
+            stop_after: None,
+            quiet: args.quiet,
         })
         .with_context(|| format!("HMC for {name}"))?;
         let flow_dir = args.out.join("flow").join(&name);
         let flow = if config.flow.flow == "own" { e.action.clone() } else { config.flow.flow.clone() };
-        let report = crate::flow::compute(&FlowArgs {
+        let report = crate::flow::compute(&FlowJob {
             configs: vec![ens.clone()],
             instantons: vec![],
             flow,
@@ -257,7 +262,6 @@ pub fn run(args: &ScalingArgs) -> Result<()> {
             every: 1,
             reference: 0.3,
             out: flow_dir.clone(),
-            json: false,
             quiet: true,
         })
         .with_context(|| format!("flow for {name}"))?;
