@@ -14,7 +14,7 @@ use crate::plot::{line_chart, Series};
 use anyhow::{bail, ensure, Result};
 use clap::Args;
 use fpa_core::lattice::Geometry;
-use fpa_core::mc::heatbath::{heatbath_sweep, overrelax_sweep};
+use fpa_core::mc::heatbath::Phase;
 use fpa_core::mc::WilsonChain;
 use fpa_core::observe::{average_plaquette, polyakov_loop};
 use fpa_core::stats::{binned_mean_error, mean, tau_int};
@@ -255,13 +255,11 @@ pub fn generate(job: &EnsembleJob) -> Result<Option<Summary>> {
     let mut saver = Saver::new(settings.therm, settings.every, total, job.stop_after);
     while chain.sweeps < total {
         let t0 = Instant::now();
-        heatbath_sweep(&mut chain.field, chain.beta, chain.seed, chain.sweeps);
-        let t1 = Instant::now();
-        for _ in 0..chain.n_or {
-            overrelax_sweep(&mut chain.field);
-        }
-        let t2 = Instant::now();
-        chain.sweeps += 1;
+        let (mut t1, mut t2) = (t0, t0);
+        chain.step_observed(|phase| match phase {
+            Phase::Heatbath => t1 = Instant::now(),
+            Phase::Overrelax => t2 = Instant::now(),
+        });
         let tm = &mut summary.timing;
         tm.heatbath_seconds += (t1 - t0).as_secs_f64();
         tm.overrelax_seconds += (t2 - t1).as_secs_f64();

@@ -14,7 +14,7 @@ pub use learn::Learner;
 pub use shipped::ShippedModel;
 
 use fpa_core::lattice::{GaugeField, Geometry};
-use fpa_core::mc::heatbath::{heatbath_sweep, overrelax_sweep};
+use fpa_core::mc::WilsonChain;
 use fpa_core::observe::average_plaquette;
 use std::sync::Arc;
 use wasm_bindgen::prelude::*;
@@ -71,11 +71,7 @@ pub const HISTORY_CAP: usize = 5000;
 /// A live Wilson-action Markov chain (Cabibbo–Marinari heatbath + overrelaxation).
 #[wasm_bindgen]
 pub struct Heatbath {
-    field: GaugeField<f64>,
-    beta: f64,
-    n_or: usize,
-    seed: u64,
-    sweeps: u64,
+    chain: WilsonChain<f64>,
     /// Plaquettes of the last at most [`HISTORY_CAP`] sweeps.
     history: std::collections::VecDeque<f64>,
     link_updates: f64,
@@ -88,40 +84,30 @@ impl Heatbath {
     pub fn new(lattice: &str, beta: f64, seed: u32, n_or: u32) -> Result<Heatbath, JsError> {
         let g = parse_lattice(lattice)?;
         check_beta(beta)?;
-        Ok(Heatbath {
-            field: GaugeField::hot(g, seed as u64),
-            beta,
-            n_or: n_or as usize,
-            seed: seed as u64,
-            sweeps: 0,
-            history: std::collections::VecDeque::new(),
-            link_updates: 0.0,
-        })
+        let chain = WilsonChain::new(GaugeField::hot(g, seed as u64), beta, n_or as usize, seed as u64, 0)
+            .map_err(|e| JsError::new(&e.to_string()))?;
+        Ok(Heatbath { chain, history: std::collections::VecDeque::new(), link_updates: 0.0 })
     }
 
     /// `n` compound sweeps; returns the last average plaquette.
     pub fn sweep(&mut self, n: u32) -> Result<f64, JsError> {
-        if !self.field.is_finite() {
+        if !self.chain.field.is_finite() {
             return Err(JsError::new("the configuration contains NaN or infinite entries: restart the chain"));
         }
         for _ in 0..n {
-            heatbath_sweep(&mut self.field, self.beta, self.seed, self.sweeps);
-            for _ in 0..self.n_or {
-                overrelax_sweep(&mut self.field);
-            }
-            self.sweeps += 1;
-            self.link_updates += ((1 + self.n_or) * self.field.links().len()) as f64;
+            self.chain.step();
+            self.link_updates += ((1 + self.chain.n_or) * self.chain.field.links().len()) as f64;
             if self.history.len() == HISTORY_CAP {
                 self.history.pop_front();
             }
-            self.history.push_back(average_plaquette(&self.field));
+            self.history.push_back(average_plaquette(&self.chain.field));
         }
         Ok(*self.history.back().unwrap_or(&1.0))
     }
 
     pub fn set_beta(&mut self, beta: f64) -> Result<(), JsError> {
         check_beta(beta)?;
-        self.beta = beta;
+        self.chain.beta = beta;
         Ok(())
     }
 
@@ -133,12 +119,12 @@ impl Heatbath {
 
     /// The sweep number (from 1) of the first entry of [`Self::history`].
     pub fn first_sweep(&self) -> f64 {
-        (self.sweeps - self.history.len() as u64 + 1) as f64
+        (self.chain.sweeps - self.history.len() as u64 + 1) as f64
     }
 
     /// Compound sweeps done.
     pub fn sweeps(&self) -> f64 {
-        self.sweeps as f64
+        self.chain.sweeps as f64
     }
 
     /// Link updates done so far (heatbath and overrelaxation).
@@ -147,12 +133,12 @@ impl Heatbath {
     }
 
     pub fn checksum(&self) -> String {
-        self.field.checksum()
+        self.chain.field.checksum()
     }
 
     /// Puts a NaN into one link (to show how bad input is reported).
     pub fn corrupt(&mut self) {
-        self.field.links_mut()[0].m[0][0].re = f64::NAN;
+        self.chain.field.links_mut()[0].m[0][0].re = f64::NAN;
     }
 }
 

@@ -160,10 +160,25 @@ impl<T: Real> WilsonChain<T> {
 
     /// One compound sweep (1 heatbath + `n_or` overrelaxation).
     pub fn step(&mut self) {
+        self.step_observed(|_| {});
+    }
+
+    /// [`Self::step`], calling `after` when the heatbath sweep is done and again when the
+    /// overrelaxation sweeps are (a caller times the two phases with it; the core has no clock).
+    pub fn step_observed(&mut self, mut after: impl FnMut(Phase)) {
         heatbath_sweep(&mut self.field, self.beta, self.seed, self.sweeps);
+        after(Phase::Heatbath);
         for _ in 0..self.n_or {
             overrelax_sweep(&mut self.field);
         }
+        after(Phase::Overrelax);
         self.sweeps += 1;
     }
+}
+
+/// The parts of a compound sweep, for [`WilsonChain::step_observed`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    Heatbath,
+    Overrelax,
 }
