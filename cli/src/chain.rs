@@ -55,6 +55,30 @@ pub struct OutputArgs {
     pub quiet: bool,
 }
 
+/// Where a chain job writes and how it reports (the library form of [`OutputArgs`] less the
+/// file format, which is part of a run's settings).
+#[derive(Clone, Debug)]
+pub struct RunOutput {
+    /// The run directory (created; an existing run there is resumed or extended).
+    pub out: std::path::PathBuf,
+    /// Stop after this many steps in this invocation (the run can be resumed).
+    pub stop_after: Option<u64>,
+    pub quiet: bool,
+}
+
+impl OutputArgs {
+    pub fn run_output(&self) -> RunOutput {
+        RunOutput { out: self.out.clone(), stop_after: self.stop_after, quiet: self.quiet }
+    }
+}
+
+/// A 4D lattice for a chain (`8x8x8x8`, x fastest), `what` naming the runs in messages.
+pub fn lattice_4d(lattice: &str, what: &str) -> anyhow::Result<Arc<Geometry>> {
+    let geom = Geometry::parse(lattice).map_err(|e| anyhow::anyhow!("--lattice: {e}"))?;
+    anyhow::ensure!(geom.nd() == 4, "--lattice {lattice}: {what} are 4D (NERSC files hold 4D lattices)");
+    Ok(Arc::new(geom))
+}
+
 /// The field a chain starts from: Haar random (keyed by the seed) or unit links.
 pub fn initial_field(start: Start, seed: u64, geom: Arc<Geometry>) -> GaugeField<f64> {
     match start {

@@ -7,7 +7,7 @@
 //! resumed with the same command produces the same bits as one that was never
 //! interrupted.
 
-use crate::chain::{initial_field, resume_field, save, write_options, RunRecord, Saver};
+use crate::chain::{initial_field, lattice_4d, resume_field, save, write_options, RunOutput, RunRecord, Saver};
 pub use crate::chain::{FileFormat, OutputArgs, Start};
 use crate::files::{ensure_dir, load_run, utc_now};
 use crate::plot::{line_chart, Series};
@@ -20,7 +20,7 @@ use fpa_core::observe::{average_plaquette, polyakov_loop};
 use fpa_core::stats::{binned_mean_error, mean, tau_int};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -122,10 +122,7 @@ pub struct EnsembleJob {
     pub settings: Settings,
     /// Number of configurations wanted in the run directory.
     pub configs: u64,
-    pub out: PathBuf,
-    /// Stop after this many sweeps in this invocation (the run can be resumed).
-    pub stop_after: Option<u64>,
-    pub quiet: bool,
+    pub output: RunOutput,
 }
 
 impl GenerateArgs {
@@ -143,17 +140,14 @@ impl GenerateArgs {
                 format: self.output.format,
             },
             configs: self.configs,
-            out: self.output.out.clone(),
-            stop_after: self.output.stop_after,
-            quiet: self.output.quiet,
+            output: self.output.run_output(),
         }
     }
 }
 
 fn validate(job: &EnsembleJob) -> Result<Arc<Geometry>> {
     let s = &job.settings;
-    let geom = Geometry::parse(&s.lattice).map_err(|e| anyhow::anyhow!("--lattice: {e}"))?;
-    ensure!(geom.nd() == 4, "--lattice {}: ensembles are 4D (NERSC files hold 4D lattices)", s.lattice);
+    let geom = lattice_4d(&s.lattice, "ensembles")?;
     ensure!(
         geom.has_checkerboard(),
         "--lattice {}: every extent must be even for the checkerboard heatbath",
@@ -162,7 +156,7 @@ fn validate(job: &EnsembleJob) -> Result<Arc<Geometry>> {
     ensure!(s.beta.is_finite() && s.beta >= 0.0, "--beta {} must be a finite number >= 0", s.beta);
     ensure!(s.every >= 1, "--every must be at least 1");
     ensure!(job.configs >= 1, "--configs must be at least 1");
-    Ok(Arc::new(geom))
+    Ok(geom)
 }
 
 impl RunRecord for Summary {
@@ -196,7 +190,7 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
 pub fn generate(job: &EnsembleJob) -> Result<Option<Summary>> {
     let geom = validate(job)?;
     let settings = Settings { lattice: geom.label(), ..job.settings.clone() };
-    let dir = &job.out;
+    let dir = &job.output.out;
     ensure_dir(dir)?;
     let _lock = crate::lock::OutputLock::dir(dir)?;
     let existing: Option<Summary> = load_run(dir, &settings, |s: &Summary| &s.settings)?;
@@ -217,7 +211,7 @@ pub fn generate(job: &EnsembleJob) -> Result<Option<Summary>> {
             })?;
             s.configs_requested = job.configs;
             s.complete = false;
-            if !job.quiet {
+            if !job.output.quiet {
                 eprintln!("resuming {} at sweep {} of {total}", dir.display(), s.sweeps);
             }
             (s, field)
@@ -242,7 +236,7 @@ pub fn generate(job: &EnsembleJob) -> Result<Option<Summary>> {
     summary.timing.threads = threads;
 
     let mut chain = WilsonChain::new(field, settings.beta, settings.or_per_hb, settings.seed, summary.sweeps)?;
-    let bar = if job.quiet { ProgressBar::hidden() } else { ProgressBar::new(total) };
+    let bar = if job.output.quiet { ProgressBar::hidden() } else { ProgressBar::new(total) };
     bar.set_style(
         ProgressStyle::with_template("{prefix} [{bar:40}] {pos}/{len} sweeps  {msg}  ETA {eta}")
             .unwrap()
@@ -252,7 +246,7 @@ pub fn generate(job: &EnsembleJob) -> Result<Option<Summary>> {
     bar.set_position(chain.sweeps);
 
     let links = geom.n_links() as u64;
-    let mut saver = Saver::new(settings.therm, settings.every, total, job.stop_after);
+    let mut saver = Saver::new(settings.therm, settings.every, total, job.output.stop_after);
     while chain.sweeps < total {
         let t0 = Instant::now();
         let (mut t1, mut t2) = (t0, t0);

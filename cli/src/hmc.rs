@@ -9,7 +9,10 @@
 //! never interrupted, on any number of threads.
 
 use crate::actions::ActionChoice;
-use crate::chain::{initial_field, resume_field, save, write_options, FileFormat, OutputArgs, RunRecord, Saver, Start};
+use crate::chain::{
+    initial_field, lattice_4d, resume_field, save, write_options, FileFormat, OutputArgs, RunOutput, RunRecord, Saver,
+    Start,
+};
 use crate::files::{ensure_dir, load_run, utc_now};
 use crate::plot::{line_chart, Series};
 use anyhow::{bail, ensure, Result};
@@ -196,10 +199,7 @@ pub struct HmcJob {
     pub settings: Settings,
     /// Number of configurations wanted in the run directory.
     pub configs: u64,
-    pub out: std::path::PathBuf,
-    /// Stop after this many trajectories in this invocation (the run can be resumed).
-    pub stop_after: Option<u64>,
-    pub quiet: bool,
+    pub output: RunOutput,
 }
 
 impl HmcArgs {
@@ -221,24 +221,21 @@ impl HmcArgs {
                 format: self.output.format,
             },
             configs: self.configs,
-            out: self.output.out.clone(),
-            stop_after: self.output.stop_after,
-            quiet: self.output.quiet,
+            output: self.output.run_output(),
         }
     }
 }
 
 fn validate(job: &HmcJob) -> Result<Arc<Geometry>> {
     let s = &job.settings;
-    let geom = Geometry::parse(&s.lattice).map_err(|e| anyhow::anyhow!("--lattice: {e}"))?;
-    ensure!(geom.nd() == 4, "--lattice {}: HMC ensembles are 4D (NERSC files hold 4D lattices)", s.lattice);
+    let geom = lattice_4d(&s.lattice, "HMC ensembles")?;
     ensure!(s.beta.is_finite() && s.beta > 0.0, "--beta {} must be a finite number > 0", s.beta);
     ensure!(s.tau.is_finite() && s.tau > 0.0, "--tau {} must be a finite number > 0", s.tau);
     ensure!(s.steps >= 1, "--steps must be at least 1");
     ensure!(s.every >= 1, "--every must be at least 1");
     ensure!(job.configs >= 1, "--configs must be at least 1");
     ensure!(s.warmup <= s.therm, "--warmup {} must not exceed --therm {}", s.warmup, s.therm);
-    Ok(Arc::new(geom))
+    Ok(geom)
 }
 
 fn write_opts(s: &Settings, name: &str, trajectory: u64) -> WriteOptions {
@@ -285,7 +282,7 @@ pub fn hmc(job: &HmcJob) -> Result<Option<Summary>> {
     let geom = validate(job)?;
     let ActionChoice { action, id, .. } = crate::actions::parse(&job.settings.action)?;
     let settings = Settings { action: id, lattice: geom.label(), ..job.settings.clone() };
-    let dir = &job.out;
+    let dir = &job.output.out;
     ensure_dir(dir)?;
     let _lock = crate::lock::OutputLock::dir(dir)?;
     let total = settings.therm + settings.every * job.configs;
@@ -307,7 +304,7 @@ pub fn hmc(job: &HmcJob) -> Result<Option<Summary>> {
             s.history.truncate(s.trajectories as usize);
             s.configs_requested = job.configs;
             s.complete = false;
-            if !job.quiet {
+            if !job.output.quiet {
                 eprintln!("resuming {} at trajectory {} of {total}", dir.display(), s.trajectories);
             }
             (s, field)
@@ -341,7 +338,7 @@ pub fn hmc(job: &HmcJob) -> Result<Option<Summary>> {
     let mut chain = HmcChain::new(&timed, field, params, settings.seed, summary.trajectories)?;
     chain.warmup = settings.warmup;
 
-    let bar = if job.quiet { ProgressBar::hidden() } else { ProgressBar::new(total) };
+    let bar = if job.output.quiet { ProgressBar::hidden() } else { ProgressBar::new(total) };
     bar.set_style(
         ProgressStyle::with_template("{prefix} [{bar:40}] {pos}/{len} trajectories  {msg}  ETA {eta}")
             .unwrap()
@@ -349,7 +346,7 @@ pub fn hmc(job: &HmcJob) -> Result<Option<Summary>> {
     );
     bar.set_prefix(format!("{name} beta {} {}", settings.beta, settings.lattice));
     bar.set_position(chain.trajectories);
-    let mut saver = Saver::new(settings.therm, settings.every, total, job.stop_after);
+    let mut saver = Saver::new(settings.therm, settings.every, total, job.output.stop_after);
     while chain.trajectories < total {
         let t0 = Instant::now();
         let before = timed.nanos.load(Ordering::Relaxed);
@@ -393,7 +390,7 @@ pub fn hmc(job: &HmcJob) -> Result<Option<Summary>> {
     summary.complete = true;
     save(dir, &mut summary)?;
     plot(dir, &summary)?;
-    if !job.quiet {
+    if !job.output.quiet {
         report(dir, &summary);
     }
     Ok(Some(summary))

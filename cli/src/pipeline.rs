@@ -8,6 +8,7 @@
 //! commands it runs resume on their own, so a killed pipeline continues where
 //! it stopped.
 
+use crate::chain::RunOutput;
 use crate::eval::{evaluate, plot_rows, Report};
 use crate::files::{ensure_dir, write_json};
 use crate::fp_data::FpDataJob;
@@ -410,7 +411,8 @@ fn generate(
         start: Start::Hot,
         format: FileFormat::Full,
     };
-    let job = EnsembleJob { settings, configs, out: dir.to_path_buf(), stop_after: None, quiet: ctx.quiet };
+    let output = RunOutput { out: dir.to_path_buf(), stop_after: None, quiet: ctx.quiet };
+    let job = EnsembleJob { settings, configs, output };
     crate::generate::generate(&job).map(|_| ())
 }
 

@@ -8,7 +8,7 @@
 //! (the flow runs), `scaling.json` (every ensemble's scales and the fits) and
 //! `scaling.svg`. Both steps resume on their own, so a killed study continues.
 
-use crate::chain::{FileFormat, Start};
+use crate::chain::{FileFormat, RunOutput, Start};
 use crate::files::{ensure_dir, utc_now, write_json};
 use crate::flow::FlowJob;
 use crate::hmc::{HmcJob, IntegratorArg};
@@ -246,9 +246,7 @@ pub fn run(args: &ScalingArgs) -> Result<()> {
                 format: FileFormat::Full,
             },
             configs: h.configs,
-            out: ens.clone(),
-            stop_after: None,
-            quiet: args.quiet,
+            output: RunOutput { out: ens.clone(), stop_after: None, quiet: args.quiet },
         })
         .with_context(|| format!("HMC for {name}"))?;
         let flow_dir = args.out.join("flow").join(&name);

@@ -9,7 +9,9 @@
 //! * `demo`  — the main job on a small default: the FP pipeline.
 //! * `wasm`  — builds the threaded and single-threaded bundles into www/.
 //! * `serve` — builds the bundles and serves www/ with the COOP/COEP headers.
-//! * `bench` — the criterion benchmarks of the hot paths.
+//! * `bench` — the criterion benchmarks of the hot paths; `bench --compare [THREADS]` puts the
+//!   L-CNN beside its PyTorch version (scripts/torch_lcnn.py, checked against fpa to 1e-12 on the
+//!   same weights) in one run and prints the ratios.
 //! * `python` — builds and checks the Python package alone.
 //! * `fuzz [SECONDS]` — every cargo-fuzz target (fuzz/) for SECONDS each
 //!   (default 60), from the seed corpus in fuzz/corpus; `test` runs 10 s each.
@@ -86,6 +88,90 @@ fn python_test() {
     pip("install numpy and pytest into target/pyenv", &["numpy", "pytest"]);
     pip("pip install ./python (maturin builds the extension)", &["--force-reinstall", "--no-deps", "./python"]);
     run("Python package checks (pytest)", Command::new(python).args(["-m", "pytest", "-q", "python/tests"]));
+}
+
+/// The median of a criterion benchmark in seconds (`target/criterion/<group>/<name>/<param>`).
+fn criterion_median(group: &str, name: &str, param: &str) -> f64 {
+    let path = format!("target/criterion/{group}/{name}/{param}/new/estimates.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        eprintln!("xtask: cannot read {path}: {e}");
+        exit(1)
+    });
+    let v: serde_json::Value = serde_json::from_str(&text).expect("criterion estimates are JSON");
+    v["median"]["point_estimate"].as_f64().expect("a median in the estimates") * 1e-9
+}
+
+/// `cargo xtask bench --compare [THREADS]`: fpa's L-CNN benchmarks (12-12-12 on 8⁴) and the same
+/// network in PyTorch (scripts/torch_lcnn.py, in a virtual environment target/benchenv with torch
+/// and the fpa Python package), measured one after the other on the same machine, with the ratios.
+fn bench_compare(threads: usize) {
+    let python = "target/benchenv/bin/python";
+    if !std::path::Path::new(python).exists() {
+        run("create target/benchenv", Command::new("python3").args(["-m", "venv", "target/benchenv"]));
+    }
+    let ready = Command::new(python).args(["-c", "import torch, numpy, fpa"]).status().map(|s| s.success());
+    if !ready.unwrap_or(false) {
+        run(
+            "install torch and numpy into target/benchenv (PyPI's torch wheel with its CUDA libraries, ~5 GB)",
+            Command::new(python).args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "torch",
+                "numpy",
+            ]),
+        );
+        run(
+            "pip install ./python into target/benchenv",
+            Command::new(python).args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "./python"]),
+        );
+    }
+    let t = threads.to_string();
+    run(
+        "fpa: criterion benchmarks of the L-CNN on 8^4",
+        cargo().args(["bench", "-p", "fpa-core", "--bench", "lcnn", "--", "8\\^4"]).env("RAYON_NUM_THREADS", &t),
+    );
+    eprintln!("\n==> PyTorch: the same network, checked against fpa, then timed");
+    let out = Command::new(python)
+        .args(["scripts/torch_lcnn.py", "models/fp-action.safetensors", "--lattice", "8", "--threads", &t])
+        .output()
+        .unwrap_or_else(|e| {
+            eprintln!("xtask: cannot run scripts/torch_lcnn.py: {e}");
+            exit(1)
+        });
+    if !out.status.success() {
+        eprintln!("xtask: scripts/torch_lcnn.py failed:\n{}", String::from_utf8_lossy(&out.stderr));
+        exit(1);
+    }
+    let torch: serde_json::Value = serde_json::from_slice(&out.stdout).expect("torch_lcnn.py prints JSON");
+    let g = "lcnn 12-12-12";
+    let rows = [
+        ("forward", criterion_median(g, "forward", "8_4"), torch["torch_forward"].as_f64().unwrap()),
+        ("forward + force", criterion_median(g, "forward + force", "8_4"), torch["torch_force"].as_f64().unwrap()),
+        ("train step (f64)", criterion_median(g, "train step", "8_4"), torch["torch_train_step"].as_f64().unwrap()),
+        (
+            "train step (f32 passes)",
+            criterion_median(g, "train step f32", "8_4"),
+            torch["torch_train_step"].as_f64().unwrap(),
+        ),
+    ];
+    println!(
+        "\nL-CNN 12-12-12 on 8^4, {threads} threads; PyTorch {} (complex128, autograd) agrees with fpa to {:.1e} (action), {:.1e} (force)",
+        torch["torch"].as_str().unwrap_or("?"),
+        torch["agreement"]["action"].as_f64().unwrap_or(f64::NAN),
+        torch["agreement"]["force"].as_f64().unwrap_or(f64::NAN)
+    );
+    println!("| figure | fpa | PyTorch | PyTorch / fpa |\n|---|---|---|---|");
+    for (name, f, p) in rows {
+        println!("| {name} | {f:.3} s | {p:.3} s | {:.2}x |", p / f);
+    }
+    println!(
+        "(fpa through its Python package in the same process as PyTorch: forward {:.3} s, force {:.3} s)",
+        torch["fpa_forward"].as_f64().unwrap_or(f64::NAN),
+        torch["fpa_force"].as_f64().unwrap_or(f64::NAN)
+    );
 }
 
 const WASM_BINDGEN: &str = "0.2.130";
@@ -352,10 +438,13 @@ fn main() {
         Some("serve") => serve(),
         Some("python") => python_test(),
         Some("fuzz") => fuzz(args.get(1).map_or(60, |s| s.parse().expect("fuzz SECONDS"))),
+        Some("bench") if args.get(1).map(String::as_str) == Some("--compare") => {
+            bench_compare(args.get(2).map_or(2, |s| s.parse().expect("bench --compare THREADS")))
+        }
         Some("bench") => run("benchmarks", cargo().args(["bench", "-p", "fpa-core"]).args(&args[1..])),
         _ => {
             eprintln!(
-                "usage: cargo xtask <test | demo | wasm | serve | python | fuzz [SECONDS] | bench [criterion args]>"
+                "usage: cargo xtask <test | demo | wasm | serve | python | fuzz [SECONDS] | bench [criterion args] | bench --compare [THREADS]>"
             );
             exit(2);
         }
