@@ -109,8 +109,9 @@ class Lcnn(torch.nn.Module):
         # T[x, (u, l)] = sum_w weight[u, l, w] R_w: one real-by-complex matrix product.
         wc = weight.reshape(n_out * nl, nr).to(w.dtype)
         t = torch.matmul(wc, right.reshape(v, nr, 9)).reshape(v, n_out, nl, 3, 3)
-        # out_u = sum_l L_l T_{u, l}
-        return (left[:, None] @ t).sum(dim=2)
+        # out_u = sum_l L_l T_{u, l} = [L_0 L_1 ...] (3 x 3 nl) times [T_u0; T_u1; ...] (3 nl x 3)
+        lcat = left.permute(0, 2, 1, 3).reshape(v, 1, 3, nl * 3)
+        return lcat @ t.reshape(v, n_out, nl * 3, 3)
 
     def forward(self, u):
         w = self.plaquettes(u)
