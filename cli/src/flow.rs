@@ -21,8 +21,20 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+/// `fpa flow`: the job and how to print its report.
 #[derive(Args, Debug, Clone)]
 pub struct FlowArgs {
+    #[command(flatten)]
+    pub job: FlowJob,
+    /// Print flow.json to standard output instead of the table
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// One flow measurement to make (or resume from the cache): what `fpa flow`'s arguments and the
+/// scaling study describe.
+#[derive(Args, Debug, Clone)]
+pub struct FlowJob {
     /// NERSC gauge files, or directories (their *.nersc files except checkpoints)
     #[arg(required_unless_present = "instantons")]
     pub configs: Vec<PathBuf>,
@@ -49,49 +61,9 @@ pub struct FlowArgs {
     /// Output directory
     #[arg(long, default_value = "flow")]
     pub out: PathBuf,
-    /// Print flow.json to standard output instead of the table
-    #[arg(long)]
-    pub json: bool,
     /// No progress bar
     #[arg(long)]
     pub quiet: bool,
-}
-
-/// One flow measurement to make (or resume from the cache): what `fpa flow`'s arguments and the
-/// scaling study describe.
-#[derive(Clone, Debug)]
-pub struct FlowJob {
-    /// NERSC gauge files, or directories (their `*.nersc` files except checkpoints).
-    pub configs: Vec<PathBuf>,
-    /// Instantons as configurations, `LATTICE:RHO[:site][:anti]`.
-    pub instantons: Vec<String>,
-    /// `wilson`, `symanzik`, `iwasaki`, `dbw2`, `zeuthen`, or an L-CNN model file.
-    pub flow: String,
-    pub tmax: f64,
-    pub dt: f64,
-    /// Measure every this many steps.
-    pub every: usize,
-    /// Reference value of `t²E` and of `W` for `t0` and `w0`.
-    pub reference: f64,
-    pub out: PathBuf,
-    pub quiet: bool,
-}
-
-impl FlowArgs {
-    /// The job these arguments describe.
-    pub fn job(&self) -> FlowJob {
-        FlowJob {
-            configs: self.configs.clone(),
-            instantons: self.instantons.clone(),
-            flow: self.flow.clone(),
-            tmax: self.tmax,
-            dt: self.dt,
-            every: self.every,
-            reference: self.reference,
-            out: self.out.clone(),
-            quiet: self.quiet,
-        }
-    }
 }
 
 /// What determines one configuration's flow.
@@ -268,12 +240,12 @@ fn curve(t: &[f64], flows: &[ConfigFlow], definition: &str, reference: f64) -> C
 
 /// Runs `fpa flow`: [`compute`], then the table (or the JSON) on standard output.
 pub fn run(args: &FlowArgs) -> Result<()> {
-    let report = compute(&args.job())?;
+    let report = compute(&args.job)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print_table(&report);
-        eprintln!("wrote {}/flow.json and the plots t2e.svg, w.svg", args.out.display());
+        eprintln!("wrote {}/flow.json and the plots t2e.svg, w.svg", args.job.out.display());
     }
     Ok(())
 }

@@ -74,7 +74,6 @@ pub struct Heatbath {
     chain: WilsonChain<f64>,
     /// Plaquettes of the last at most [`HISTORY_CAP`] sweeps.
     history: std::collections::VecDeque<f64>,
-    link_updates: f64,
 }
 
 #[wasm_bindgen]
@@ -86,7 +85,7 @@ impl Heatbath {
         check_beta(beta)?;
         let chain = WilsonChain::new(GaugeField::hot(g, seed as u64), beta, n_or as usize, seed as u64, 0)
             .map_err(|e| JsError::new(&e.to_string()))?;
-        Ok(Heatbath { chain, history: std::collections::VecDeque::new(), link_updates: 0.0 })
+        Ok(Heatbath { chain, history: std::collections::VecDeque::new() })
     }
 
     /// `n` compound sweeps; returns the last average plaquette.
@@ -96,7 +95,6 @@ impl Heatbath {
         }
         for _ in 0..n {
             self.chain.step();
-            self.link_updates += ((1 + self.chain.n_or) * self.chain.field.links().len()) as f64;
             if self.history.len() == HISTORY_CAP {
                 self.history.pop_front();
             }
@@ -129,7 +127,9 @@ impl Heatbath {
 
     /// Link updates done so far (heatbath and overrelaxation).
     pub fn link_updates(&self) -> f64 {
-        self.link_updates
+        // Each compound sweep updates every link once by heatbath and `n_or` times by overrelaxation.
+        // (In f64: on wasm32 the product overflows usize after a few thousand sweeps of 16⁴.)
+        self.chain.sweeps as f64 * ((1 + self.chain.n_or) * self.chain.field.links().len()) as f64
     }
 
     pub fn checksum(&self) -> String {
