@@ -232,5 +232,5 @@ pub fn crossing(t: &[f64], y: &[f64], target: f64) -> Option<f64> {
 /// (`W(w₀²) = 0.3`), each `None` when the flow did not reach it.
 pub fn scales(t: &[f64], e: &[f64], reference: f64) -> (Option<f64>, Option<f64>) {
     let (y, w) = t2e_and_w(t, e);
-    (crossing(t, &y, reference), crossing(t, &w, reference).map(libm::sqrt))
+    (crossing(t, &y, reference), crossing(t, &w, reference).map(crate::real::sqrt_f64))
 }
