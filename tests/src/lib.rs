@@ -50,6 +50,7 @@ macro_rules! portable_checks {
             gauge::landau_gauge_fixing,
             mc::su2_heatbath_matches_target_distribution,
             mc::overrelaxation_conserves_action,
+            mc::checkerboard_write_back_sets_one_parity,
             mc::plaquette_limits,
             mc::chain_is_thread_count_and_resume_invariant,
             nersc::nersc_roundtrip,

@@ -61,6 +61,21 @@ impl<T: Real> GaugeField<T> {
     pub fn set_link(&mut self, site: usize, mu: usize, u: Mat3<T>) {
         *self.link_mut(site, mu) = u;
     }
+    /// Sets `U_mu(x) = new[i]` for `x = sites_of_parity(parity)[i]`, in
+    /// parallel. Needs even extents: then sites `2k` and `2k + 1` are
+    /// neighbours along direction 0 of opposite parity, so the `k`-th site of
+    /// either parity is one of the two and each pair is written by one worker.
+    pub fn set_links_of_parity(&mut self, mu: usize, parity: usize, new: &[Mat3<T>]) {
+        let geom = self.geom.clone();
+        assert!(geom.has_checkerboard(), "lattice {} has no checkerboard", geom.label());
+        let sites = geom.sites_of_parity(parity);
+        assert_eq!(new.len(), sites.len(), "one new link per site of the parity");
+        let nd = geom.nd();
+        crate::par::for_each_chunk_mut(&mut self.links, 2 * nd, |k, pair| {
+            let x = sites[k] as usize;
+            pair[(x - 2 * k) * nd + mu] = new[k];
+        });
+    }
     /// All links in storage order.
     #[inline(always)]
     pub fn links(&self) -> &[Mat3<T>] {

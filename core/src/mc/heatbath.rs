@@ -20,6 +20,7 @@ use crate::rng::{domain, Rng};
 use crate::su3::random::haar_su2;
 use crate::su3::su2::{left_multiply, product_block_quaternion, qconj, qmul, Quaternion, SUBGROUPS};
 use crate::su3::{reunitarize, Mat3};
+use alloc::vec::Vec;
 use core::fmt;
 
 /// Why a Monte Carlo update was refused.
@@ -102,8 +103,10 @@ pub fn overrelax_link<T: Real>(u: &GaugeField<T>, x: usize, mu: usize) -> Mat3<T
 }
 
 /// Replaces `U_mu(x)` on all sites of one parity by `new_link(field, x)`,
-/// computed in parallel from the field before the update.
-fn update_checkerboard<T, F>(u: &mut GaugeField<T>, mu: usize, parity: usize, new_link: F)
+/// computed in parallel from the field before the update into `scratch` (one
+/// link per site of the parity, reused across the sweep) and written back in
+/// parallel.
+fn update_checkerboard<T, F>(u: &mut GaugeField<T>, scratch: &mut [Mat3<T>], mu: usize, parity: usize, new_link: F)
 where
     T: Real,
     F: Fn(&GaugeField<T>, usize) -> Mat3<T> + Sync + Send,
@@ -111,18 +114,22 @@ where
     let geom = u.geometry().clone();
     let sites = geom.sites_of_parity(parity);
     let field: &GaugeField<T> = u;
-    let new = crate::par::map_slice(sites, |&x| new_link(field, x as usize));
-    for (&x, link) in sites.iter().zip(new) {
-        u.set_link(x as usize, mu, link);
-    }
+    crate::par::for_each_mut(scratch, |i, out| *out = new_link(field, sites[i] as usize));
+    u.set_links_of_parity(mu, parity, scratch);
+}
+
+/// Scratch space for [`update_checkerboard`]: one link per site of a parity.
+fn checkerboard_scratch<T: Real>(u: &GaugeField<T>) -> Vec<Mat3<T>> {
+    alloc::vec![Mat3::zero(); u.geometry().sites_of_parity(0).len()]
 }
 
 /// One heatbath sweep over every link. `sweep` numbers the sweep within the
 /// run and selects the random streams.
 pub fn heatbath_sweep<T: Real>(u: &mut GaugeField<T>, beta: f64, seed: u64, sweep: u64) {
+    let mut scratch = checkerboard_scratch(u);
     for mu in 0..u.nd() {
         for parity in 0..2 {
-            update_checkerboard(u, mu, parity, |f, x| {
+            update_checkerboard(u, &mut scratch, mu, parity, |f, x| {
                 let mut rng = Rng::stream(seed, &[domain::HEATBATH, sweep, x as u64, mu as u64]);
                 heatbath_link(f, x, mu, beta, &mut rng)
             });
@@ -132,9 +139,10 @@ pub fn heatbath_sweep<T: Real>(u: &mut GaugeField<T>, beta: f64, seed: u64, swee
 
 /// One overrelaxation sweep over every link (deterministic).
 pub fn overrelax_sweep<T: Real>(u: &mut GaugeField<T>) {
+    let mut scratch = checkerboard_scratch(u);
     for mu in 0..u.nd() {
         for parity in 0..2 {
-            update_checkerboard(u, mu, parity, |f, x| overrelax_link(f, x, mu));
+            update_checkerboard(u, &mut scratch, mu, parity, |f, x| overrelax_link(f, x, mu));
         }
     }
 }
