@@ -224,7 +224,7 @@ impl Source {
     }
 }
 
-struct Job {
+pub(crate) struct Job {
     id: String,
     source: Source,
     beta: f64,
@@ -316,172 +316,241 @@ pub fn run(args: &FpDataArgs) -> Result<()> {
 }
 
 /// Computes (or resumes, or completes) the FP dataset `args` describes; returns its index.
+/// Configurations run in parallel on the rayon pool; under MPI, [`crate::mpi::fp_data`]
+/// hands them to the ranks instead, with the same files as the result.
 pub fn fp_data(args: &FpDataJob) -> Result<Index> {
-    let depth = parse_depth(&args.rhs)?;
-    ensure!(args.tol > 0.0 && args.tol.is_finite(), "--tol must be a positive number");
-    let blocking = args.blocking;
-    blocking.validate()?;
-    let settings = DataSettings {
-        blocking: BlockingRecord {
-            kappa: blocking.kappa,
-            s0: blocking.s0,
-            s_pl: blocking.s_pl,
-            s_d: blocking.s_d,
-            s_hd: blocking.s_hd,
-            convention: format!(
-                "T = (kappa/3) Σ_(x_B,mu) [max_W Re Tr(W Q†) − Re Tr(V Q†)], Q = S(2x_B) S(2x_B+mu), \
-                 S = s0 U + s_pl Σ planar + s_d Σ diagonal + s_hd Σ hyperdiagonal ({:?} staples), \
-                 legs averaged over orderings independently",
-                staple_counts(4)
-            ),
-        },
-        rhs: if args.rhs.ends_with(".safetensors") {
-            format!("model:{} ({})", args.rhs, file_hash(Path::new(&args.rhs))?)
+    let plan = Plan::new(args)?;
+    let mut store = Store::open(args, &plan)?;
+    let todo: Vec<&Job> = store.todo.iter().map(|&i| &plan.jobs[i]).collect();
+    let bar = progress_bar(args.quiet, todo.len());
+    let shared = Mutex::new(&mut store);
+    let result: Result<()> = todo.par_iter().try_for_each(|job| -> Result<()> {
+        let outcome = plan.compute(job, &args.out)?;
+        shared.lock().unwrap().record(outcome, &bar)?;
+        Ok(())
+    });
+    bar.finish_and_clear();
+    result?;
+    store.finish(&args.out)
+}
+
+/// What every process of a run needs: the settings, the list of configurations, and the
+/// right-hand side of the FP equation.
+pub(crate) struct Plan {
+    settings: DataSettings,
+    pub(crate) jobs: Vec<Job>,
+    fp_settings: FixedPointSettings,
+    model_rhs: Option<fpa_core::lcnn::action::LcnnAction>,
+}
+
+impl Plan {
+    pub(crate) fn new(args: &FpDataJob) -> Result<Plan> {
+        let depth = parse_depth(&args.rhs)?;
+        ensure!(args.tol > 0.0 && args.tol.is_finite(), "--tol must be a positive number");
+        let blocking = args.blocking;
+        blocking.validate()?;
+        let settings = DataSettings {
+            blocking: BlockingRecord {
+                kappa: blocking.kappa,
+                s0: blocking.s0,
+                s_pl: blocking.s_pl,
+                s_d: blocking.s_d,
+                s_hd: blocking.s_hd,
+                convention: format!(
+                    "T = (kappa/3) Σ_(x_B,mu) [max_W Re Tr(W Q†) − Re Tr(V Q†)], Q = S(2x_B) S(2x_B+mu), \
+                     S = s0 U + s_pl Σ planar + s_d Σ diagonal + s_hd Σ hyperdiagonal ({:?} staples), \
+                     legs averaged over orderings independently",
+                    staple_counts(4)
+                ),
+            },
+            rhs: if args.rhs.ends_with(".safetensors") {
+                format!("model:{} ({})", args.rhs, file_hash(Path::new(&args.rhs))?)
+            } else {
+                args.rhs.clone()
+            },
+            depth,
+            grad_tol: args.tol,
+            max_iterations: args.max_iter,
+        };
+        let jobs = list_jobs(args)?;
+        let fp_settings = FixedPointSettings {
+            blocking,
+            depth,
+            minimizer: MinimizerSettings { grad_tol: args.tol, max_iterations: args.max_iter, ..Default::default() },
+        };
+        let model_rhs = if args.rhs.ends_with(".safetensors") {
+            let (m, p, _) = crate::model_io::load(Path::new(&args.rhs))?;
+            ensure!(m.dims() == 4, "--rhs {}: the model is for {}D lattices", args.rhs, m.dims());
+            Some(fpa_core::lcnn::action::LcnnAction::new(m, p, format!("lcnn {}", args.rhs)))
         } else {
-            args.rhs.clone()
-        },
-        depth,
-        grad_tol: args.tol,
-        max_iterations: args.max_iter,
-    };
-    let jobs = list_jobs(args)?;
-    ensure_dir(&args.out)?;
-    let _lock = crate::lock::OutputLock::dir(&args.out)?;
-    let index_path = args.out.join("index.json");
-    let mut index = if index_path.exists() {
-        let text = std::fs::read_to_string(&index_path)?;
-        let idx: Index = serde_json::from_str(&text)
-            .with_context(|| format!("{} is corrupt; move it away to start again", index_path.display()))?;
-        ensure!(idx.format == FORMAT, "{} is not an fpa FP dataset", index_path.display());
-        if idx.settings != settings {
-            bail!(
-                "{} holds data computed with other settings:\n  existing: {:?}\n  requested: {:?}",
-                args.out.display(),
-                idx.settings,
-                settings
-            );
-        }
-        idx
-    } else {
-        if std::fs::read_dir(&args.out)?
-            .filter_map(|e| e.ok())
-            .any(|e| !e.file_name().to_string_lossy().starts_with('.'))
-        {
-            bail!("{} is not empty and holds no FP dataset; choose a new --out", args.out.display());
-        }
-        Index {
-            format: FORMAT.into(),
-            version: 1,
-            program: format!("fpa {}", env!("CARGO_PKG_VERSION")),
-            settings: settings.clone(),
-            arrays: "links: complex128 (L_t, L_z, L_y, L_x, 4, 3, 3), x fastest; \
-                     d_fp: float64 (L_t, L_z, L_y, L_x, 4, 8), D_FP[V]_{x,mu,a} = d/de A_FP[V_mu(x) -> exp(i e t^a) V_mu(x)], t^a = lambda^a/2"
-                .into(),
-            configs: vec![],
-            failed: vec![],
-            updated: utc_now(),
-        }
-    };
-    let done: std::collections::HashSet<String> = index
-        .configs
-        .iter()
-        .filter(|c| args.out.join(&c.links).exists() && args.out.join(&c.d_fp).exists())
-        .map(|c| c.id.clone())
-        .chain(index.failed.iter().map(|f| f.id.clone()))
-        .collect();
-    index.configs.retain(|c| done.contains(&c.id));
-    let todo: Vec<&Job> = jobs.iter().filter(|j| !done.contains(&j.id)).collect();
-    if !args.quiet && !done.is_empty() {
-        eprintln!("resuming {}: {} of {} configurations done", args.out.display(), done.len(), jobs.len());
+            None
+        };
+        Ok(Plan { settings, jobs, fp_settings, model_rhs })
     }
 
-    let bar = if args.quiet { ProgressBar::hidden() } else { ProgressBar::new(todo.len() as u64) };
-    bar.set_style(
-        ProgressStyle::with_template("FP data [{bar:40}] {pos}/{len} configs  {msg}  ETA {eta}")
-            .unwrap()
-            .progress_chars("=> "),
-    );
-    let shared = Mutex::new(index);
-    let fp_settings = FixedPointSettings {
-        blocking,
-        depth,
-        minimizer: MinimizerSettings { grad_tol: args.tol, max_iterations: args.max_iter, ..Default::default() },
-    };
-    let model_rhs = if args.rhs.ends_with(".safetensors") {
-        let (m, p, _) = crate::model_io::load(Path::new(&args.rhs))?;
-        ensure!(m.dims() == 4, "--rhs {}: the model is for {}D lattices", args.rhs, m.dims());
-        Some(fpa_core::lcnn::action::LcnnAction::new(m, p, format!("lcnn {}", args.rhs)))
-    } else {
-        None
-    };
-    let rhs: &dyn Action<f64> = match &model_rhs {
-        Some(m) => m,
-        None => &Wilson,
-    };
-    let result: Result<()> = todo.par_iter().try_for_each(|job| -> Result<()> {
+    fn rhs(&self) -> &dyn Action<f64> {
+        match &self.model_rhs {
+            Some(m) => m,
+            None => &Wilson,
+        }
+    }
+
+    /// Minimises for one configuration; when it converges, writes its two arrays into `out`
+    /// (each atomically). The same bits on any thread count and in any process.
+    pub(crate) fn compute(&self, job: &Job, out: &Path) -> Result<Outcome> {
         let t = Instant::now();
         let v = job.source.field()?;
-        let fp = FixedPoint::new(v.geometry().clone(), fp_settings, rhs)?;
+        let fp = FixedPoint::new(v.geometry().clone(), self.fp_settings, self.rhs())?;
         let r = fp.solve(&v, None).map_err(|e| anyhow::anyhow!("{}: {e}", job.source.describe()))?;
         let seconds = t.elapsed().as_secs_f64();
-        let sites = numpy_site_shape(&v);
-        if r.report.converged {
-            let links_file = format!("{}.links.npy", job.id);
-            let dfp_file = format!("{}.dfp.npy", job.id);
-            let mut shape = sites.clone();
-            shape.extend([4, 3, 3]);
-            let data: Vec<f64> =
-                v.links().iter().flat_map(|m| m.m.iter().flatten().flat_map(|z| [z.re, z.im])).collect();
-            write_atomic(&args.out.join(&links_file), &npy::encode(&shape, npy::Dtype::C128, &data))?;
-            let mut shape = sites;
-            shape.extend([4, 8]);
-            let data: Vec<f64> = r.derivative.iter().flatten().copied().collect();
-            write_atomic(&args.out.join(&dfp_file), &npy::encode(&shape, npy::Dtype::F64, &data))?;
-            let rec = ConfigRecord {
-                id: job.id.clone(),
-                source: job.source.describe(),
-                beta_wil: job.beta,
-                lattice: v.geometry().dims().to_vec(),
-                links: links_file,
-                d_fp: dfp_file,
-                a_fp: r.action,
-                a_wilson: Wilson.value(&v),
-                rhs_action: r.rhs_action,
-                kernel_values: r.kernel_values.clone(),
-                iterations: r.report.iterations,
-                evaluations: r.report.evaluations,
-                max_gradient: r.report.max_gradient,
-                seconds,
-            };
-            bar.set_message(format!("A_FP/A_W = {:.4}", rec.a_fp / rec.a_wilson));
-            let mut idx = shared.lock().unwrap();
-            idx.configs.push(rec);
-            save(&index_path, &mut idx)?;
-        } else {
-            bar.println(format!(
-                "warning: {} did not converge ({}; max gradient {:.2e} after {} iterations): no data written",
-                job.id, r.report.reason, r.report.max_gradient, r.report.iterations
-            ));
-            let mut idx = shared.lock().unwrap();
-            idx.failed.push(FailedRecord {
+        if !r.report.converged {
+            return Ok(Outcome::Failed(FailedRecord {
                 id: job.id.clone(),
                 source: job.source.describe(),
                 beta_wil: job.beta,
                 reason: r.report.reason.clone(),
                 max_gradient: r.report.max_gradient,
                 iterations: r.report.iterations,
-            });
-            save(&index_path, &mut idx)?;
+            }));
         }
+        let sites = numpy_site_shape(&v);
+        let links_file = format!("{}.links.npy", job.id);
+        let dfp_file = format!("{}.dfp.npy", job.id);
+        let mut shape = sites.clone();
+        shape.extend([4, 3, 3]);
+        let data: Vec<f64> = v.links().iter().flat_map(|m| m.m.iter().flatten().flat_map(|z| [z.re, z.im])).collect();
+        write_atomic(&out.join(&links_file), &npy::encode(&shape, npy::Dtype::C128, &data))?;
+        let mut shape = sites;
+        shape.extend([4, 8]);
+        let data: Vec<f64> = r.derivative.iter().flatten().copied().collect();
+        write_atomic(&out.join(&dfp_file), &npy::encode(&shape, npy::Dtype::F64, &data))?;
+        Ok(Outcome::Done(ConfigRecord {
+            id: job.id.clone(),
+            source: job.source.describe(),
+            beta_wil: job.beta,
+            lattice: v.geometry().dims().to_vec(),
+            links: links_file,
+            d_fp: dfp_file,
+            a_fp: r.action,
+            a_wilson: Wilson.value(&v),
+            rhs_action: r.rhs_action,
+            kernel_values: r.kernel_values.clone(),
+            iterations: r.report.iterations,
+            evaluations: r.report.evaluations,
+            max_gradient: r.report.max_gradient,
+            seconds,
+        }))
+    }
+}
+
+/// What one configuration gave (sent from an MPI worker to rank 0 as JSON).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) enum Outcome {
+    Done(ConfigRecord),
+    Failed(FailedRecord),
+}
+
+/// The dataset's index, held by the one process that writes it, with the output lock and the
+/// configurations still to do (indices into [`Plan::jobs`]).
+pub(crate) struct Store {
+    _lock: crate::lock::OutputLock,
+    index_path: PathBuf,
+    index: Index,
+    pub(crate) todo: Vec<usize>,
+}
+
+impl Store {
+    /// Opens (or starts) the dataset in `args.out`: refuses other settings and foreign
+    /// directories, keeps the records whose files exist, and lists what is left.
+    pub(crate) fn open(args: &FpDataJob, plan: &Plan) -> Result<Store> {
+        ensure_dir(&args.out)?;
+        let lock = crate::lock::OutputLock::dir(&args.out)?;
+        let index_path = args.out.join("index.json");
+        let mut index = if index_path.exists() {
+            let text = std::fs::read_to_string(&index_path)?;
+            let idx: Index = serde_json::from_str(&text)
+                .with_context(|| format!("{} is corrupt; move it away to start again", index_path.display()))?;
+            ensure!(idx.format == FORMAT, "{} is not an fpa FP dataset", index_path.display());
+            if idx.settings != plan.settings {
+                bail!(
+                    "{} holds data computed with other settings:\n  existing: {:?}\n  requested: {:?}",
+                    args.out.display(),
+                    idx.settings,
+                    plan.settings
+                );
+            }
+            idx
+        } else {
+            if std::fs::read_dir(&args.out)?
+                .filter_map(|e| e.ok())
+                .any(|e| !e.file_name().to_string_lossy().starts_with('.'))
+            {
+                bail!("{} is not empty and holds no FP dataset; choose a new --out", args.out.display());
+            }
+            Index {
+                format: FORMAT.into(),
+                version: 1,
+                program: format!("fpa {}", env!("CARGO_PKG_VERSION")),
+                settings: plan.settings.clone(),
+                arrays: "links: complex128 (L_t, L_z, L_y, L_x, 4, 3, 3), x fastest; \
+                         d_fp: float64 (L_t, L_z, L_y, L_x, 4, 8), D_FP[V]_{x,mu,a} = d/de A_FP[V_mu(x) -> exp(i e t^a) V_mu(x)], t^a = lambda^a/2"
+                    .into(),
+                configs: vec![],
+                failed: vec![],
+                updated: utc_now(),
+            }
+        };
+        let done: std::collections::HashSet<String> = index
+            .configs
+            .iter()
+            .filter(|c| args.out.join(&c.links).exists() && args.out.join(&c.d_fp).exists())
+            .map(|c| c.id.clone())
+            .chain(index.failed.iter().map(|f| f.id.clone()))
+            .collect();
+        index.configs.retain(|c| done.contains(&c.id));
+        let todo: Vec<usize> = (0..plan.jobs.len()).filter(|&i| !done.contains(&plan.jobs[i].id)).collect();
+        if !args.quiet && !done.is_empty() {
+            eprintln!("resuming {}: {} of {} configurations done", args.out.display(), done.len(), plan.jobs.len());
+        }
+        Ok(Store { _lock: lock, index_path, index, todo })
+    }
+
+    /// Adds one configuration's record and rewrites the index (atomically).
+    pub(crate) fn record(&mut self, outcome: Outcome, bar: &ProgressBar) -> Result<()> {
+        match outcome {
+            Outcome::Done(rec) => {
+                bar.set_message(format!("A_FP/A_W = {:.4}", rec.a_fp / rec.a_wilson));
+                self.index.configs.push(rec);
+            }
+            Outcome::Failed(f) => {
+                bar.println(format!(
+                    "warning: {} did not converge ({}; max gradient {:.2e} after {} iterations): no data written",
+                    f.id, f.reason, f.max_gradient, f.iterations
+                ));
+                self.index.failed.push(f);
+            }
+        }
+        save(&self.index_path, &mut self.index)?;
         bar.inc(1);
         Ok(())
-    });
-    bar.finish_and_clear();
-    result?;
-    let mut idx = shared.into_inner().unwrap();
-    save(&index_path, &mut idx)?;
-    report(&args.out, &idx);
-    Ok(idx)
+    }
+
+    /// Writes the final index, prints the per-beta summary, and returns the index.
+    pub(crate) fn finish(mut self, out: &Path) -> Result<Index> {
+        save(&self.index_path, &mut self.index)?;
+        report(out, &self.index);
+        Ok(self.index)
+    }
+}
+
+pub(crate) fn progress_bar(quiet: bool, n: usize) -> ProgressBar {
+    let bar = if quiet { ProgressBar::hidden() } else { ProgressBar::new(n as u64) };
+    bar.set_style(
+        ProgressStyle::with_template("FP data [{bar:40}] {pos}/{len} configs  {msg}  ETA {eta}")
+            .unwrap()
+            .progress_chars("=> "),
+    );
+    bar
 }
 
 fn save(path: &Path, idx: &mut Index) -> Result<()> {

@@ -14,6 +14,8 @@ pub mod hmc;
 pub mod lock;
 pub mod measure;
 pub mod model_io;
+#[cfg(feature = "mpi")]
+pub mod mpi;
 pub mod pipeline;
 pub mod plot;
 pub mod report;

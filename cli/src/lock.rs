@@ -37,10 +37,16 @@ fn host() -> String {
 }
 
 /// Whether a process with this PID runs on this host (conservatively true
-/// where the OS gives no cheap answer).
+/// where the OS gives no cheap answer). A zombie (state `Z` in `/proc/PID/stat`:
+/// dead, not yet reaped, as the ranks of a killed `mpirun` job can be for a
+/// while in a container) does not run.
 fn alive(pid: u32) -> bool {
     if cfg!(target_os = "linux") {
-        Path::new(&format!("/proc/{pid}")).exists()
+        match fs::read_to_string(format!("/proc/{pid}/stat")) {
+            // "PID (COMM) STATE ...": COMM may hold spaces and parentheses, so read after the last ')'.
+            Ok(stat) => stat.rsplit_once(')').is_none_or(|(_, rest)| !rest.trim_start().starts_with('Z')),
+            Err(_) => false,
+        }
     } else {
         true
     }

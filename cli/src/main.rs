@@ -47,6 +47,28 @@ fn main() {
         }
         rayon::ThreadPoolBuilder::new().num_threads(n).build_global().expect("thread pool");
     }
+    // Under mpirun (built with `--features mpi`), MPI starts before any worker thread exists.
+    #[cfg(feature = "mpi")]
+    let mpi = fpa_cli::mpi::Mpi::init();
+    #[cfg(feature = "mpi")]
+    if let Some(world) = mpi.as_ref().map(|m| m.world()) {
+        use mpi::topology::Communicator;
+        if world.size() > 1 {
+            let result = match &cli.command {
+                Command::FpData(a) => fpa_cli::mpi::fp_data(&a.job(), &world).map(|_| ()),
+                _ => Err(anyhow::anyhow!(
+                    "only `fpa fp-data` runs over MPI ranks so far; start this command as one process \
+                     (without mpirun, or with -np 1)"
+                )),
+            };
+            let failed = result.is_err();
+            if let (Err(e), 0) = (result, world.rank()) {
+                eprintln!("error: {e:#}");
+            }
+            drop(mpi);
+            std::process::exit(i32::from(failed));
+        }
+    }
     let result = match &cli.command {
         Command::Generate(a) => generate::run(a),
         Command::Measure(a) => measure::run(a),

@@ -4,8 +4,9 @@
 //!   test profile), the Python package (`pip install ./python` into
 //!   target/pyenv, then its checks), the no_std build of fpa-core, the physics checks on
 //!   wasm32, the WebAssembly bundle and its end-to-end tests in headless
-//!   Chromium. Installs what it needs (rustup targets and the pinned nightly,
-//!   wasm-bindgen-cli, Debian's chromium, npm's playwright-core).
+//!   Chromium, and `fpa fp-data` under mpirun (feature `mpi`). Installs what it needs (rustup
+//!   targets and the pinned nightly, wasm-bindgen-cli, Debian's chromium and Open MPI, npm's
+//!   playwright-core).
 //! * `demo`  — the main job on a small default: the FP pipeline.
 //! * `wasm`  — builds the threaded and single-threaded bundles into www/.
 //! * `serve` — builds the bundles and serves www/ with the COOP/COEP headers.
@@ -185,6 +186,20 @@ fn tools_path() -> String {
     format!("{}:{}", root.join(".tools/bin").display(), std::env::var("PATH").unwrap_or_default())
 }
 
+/// Open MPI and what rsmpi's build needs (mpicc; libclang for its bindings), from Debian's
+/// packages (idempotent).
+fn mpi_setup() {
+    if !have("mpirun", &["--version"]) || !have("mpicc", &["--showme"]) || !have("dpkg", &["-s", "libclang-dev"]) {
+        let _ = Command::new("apt-get").arg("update").status();
+        run(
+            "install Open MPI and libclang (Debian's openmpi-bin, libopenmpi-dev, libclang-dev)",
+            Command::new("apt-get")
+                .args(["install", "-y", "openmpi-bin", "libopenmpi-dev", "libclang-dev"])
+                .env("DEBIAN_FRONTEND", "noninteractive"),
+        );
+    }
+}
+
 /// Everything the WebAssembly build and its tests need (idempotent).
 fn wasm_setup() {
     rustup_target_add("wasm32-unknown-unknown");
@@ -338,6 +353,15 @@ fn test() {
     run(
         "tests of fpa-core without rayon",
         cargo().args(["test", "-p", "fpa-core", "--no-default-features", "--features", "std", "--lib"]),
+    );
+    mpi_setup();
+    run(
+        "clippy (fpa-cli with MPI)",
+        cargo().args(["clippy", "-p", "fpa-cli", "--features", "mpi", "--all-targets", "--", "-D", "warnings"]),
+    );
+    run(
+        "MPI tests (mpirun --oversubscribe: 3 ranks on the machine's cores)",
+        cargo().args(["test", "-p", "fpa-cli", "--features", "mpi", "--test", "mpi"]),
     );
     python_test();
     run(

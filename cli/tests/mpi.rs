@@ -1,0 +1,176 @@
+//! `fpa` under `mpirun` (Open MPI; built with `--features mpi`): `fp-data` over 3 ranks gives
+//! the same files as one process, a killed rank stops the whole run, and the same command
+//! resumes it. `cargo xtask test` installs Open MPI and runs these with `--oversubscribe`.
+#![cfg(feature = "mpi")]
+
+use serde_json::Value;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const FPA: &str = env!("CARGO_BIN_EXE_fpa");
+
+fn fpa(args: &[&str]) -> Output {
+    Command::new(FPA).args(args).env("RAYON_NUM_THREADS", "1").output().expect("run fpa")
+}
+
+/// `mpirun -np N fpa ARGS`, one thread per rank (root is allowed: CI runs as root).
+fn mpirun(np: usize, args: &[&str]) -> Command {
+    let mut c = Command::new("mpirun");
+    c.args(["--allow-run-as-root", "--oversubscribe", "-np", &np.to_string(), "-x", "RAYON_NUM_THREADS=1", FPA])
+        .args(args);
+    c
+}
+
+#[track_caller]
+fn ok(o: &Output) {
+    assert!(o.status.success(), "failed: {}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+}
+
+/// Two small ensembles (4^4 at beta 6.5: fast minimisations) in `dir`.
+fn ensembles(dir: &Path) -> Vec<String> {
+    let mut out = vec![];
+    for (name, seed) in [("a", "3"), ("b", "4")] {
+        let d = dir.join(name).display().to_string();
+        ok(&fpa(&[
+            "generate",
+            "--lattice",
+            "4x4x4x4",
+            "--beta",
+            "6.5",
+            "--therm",
+            "10",
+            "--every",
+            "2",
+            "--configs",
+            "3",
+            "--seed",
+            seed,
+            "--quiet",
+            "--out",
+            &d,
+        ]));
+        out.push(d);
+    }
+    out
+}
+
+fn fp_args<'a>(ens: &'a [String], out: &'a str) -> Vec<&'a str> {
+    let mut v = vec!["fp-data", "--quiet", "--out", out, "--instanton", "4x4x4x4:1.2"];
+    for e in ens {
+        v.extend(["--ensemble", e.as_str()]);
+    }
+    v
+}
+
+/// The index without what differs between runs (times).
+fn index(dir: &Path) -> Value {
+    let mut v: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("index.json")).unwrap()).unwrap();
+    v.as_object_mut().unwrap().remove("updated");
+    for c in v["configs"].as_array_mut().unwrap() {
+        c.as_object_mut().unwrap().remove("seconds");
+    }
+    v
+}
+
+#[track_caller]
+fn same_dataset(a: &Path, b: &Path) {
+    assert_eq!(index(a), index(b), "index records differ");
+    let n = index(a)["configs"].as_array().unwrap().len();
+    assert_eq!(n, 7, "expected 6 configurations and an instanton");
+    for c in index(a)["configs"].as_array().unwrap() {
+        for key in ["links", "d_fp"] {
+            let f = c[key].as_str().unwrap();
+            assert!(std::fs::read(a.join(f)).unwrap() == std::fs::read(b.join(f)).unwrap(), "{f} differs");
+        }
+    }
+}
+
+/// PIDs of the processes whose command line mentions `needle` and that run as MPI rank `rank`.
+fn rank_pids(needle: &str, rank: usize) -> Vec<u32> {
+    let mut pids = vec![];
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+        let env = std::fs::read(e.path().join("environ")).unwrap_or_default();
+        let has = |hay: &[u8], s: &str| hay.windows(s.len()).any(|w| w == s.as_bytes());
+        if has(&cmd, needle) && !has(&cmd, "mpirun") && has(&env, &format!("OMPI_COMM_WORLD_RANK={rank}\0")) {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+fn configs_done(dir: &Path) -> usize {
+    std::fs::read_to_string(dir.join("index.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+        .map_or(0, |v| v["configs"].as_array().map_or(0, |a| a.len()))
+}
+
+fn wait_for(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+    let t = Instant::now();
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        assert!(t.elapsed() < limit, "mpirun did not finish in {limit:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn fp_data_over_ranks_matches_one_process_and_survives_a_killed_rank() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ens = ensembles(tmp.path());
+    let single = tmp.path().join("single");
+    ok(&fpa(&fp_args(&ens, single.to_str().unwrap())));
+
+    // Three ranks: rank 0 coordinates, two workers share the configurations.
+    let multi = tmp.path().join("multi");
+    let o = mpirun(3, &fp_args(&ens, multi.to_str().unwrap())).output().unwrap();
+    ok(&o);
+    same_dataset(&single, &multi);
+
+    // Kill worker rank 2 once the first configuration is recorded: the run stops, non-zero.
+    let killed = tmp.path().join("killed");
+    let k = killed.to_str().unwrap().to_string();
+    let mut child = mpirun(3, &fp_args(&ens, &k)).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let t = Instant::now();
+    while configs_done(&killed) == 0 {
+        assert!(t.elapsed() < Duration::from_secs(300), "no configuration finished");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let victims = rank_pids(&k, 2);
+    assert_eq!(victims.len(), 1, "rank 2 of the run not found");
+    Command::new("kill").args(["-9", &victims[0].to_string()]).status().unwrap();
+    let status = wait_for(&mut child, Duration::from_secs(120));
+    assert!(!status.success(), "the run went on after a rank was killed");
+    let done = configs_done(&killed);
+    assert!((1..7).contains(&done), "{done} configurations recorded before the kill");
+
+    // mpirun may return before every rank is gone; the lock names rank 0 until it is.
+    let t = Instant::now();
+    while !rank_pids(&k, 0).is_empty() {
+        assert!(t.elapsed() < Duration::from_secs(60), "rank 0 of the killed run is still running");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // The same command resumes and completes it: the same dataset as one process.
+    let o = mpirun(3, &fp_args(&ens, &k)).output().unwrap();
+    ok(&o);
+    same_dataset(&single, &killed);
+}
+
+#[test]
+fn other_commands_refuse_to_run_over_ranks() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("e").display().to_string();
+    let o = mpirun(2, &["generate", "--lattice", "4x4x4x4", "--beta", "6", "--configs", "1", "--out", &out])
+        .output()
+        .unwrap();
+    assert!(!o.status.success(), "generate over 2 ranks should refuse");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("only `fpa fp-data` runs over MPI ranks"), "unclear message: {err}");
+    assert!(!Path::new(&out).exists(), "a refused run wrote {out}");
+}
