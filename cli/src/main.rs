@@ -47,6 +47,15 @@ fn main() {
         }
         rayon::ThreadPoolBuilder::new().num_threads(n).build_global().expect("thread pool");
     }
+    // Under mpirun without MPI support every rank would run the whole job on the same files.
+    #[cfg(not(feature = "mpi"))]
+    if let Some(n) = launched_ranks().filter(|&n| n > 1) {
+        eprintln!(
+            "error: started as one of {n} MPI ranks, but this fpa was built without MPI support; \
+             build it with `cargo build --release -p fpa-cli --features mpi`, or run it without mpirun"
+        );
+        std::process::exit(2);
+    }
     // Under mpirun (built with `--features mpi`), MPI starts before any worker thread exists.
     #[cfg(feature = "mpi")]
     let mpi = fpa_cli::mpi::Mpi::init();
@@ -85,4 +94,13 @@ fn main() {
         eprintln!("error: {e:#}");
         std::process::exit(1);
     }
+}
+
+/// The number of ranks an MPI launcher started this process among (Open MPI, MPICH/Hydra and
+/// PMIx set these variables), if any.
+#[cfg(not(feature = "mpi"))]
+fn launched_ranks() -> Option<usize> {
+    ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().and_then(|s| s.parse().ok()))
 }

@@ -696,3 +696,25 @@ fn convert_round_trips_and_refuses_damaged_files() {
     );
     assert!(!tmp.join("out.nersc").exists() && !tmp.join("out.cnfg").exists());
 }
+
+/// Started by an MPI launcher as one of several ranks, an fpa built without MPI refuses
+/// instead of running the whole job once per rank on the same files.
+#[cfg(not(feature = "mpi"))]
+#[test]
+fn a_build_without_mpi_refuses_to_run_as_one_of_several_ranks() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("e");
+    let o = Command::new(env!("CARGO_BIN_EXE_fpa"))
+        .args(gen_args(out.to_str().unwrap(), &[]))
+        .env("OMPI_COMM_WORLD_SIZE", "2")
+        .output()
+        .unwrap();
+    fails_with(&o, "built without MPI support");
+    assert!(!out.exists(), "a refused run wrote {}", out.display());
+    let o = Command::new(env!("CARGO_BIN_EXE_fpa"))
+        .args(gen_args(out.to_str().unwrap(), &[]))
+        .env("OMPI_COMM_WORLD_SIZE", "1")
+        .output()
+        .unwrap();
+    ok(&o);
+}
