@@ -65,17 +65,27 @@ fn main() {
         if world.size() > 1 {
             let result = match &cli.command {
                 Command::FpData(a) => fpa_cli::mpi::fp_data(&a.job(), &world).map(|_| ()),
-                _ => Err(anyhow::anyhow!(
-                    "only `fpa fp-data` runs over MPI ranks so far; start this command as one process \
-                     (without mpirun, or with -np 1)"
-                )),
+                Command::Train(a) => {
+                    fpa_cli::train::TrainJob::from_args(a).and_then(|job| fpa_cli::mpi::train(&job, &world)).map(|_| ())
+                }
+                _ => {
+                    if world.rank() == 0 {
+                        eprintln!(
+                            "error: only `fpa fp-data` and `fpa train` run over MPI ranks so far; start this \
+                             command as one process (without mpirun, or with -np 1)"
+                        );
+                    }
+                    drop(mpi);
+                    std::process::exit(1);
+                }
             };
-            let failed = result.is_err();
-            if let (Err(e), 0) = (result, world.rank()) {
-                eprintln!("error: {e:#}");
+            if let Err(e) = result {
+                // The other ranks may wait in a collective: take the whole run down.
+                eprintln!("error (rank {}): {e:#}", world.rank());
+                world.abort(1);
             }
             drop(mpi);
-            std::process::exit(i32::from(failed));
+            std::process::exit(0);
         }
     }
     let result = match &cli.command {

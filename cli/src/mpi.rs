@@ -1,5 +1,7 @@
 //! Runs under `mpirun` (cargo feature `mpi`): `fpa fp-data` with its configurations handed
-//! out over the ranks.
+//! out over the ranks, and data-parallel `fpa train`.
+//!
+//! ## fp-data
 //!
 //! Rank 0 is the coordinator: it opens the dataset (lock, resume, settings check), hands one
 //! configuration at a time to whichever worker asks next (dynamic: a slow rough configuration
@@ -13,13 +15,27 @@
 //! A rank that dies takes the run down (mpirun stops every rank); the index then holds every
 //! configuration finished so far and the same command resumes. An error on any rank is printed
 //! with the rank's number and aborts the run.
+//!
+//! ## train
+//!
+//! Every rank loads the data and runs the same training loop; the configurations of each batch
+//! (and of the loss measurements) are split into contiguous blocks, one per rank, each block
+//! evaluated on its rank's thread pool, and the per-configuration losses and gradients are
+//! gathered on every rank in batch order ([`RankSamples`]). Every rank then sums them in the
+//! single-process order and takes the same Adam step, so the weights are the same bits as one
+//! process with the same global batch. Rank 0 alone writes checkpoints, logs and the model;
+//! the others read the checkpoint when resuming.
 
 use crate::fp_data::{progress_bar, FpDataJob, Index, Outcome, Plan, Store};
+use crate::train::{TrainJob, TrainLog};
 use anyhow::{Context, Result};
+use fpa_core::lcnn::train::{Sample, SampleLoss, SampleMap, SampleResult};
+use mpi::collective::CommunicatorCollectives;
+use mpi::datatype::PartitionMut;
 use mpi::environment::Universe;
 use mpi::point_to_point::{Destination, MatchedReceiveVec, Source};
 use mpi::topology::{Communicator, SimpleCommunicator};
-use mpi::Threading;
+use mpi::{Count, Threading};
 use serde::{Deserialize, Serialize};
 
 /// MPI for the whole process: initialised before anything else and finalised when dropped.
@@ -137,5 +153,71 @@ fn work(args: &FpDataJob, world: &SimpleCommunicator) {
                 return;
             }
         }
+    }
+}
+
+/// `fpa train` over the ranks of `world`: the same loop on every rank, batches split over the
+/// ranks ([`RankSamples`]); rank 0 writes. Returns the log on every rank.
+pub fn train(job: &TrainJob, world: &SimpleCommunicator) -> Result<Option<TrainLog>> {
+    let samples = RankSamples { world };
+    crate::train::train_with(job, &samples, world.rank() == 0)
+}
+
+/// Evaluates a batch with its configurations split into contiguous blocks over the ranks
+/// (rank r takes `[r n / N, (r+1) n / N)`) and gathers the results on every rank in batch
+/// order. Must be called by every rank with the same batch (the training loop is the same on
+/// every rank).
+pub struct RankSamples<'a> {
+    pub world: &'a SimpleCommunicator,
+}
+
+/// One result as `[l1, l2, a_pred, a_true, gradient length, gradient …]`.
+fn encode(r: &SampleResult, out: &mut Vec<f64>) {
+    let (l, g) = r;
+    out.extend([l.l1, l.l2, l.a_pred, l.a_true]);
+    match g {
+        Some(g) => {
+            out.push(g.len() as f64);
+            out.extend_from_slice(g);
+        }
+        None => out.push(-1.0),
+    }
+}
+
+fn decode(buf: &[f64], n: usize) -> Vec<SampleResult> {
+    let mut out = Vec::with_capacity(n);
+    let mut i = 0;
+    while i < buf.len() {
+        let l = SampleLoss { l1: buf[i], l2: buf[i + 1], a_pred: buf[i + 2], a_true: buf[i + 3] };
+        let len = buf[i + 4];
+        i += 5;
+        let g = (len >= 0.0).then(|| {
+            let g = buf[i..i + len as usize].to_vec();
+            i += len as usize;
+            g
+        });
+        out.push((l, g));
+    }
+    assert_eq!(out.len(), n, "gathered {} results for a batch of {n}", out.len());
+    out
+}
+
+impl SampleMap for RankSamples<'_> {
+    fn map(&self, batch: &[&Sample], f: &(dyn Fn(&Sample) -> SampleResult + Sync)) -> Vec<SampleResult> {
+        let (rank, size) = (self.world.rank() as usize, self.world.size() as usize);
+        let n = batch.len();
+        let mine = &batch[rank * n / size..(rank + 1) * n / size];
+        let local = fpa_core::par::map_slice(mine, |s| f(s));
+        let mut send = Vec::new();
+        for r in &local {
+            encode(r, &mut send);
+        }
+        let mut counts = vec![0 as Count; size];
+        self.world.all_gather_into(&(send.len() as Count), &mut counts[..]);
+        let displs: Vec<Count> = counts.iter().scan(0, |acc, &c| Some(std::mem::replace(acc, *acc + c))).collect();
+        let mut all = vec![0.0f64; counts.iter().sum::<Count>() as usize];
+        let mut part = PartitionMut::new(&mut all[..], &counts[..], &displs[..]);
+        self.world.all_gather_varcount_into(&send[..], &mut part);
+        decode(&all, n)
     }
 }

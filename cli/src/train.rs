@@ -10,7 +10,7 @@ use anyhow::{bail, ensure, Context, Result};
 use clap::{Args, ValueEnum};
 use fpa_core::io::safetensors::{self, NamedTensor};
 use fpa_core::lcnn::readout_fit::{fit_last_layer, FitReport, FitSettings};
-use fpa_core::lcnn::train::{Adam, LossWeights, Precision, Sample, Schedule, ValueLoss};
+use fpa_core::lcnn::train::{Adam, LocalSamples, LossWeights, Precision, Sample, SampleMap, Schedule, ValueLoss};
 use fpa_core::lcnn::trainer::{validation_split, EpochLog, EpochOutcome, History, LoopSettings, Trainer};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
@@ -238,31 +238,52 @@ pub struct TrainJob {
 
 /// Runs `fpa train`.
 pub fn run(args: &TrainArgs) -> Result<()> {
-    let model = model_io::spec(&args.model)?;
-    let settings = TrainSettings {
-        spec: model.spec.clone(),
-        data: args.data.iter().map(|d| d.display().to_string()).collect(),
-        epochs: args.epochs,
-        batch: args.batch,
-        lr: args.lr,
-        schedule: args.schedule,
-        weights: LossWeights { w1: args.w1, w2: args.w2, value: args.value_loss.into() },
-        val: args.val,
-        seed: args.seed,
-        init_from: args.init_from.as_ref().map(|p| p.display().to_string()),
-        patience: args.patience,
-        fit_readout: args.fit_readout,
-        fit_directions: if args.fit_readout { args.fit_directions } else { 0 },
-        precision: args.precision.into(),
-        warmup: args.warmup,
-    };
-    train(&TrainJob { settings, out: args.out.clone(), quiet: args.quiet, stop_after: args.stop_after }).map(|_| ())
+    train(&TrainJob::from_args(args)?).map(|_| ())
+}
+
+impl TrainJob {
+    /// The job `fpa train`'s arguments describe.
+    pub fn from_args(args: &TrainArgs) -> Result<TrainJob> {
+        let model = model_io::spec(&args.model)?;
+        let settings = TrainSettings {
+            spec: model.spec.clone(),
+            data: args.data.iter().map(|d| d.display().to_string()).collect(),
+            epochs: args.epochs,
+            batch: args.batch,
+            lr: args.lr,
+            schedule: args.schedule,
+            weights: LossWeights { w1: args.w1, w2: args.w2, value: args.value_loss.into() },
+            val: args.val,
+            seed: args.seed,
+            init_from: args.init_from.as_ref().map(|p| p.display().to_string()),
+            patience: args.patience,
+            fit_readout: args.fit_readout,
+            fit_directions: if args.fit_readout { args.fit_directions } else { 0 },
+            precision: args.precision.into(),
+            warmup: args.warmup,
+        };
+        Ok(TrainJob { settings, out: args.out.clone(), quiet: args.quiet, stop_after: args.stop_after })
+    }
 }
 
 /// Trains the model of `job.settings` on its data, or resumes the run from its checkpoint,
 /// and writes the model with the lowest validation loss to `job.out`. Returns the run's log,
 /// or `None` when `stop_after` ended it before it was complete.
 pub fn train(job: &TrainJob) -> Result<Option<TrainLog>> {
+    train_with(job, &LocalSamples, true)
+}
+
+/// [`train`] with the configurations of each batch evaluated by `sample_map`; only a process
+/// with `writes` takes the output lock, writes checkpoints, logs and the model, and reports
+/// (the MPI ranks other than 0 run the same loop silently: `crate::mpi::train`).
+pub fn train_with(job: &TrainJob, sample_map: &dyn SampleMap, writes: bool) -> Result<Option<TrainLog>> {
+    let quiet_job;
+    let job = if writes {
+        job
+    } else {
+        quiet_job = TrainJob { quiet: true, ..job.clone() };
+        &quiet_job
+    };
     let settings = &job.settings;
     let w = settings.weights;
     ensure!(settings.batch >= 1, "--batch must be at least 1");
@@ -290,7 +311,7 @@ pub fn train(job: &TrainJob) -> Result<Option<TrainLog>> {
     // Validation split: a fixed permutation of the configurations.
     let (train, val) = validation_split(&samples, settings.val, settings.seed);
 
-    let _lock = crate::lock::OutputLock::file(&job.out)?;
+    let _lock = if writes { Some(crate::lock::OutputLock::file(&job.out)?) } else { None };
     let ckpt = sibling(&job.out, ".checkpoint");
     let (params, best, adam, mut log) = if ckpt.exists() {
         let (p, b, a, l) = load_checkpoint(&ckpt, model.n_params)?;
@@ -381,9 +402,10 @@ pub fn train(job: &TrainJob) -> Result<Option<TrainLog>> {
         warmup: settings.warmup,
     };
     let history = std::mem::take(&mut log.history);
-    let mut trainer = Trainer::resume(&model, &train, &val, loop_settings, params, best, adam, history);
+    let mut trainer =
+        Trainer::resume(&model, &train, &val, loop_settings, params, best, adam, history).with_samples(sample_map);
     if !trainer.is_complete() {
-        let finished = train_epochs(job, &mut trainer, &ckpt, &mut log)?;
+        let finished = train_epochs(job, &mut trainer, &ckpt, &mut log, writes)?;
         if !finished {
             return Ok(None);
         }
@@ -393,6 +415,9 @@ pub fn train(job: &TrainJob) -> Result<Option<TrainLog>> {
     log.history = trainer.history.clone();
     let mut meta = BTreeMap::new();
     meta.insert("training".into(), serde_json::to_string(&log)?);
+    if !writes {
+        return Ok(Some(log));
+    }
     model_io::save(&job.out, &model, &trainer.best, &meta)?;
     let fmt = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.3e}"));
     let h = &log.history;
@@ -432,7 +457,7 @@ pub fn train(job: &TrainJob) -> Result<Option<TrainLog>> {
 /// The epochs of a run (the loop is [`Trainer`]'s) with what the program adds: a progress
 /// bar, the wall time of every epoch, and after each one a checkpoint, the JSON log and the
 /// loss plot. Returns whether training is complete (false: stopped by `--stop-after`).
-fn train_epochs(job: &TrainJob, trainer: &mut Trainer, ckpt: &Path, log: &mut TrainLog) -> Result<bool> {
+fn train_epochs(job: &TrainJob, trainer: &mut Trainer, ckpt: &Path, log: &mut TrainLog, writes: bool) -> Result<bool> {
     let steps_per_epoch = trainer.steps_per_epoch();
     let bar = if job.quiet {
         ProgressBar::hidden()
@@ -448,6 +473,9 @@ fn train_epochs(job: &TrainJob, trainer: &mut Trainer, ckpt: &Path, log: &mut Tr
     bar.reset_eta();
     let save = |trainer: &Trainer, log: &mut TrainLog| -> Result<()> {
         log.history = trainer.history.clone();
+        if !writes {
+            return Ok(());
+        }
         save_checkpoint(ckpt, &trainer.params, &trainer.best, &trainer.adam, log)?;
         write_json(&sibling(&job.out, ".log.json"), log)
     };
@@ -488,7 +516,9 @@ fn train_epochs(job: &TrainJob, trainer: &mut Trainer, ckpt: &Path, log: &mut Tr
             h.best_epoch.unwrap() + 1
         ));
         save(trainer, log)?;
-        plot(&sibling(&job.out, ".loss.svg"), log)?;
+        if writes {
+            plot(&sibling(&job.out, ".loss.svg"), log)?;
+        }
         if trainer.is_complete() {
             break;
         }

@@ -63,6 +63,43 @@ fn fp_args<'a>(ens: &'a [String], out: &'a str) -> Vec<&'a str> {
     v
 }
 
+fn train_args<'a>(data: &'a str, out: &'a str, stop_after: Option<&'a str>) -> Vec<&'a str> {
+    let mut v = vec![
+        "train",
+        "--data",
+        data,
+        "--model",
+        "paper",
+        "--epochs",
+        "3",
+        "--batch",
+        "4",
+        "--lr",
+        "1e-4",
+        "--w2",
+        "100",
+        "--val",
+        "0.3",
+        "--seed",
+        "2",
+        "--precision",
+        "f32",
+        "--quiet",
+        "--out",
+        out,
+    ];
+    if let Some(n) = stop_after {
+        v.extend(["--stop-after", n]);
+    }
+    v
+}
+
+/// The weight tensors of a model file (its metadata holds run times).
+fn weights(path: &Path) -> Vec<(String, Vec<f64>)> {
+    let (ts, _) = fpa_core::io::safetensors::decode(&std::fs::read(path).unwrap()).unwrap();
+    ts.into_iter().map(|t| (t.name, t.data)).collect()
+}
+
 /// The index without what differs between runs (times).
 fn index(dir: &Path) -> Value {
     let mut v: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("index.json")).unwrap()).unwrap();
@@ -120,7 +157,7 @@ fn wait_for(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
 }
 
 #[test]
-fn fp_data_over_ranks_matches_one_process_and_survives_a_killed_rank() {
+fn fp_data_and_train_over_ranks_match_one_process_and_survive_a_killed_rank() {
     let tmp = tempfile::tempdir().unwrap();
     let ens = ensembles(tmp.path());
     let single = tmp.path().join("single");
@@ -131,6 +168,18 @@ fn fp_data_over_ranks_matches_one_process_and_survives_a_killed_rank() {
     let o = mpirun(3, &fp_args(&ens, multi.to_str().unwrap())).output().unwrap();
     ok(&o);
     same_dataset(&single, &multi);
+
+    // Data-parallel training on that dataset: batches of 4 over 3 ranks give the weights of
+    // one process bit for bit, also when the run stops after an epoch and is resumed.
+    let data = single.to_str().unwrap();
+    let one = tmp.path().join("one.safetensors");
+    ok(&fpa(&train_args(data, one.to_str().unwrap(), None)));
+    let three = tmp.path().join("three.safetensors");
+    let t = three.to_str().unwrap();
+    ok(&mpirun(3, &train_args(data, t, Some("1"))).output().unwrap());
+    assert!(!three.exists(), "the run stopped after one epoch should not have written the model yet");
+    ok(&mpirun(3, &train_args(data, t, None)).output().unwrap());
+    assert_eq!(weights(&one), weights(&three), "the weights of 3 ranks differ from one process");
 
     // Kill worker rank 2 once the first configuration is recorded: the run stops, non-zero.
     let killed = tmp.path().join("killed");
@@ -171,6 +220,6 @@ fn other_commands_refuse_to_run_over_ranks() {
         .unwrap();
     assert!(!o.status.success(), "generate over 2 ranks should refuse");
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("only `fpa fp-data` runs over MPI ranks"), "unclear message: {err}");
+    assert!(err.contains("only `fpa fp-data` and `fpa train` run over MPI ranks"), "unclear message: {err}");
     assert!(!Path::new(&out).exists(), "a refused run wrote {out}");
 }

@@ -282,12 +282,47 @@ pub fn batch_loss_with(
     want_grad: bool,
     precision: Precision,
 ) -> (Vec<SampleLoss>, Option<Vec<f64>>) {
+    batch_loss_mapped(model, params, batch, w, want_grad, precision, &LocalSamples)
+}
+
+/// One configuration's losses and, when asked for, the gradient of its loss.
+pub type SampleResult = (SampleLoss, Option<Vec<f64>>);
+
+/// Where the configurations of a batch are evaluated. The batch gradient is the sum of the
+/// per-configuration gradients in batch order, whoever computed them, so an implementation
+/// that spreads the work over processes (`fpa_cli::mpi`) gives the same bits as this process
+/// alone ([`LocalSamples`]).
+pub trait SampleMap {
+    /// `batch.iter().map(f).collect()`, in batch order.
+    fn map(&self, batch: &[&Sample], f: &(dyn Fn(&Sample) -> SampleResult + Sync)) -> Vec<SampleResult>;
+}
+
+/// Every configuration in this process, in parallel on the rayon pool when available.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LocalSamples;
+
+impl SampleMap for LocalSamples {
+    fn map(&self, batch: &[&Sample], f: &(dyn Fn(&Sample) -> SampleResult + Sync)) -> Vec<SampleResult> {
+        crate::par::map_slice(batch, |s| f(s))
+    }
+}
+
+/// [`batch_loss_with`] with the configurations evaluated by `samples`.
+pub fn batch_loss_mapped(
+    model: &Model,
+    params: &[f64],
+    batch: &[&Sample],
+    w: LossWeights,
+    want_grad: bool,
+    precision: Precision,
+    samples: &dyn SampleMap,
+) -> (Vec<SampleLoss>, Option<Vec<f64>>) {
     let trivial = if model.spec.subtract_trivial {
         model.trivial_per_site(params)
     } else {
         (0.0, alloc::vec![0.0; params.len()])
     };
-    let results = crate::par::map_slice(batch, |s| match precision {
+    let results = samples.map(batch, &|s: &Sample| match precision {
         Precision::F64 => sample_loss(model, params, &trivial, s, w, want_grad),
         Precision::F32 => sample_loss_in(model, params, &trivial, s, &s.links.cast::<f32>(), w, want_grad),
     });

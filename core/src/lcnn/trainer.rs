@@ -15,7 +15,9 @@
 //! objective.
 
 use super::model::Model;
-use super::train::{batch_loss, batch_loss_with, shuffled, Adam, LossWeights, Precision, Sample, SampleLoss, Schedule};
+use super::train::{
+    batch_loss_mapped, shuffled, Adam, LocalSamples, LossWeights, Precision, Sample, SampleLoss, SampleMap, Schedule,
+};
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -159,6 +161,9 @@ pub struct Trainer<'a> {
     pub history: History,
     /// Epochs taken back since the last kept one.
     retries: u32,
+    /// Where the configurations of each batch are evaluated (this process unless
+    /// [`Self::with_samples`] says otherwise).
+    samples: &'a dyn SampleMap,
 }
 
 impl<'a> Trainer<'a> {
@@ -187,7 +192,24 @@ impl<'a> Trainer<'a> {
         history: History,
     ) -> Self {
         assert_eq!(params.len(), model.n_params, "parameter vector does not match the model");
-        Trainer { model, train, val, settings, params, best, adam, history, retries: 0 }
+        Trainer { model, train, val, settings, params, best, adam, history, retries: 0, samples: &LocalSamples }
+    }
+
+    /// Evaluates the configurations of every batch through `samples` (e.g. spread over MPI
+    /// ranks); the weights stay the same bits.
+    pub fn with_samples(mut self, samples: &'a dyn SampleMap) -> Self {
+        self.samples = samples;
+        self
+    }
+
+    /// The losses (and gradient) of `batch` at the current weights.
+    fn batch_loss(
+        &self,
+        batch: &[&Sample],
+        want_grad: bool,
+        precision: Precision,
+    ) -> (Vec<SampleLoss>, Option<Vec<f64>>) {
+        batch_loss_mapped(self.model, &self.params, batch, self.settings.weights, want_grad, precision, self.samples)
     }
 
     /// Whether the run is over (all epochs, or stopped early).
@@ -202,12 +224,11 @@ impl<'a> Trainer<'a> {
 
     /// The losses before the first step (once; a run of 0 epochs is then complete).
     pub fn measure_initial(&mut self) {
-        let w = self.settings.weights;
         if self.history.initial.is_none() {
-            let (l, _) = batch_loss(self.model, &self.params, self.train, w, false);
+            let (l, _) = self.batch_loss(self.train, false, Precision::F64);
             self.history.initial = Some(mean_losses(&l));
             if !self.val.is_empty() {
-                let (l, _) = batch_loss(self.model, &self.params, self.val, w, false);
+                let (l, _) = self.batch_loss(self.val, false, Precision::F64);
                 self.history.initial_val = Some(mean_losses(&l));
             }
         }
@@ -233,7 +254,7 @@ impl<'a> Trainer<'a> {
         let mut blew_up = None;
         for (step, chunk) in order.chunks(s.batch.max(1)).enumerate() {
             let batch: Vec<&Sample> = chunk.iter().map(|&i| self.train[i]).collect();
-            let (l, g) = batch_loss_with(self.model, &self.params, &batch, w, true, s.precision);
+            let (l, g) = self.batch_loss(&batch, true, s.precision);
             let g = g.expect("gradient requested");
             if !g.iter().all(|x| x.is_finite()) || !l.iter().all(|x| x.l1.is_finite() && x.l2.is_finite()) {
                 blew_up = Some(format!("a non-finite loss or gradient in epoch {} at batch {}", epoch + 1, step + 1));
@@ -258,7 +279,7 @@ impl<'a> Trainer<'a> {
         let (v1, v2) = if self.val.is_empty() || blew_up.is_some() {
             (None, None)
         } else {
-            let (l, _) = batch_loss(self.model, &self.params, self.val, w, false);
+            let (l, _) = self.batch_loss(self.val, false, Precision::F64);
             let (a, b) = mean_losses(&l);
             (Some(a), Some(b))
         };
