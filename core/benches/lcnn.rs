@@ -10,7 +10,9 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use fpa_core::action::Action;
 use fpa_core::lattice::{GaugeField, Geometry};
 use fpa_core::lcnn::action::LcnnAction;
-use fpa_core::lcnn::train::{action_and_gradients, batch_loss_with, Adam, LossWeights, Precision, Sample};
+use fpa_core::lcnn::train::{
+    action_and_gradients, batch_loss_with, Adam, LocalSamples, LossWeights, Precision, Sample,
+};
 use fpa_core::lcnn::{Model, ModelSpec};
 use fpa_core::mc::WilsonChain;
 use std::sync::Arc;
@@ -47,7 +49,8 @@ fn bench(c: &mut Criterion) {
         for (name, precision) in [("train step", Precision::F64), ("train step f32", Precision::F32)] {
             g.bench_function(BenchmarkId::new(name, format!("{l}^4")), |b| {
                 b.iter(|| {
-                    let (_, grad) = batch_loss_with(&m, &p, &[&sample], LossWeights::new(1.0, 1.0), true, precision);
+                    let (_, grad) =
+                        batch_loss_with(&m, &p, &[&sample], LossWeights::new(1.0, 1.0), true, precision, &LocalSamples);
                     adam.step(&mut p, &grad.unwrap(), 1e-4);
                 })
             });

@@ -5,7 +5,7 @@
 //! `RAYON_NUM_THREADS=2 /usr/bin/time -v cargo run --release -p fpa-core --example train_step -- 16 f32`
 //! (L, then `f64` or `f32` passes); prints the seconds of the step.
 use fpa_core::lattice::{GaugeField, Geometry};
-use fpa_core::lcnn::train::{batch_loss_with, Adam, LossWeights, Precision, Sample};
+use fpa_core::lcnn::train::{batch_loss_with, Adam, LocalSamples, LossWeights, Precision, Sample};
 use fpa_core::lcnn::{Model, ModelSpec};
 use std::sync::Arc;
 use std::time::Instant;
@@ -21,7 +21,7 @@ fn main() {
     let sample = Sample { links: u, a_fp: vol, d_fp: vec![[0.0; 8]; n_links], beta: 6.0 };
     let mut adam = Adam::new(p.len());
     let t = Instant::now();
-    let (_, grad) = batch_loss_with(&m, &p, &[&sample], LossWeights::new(1.0, 1.0), true, precision);
+    let (_, grad) = batch_loss_with(&m, &p, &[&sample], LossWeights::new(1.0, 1.0), true, precision, &LocalSamples);
     adam.step(&mut p, &grad.unwrap(), 1e-4);
     println!("{l}^4, {precision:?} passes: one training step in {:.2} s", t.elapsed().as_secs_f64());
 }

@@ -263,7 +263,7 @@ pub fn lcnn_training_gradient_assembly() {
 /// a batch equal the f64 ones to f32 accuracy, for the paper network on a
 /// rough 4^4 field, with both value-loss forms.
 pub fn lcnn_training_in_f32_matches_f64() {
-    use fpa_core::lcnn::train::{batch_loss_with, LossWeights, Precision, Sample, ValueLoss};
+    use fpa_core::lcnn::train::{batch_loss_with, LocalSamples, LossWeights, Precision, Sample, ValueLoss};
     let m = Model::new(ModelSpec { init_scale: 0.3, ..ModelSpec::paper_12() }).unwrap();
     let p = m.init_params(71);
     let g = lattice(&[4, 4, 4, 4]);
@@ -278,8 +278,8 @@ pub fn lcnn_training_in_f32_matches_f64() {
     let batch: Vec<&Sample> = samples.iter().collect();
     for value in [ValueLoss::Density, ValueLoss::RelativeSquared] {
         let w = LossWeights { w1: 1.0, w2: 100.0, value };
-        let (l64, g64) = batch_loss_with(&m, &p, &batch, w, true, Precision::F64);
-        let (l32, g32) = batch_loss_with(&m, &p, &batch, w, true, Precision::F32);
+        let (l64, g64) = batch_loss_with(&m, &p, &batch, w, true, Precision::F64, &LocalSamples);
+        let (l32, g32) = batch_loss_with(&m, &p, &batch, w, true, Precision::F32, &LocalSamples);
         for (a, b) in l64.iter().zip(&l32) {
             assert_close(b.a_pred, a.a_pred, 1e-5 * a.a_pred.abs(), "action in f32");
             assert_close(b.l2, a.l2, 1e-4 * a.l2, "invariant loss in f32");

@@ -270,19 +270,7 @@ pub fn batch_loss(
     w: LossWeights,
     want_grad: bool,
 ) -> (Vec<SampleLoss>, Option<Vec<f64>>) {
-    batch_loss_with(model, params, batch, w, want_grad, Precision::F64)
-}
-
-/// [`batch_loss`] with the passes in the given precision.
-pub fn batch_loss_with(
-    model: &Model,
-    params: &[f64],
-    batch: &[&Sample],
-    w: LossWeights,
-    want_grad: bool,
-    precision: Precision,
-) -> (Vec<SampleLoss>, Option<Vec<f64>>) {
-    batch_loss_mapped(model, params, batch, w, want_grad, precision, &LocalSamples)
+    batch_loss_with(model, params, batch, w, want_grad, Precision::F64, &LocalSamples)
 }
 
 /// One configuration's losses and, when asked for, the gradient of its loss.
@@ -307,8 +295,9 @@ impl SampleMap for LocalSamples {
     }
 }
 
-/// [`batch_loss_with`] with the configurations evaluated by `samples`.
-pub fn batch_loss_mapped(
+/// [`batch_loss`] with the passes in the given precision and the configurations evaluated by
+/// `samples` ([`LocalSamples`]: this process).
+pub fn batch_loss_with(
     model: &Model,
     params: &[f64],
     batch: &[&Sample],

@@ -16,7 +16,7 @@
 
 use super::model::Model;
 use super::train::{
-    batch_loss_mapped, shuffled, Adam, LocalSamples, LossWeights, Precision, Sample, SampleLoss, SampleMap, Schedule,
+    batch_loss_with, shuffled, Adam, LocalSamples, LossWeights, Precision, Sample, SampleLoss, SampleMap, Schedule,
 };
 use alloc::format;
 use alloc::string::String;
@@ -209,7 +209,7 @@ impl<'a> Trainer<'a> {
         want_grad: bool,
         precision: Precision,
     ) -> (Vec<SampleLoss>, Option<Vec<f64>>) {
-        batch_loss_mapped(self.model, &self.params, batch, self.settings.weights, want_grad, precision, self.samples)
+        batch_loss_with(self.model, &self.params, batch, self.settings.weights, want_grad, precision, self.samples)
     }
 
     /// Whether the run is over (all epochs, or stopped early).
