@@ -116,7 +116,7 @@ pub trait Real:
 ///   `unstable-intrinsics` feature, falling back to a software routine, and
 ///   the scalar `f64.sqrt` intrinsic is unstable too, so wasm32 uses lane 0 of
 ///   the (stable) simd128 square root.
-/// * elsewhere (ARM: the instruction): libm.
+/// * elsewhere (ARM: the instruction; soft-float x86-64: software): libm.
 ///
 /// IEEE 754 requires the square root to be correctly rounded, so every path
 /// gives the same bits.
@@ -127,13 +127,17 @@ pub fn sqrt_f64(x: f64) -> f64 {
         use core::arch::wasm32::{f64x2_extract_lane, f64x2_splat, f64x2_sqrt};
         f64x2_extract_lane::<0>(f64x2_sqrt(f64x2_splat(x)))
     }
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
     {
         use core::arch::x86_64::{_mm_cvtsd_f64, _mm_set_sd, _mm_sqrt_pd};
-        // SAFETY: SSE2 is part of the x86-64 baseline: always available.
+        // SAFETY: SSE2 is enabled for this target (the x86-64 baseline; not on
+        // soft-float targets such as x86_64-unknown-none, which take libm's path).
         unsafe { _mm_cvtsd_f64(_mm_sqrt_pd(_mm_set_sd(x))) }
     }
-    #[cfg(not(any(all(target_arch = "wasm32", target_feature = "simd128"), target_arch = "x86_64")))]
+    #[cfg(not(any(
+        all(target_arch = "wasm32", target_feature = "simd128"),
+        all(target_arch = "x86_64", target_feature = "sse2")
+    )))]
     {
         libm::sqrt(x)
     }
@@ -147,13 +151,16 @@ pub fn sqrt_f32(x: f32) -> f32 {
         use core::arch::wasm32::{f32x4_extract_lane, f32x4_splat, f32x4_sqrt};
         f32x4_extract_lane::<0>(f32x4_sqrt(f32x4_splat(x)))
     }
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
     {
         use core::arch::x86_64::{_mm_cvtss_f32, _mm_set_ss, _mm_sqrt_ps};
-        // SAFETY: as in sqrt_f64 (SSE is part of the x86-64 baseline).
+        // SAFETY: as in sqrt_f64 (SSE2 enabled for this target).
         unsafe { _mm_cvtss_f32(_mm_sqrt_ps(_mm_set_ss(x))) }
     }
-    #[cfg(not(any(all(target_arch = "wasm32", target_feature = "simd128"), target_arch = "x86_64")))]
+    #[cfg(not(any(
+        all(target_arch = "wasm32", target_feature = "simd128"),
+        all(target_arch = "x86_64", target_feature = "sse2")
+    )))]
     {
         libm::sqrtf(x)
     }
