@@ -16,6 +16,7 @@ pub mod measure;
 pub mod model_io;
 #[cfg(feature = "mpi")]
 pub mod mpi;
+pub mod phi4;
 pub mod pipeline;
 pub mod plot;
 pub mod report;

@@ -1,7 +1,7 @@
 //! `fpa`: the command-line front end of fpa-core.
 
 use clap::{Parser, Subcommand};
-use fpa_cli::{convert, eval, flow, fp_data, generate, hmc, measure, pipeline, scaling, train};
+use fpa_cli::{convert, eval, flow, fp_data, generate, hmc, measure, phi4, pipeline, scaling, train};
 
 #[derive(Parser)]
 #[command(name = "fpa", version, about = "Fixed point actions for SU(3) lattice gauge theory, learned with L-CNNs")]
@@ -35,6 +35,8 @@ enum Command {
     Scaling(scaling::ScalingArgs),
     /// Ensembles → FP data → training → evaluation → iterations → report, in one command
     Pipeline(pipeline::PipelineArgs),
+    /// Real phi^4 in 2D (Metropolis + Wolff): <|M|>, chi, Binder cumulant, propagator over a kappa scan
+    Phi4(phi4::Phi4Args),
 }
 
 fn main() {
@@ -99,6 +101,7 @@ fn main() {
         Command::Hmc(a) => hmc::run(a),
         Command::Flow(a) => flow::run(a),
         Command::Scaling(a) => scaling::run(a),
+        Command::Phi4(a) => phi4::run(a).map(|_| ()),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

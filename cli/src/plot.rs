@@ -102,7 +102,8 @@ pub struct Group<'a> {
     pub fit: Option<(f64, f64)>,
 }
 
-/// Points with vertical error bars and their fit lines (extrapolated to x = 0), as SVG.
+/// Points with vertical error bars and their fit lines (extrapolated to x = 0), as SVG; without
+/// fits the x axis spans the points only.
 pub fn scatter_with_fits(path: &Path, title: &str, x_label: &str, y_label: &str, groups: &[Group]) -> Result<()> {
     let mut svg = String::new();
     {
@@ -110,7 +111,15 @@ pub fn scatter_with_fits(path: &Path, title: &str, x_label: &str, y_label: &str,
         root.fill(&WHITE).map_err(|e| anyhow!("{e}"))?;
         let finite = |p: &&(f64, f64, f64)| p.0.is_finite() && p.1.is_finite();
         let pts: Vec<(f64, f64, f64)> = groups.iter().flat_map(|g| g.points.iter().filter(finite).copied()).collect();
-        let x1 = pts.iter().map(|p| p.0).fold(0.0f64, f64::max).max(1e-3) * 1.1;
+        // From x = 0 when a fit is extrapolated there; else around the points.
+        let x_max = pts.iter().map(|p| p.0).fold(f64::MIN, f64::max);
+        let x_min = pts.iter().map(|p| p.0).fold(f64::MAX, f64::min);
+        let (x0, x1) = if groups.iter().any(|g| g.fit.is_some()) || x_min >= x_max {
+            (0.0, x_max.max(1e-3) * 1.1)
+        } else {
+            let pad = 0.05 * (x_max - x_min);
+            (x_min - pad, x_max + pad)
+        };
         let err = |e: f64| if e.is_finite() { e } else { 0.0 };
         let mut y0 = pts.iter().map(|p| p.1 - err(p.2)).fold(f64::MAX, f64::min);
         let mut y1 = pts.iter().map(|p| p.1 + err(p.2)).fold(f64::MIN, f64::max);
@@ -130,7 +139,7 @@ pub fn scatter_with_fits(path: &Path, title: &str, x_label: &str, y_label: &str,
             .margin(15)
             .x_label_area_size(55)
             .y_label_area_size(95)
-            .build_cartesian_2d(0.0..x1, y0 - pad..y1 + pad)
+            .build_cartesian_2d(x0..x1, y0 - pad..y1 + pad)
             .map_err(|e| anyhow!("{e}"))?;
         chart.configure_mesh().x_desc(x_label).y_desc(y_label).draw().map_err(|e| anyhow!("{e}"))?;
         for (i, g) in groups.iter().enumerate() {

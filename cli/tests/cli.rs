@@ -718,3 +718,36 @@ fn a_build_without_mpi_refuses_to_run_as_one_of_several_ranks() {
         .unwrap();
     ok(&o);
 }
+
+/// `fpa phi4`: the same numbers on 1 and 2 threads, the files it promises, and clear refusals.
+#[test]
+fn phi4_scan_is_thread_independent_and_refuses_bad_input() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |name: &str, threads: usize, extra: &[&str]| {
+        let out = tmp.path().join(name);
+        let mut args = vec!["phi4", "--lattice", "4,8", "--kappa", "0.24,0.28,0.32", "--lambda", "0.1"];
+        args.extend(["--therm", "50", "--steps", "200", "--quiet", "--out", out.to_str().unwrap()]);
+        args.extend_from_slice(extra);
+        (fpa(&args, threads), out)
+    };
+    let (o1, d1) = run("one", 1, &[]);
+    ok(&o1);
+    let (o2, d2) = run("two", 2, &[]);
+    ok(&o2);
+    let points = |d: &Path| {
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(d.join("phi4.json")).unwrap()).unwrap();
+        v["points"].clone()
+    };
+    assert_eq!(points(&d1), points(&d2), "phi4 results depend on the thread count");
+    assert_eq!(points(&d1).as_array().unwrap().len(), 6);
+    for f in ["binder.svg", "abs_m.svg"] {
+        assert!(d1.join(f).exists(), "{f} missing");
+    }
+    let out = tmp.path().join("bad");
+    let o = out.to_str().unwrap();
+    fails_with(&fpa(&["phi4", "--lattice", "8,5", "--steps", "100", "--out", o], 1), "even L");
+    fails_with(&fpa(&["phi4", "--kappa", "0.2:x:3", "--out", o], 1), "use FROM:TO:N");
+    fails_with(&fpa(&["phi4", "--lambda=-1", "--out", o], 1), "lambda = -1");
+    assert!(!out.exists(), "a refused run wrote {o}");
+}

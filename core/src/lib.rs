@@ -29,6 +29,7 @@ pub mod par;
 pub mod real;
 pub mod rg;
 pub mod rng;
+pub mod scalar;
 pub mod simd;
 pub mod stats;
 pub mod su3;

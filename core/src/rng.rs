@@ -21,6 +21,8 @@ pub mod domain {
     pub const SKETCH: u64 = 8;
     pub const HMC_MOMENTA: u64 = 9;
     pub const HMC_ACCEPT: u64 = 10;
+    pub const PHI4_METROPOLIS: u64 = 11;
+    pub const PHI4_WOLFF: u64 = 12;
 }
 
 const GOLDEN: u64 = 0x9e37_79b9_7f4a_7c15;

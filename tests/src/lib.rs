@@ -17,6 +17,7 @@ pub mod lcnn;
 pub mod lcnn_layers;
 pub mod mc;
 pub mod nersc;
+pub mod phi4;
 pub mod rg;
 pub mod training;
 pub mod util;
@@ -51,6 +52,9 @@ macro_rules! portable_checks {
             mc::su2_heatbath_matches_target_distribution,
             mc::overrelaxation_conserves_action,
             mc::checkerboard_write_back_sets_one_parity,
+            phi4::phi4_action_is_the_lattice_action,
+            phi4::phi4_gaussian_theory_is_exact,
+            phi4::phi4_wolff_update_keeps_the_distribution,
             mc::plaquette_limits,
             mc::chain_is_thread_count_and_resume_invariant,
             nersc::nersc_roundtrip,
