@@ -5,8 +5,10 @@ pub mod gauge;
 pub mod gauge_fix;
 pub mod geometry;
 pub mod path;
+pub mod slab;
 
 pub use field::GaugeField;
 pub use gauge::GaugeTransform;
 pub use geometry::Geometry;
 pub use path::{path_product, Step};
+pub use slab::{Slab, SlabField};

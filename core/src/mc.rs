@@ -5,5 +5,5 @@ pub mod heatbath;
 pub mod hmc;
 pub mod su2_sampler;
 
-pub use heatbath::{heatbath_sweep, overrelax_sweep, McError, WilsonChain};
+pub use heatbath::{heatbath_sweep, overrelax_sweep, McError, SlabChain, WilsonChain};
 pub use hmc::{HmcChain, HmcError, HmcParams, Integrator, Trajectory};

@@ -150,3 +150,87 @@ where
     let partial = map_range(chunks, |c| part(c * CHUNK..((c + 1) * CHUNK).min(n)));
     partial.into_iter().fold(T::zero(), |a, b| a + b)
 }
+
+/// The share of [`sum`]`(n, term)` that the sites `part` (a sub-range of `0..n`) contribute,
+/// so that parts held by different processes combine ([`combine_pieces`]) to the same bits as
+/// the sum in one process: the partial sum of every fixed chunk that lies inside `part`, and
+/// the single terms of the chunks cut by its ends, in order.
+pub fn sum_pieces<T: Real, F>(part: Range<usize>, term: F) -> Vec<T>
+where
+    F: Fn(usize) -> T + Sync + Send,
+{
+    let first = part.start / CHUNK;
+    let last = part.end.div_ceil(CHUNK);
+    let per_chunk = map_range(last - first, |c| {
+        let chunk = (first + c) * CHUNK..((first + c + 1) * CHUNK);
+        let r = chunk.start.max(part.start)..chunk.end.min(part.end);
+        if r == chunk {
+            alloc::vec![r.map(&term).fold(T::zero(), |a, b| a + b)]
+        } else {
+            r.map(&term).collect()
+        }
+    });
+    per_chunk.into_iter().flatten().collect()
+}
+
+/// [`sum`]`(n, term)` from the [`sum_pieces`] of consecutive parts that cover `0..n` (`n`
+/// the end of the last part): each chunk's partial sum is taken whole where one part held
+/// the chunk, or folded from the single terms in order where the chunk was cut; the partial
+/// sums are then added in order, exactly as [`sum`] does.
+pub fn combine_pieces<T: Real>(parts: &[(Range<usize>, &[T])]) -> T {
+    let n = parts.last().map_or(0, |(r, _)| r.end);
+    let mut partial: Vec<T> = alloc::vec![T::zero(); n.div_ceil(CHUNK)];
+    for (range, pieces) in parts {
+        let mut it = pieces.iter();
+        let mut c = range.start / CHUNK;
+        while c * CHUNK < range.end {
+            let chunk = c * CHUNK..((c + 1) * CHUNK).min(n);
+            let r = chunk.start.max(range.start)..chunk.end.min(range.end);
+            let whole = r.start == c * CHUNK && r.end == (c + 1) * CHUNK;
+            if whole {
+                partial[c] = *it.next().expect("a piece per whole chunk");
+            } else {
+                for _ in r {
+                    partial[c] += *it.next().expect("a piece per term of a cut chunk");
+                }
+            }
+            c += 1;
+        }
+        assert!(it.next().is_none(), "more pieces than the part {range:?} has");
+    }
+    partial.into_iter().fold(T::zero(), |a, b| a + b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Terms of very different sizes, so that any change of summation order changes bits.
+    fn term(i: usize) -> f64 {
+        let x = (i as f64 * 0.618_033_988_749_894_9).fract();
+        libm::exp(40.0 * x - 20.0) * if i % 3 == 0 { -1.0 } else { 1.0 }
+    }
+
+    #[test]
+    fn pieces_of_any_split_combine_to_the_bits_of_the_sum() {
+        for n in [1usize, 63, 64, 65, 200, 1000, 1024] {
+            let whole: f64 = sum(n, term);
+            // Every split into up to four consecutive parts at awkward places.
+            let cuts = [0, 1, 17, 63, 64, 100, 128, 129, 500, 640, 999, 1000];
+            for &a in cuts.iter().filter(|&&c| c <= n) {
+                for &b in cuts.iter().filter(|&&c| c >= a && c <= n) {
+                    let ranges = [0..a, a..b, b..n];
+                    let pieces: Vec<Vec<f64>> = ranges.iter().map(|r| sum_pieces(r.clone(), term)).collect();
+                    let parts: Vec<(Range<usize>, &[f64])> =
+                        ranges.iter().cloned().zip(pieces.iter().map(|p| &p[..])).collect();
+                    assert_eq!(combine_pieces(&parts).to_bits(), whole.to_bits(), "n {n}, cuts {a} {b}");
+                }
+            }
+            // A naive sum of per-part sums differs: the test can tell orders apart.
+            if n == 1000 {
+                let naive: f64 = (0..n).rev().map(term).sum();
+                assert_ne!(naive.to_bits(), whole.to_bits());
+            }
+        }
+    }
+}

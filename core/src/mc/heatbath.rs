@@ -14,7 +14,8 @@
 
 use super::su2_sampler::sample_su2;
 use crate::action::staple;
-use crate::lattice::GaugeField;
+use crate::lattice::slab::SlabComm;
+use crate::lattice::{GaugeField, SlabField};
 use crate::real::Real;
 use crate::rng::{domain, Rng};
 use crate::su3::random::haar_su2;
@@ -123,6 +124,22 @@ fn checkerboard_scratch<T: Real>(u: &GaugeField<T>) -> Vec<Mat3<T>> {
     alloc::vec![Mat3::zero(); u.geometry().sites_of_parity(0).len()]
 }
 
+/// The heatbath update of `U_mu(x)` in sweep `sweep`, drawing from the stream of the global
+/// site `site` (`x` itself on a whole lattice, its global number on a slab).
+#[inline]
+fn keyed_heatbath_link<T: Real>(
+    f: &GaugeField<T>,
+    x: usize,
+    site: usize,
+    mu: usize,
+    beta: f64,
+    seed: u64,
+    sweep: u64,
+) -> Mat3<T> {
+    let mut rng = Rng::stream(seed, &[domain::HEATBATH, sweep, site as u64, mu as u64]);
+    heatbath_link(f, x, mu, beta, &mut rng)
+}
+
 /// One heatbath sweep over every link. `sweep` numbers the sweep within the
 /// run and selects the random streams.
 pub fn heatbath_sweep<T: Real>(u: &mut GaugeField<T>, beta: f64, seed: u64, sweep: u64) {
@@ -130,8 +147,7 @@ pub fn heatbath_sweep<T: Real>(u: &mut GaugeField<T>, beta: f64, seed: u64, swee
     for mu in 0..u.nd() {
         for parity in 0..2 {
             update_checkerboard(u, &mut scratch, mu, parity, |f, x| {
-                let mut rng = Rng::stream(seed, &[domain::HEATBATH, sweep, x as u64, mu as u64]);
-                heatbath_link(f, x, mu, beta, &mut rng)
+                keyed_heatbath_link(f, x, x, mu, beta, seed, sweep)
             });
         }
     }
@@ -145,6 +161,53 @@ pub fn overrelax_sweep<T: Real>(u: &mut GaugeField<T>) {
             update_checkerboard(u, &mut scratch, mu, parity, |f, x| overrelax_link(f, x, mu));
         }
     }
+}
+
+/// One elementary update of a compound sweep: the links of direction `mu` on the sites of
+/// one (global) checkerboard parity, by heatbath or by overrelaxation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Update {
+    pub heatbath: bool,
+    pub mu: usize,
+    pub parity: usize,
+}
+
+/// The updates of one compound sweep (1 heatbath + `n_or` overrelaxation sweeps) in the
+/// order [`WilsonChain::step`] applies them: for each sweep, `mu = 0 … D−1`, parity 0 then 1.
+pub fn compound_sweep_updates(nd: usize, n_or: usize) -> impl Iterator<Item = Update> {
+    (0..1 + n_or).flat_map(move |s| {
+        (0..nd).flat_map(move |mu| (0..2).map(move |parity| Update { heatbath: s == 0, mu, parity }))
+    })
+}
+
+/// Applies one update to the owned links of a slab (`sweep` selects the heatbath streams):
+/// bit for bit what the whole-lattice sweep does to them, provided the halos hold the
+/// neighbours' current links (the Wilson staple reaches one slice; halo ≥ 1). Afterwards the
+/// links of direction `update.mu` on the slab's boundary have changed: exchange them before
+/// the next update.
+pub fn update_slab<T: Real>(
+    f: &mut SlabField<T>,
+    scratch: &mut Vec<Mat3<T>>,
+    update: Update,
+    beta: f64,
+    seed: u64,
+    sweep: u64,
+) {
+    let slab = f.slab().clone();
+    assert!(slab.halo() >= 1, "the Wilson staple needs a halo of at least one slice");
+    let Update { heatbath, mu, parity } = update;
+    if scratch.len() != f.field().geometry().sites_of_parity(0).len() {
+        *scratch = checkerboard_scratch(f.field());
+    }
+    update_checkerboard(f.field_mut(), scratch, mu, slab.local_parity(parity), |u, x| {
+        if !slab.is_owned(x) {
+            *u.link(x, mu)
+        } else if heatbath {
+            keyed_heatbath_link(u, x, slab.global_site(x), mu, beta, seed, sweep)
+        } else {
+            overrelax_link(u, x, mu)
+        }
+    });
 }
 
 /// A Markov chain of Wilson-action configurations: each step is one heatbath
@@ -189,4 +252,114 @@ impl<T: Real> WilsonChain<T> {
 pub enum Phase {
     Heatbath,
     Overrelax,
+}
+
+/// [`WilsonChain`] on one slab of a decomposed lattice: the same updates in the same order on
+/// the owned links, with the halos refreshed between updates by the caller's [`SlabComm`]
+/// (message passing between processes, or [`crate::lattice::slab::Alone`] for one slab).
+/// The owned links after each step are the same bits as the whole-lattice chain's.
+#[derive(Clone, Debug)]
+pub struct SlabChain<T> {
+    pub field: SlabField<T>,
+    pub beta: f64,
+    pub n_or: usize,
+    pub seed: u64,
+    /// Compound sweeps done so far (selects the next random streams).
+    pub sweeps: u64,
+    scratch: Vec<Mat3<T>>,
+}
+
+impl<T: Real> SlabChain<T> {
+    /// A chain on `field` (its halos current) after `sweeps` compound sweeps.
+    pub fn new(field: SlabField<T>, beta: f64, n_or: usize, seed: u64, sweeps: u64) -> Result<Self, McError> {
+        check_updatable(field.field(), beta)?;
+        if !field.slab().global().has_checkerboard() {
+            return Err(McError::OddExtent(field.slab().global().label()));
+        }
+        Ok(SlabChain { field, beta, n_or, seed, sweeps, scratch: Vec::new() })
+    }
+
+    /// One compound sweep, the halo links of the updated direction exchanged through `comm`
+    /// after every update; `after` as in [`WilsonChain::step_observed`].
+    pub fn step_observed(&mut self, comm: &mut dyn SlabComm<T>, mut after: impl FnMut(Phase)) {
+        for update in compound_sweep_updates(self.field.field().nd(), self.n_or) {
+            if !update.heatbath && update.mu == 0 && update.parity == 0 {
+                after(Phase::Heatbath);
+            }
+            update_slab(&mut self.field, &mut self.scratch, update, self.beta, self.seed, self.sweeps);
+            comm.exchange(&mut self.field, Some(update.mu));
+        }
+        if self.n_or == 0 {
+            after(Phase::Heatbath);
+        }
+        after(Phase::Overrelax);
+        self.sweeps += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lattice::slab::{assemble, exchange_in_memory, Slab};
+    use crate::lattice::Geometry;
+    use crate::observe::plaquette::{plaquette_sum, plaquette_sum_pieces};
+    use alloc::sync::Arc;
+
+    /// Slabs updated one update at a time, halos exchanged in between, give the whole-lattice
+    /// chain's field and plaquette sum bit for bit, for 1 to 3 slabs.
+    #[test]
+    fn slabs_reproduce_the_whole_lattice_chain() {
+        let g = Arc::new(Geometry::new(&[4, 2, 2, 6]).unwrap());
+        let start: GaugeField<f64> = GaugeField::hot(g.clone(), 11);
+        let mut whole = WilsonChain::new(start.clone(), 5.7, 2, 3, 0).unwrap();
+        whole.step();
+        whole.step();
+        for n in 1..=3 {
+            let mut slabs: Vec<SlabField<f64>> =
+                Slab::decompose(&g, n, 1).unwrap().into_iter().map(|s| SlabField::from_global(&start, s)).collect();
+            let mut scratch: Vec<Vec<Mat3<f64>>> = alloc::vec![Vec::new(); n];
+            for sweep in 0..2 {
+                for update in compound_sweep_updates(4, 2) {
+                    for (f, s) in slabs.iter_mut().zip(&mut scratch) {
+                        update_slab(f, s, update, 5.7, 3, sweep);
+                    }
+                    exchange_in_memory(&mut slabs, Some(update.mu));
+                }
+            }
+            let owned: Vec<&[Mat3<f64>]> = slabs.iter().map(|f| f.owned_links()).collect();
+            assert_eq!(assemble(&g, &owned).checksum(), whole.field.checksum(), "{n} slabs");
+            let pieces: Vec<Vec<f64>> = slabs.iter().map(plaquette_sum_pieces).collect();
+            let parts: Vec<_> = slabs.iter().zip(&pieces).map(|(f, p)| (f.slab().global_sites(), &p[..])).collect();
+            assert_eq!(crate::par::combine_pieces(&parts).to_bits(), plaquette_sum(&whole.field).to_bits());
+        }
+        // Without the exchange the slabs drift from the whole-lattice chain (the test can fail).
+        let mut slabs: Vec<SlabField<f64>> =
+            Slab::decompose(&g, 2, 1).unwrap().into_iter().map(|s| SlabField::from_global(&start, s)).collect();
+        let mut scratch = Vec::new();
+        for update in compound_sweep_updates(4, 2) {
+            for f in slabs.iter_mut() {
+                update_slab(f, &mut scratch, update, 5.7, 3, 0);
+            }
+        }
+        let mut one = WilsonChain::new(start, 5.7, 2, 3, 0).unwrap();
+        one.step();
+        let owned: Vec<&[Mat3<f64>]> = slabs.iter().map(|f| f.owned_links()).collect();
+        assert_ne!(assemble(&g, &owned).checksum(), one.field.checksum());
+    }
+
+    #[test]
+    fn the_slab_chain_drives_the_updates_in_order() {
+        let g = Arc::new(Geometry::new(&[2, 2, 2, 4]).unwrap());
+        let start: GaugeField<f64> = GaugeField::hot(g.clone(), 2);
+        let mut whole = WilsonChain::new(start.clone(), 6.0, 1, 9, 4).unwrap();
+        whole.step();
+        // One slab with halo 1: its own halos are its periodic images.
+        let slab = Slab::decompose(&g, 1, 1).unwrap().remove(0);
+        let mut chain = SlabChain::new(SlabField::from_global(&start, slab), 6.0, 1, 9, 4).unwrap();
+        let mut phases = Vec::new();
+        chain.step_observed(&mut crate::lattice::slab::Alone, |p| phases.push(p));
+        assert_eq!(phases, [Phase::Heatbath, Phase::Overrelax]);
+        assert_eq!(chain.sweeps, 5);
+        assert_eq!(chain.field.owned_links(), whole.field.links());
+    }
 }

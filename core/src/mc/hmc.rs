@@ -20,12 +20,15 @@
 //! `(seed, HMC_ACCEPT, n)`, so a chain is a pure function of its seed and the
 //! trajectory count, for any number of threads and across resumes.
 
-use crate::action::Action;
-use crate::lattice::GaugeField;
+use crate::action::{Action, Wilson};
+use crate::lattice::slab::SlabComm;
+use crate::lattice::{GaugeField, SlabField};
+use crate::observe::plaquette::plaquette_deficit_sum_pieces;
 use crate::rng::{domain, Rng};
 use crate::su3::random::gaussian_algebra;
-use crate::su3::{exp_components, Su3Alg};
+use crate::su3::{exp_components, Mat3, Su3Alg};
 use alloc::vec::Vec;
+use core::ops::Range;
 
 /// The molecular-dynamics integrator.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -126,14 +129,88 @@ impl HmcParams {
 
 /// The Gaussian momenta of trajectory `trajectory`.
 pub fn draw_momenta(seed: u64, trajectory: u64, n_links: usize) -> Vec<Su3Alg<f64>> {
-    crate::par::map_range(n_links, |l| {
-        gaussian_algebra(&mut Rng::stream(seed, &[domain::HMC_MOMENTA, trajectory, l as u64]))
+    draw_momenta_of(seed, trajectory, 0..n_links)
+}
+
+/// The momenta of the links `links` (global link numbers `x·D + mu`) of trajectory
+/// `trajectory`: the part of [`draw_momenta`] that a slab owns.
+pub fn draw_momenta_of(seed: u64, trajectory: u64, links: Range<usize>) -> Vec<Su3Alg<f64>> {
+    let start = links.start;
+    crate::par::map_range(links.len(), |i| {
+        gaussian_algebra(&mut Rng::stream(seed, &[domain::HMC_MOMENTA, trajectory, (start + i) as u64]))
     })
+}
+
+/// `Σ_a (p^a)²` of one link.
+#[inline]
+fn momentum_square(p: &Su3Alg<f64>) -> f64 {
+    p.iter().map(|x| x * x).sum::<f64>()
 }
 
 /// `½ Σ (p^a)²`.
 pub fn kinetic_energy(p: &[Su3Alg<f64>]) -> f64 {
-    0.5 * crate::par::sum(p.len(), |l| p[l].iter().map(|x| x * x).sum::<f64>())
+    0.5 * crate::par::sum(p.len(), |l| momentum_square(&p[l]))
+}
+
+/// The two elementary moves of molecular dynamics on some representation of the field.
+trait Dynamics {
+    /// `p ← p − h D A[U]`; returns `A[U]`.
+    fn kick(&mut self, p: &mut [Su3Alg<f64>], h: f64) -> f64;
+    /// `U ← exp(i h P) U`.
+    fn drift(&mut self, p: &[Su3Alg<f64>], h: f64);
+}
+
+/// Runs the integrator's schedule: `(β A_start, β A_end, force evaluations)`.
+fn run_schedule(params: &HmcParams, md: &mut impl Dynamics, p: &mut [Su3Alg<f64>]) -> (f64, f64, usize) {
+    let eps = params.tau / params.steps as f64;
+    let beta = params.beta;
+    let (mut a_start, mut a_end, mut forces) = (None, 0.0, 0);
+    for (is_p, c) in params.schedule() {
+        if is_p {
+            let a = md.kick(p, c * eps * beta);
+            forces += 1;
+            a_start.get_or_insert(beta * a);
+            a_end = beta * a;
+        } else {
+            md.drift(p, c * eps);
+        }
+    }
+    (a_start.unwrap_or(a_end), a_end, forces)
+}
+
+/// `p ← p − h f`, link by link.
+fn apply_kick(p: &mut [Su3Alg<f64>], force: &[Su3Alg<f64>], h: f64) {
+    crate::par::for_each_mut(p, |l, pl| {
+        for (x, f) in pl.iter_mut().zip(&force[l]) {
+            *x -= h * f;
+        }
+    });
+}
+
+/// `exp(i h P) U` for one link.
+#[inline]
+fn drifted(p: &Su3Alg<f64>, h: f64, link: &Mat3<f64>) -> Mat3<f64> {
+    let step: Su3Alg<f64> = core::array::from_fn(|a| h * p[a]);
+    exp_components(&step) * *link
+}
+
+/// The whole field in one process, any action.
+struct Whole<'a, A: Action<f64> + ?Sized> {
+    action: &'a A,
+    u: &'a mut GaugeField<f64>,
+    force: Vec<Su3Alg<f64>>,
+}
+
+impl<A: Action<f64> + ?Sized> Dynamics for Whole<'_, A> {
+    fn kick(&mut self, p: &mut [Su3Alg<f64>], h: f64) -> f64 {
+        let a = self.action.value_and_derivative(self.u, &mut self.force);
+        apply_kick(p, &self.force, h);
+        a
+    }
+    fn drift(&mut self, p: &[Su3Alg<f64>], h: f64) {
+        let nd = self.u.nd();
+        self.u.for_each_link_mut(|x, mu, link| *link = drifted(&p[x * nd + mu], h, link));
+    }
 }
 
 /// Molecular dynamics: integrates Hamilton's equations for `tau` from
@@ -144,33 +221,39 @@ pub fn integrate<A: Action<f64> + ?Sized>(
     u: &mut GaugeField<f64>,
     p: &mut [Su3Alg<f64>],
 ) -> (f64, f64, usize) {
-    let eps = params.tau / params.steps as f64;
-    let beta = params.beta;
-    let nd = u.nd();
-    let mut force = alloc::vec![[0.0; 8]; p.len()];
-    let (mut a_start, mut a_end, mut forces) = (None, 0.0, 0);
-    for (is_p, c) in params.schedule() {
-        if is_p {
-            let a = action.value_and_derivative(u, &mut force);
-            forces += 1;
-            a_start.get_or_insert(beta * a);
-            a_end = beta * a;
-            let h = c * eps * beta;
-            crate::par::for_each_mut(p, |l, pl| {
-                for (x, f) in pl.iter_mut().zip(&force[l]) {
-                    *x -= h * f;
-                }
-            });
-        } else {
-            let h = c * eps;
-            let pp = &*p;
-            u.for_each_link_mut(|x, mu, link| {
-                let step: Su3Alg<f64> = core::array::from_fn(|a| h * pp[x * nd + mu][a]);
-                *link = exp_components(&step) * *link;
-            });
-        }
+    let force = alloc::vec![[0.0; 8]; p.len()];
+    run_schedule(params, &mut Whole { action, u, force }, p)
+}
+
+/// One slab of a decomposed lattice with the Wilson action (whose force and plaquettes reach
+/// one slice: halo ≥ 1); the momenta are the owned links' (`p[i]` for the `i`-th owned link
+/// in storage order).
+struct WilsonSlab<'a> {
+    f: &'a mut SlabField<f64>,
+    comm: &'a mut dyn SlabComm<f64>,
+    force: Vec<Su3Alg<f64>>,
+}
+
+impl Dynamics for WilsonSlab<'_> {
+    fn kick(&mut self, p: &mut [Su3Alg<f64>], h: f64) -> f64 {
+        let slab = self.f.slab().clone();
+        let (u, nd) = (self.f.field(), self.f.field().nd());
+        let first = slab.owned_sites().start * nd;
+        crate::par::for_each_mut(&mut self.force, |i, d| {
+            let l = first + i;
+            *d = Wilson::link_derivative_at(u, l / nd, l % nd);
+        });
+        apply_kick(p, &self.force, h);
+        let pieces = plaquette_deficit_sum_pieces(self.f);
+        self.comm.combine(slab.global_sites(), &pieces) / 3.0
     }
-    (a_start.unwrap_or(a_end), a_end, forces)
+    fn drift(&mut self, p: &[Su3Alg<f64>], h: f64) {
+        let owned = self.f.slab().owned_sites();
+        let nd = self.f.field().nd();
+        let links = &mut self.f.field_mut().links_mut()[owned.start * nd..owned.end * nd];
+        crate::par::for_each_mut(links, |i, link| *link = drifted(&p[i], h, link));
+        self.comm.exchange(self.f, None);
+    }
 }
 
 /// One HMC trajectory with Metropolis accept/reject (or, with `metropolis`
@@ -190,12 +273,52 @@ pub fn trajectory<A: Action<f64> + ?Sized>(
     let mut v = u.clone();
     let (a_start, a_end, forces) = integrate(action, params, &mut v, &mut p);
     let dh = (kinetic_energy(&p) + a_end) - (k_start + a_start);
-    let r = Rng::stream(seed, &[domain::HMC_ACCEPT, index]).uniform();
-    // exp(−ΔH) ≥ 1 is always accepted; NaN never.
-    let accepted = (!metropolis && dh.is_finite()) || dh <= 0.0 || r < libm::exp(-dh);
+    let accepted = accept(dh, seed, index, metropolis);
     if accepted {
         v.reunitarize();
         *u = v;
+    }
+    Trajectory { dh, accepted, action_start: a_start, action_end: a_end, forces }
+}
+
+/// The Metropolis decision for `ΔH` (always yes without `metropolis`, unless `ΔH` is not
+/// finite): `min(1, exp(−ΔH))` against the trajectory's own uniform number.
+fn accept(dh: f64, seed: u64, index: u64, metropolis: bool) -> bool {
+    let r = Rng::stream(seed, &[domain::HMC_ACCEPT, index]).uniform();
+    // exp(−ΔH) ≥ 1 is always accepted; NaN never.
+    (!metropolis && dh.is_finite()) || dh <= 0.0 || r < libm::exp(-dh)
+}
+
+/// [`trajectory`] with the Wilson action on one slab of a decomposed lattice: every slab
+/// calls it with the same arguments, `comm` exchanging halos after every link update and
+/// summing the energies over the slabs. The owned links afterwards, and the returned
+/// record, are the same bits as the whole-lattice trajectory's. Needs a halo of one slice.
+pub fn slab_trajectory(
+    params: &HmcParams,
+    f: &mut SlabField<f64>,
+    comm: &mut dyn SlabComm<f64>,
+    seed: u64,
+    index: u64,
+    metropolis: bool,
+) -> Trajectory {
+    assert!(f.slab().halo() >= 1, "the Wilson force needs a halo of at least one slice");
+    let nd = f.field().nd();
+    let sites = f.slab().global_sites();
+    let links = sites.start * nd..sites.end * nd;
+    let mut p = draw_momenta_of(seed, index, links.clone());
+    let kinetic = |p: &[Su3Alg<f64>], comm: &mut dyn SlabComm<f64>| {
+        let pieces = crate::par::sum_pieces(links.clone(), |l| momentum_square(&p[l - links.start]));
+        0.5 * comm.combine(links.clone(), &pieces)
+    };
+    let k_start = kinetic(&p, comm);
+    let mut v = f.clone();
+    let force = alloc::vec![[0.0; 8]; p.len()];
+    let (a_start, a_end, forces) = run_schedule(params, &mut WilsonSlab { f: &mut v, comm, force }, &mut p);
+    let dh = (kinetic(&p, comm) + a_end) - (k_start + a_start);
+    let accepted = accept(dh, seed, index, metropolis);
+    if accepted {
+        v.field_mut().reunitarize();
+        *f = v;
     }
     Trajectory { dh, accepted, action_start: a_start, action_end: a_end, forces }
 }
@@ -238,5 +361,53 @@ impl<'a, A: Action<f64> + ?Sized> HmcChain<'a, A> {
         let t = trajectory(self.action, &self.params, &mut self.field, self.seed, self.trajectories, metropolis);
         self.trajectories += 1;
         t
+    }
+}
+
+#[cfg(all(test, feature = "std"))]
+mod tests {
+    extern crate std;
+    use super::*;
+    use crate::lattice::slab::{assemble, threads, Slab};
+    use crate::lattice::Geometry;
+    use alloc::sync::Arc;
+
+    /// HMC on 1, 2 and 3 slabs (threads exchanging halos) gives the whole-lattice chain's
+    /// fields and energies bit for bit, through accepted and rejected trajectories.
+    #[test]
+    fn slab_trajectories_reproduce_the_whole_lattice_chain() {
+        let g = Arc::new(Geometry::new(&[2, 4, 2, 6]).unwrap());
+        let start: GaugeField<f64> = GaugeField::hot(g.clone(), 4);
+        // A coarse step size, so that some trajectories are rejected.
+        let params = HmcParams { beta: 5.5, tau: 1.0, steps: 3, integrator: Integrator::Leapfrog };
+        let mut whole = HmcChain::new(&Wilson, start.clone(), params, 8, 0).unwrap();
+        whole.warmup = 2;
+        let reference: Vec<Trajectory> = (0..6).map(|_| whole.step()).collect();
+        assert!(reference.iter().any(|t| !t.accepted) && reference.iter().filter(|t| t.accepted).count() > 2);
+        for n in 1..=3 {
+            let slabs = Slab::decompose(&g, n, 1).unwrap();
+            let comms = threads::comms::<f64>(n);
+            let results: Vec<(Vec<Trajectory>, SlabField<f64>)> = std::thread::scope(|s| {
+                let handles: Vec<_> = slabs
+                    .into_iter()
+                    .zip(comms)
+                    .map(|(slab, mut comm)| {
+                        let start = &start;
+                        s.spawn(move || {
+                            let mut f = SlabField::from_global(start, slab);
+                            let t: Vec<Trajectory> =
+                                (0..6).map(|i| slab_trajectory(&params, &mut f, &mut comm, 8, i, i >= 2)).collect();
+                            (t, f)
+                        })
+                    })
+                    .collect();
+                handles.into_iter().map(|h| h.join().unwrap()).collect()
+            });
+            for (t, _) in &results {
+                assert_eq!(t, &reference, "{n} slabs");
+            }
+            let owned: Vec<&[Mat3<f64>]> = results.iter().map(|(_, f)| f.owned_links()).collect();
+            assert_eq!(assemble(&g, &owned).checksum(), whole.field.checksum(), "{n} slabs");
+        }
     }
 }

@@ -1,6 +1,6 @@
 //! Plaquettes `U_mu,nu(x) = U_mu(x) U_nu(x+mu) U_mu(x+nu)† U_nu(x)†`.
 
-use crate::lattice::GaugeField;
+use crate::lattice::{GaugeField, SlabField};
 use crate::real::Real;
 use crate::su3::Mat3;
 
@@ -13,28 +13,47 @@ pub fn plaquette<T: Real>(u: &GaugeField<T>, x: usize, mu: usize, nu: usize) -> 
     a.mul_adj(&b)
 }
 
+/// `Σ_{mu<nu} term(Re Tr U_mu,nu(x))` at one site.
+#[inline(always)]
+fn site_sum<T: Real>(u: &GaugeField<T>, x: usize, term: impl Fn(T) -> T) -> T {
+    let nd = u.nd();
+    let g = u.geometry();
+    let mut s = T::zero();
+    for mu in 0..nd {
+        let ux = u.link(x, mu);
+        let xm = g.up(x, mu);
+        for nu in mu + 1..nd {
+            let a = ux * u.link(xm, nu);
+            let b = u.link(x, nu) * u.link(g.up(x, nu), mu);
+            s += term(a.re_tr_mul_adj(&b));
+        }
+    }
+    s
+}
+
 /// `Σ_x Σ_{mu<nu} term(Re Tr U_mu,nu(x))`, in a thread-independent order.
 fn sum_over_plaquettes<T: Real>(u: &GaugeField<T>, term: impl Fn(T) -> T + Sync + Send) -> T {
-    let nd = u.nd();
-    crate::par::sum(u.geometry().volume(), |x| {
-        let g = u.geometry();
-        let mut s = T::zero();
-        for mu in 0..nd {
-            let ux = u.link(x, mu);
-            let xm = g.up(x, mu);
-            for nu in mu + 1..nd {
-                let a = ux * u.link(xm, nu);
-                let b = u.link(x, nu) * u.link(g.up(x, nu), mu);
-                s += term(a.re_tr_mul_adj(&b));
-            }
-        }
-        s
-    })
+    crate::par::sum(u.geometry().volume(), |x| site_sum(u, x, &term))
 }
 
 /// `Σ_x Σ_{mu<nu} Re Tr U_mu,nu(x)`.
 pub fn plaquette_sum<T: Real>(u: &GaugeField<T>) -> T {
     sum_over_plaquettes(u, |t| t)
+}
+
+/// A slab's share of [`plaquette_sum`] of the whole field, as [`crate::par::sum_pieces`]
+/// (the plaquettes at the owned sites; the halo above must be current).
+/// [`crate::par::combine_pieces`] over all slabs gives the bits of `plaquette_sum`.
+pub fn plaquette_sum_pieces<T: Real>(f: &SlabField<T>) -> alloc::vec::Vec<T> {
+    let slab = f.slab();
+    crate::par::sum_pieces(slab.global_sites(), |g| site_sum(f.field(), slab.local_site(g), |t| t))
+}
+
+/// [`plaquette_sum_pieces`] for `Σ (3 − Re Tr U_p)` ([`plaquette_deficit_sum`]).
+pub fn plaquette_deficit_sum_pieces<T: Real>(f: &SlabField<T>) -> alloc::vec::Vec<T> {
+    let slab = f.slab();
+    let three = T::from_f64(3.0);
+    crate::par::sum_pieces(slab.global_sites(), |g| site_sum(f.field(), slab.local_site(g), |t| three - t))
 }
 
 /// `Σ_x Σ_{mu<nu} (3 − Re Tr U_mu,nu(x))`, summed term by term so that no
