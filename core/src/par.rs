@@ -208,7 +208,7 @@ mod tests {
     /// Terms of very different sizes, so that any change of summation order changes bits.
     fn term(i: usize) -> f64 {
         let x = (i as f64 * 0.618_033_988_749_894_9).fract();
-        libm::exp(40.0 * x - 20.0) * if i % 3 == 0 { -1.0 } else { 1.0 }
+        libm::exp(40.0 * x - 20.0) * if i.is_multiple_of(3) { -1.0 } else { 1.0 }
     }
 
     #[test]
