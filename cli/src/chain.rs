@@ -167,33 +167,69 @@ impl Saver {
         Saver { therm, every, total, stop_after, done_here: 0, last: Instant::now() }
     }
 
-    /// After step `n` (counted from 1) left `field`: writes the configuration
-    /// when one is due (and calls `on_config(rec, file)` before the summary is
-    /// saved) or a checkpoint when one is due. Returns `true` when this
-    /// invocation should stop here (`--stop-after`, or the last step).
+    /// After step `n` (counted from 1): writes the engine's field as the configuration when
+    /// one is due (and calls `on_config(rec, file, field)` before the summary is saved) or as a
+    /// checkpoint when one is due. Returns `true` when this invocation should stop here
+    /// (`--stop-after`, or the last step). Collective over the engine's processes: the
+    /// writing one decides when 30 s have passed and the others follow.
     pub fn after_step<R: RunRecord>(
         &mut self,
         dir: &Path,
-        field: &GaugeField<f64>,
+        engine: &mut dyn Engine,
         n: u64,
         rec: &mut R,
         opts: WriteOptions,
-        on_config: impl FnOnce(&mut R, &str),
+        on_config: impl FnOnce(&mut R, &str, &GaugeField<f64>),
     ) -> Result<bool> {
         self.done_here += 1;
         let stopping = self.stop_after.is_some_and(|s| self.done_here >= s) || n == self.total;
-        if n > self.therm && (n - self.therm).is_multiple_of(self.every) {
-            let file = format!("config_{:04}.nersc", (n - self.therm) / self.every);
+        let config = n > self.therm && (n - self.therm).is_multiple_of(self.every);
+        let checkpoint = !config && engine.agree(stopping || self.last.elapsed().as_secs() >= 30);
+        let file = if config {
+            format!("config_{:04}.nersc", (n - self.therm) / self.every)
+        } else if checkpoint {
+            format!("checkpoint_{n:06}.nersc")
+        } else {
+            return Ok(stopping);
+        };
+        let mut on_config = config.then_some(on_config);
+        engine.with_whole(&mut |field| {
             write_nersc(&dir.join(&file), field, &opts)?;
-            on_config(rec, &file);
+            if let Some(f) = on_config.take() {
+                f(rec, &file, field);
+            }
+            Ok(())
+        })?;
+        if engine.writes() {
             set_checkpoint(dir, rec, file)?;
-            self.last = Instant::now();
-        } else if stopping || self.last.elapsed().as_secs() >= 30 {
-            let file = format!("checkpoint_{n:06}.nersc");
-            write_nersc(&dir.join(&file), field, &opts)?;
-            set_checkpoint(dir, rec, file)?;
-            self.last = Instant::now();
         }
+        self.last = Instant::now();
         Ok(stopping)
+    }
+}
+
+/// Where a chain's field lives: whole in this process, or cut into slabs over MPI ranks (one
+/// engine per rank, all calling the collective methods in the same order).
+pub trait Engine {
+    /// `true` on the process that writes files and shows progress.
+    fn writes(&self) -> bool {
+        true
+    }
+    /// The writing process's `flag`, on every process (collective).
+    fn agree(&mut self, flag: bool) -> bool {
+        flag
+    }
+    /// The average plaquette of the whole field (collective).
+    fn average_plaquette(&mut self) -> f64;
+    /// Calls `f` with the whole field on the writing process (collective).
+    fn with_whole(&mut self, f: &mut dyn FnMut(&GaugeField<f64>) -> Result<()>) -> Result<()>;
+}
+
+impl Engine for GaugeField<f64> {
+    fn average_plaquette(&mut self) -> f64 {
+        fpa_core::observe::average_plaquette(self)
+    }
+    fn with_whole(&mut self, f: &mut dyn FnMut(&GaugeField<f64>) -> Result<()>) -> Result<()> {
+        f(self)
     }
 }

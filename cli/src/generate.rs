@@ -7,12 +7,13 @@
 //! resumed with the same command produces the same bits as one that was never
 //! interrupted.
 
-use crate::chain::{initial_field, lattice_4d, resume_field, save, write_options, RunOutput, RunRecord, Saver};
+use crate::chain::{initial_field, lattice_4d, resume_field, save, write_options, Engine, RunOutput, RunRecord, Saver};
 pub use crate::chain::{FileFormat, OutputArgs, Start};
 use crate::files::{ensure_dir, load_run, utc_now};
 use crate::plot::{line_chart, Series};
 use anyhow::{bail, ensure, Result};
 use clap::Args;
+use fpa_core::lattice::GaugeField;
 use fpa_core::lattice::Geometry;
 use fpa_core::mc::heatbath::Phase;
 use fpa_core::mc::WilsonChain;
@@ -82,10 +83,17 @@ pub struct Timing {
     pub overrelax_seconds: f64,
     pub heatbath_link_updates: u64,
     pub overrelax_link_updates: u64,
-    /// Wall-clock nanoseconds per link update times the thread count.
+    /// Wall-clock nanoseconds per link update times the number of cores (threads × ranks).
     pub heatbath_ns_per_link_per_core: f64,
     pub overrelax_ns_per_link_per_core: f64,
     pub threads: usize,
+    /// MPI ranks sharing the lattice (1 without MPI).
+    #[serde(default = "one")]
+    pub ranks: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -188,20 +196,41 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
 /// Generates (extends, resumes) the ensemble `job` describes: the run's summary, or `None` when
 /// the invocation stopped early (`stop_after`) and the run is to be resumed.
 pub fn generate(job: &EnsembleJob) -> Result<Option<Summary>> {
+    let (summary, field, _lock) = match open(job)? {
+        Opened::Complete(s) => return Ok(Some(s)),
+        Opened::Run { summary, field, lock } => (summary, field, lock),
+    };
+    let s = &summary.settings;
+    let mut chain = WilsonChain::new(field, s.beta, s.or_per_hb, s.seed, summary.sweeps)?;
+    drive(job, summary, &mut chain)
+}
+
+/// A run directory opened for more sweeps, or found complete.
+pub enum Opened {
+    Complete(Summary),
+    /// The summary so far (settings normalised), the field after its sweeps, and the lock
+    /// on the directory (held while the run goes on).
+    Run {
+        summary: Summary,
+        field: GaugeField<f64>,
+        lock: crate::lock::OutputLock,
+    },
+}
+
+/// Validates the job, takes the run directory and loads the state to continue from.
+pub fn open(job: &EnsembleJob) -> Result<Opened> {
     let geom = validate(job)?;
     let settings = Settings { lattice: geom.label(), ..job.settings.clone() };
     let dir = &job.output.out;
     ensure_dir(dir)?;
-    let _lock = crate::lock::OutputLock::dir(dir)?;
+    let lock = crate::lock::OutputLock::dir(dir)?;
     let existing: Option<Summary> = load_run(dir, &settings, |s: &Summary| &s.settings)?;
     let total = settings.therm + settings.every * job.configs;
-    let threads = rayon::current_num_threads();
-
-    let (mut summary, field) = match existing {
+    let (summary, field) = match existing {
         Some(mut s) => {
             if s.sweeps >= total && s.configs.len() as u64 >= job.configs {
                 eprintln!("{}: run already complete ({} configurations)", dir.display(), s.configs.len());
-                return Ok(Some(s));
+                return Ok(Opened::Complete(s));
             }
             if s.sweeps > total {
                 bail!("{} already has {} sweeps, more than the {total} requested", dir.display(), s.sweeps);
@@ -227,30 +256,71 @@ pub fn generate(job: &EnsembleJob) -> Result<Option<Summary>> {
                 plaquette_history: vec![],
                 plaquette: None,
                 configs: vec![],
-                timing: Timing { threads, ..Default::default() },
+                timing: Timing::default(),
                 updated: utc_now(),
             };
             (s, initial_field(settings.start, settings.seed, geom.clone()))
         }
     };
-    summary.timing.threads = threads;
+    Ok(Opened::Run { summary, field, lock })
+}
 
-    let mut chain = WilsonChain::new(field, settings.beta, settings.or_per_hb, settings.seed, summary.sweeps)?;
-    let bar = if job.output.quiet { ProgressBar::hidden() } else { ProgressBar::new(total) };
+/// The compound sweeps of a Wilson chain, wherever its field lives.
+pub trait Sweeps: Engine {
+    /// Compound sweeps done.
+    fn sweeps(&self) -> u64;
+    /// One compound sweep; `after` as in [`WilsonChain::step_observed`].
+    fn step_observed(&mut self, after: &mut dyn FnMut(Phase));
+    /// Processes (MPI ranks) sharing the field.
+    fn ranks(&self) -> usize {
+        1
+    }
+}
+
+impl Engine for WilsonChain<f64> {
+    fn average_plaquette(&mut self) -> f64 {
+        average_plaquette(&self.field)
+    }
+    fn with_whole(&mut self, f: &mut dyn FnMut(&GaugeField<f64>) -> Result<()>) -> Result<()> {
+        f(&self.field)
+    }
+}
+
+impl Sweeps for WilsonChain<f64> {
+    fn sweeps(&self) -> u64 {
+        self.sweeps
+    }
+    fn step_observed(&mut self, after: &mut dyn FnMut(Phase)) {
+        WilsonChain::step_observed(self, after)
+    }
+}
+
+/// Runs the sweeps of an opened run to its end (or `stop_after`) on `chain`, saving as it
+/// goes. Every process of the engine runs it; only the writing one writes and reports.
+pub fn drive(job: &EnsembleJob, mut summary: Summary, chain: &mut dyn Sweeps) -> Result<Option<Summary>> {
+    let settings = summary.settings.clone();
+    let dir = &job.output.out;
+    let geom = lattice_4d(&settings.lattice, "ensembles")?;
+    let total = settings.therm + settings.every * job.configs;
+    let threads = rayon::current_num_threads();
+    summary.timing.threads = threads;
+    summary.timing.ranks = chain.ranks();
+    let writes = chain.writes();
+    let bar = if job.output.quiet || !writes { ProgressBar::hidden() } else { ProgressBar::new(total) };
     bar.set_style(
         ProgressStyle::with_template("{prefix} [{bar:40}] {pos}/{len} sweeps  {msg}  ETA {eta}")
             .unwrap()
             .progress_chars("=> "),
     );
     bar.set_prefix(format!("beta {} {}", settings.beta, settings.lattice));
-    bar.set_position(chain.sweeps);
+    bar.set_position(chain.sweeps());
 
     let links = geom.n_links() as u64;
     let mut saver = Saver::new(settings.therm, settings.every, total, job.output.stop_after);
-    while chain.sweeps < total {
+    while chain.sweeps() < total {
         let t0 = Instant::now();
         let (mut t1, mut t2) = (t0, t0);
-        chain.step_observed(|phase| match phase {
+        chain.step_observed(&mut |phase| match phase {
             Phase::Heatbath => t1 = Instant::now(),
             Phase::Overrelax => t2 = Instant::now(),
         });
@@ -259,33 +329,37 @@ pub fn generate(job: &EnsembleJob) -> Result<Option<Summary>> {
         tm.overrelax_seconds += (t2 - t1).as_secs_f64();
         tm.seconds += (t2 - t0).as_secs_f64();
         tm.heatbath_link_updates += links;
-        tm.overrelax_link_updates += links * chain.n_or as u64;
+        tm.overrelax_link_updates += links * settings.or_per_hb as u64;
 
-        let p = average_plaquette(&chain.field);
+        let p = chain.average_plaquette();
         summary.plaquette_history.push(p);
-        summary.sweeps = chain.sweeps;
-        bar.set_position(chain.sweeps);
+        let sweep = chain.sweeps();
+        summary.sweeps = sweep;
+        bar.set_position(sweep);
         bar.set_message(format!("P = {p:.5}"));
 
-        let pl = polyakov_loop(&chain.field);
-        let sweep = chain.sweeps;
         let stopping =
-            saver.after_step(dir, &chain.field, sweep, &mut summary, write_opts(&settings, sweep), |s, file| {
+            saver.after_step(dir, chain, sweep, &mut summary, write_opts(&settings, sweep), |s, file, field| {
+                let pl = polyakov_loop(field);
                 s.configs.retain(|c| c.file != file);
                 s.configs.push(ConfigRecord { file: file.into(), sweep, plaquette: p, polyakov: [pl.re, pl.im] });
             })?;
-        if stopping && chain.sweeps < total {
+        if stopping && sweep < total {
             bar.abandon();
-            eprintln!("stopped at sweep {} of {total}; run the same command to resume", chain.sweeps);
+            if writes {
+                eprintln!("stopped at sweep {sweep} of {total}; run the same command to resume");
+            }
             return Ok(None);
         }
     }
     bar.finish_and_clear();
+    if !writes {
+        return Ok(None);
+    }
     let tm = &mut summary.timing;
-    tm.heatbath_ns_per_link_per_core =
-        tm.heatbath_seconds * 1e9 * threads as f64 / tm.heatbath_link_updates.max(1) as f64;
-    tm.overrelax_ns_per_link_per_core =
-        tm.overrelax_seconds * 1e9 * threads as f64 / tm.overrelax_link_updates.max(1) as f64;
+    let cores = (threads * tm.ranks) as f64;
+    tm.heatbath_ns_per_link_per_core = tm.heatbath_seconds * 1e9 * cores / tm.heatbath_link_updates.max(1) as f64;
+    tm.overrelax_ns_per_link_per_core = tm.overrelax_seconds * 1e9 * cores / tm.overrelax_link_updates.max(1) as f64;
     summary.complete = true;
     save(dir, &mut summary)?;
     plot_history(dir, &summary)?;

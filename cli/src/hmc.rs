@@ -10,8 +10,8 @@
 
 use crate::actions::ActionChoice;
 use crate::chain::{
-    initial_field, lattice_4d, resume_field, save, write_options, FileFormat, OutputArgs, RunOutput, RunRecord, Saver,
-    Start,
+    initial_field, lattice_4d, resume_field, save, write_options, Engine, FileFormat, OutputArgs, RunOutput, RunRecord,
+    Saver, Start,
 };
 use crate::files::{ensure_dir, load_run, utc_now};
 use crate::plot::{line_chart, Series};
@@ -149,6 +149,13 @@ pub struct Timing {
     pub ms_per_force: f64,
     pub force_fraction: f64,
     pub threads: usize,
+    /// MPI ranks sharing the lattice (1 without MPI; force time is not measured then).
+    #[serde(default = "one")]
+    pub ranks: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 /// `summary.json`: the run's record and its resume state.
@@ -171,7 +178,7 @@ pub struct Summary {
 }
 
 /// Counts the time spent in an action's force.
-struct Timed<'a> {
+pub struct Timed<'a> {
     inner: &'a dyn Action<f64>,
     nanos: AtomicU64,
 }
@@ -279,21 +286,51 @@ pub fn run(args: &HmcArgs) -> Result<()> {
 /// Makes (extends, resumes) the HMC run `job` describes: the run's summary, or `None` when the
 /// invocation stopped early (`stop_after`) and the run is to be resumed.
 pub fn hmc(job: &HmcJob) -> Result<Option<Summary>> {
+    let (summary, field, _lock) = match open(job)? {
+        Opened::Complete(s) => return Ok(Some(s)),
+        Opened::Run { summary, field, lock } => (summary, field, lock),
+    };
+    let ActionChoice { action, .. } = crate::actions::parse(&summary.settings.action)?;
+    let timed = Timed { inner: action.as_ref(), nanos: AtomicU64::new(0) };
+    let s = &summary.settings;
+    let mut chain = HmcChain::new(&timed, field, params(s), s.seed, summary.trajectories)?;
+    chain.warmup = s.warmup;
+    drive(job, summary, &mut chain)
+}
+
+/// The trajectory parameters of a run's settings.
+pub fn params(s: &Settings) -> HmcParams {
+    HmcParams { beta: s.beta, tau: s.tau, steps: s.steps, integrator: s.integrator.into() }
+}
+
+/// A run directory opened for more trajectories, or found complete.
+pub enum Opened {
+    Complete(Summary),
+    /// The summary so far (settings normalised), the field after its trajectories, and the
+    /// lock on the directory (held while the run goes on).
+    Run {
+        summary: Summary,
+        field: GaugeField<f64>,
+        lock: crate::lock::OutputLock,
+    },
+}
+
+/// Validates the job, takes the run directory and loads the state to continue from.
+pub fn open(job: &HmcJob) -> Result<Opened> {
     let geom = validate(job)?;
     let ActionChoice { action, id, .. } = crate::actions::parse(&job.settings.action)?;
     let settings = Settings { action: id, lattice: geom.label(), ..job.settings.clone() };
     let dir = &job.output.out;
     ensure_dir(dir)?;
-    let _lock = crate::lock::OutputLock::dir(dir)?;
+    let lock = crate::lock::OutputLock::dir(dir)?;
     let total = settings.therm + settings.every * job.configs;
-    let threads = rayon::current_num_threads();
     let name = action.name();
     let existing: Option<Summary> = load_run(dir, &settings, |s: &Summary| &s.settings)?;
-    let (mut summary, field) = match existing {
+    let (summary, field) = match existing {
         Some(mut s) => {
             if s.trajectories >= total && s.configs.len() as u64 >= job.configs {
                 eprintln!("{}: run already complete ({} configurations)", dir.display(), s.configs.len());
-                return Ok(Some(s));
+                return Ok(Opened::Complete(s));
             }
             if s.trajectories > total {
                 bail!("{} already has {} trajectories, more than the {total} requested", dir.display(), s.trajectories);
@@ -327,62 +364,106 @@ pub fn hmc(job: &HmcJob) -> Result<Option<Summary>> {
             initial_field(settings.start, settings.seed, geom.clone()),
         ),
     };
-    summary.timing.threads = threads;
-    let timed = Timed { inner: action.as_ref(), nanos: AtomicU64::new(0) };
-    let params = HmcParams {
-        beta: settings.beta,
-        tau: settings.tau,
-        steps: settings.steps,
-        integrator: settings.integrator.into(),
-    };
-    let mut chain = HmcChain::new(&timed, field, params, settings.seed, summary.trajectories)?;
-    chain.warmup = settings.warmup;
+    Ok(Opened::Run { summary, field, lock })
+}
 
-    let bar = if job.output.quiet { ProgressBar::hidden() } else { ProgressBar::new(total) };
+/// The trajectories of an HMC chain, wherever its field lives.
+pub trait Trajectories: Engine {
+    /// Trajectories done.
+    fn trajectories(&self) -> u64;
+    /// One trajectory.
+    fn step(&mut self) -> fpa_core::mc::Trajectory;
+    /// Nanoseconds spent in force evaluations so far (0 where not measured).
+    fn force_nanos(&self) -> u64 {
+        0
+    }
+    /// Processes (MPI ranks) sharing the field.
+    fn ranks(&self) -> usize {
+        1
+    }
+}
+
+impl Engine for HmcChain<'_, Timed<'_>> {
+    fn average_plaquette(&mut self) -> f64 {
+        average_plaquette(&self.field)
+    }
+    fn with_whole(&mut self, f: &mut dyn FnMut(&GaugeField<f64>) -> Result<()>) -> Result<()> {
+        f(&self.field)
+    }
+}
+
+impl Trajectories for HmcChain<'_, Timed<'_>> {
+    fn trajectories(&self) -> u64 {
+        self.trajectories
+    }
+    fn step(&mut self) -> fpa_core::mc::Trajectory {
+        HmcChain::step(self)
+    }
+    fn force_nanos(&self) -> u64 {
+        self.action.nanos.load(Ordering::Relaxed)
+    }
+}
+
+/// Runs the trajectories of an opened run to its end (or `stop_after`) on `chain`, saving as
+/// it goes. Every process of the engine runs it; only the writing one writes and reports.
+pub fn drive(job: &HmcJob, mut summary: Summary, chain: &mut dyn Trajectories) -> Result<Option<Summary>> {
+    let settings = summary.settings.clone();
+    let name = summary.action_name.clone();
+    let dir = &job.output.out;
+    let total = settings.therm + settings.every * job.configs;
+    summary.timing.threads = rayon::current_num_threads();
+    summary.timing.ranks = chain.ranks();
+    let writes = chain.writes();
+    let bar = if job.output.quiet || !writes { ProgressBar::hidden() } else { ProgressBar::new(total) };
     bar.set_style(
         ProgressStyle::with_template("{prefix} [{bar:40}] {pos}/{len} trajectories  {msg}  ETA {eta}")
             .unwrap()
             .progress_chars("=> "),
     );
     bar.set_prefix(format!("{name} beta {} {}", settings.beta, settings.lattice));
-    bar.set_position(chain.trajectories);
+    bar.set_position(chain.trajectories());
     let mut saver = Saver::new(settings.therm, settings.every, total, job.output.stop_after);
-    while chain.trajectories < total {
+    while chain.trajectories() < total {
         let t0 = Instant::now();
-        let before = timed.nanos.load(Ordering::Relaxed);
+        let before = chain.force_nanos();
         let t = chain.step();
         ensure!(
             t.dh.is_finite(),
             "trajectory {} gave a non-finite energy change (dH = {}): the step size is far too large, or the action \
              is not defined on this field",
-            chain.trajectories - 1,
+            chain.trajectories() - 1,
             t.dh
         );
         let tm = &mut summary.timing;
         tm.seconds += t0.elapsed().as_secs_f64();
-        tm.force_seconds += (timed.nanos.load(Ordering::Relaxed) - before) as f64 * 1e-9;
+        tm.force_seconds += (chain.force_nanos() - before) as f64 * 1e-9;
         tm.forces += t.forces as u64;
         tm.trajectories += 1;
-        let p = average_plaquette(&chain.field);
+        let p = chain.average_plaquette();
         summary.history.push(TrajectoryRecord { dh: t.dh, accepted: t.accepted, plaquette: p });
-        summary.trajectories = chain.trajectories;
-        bar.set_position(chain.trajectories);
+        let n = chain.trajectories();
+        summary.trajectories = n;
+        bar.set_position(n);
         let acc = summary.history.iter().filter(|r| r.accepted).count() as f64 / summary.history.len() as f64;
         bar.set_message(format!("P = {p:.5}  dH = {:+.3}  acc = {acc:.2}", t.dh));
 
-        let n = chain.trajectories;
         let opts = write_opts(&settings, &name, n);
-        let stopping = saver.after_step(dir, &chain.field, n, &mut summary, opts, |s, file| {
+        let stopping = saver.after_step(dir, chain, n, &mut summary, opts, |s, file, _| {
             s.configs.retain(|c| c.file != file);
             s.configs.push(ConfigRecord { file: file.into(), trajectory: n, plaquette: p });
         })?;
-        if stopping && chain.trajectories < total {
+        if stopping && n < total {
             bar.abandon();
-            eprintln!("stopped at trajectory {} of {total}; run the same command to resume", chain.trajectories);
+            if writes {
+                eprintln!("stopped at trajectory {n} of {total}; run the same command to resume");
+            }
             return Ok(None);
         }
     }
     bar.finish_and_clear();
+    if !writes {
+        return Ok(None);
+    }
     let tm = &mut summary.timing;
     tm.ms_per_trajectory = 1e3 * tm.seconds / tm.trajectories.max(1) as f64;
     tm.ms_per_force = 1e3 * tm.force_seconds / tm.forces.max(1) as f64;

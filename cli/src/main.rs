@@ -70,11 +70,13 @@ fn main() {
                 Command::Train(a) => {
                     fpa_cli::train::TrainJob::from_args(a).and_then(|job| fpa_cli::mpi::train(&job, &world)).map(|_| ())
                 }
+                Command::Generate(a) => fpa_cli::mpi::generate(&a.job(), &world).map(|_| ()),
+                Command::Hmc(a) => fpa_cli::mpi::hmc(&a.job(), &world).map(|_| ()),
                 _ => {
                     if world.rank() == 0 {
                         eprintln!(
-                            "error: only `fpa fp-data` and `fpa train` run over MPI ranks so far; start this \
-                             command as one process (without mpirun, or with -np 1)"
+                            "error: only `fpa fp-data`, `fpa train`, `fpa generate` and `fpa hmc` run over MPI \
+                             ranks; start this command as one process (without mpirun, or with -np 1)"
                         );
                     }
                     drop(mpi);

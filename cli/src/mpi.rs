@@ -26,17 +26,29 @@
 //! process with the same global batch. Rank 0 alone writes checkpoints, logs and the model;
 //! the others read the checkpoint when resuming.
 
+use crate::chain::Engine;
 use crate::fp_data::{progress_bar, FpDataJob, Index, Outcome, Plan, Store};
+use crate::generate::{EnsembleJob, Sweeps};
+use crate::hmc::{HmcJob, Trajectories};
 use crate::train::{TrainJob, TrainLog};
 use anyhow::{Context, Result};
+use fpa_core::lattice::slab::{Side, SlabComm};
+use fpa_core::lattice::{GaugeField, Geometry, Slab, SlabField};
 use fpa_core::lcnn::train::{Sample, SampleLoss, SampleMap, SampleResult};
-use mpi::collective::CommunicatorCollectives;
+use fpa_core::mc::heatbath::Phase;
+use fpa_core::mc::hmc::slab_trajectory;
+use fpa_core::mc::{HmcParams, SlabChain, Trajectory};
+use fpa_core::observe::plaquette::{n_plaquettes, plaquette_sum_pieces};
+use fpa_core::su3::{Complex, Mat3};
+use mpi::collective::{CommunicatorCollectives, Root};
 use mpi::datatype::PartitionMut;
 use mpi::environment::Universe;
 use mpi::point_to_point::{Destination, MatchedReceiveVec, Source};
 use mpi::topology::{Communicator, SimpleCommunicator};
 use mpi::{Count, Threading};
 use serde::{Deserialize, Serialize};
+use std::ops::Range;
+use std::sync::Arc;
 
 /// MPI for the whole process: initialised before anything else and finalised when dropped.
 pub struct Mpi {
@@ -220,4 +232,313 @@ impl SampleMap for RankSamples<'_> {
         self.world.all_gather_varcount_into(&send[..], &mut part);
         decode(&all, n)
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// generate and hmc: the lattice cut into time slabs, one per rank.
+
+/// The 18 doubles of each link, row by row, `re` before `im` (the wire format of halos).
+fn flatten(links: &[Mat3<f64>]) -> Vec<f64> {
+    links.iter().flat_map(|u| u.m.iter().flatten().flat_map(|z| [z.re, z.im])).collect()
+}
+
+fn unflatten(buf: &[f64]) -> Vec<Mat3<f64>> {
+    buf.chunks_exact(18)
+        .map(|c| Mat3 {
+            m: std::array::from_fn(|i| {
+                std::array::from_fn(|j| Complex { re: c[6 * i + 2 * j], im: c[6 * i + 2 * j + 1] })
+            }),
+        })
+        .collect()
+}
+
+/// Halo exchange and ordered sums over the ranks of `world`, rank `r` holding slab `r`.
+pub struct MpiSlabs<'a> {
+    pub world: &'a SimpleCommunicator,
+}
+
+impl SlabComm<f64> for MpiSlabs<'_> {
+    fn exchange(&mut self, f: &mut SlabField<f64>, mu: Option<usize>) {
+        let (rank, size) = (self.world.rank(), self.world.size());
+        let below = self.world.process_at_rank((rank + size - 1) % size);
+        let above = self.world.process_at_rank((rank + 1) % size);
+        // Upward: my top boundary becomes the halo below of the rank above.
+        let send = flatten(&f.boundary(Side::Above, mu));
+        let mut recv = vec![0.0; send.len()];
+        mpi::point_to_point::send_receive_into_with_tags(&send[..], &above, 1, &mut recv[..], &below, 1);
+        f.set_halo(Side::Below, mu, &unflatten(&recv));
+        // Downward.
+        let send = flatten(&f.boundary(Side::Below, mu));
+        let mut recv = vec![0.0; send.len()];
+        mpi::point_to_point::send_receive_into_with_tags(&send[..], &below, 2, &mut recv[..], &above, 2);
+        f.set_halo(Side::Above, mu, &unflatten(&recv));
+    }
+
+    fn combine(&mut self, range: Range<usize>, pieces: &[f64]) -> f64 {
+        let size = self.world.size() as usize;
+        let mut ranges = vec![0u64; 2 * size];
+        self.world.all_gather_into(&[range.start as u64, range.end as u64][..], &mut ranges[..]);
+        let mut counts = vec![0 as Count; size];
+        self.world.all_gather_into(&(pieces.len() as Count), &mut counts[..]);
+        let displs: Vec<Count> = counts.iter().scan(0, |acc, &c| Some(std::mem::replace(acc, *acc + c))).collect();
+        let mut all = vec![0.0f64; counts.iter().sum::<Count>() as usize];
+        let mut part = PartitionMut::new(&mut all[..], &counts[..], &displs[..]);
+        self.world.all_gather_varcount_into(pieces, &mut part);
+        let parts: Vec<(Range<usize>, &[f64])> = (0..size)
+            .map(|r| {
+                let (d, c) = (displs[r] as usize, counts[r] as usize);
+                (ranges[2 * r] as usize..ranges[2 * r + 1] as usize, &all[d..d + c])
+            })
+            .collect();
+        fpa_core::par::combine_pieces(&parts)
+    }
+}
+
+/// A slab chain's share of the [`Engine`] duties: plaquettes summed over the ranks, the whole
+/// field gathered on rank 0 to be written, rank 0's decisions broadcast.
+struct SlabEngine<'a> {
+    comm: MpiSlabs<'a>,
+}
+
+impl SlabEngine<'_> {
+    fn writes(&self) -> bool {
+        self.comm.world.rank() == 0
+    }
+    fn agree(&mut self, flag: bool) -> bool {
+        let mut x = u8::from(flag);
+        self.comm.world.process_at_rank(0).broadcast_into(&mut x);
+        x == 1
+    }
+    fn average_plaquette(&mut self, f: &SlabField<f64>) -> f64 {
+        let pieces = plaquette_sum_pieces(f);
+        let g = f.slab().global();
+        let sum = self.comm.combine(f.slab().global_sites(), &pieces);
+        sum / (3.0 * n_plaquettes(g.nd(), g.volume()) as f64)
+    }
+    fn with_whole(&mut self, f: &SlabField<f64>, write: &mut dyn FnMut(&GaugeField<f64>) -> Result<()>) -> Result<()> {
+        let world = self.comm.world;
+        let mine = flatten(f.owned_links());
+        let root = world.process_at_rank(0);
+        if world.rank() == 0 {
+            let size = world.size() as usize;
+            let mut counts = vec![0 as Count; size];
+            root.gather_into_root(&(mine.len() as Count), &mut counts[..]);
+            let displs: Vec<Count> = counts.iter().scan(0, |acc, &c| Some(std::mem::replace(acc, *acc + c))).collect();
+            let mut all = vec![0.0f64; counts.iter().sum::<Count>() as usize];
+            let mut part = PartitionMut::new(&mut all[..], &counts[..], &displs[..]);
+            root.gather_varcount_into_root(&mine[..], &mut part);
+            let whole = GaugeField::from_links(f.slab().global().clone(), unflatten(&all));
+            write(&whole)
+        } else {
+            root.gather_into(&(mine.len() as Count));
+            root.gather_varcount_into(&mine[..]);
+            Ok(())
+        }
+    }
+}
+
+/// What rank 0 tells the others after opening the run directory.
+#[derive(Serialize, Deserialize)]
+enum Opening<S> {
+    Complete,
+    Run(S),
+}
+
+/// Broadcasts rank 0's value (JSON) to every rank.
+fn broadcast_json<T: Serialize + serde::de::DeserializeOwned>(
+    world: &SimpleCommunicator,
+    value: Option<&T>,
+) -> Result<T> {
+    let root = world.process_at_rank(0);
+    let mut bytes = value.map(|v| serde_json::to_vec(v).expect("serialises")).unwrap_or_default();
+    let mut len = bytes.len() as u64;
+    root.broadcast_into(&mut len);
+    bytes.resize(len as usize, 0);
+    root.broadcast_into(&mut bytes[..]);
+    serde_json::from_slice(&bytes).context("unreadable message from rank 0")
+}
+
+/// This rank's slab of rank 0's field (sent link by link from rank 0), halos filled.
+fn scatter(
+    world: &SimpleCommunicator,
+    geom: &Arc<Geometry>,
+    whole: Option<&GaugeField<f64>>,
+) -> Result<SlabField<f64>> {
+    let slabs = Slab::decompose(geom, world.size() as usize, 1)?;
+    let rank = world.rank() as usize;
+    let root = world.process_at_rank(0);
+    let mut field = if let Some(u) = whole {
+        for (r, slab) in slabs.iter().enumerate().skip(1) {
+            let sites = slab.global_sites();
+            let nd = u.nd();
+            world.process_at_rank(r as i32).send(&flatten(&u.links()[sites.start * nd..sites.end * nd])[..]);
+        }
+        SlabField::from_global(u, slabs[0].clone())
+    } else {
+        let (buf, _) = root.receive_vec::<f64>();
+        SlabField::from_owned(slabs[rank].clone(), &unflatten(&buf))
+    };
+    MpiSlabs { world }.exchange(&mut field, None);
+    Ok(field)
+}
+
+/// Refuses, before anything is written, a lattice that cannot be cut into one slab per rank.
+fn check_decomposition(lattice: &str, world: &SimpleCommunicator) -> Result<()> {
+    let geom = crate::chain::lattice_4d(lattice, "ensembles")?;
+    Slab::decompose(&geom, world.size() as usize, 1).with_context(|| format!("--lattice {lattice}"))?;
+    Ok(())
+}
+
+/// A Wilson chain on this rank's slab.
+struct SlabSweeps<'a> {
+    chain: SlabChain<f64>,
+    engine: SlabEngine<'a>,
+}
+
+impl Engine for SlabSweeps<'_> {
+    fn writes(&self) -> bool {
+        self.engine.writes()
+    }
+    fn agree(&mut self, flag: bool) -> bool {
+        self.engine.agree(flag)
+    }
+    fn average_plaquette(&mut self) -> f64 {
+        self.engine.average_plaquette(&self.chain.field)
+    }
+    fn with_whole(&mut self, f: &mut dyn FnMut(&GaugeField<f64>) -> Result<()>) -> Result<()> {
+        self.engine.with_whole(&self.chain.field, f)
+    }
+}
+
+impl Sweeps for SlabSweeps<'_> {
+    fn sweeps(&self) -> u64 {
+        self.chain.sweeps
+    }
+    fn step_observed(&mut self, after: &mut dyn FnMut(Phase)) {
+        self.chain.step_observed(&mut self.engine.comm, after)
+    }
+    fn ranks(&self) -> usize {
+        self.engine.comm.world.size() as usize
+    }
+}
+
+/// `fpa generate` with the lattice cut into time slabs over the ranks of `world` (at least 2,
+/// at most half the time extent): the same configurations, bit for bit, as one process.
+/// Rank 0 reads and writes every file; returns the summary there.
+pub fn generate(job: &EnsembleJob, world: &SimpleCommunicator) -> Result<Option<crate::generate::Summary>> {
+    check_decomposition(&job.settings.lattice, world)?;
+    let mut lock = None;
+    let mut field = None;
+    let opening = if world.rank() == 0 {
+        Some(match crate::generate::open(job)? {
+            crate::generate::Opened::Complete(_) => Opening::Complete,
+            crate::generate::Opened::Run { summary, field: u, lock: l } => {
+                lock = Some(l);
+                field = Some(u);
+                Opening::Run(summary)
+            }
+        })
+    } else {
+        None
+    };
+    let Opening::Run(summary) = broadcast_json(world, opening.as_ref())? else { return Ok(None) };
+    let s = &summary.settings;
+    let geom = crate::chain::lattice_4d(&s.lattice, "ensembles")?;
+    let slab = scatter(world, &geom, field.as_ref()).with_context(|| format!("{} ranks", world.size()))?;
+    drop(field);
+    let chain = SlabChain::new(slab, s.beta, s.or_per_hb, s.seed, summary.sweeps)?;
+    let mut run = SlabSweeps { chain, engine: SlabEngine { comm: MpiSlabs { world } } };
+    let out = crate::generate::drive(job, summary, &mut run);
+    drop(lock);
+    out
+}
+
+/// Wilson-action HMC on this rank's slab.
+struct SlabHmc<'a> {
+    field: SlabField<f64>,
+    params: HmcParams,
+    seed: u64,
+    trajectories: u64,
+    warmup: u64,
+    engine: SlabEngine<'a>,
+}
+
+impl Engine for SlabHmc<'_> {
+    fn writes(&self) -> bool {
+        self.engine.writes()
+    }
+    fn agree(&mut self, flag: bool) -> bool {
+        self.engine.agree(flag)
+    }
+    fn average_plaquette(&mut self) -> f64 {
+        self.engine.average_plaquette(&self.field)
+    }
+    fn with_whole(&mut self, f: &mut dyn FnMut(&GaugeField<f64>) -> Result<()>) -> Result<()> {
+        self.engine.with_whole(&self.field, f)
+    }
+}
+
+impl Trajectories for SlabHmc<'_> {
+    fn trajectories(&self) -> u64 {
+        self.trajectories
+    }
+    fn step(&mut self) -> Trajectory {
+        let metropolis = self.trajectories >= self.warmup;
+        let t = slab_trajectory(
+            &self.params,
+            &mut self.field,
+            &mut self.engine.comm,
+            self.seed,
+            self.trajectories,
+            metropolis,
+        );
+        self.trajectories += 1;
+        t
+    }
+    fn ranks(&self) -> usize {
+        self.engine.comm.world.size() as usize
+    }
+}
+
+/// `fpa hmc` with the Wilson action and the lattice cut into time slabs over the ranks of
+/// `world`: the same trajectories and configurations, bit for bit, as one process. Other
+/// actions are refused (their forces reach further than one slice).
+pub fn hmc(job: &HmcJob, world: &SimpleCommunicator) -> Result<Option<crate::hmc::Summary>> {
+    anyhow::ensure!(
+        job.settings.action == "wilson",
+        "--action {}: under MPI, fpa hmc runs the Wilson action only (the slabs exchange one time slice of \
+         halo; the improved and L-CNN actions reach further); run it as one process",
+        job.settings.action
+    );
+    check_decomposition(&job.settings.lattice, world)?;
+    let mut lock = None;
+    let mut field = None;
+    let opening = if world.rank() == 0 {
+        Some(match crate::hmc::open(job)? {
+            crate::hmc::Opened::Complete(_) => Opening::Complete,
+            crate::hmc::Opened::Run { summary, field: u, lock: l } => {
+                lock = Some(l);
+                field = Some(u);
+                Opening::Run(summary)
+            }
+        })
+    } else {
+        None
+    };
+    let Opening::Run(summary) = broadcast_json(world, opening.as_ref())? else { return Ok(None) };
+    let s = &summary.settings;
+    let geom = crate::chain::lattice_4d(&s.lattice, "HMC ensembles")?;
+    let slab = scatter(world, &geom, field.as_ref()).with_context(|| format!("{} ranks", world.size()))?;
+    drop(field);
+    let mut run = SlabHmc {
+        field: slab,
+        params: crate::hmc::params(s),
+        seed: s.seed,
+        trajectories: summary.trajectories,
+        warmup: s.warmup,
+        engine: SlabEngine { comm: MpiSlabs { world } },
+    };
+    let out = crate::hmc::drive(job, summary, &mut run);
+    drop(lock);
+    out
 }

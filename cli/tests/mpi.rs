@@ -214,12 +214,139 @@ fn fp_data_and_train_over_ranks_match_one_process_and_survive_a_killed_rank() {
 #[test]
 fn other_commands_refuse_to_run_over_ranks() {
     let tmp = tempfile::tempdir().unwrap();
-    let out = tmp.path().join("e").display().to_string();
-    let o = mpirun(2, &["generate", "--lattice", "4x4x4x4", "--beta", "6", "--configs", "1", "--out", &out])
-        .output()
-        .unwrap();
-    assert!(!o.status.success(), "generate over 2 ranks should refuse");
+    let out = tmp.path().join("f").display().to_string();
+    let o = mpirun(2, &["phi4", "--out", &out]).output().unwrap();
+    assert!(!o.status.success(), "phi4 over 2 ranks should refuse");
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("only `fpa fp-data` and `fpa train` run over MPI ranks"), "unclear message: {err}");
+    assert!(err.contains("run over MPI ranks; start this command as one process"), "unclear message: {err}");
     assert!(!Path::new(&out).exists(), "a refused run wrote {out}");
+}
+
+/// The binary part of a NERSC file (the header holds the creation time).
+fn payload(path: &Path) -> Vec<u8> {
+    let bytes = std::fs::read(path).unwrap();
+    let end = bytes.windows(11).position(|w| w == b"END_HEADER\n").expect("a NERSC header") + 11;
+    bytes[end..].to_vec()
+}
+
+/// The summary without what differs between runs (times, dates).
+fn run_record(dir: &Path) -> Value {
+    let mut v: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    for key in ["timing", "updated", "checkpoint"] {
+        v.as_object_mut().unwrap().remove(key);
+    }
+    v
+}
+
+#[track_caller]
+fn same_run(a: &Path, b: &Path, configs: usize) {
+    assert_eq!(run_record(a), run_record(b), "summaries differ");
+    for i in 1..=configs {
+        let f = format!("config_{i:04}.nersc");
+        assert!(payload(&a.join(&f)) == payload(&b.join(&f)), "{f} differs");
+    }
+}
+
+fn generate_args(out: &str, extra: &[&'static str]) -> Vec<String> {
+    let mut v: Vec<String> = [
+        "generate",
+        "--lattice",
+        "4x4x4x8",
+        "--beta",
+        "5.8",
+        "--therm",
+        "4",
+        "--every",
+        "2",
+        "--configs",
+        "3",
+        "--or",
+        "2",
+        "--seed",
+        "7",
+        "--quiet",
+        "--out",
+    ]
+    .map(String::from)
+    .to_vec();
+    v.push(out.into());
+    v.extend(extra.iter().map(|s| s.to_string()));
+    v
+}
+
+fn hmc_args(out: &str, action: &str) -> Vec<String> {
+    let mut v: Vec<String> = [
+        "hmc",
+        "--lattice",
+        "4x4x4x8",
+        "--beta",
+        "5.6",
+        "--start",
+        "hot",
+        "--tau",
+        "0.5",
+        "--steps",
+        "3",
+        "--integrator",
+        "leapfrog",
+        "--therm",
+        "4",
+        "--warmup",
+        "2",
+        "--every",
+        "2",
+        "--configs",
+        "2",
+        "--seed",
+        "5",
+        "--quiet",
+        "--out",
+    ]
+    .map(String::from)
+    .to_vec();
+    v.extend([out.to_string(), "--action".into(), action.into()]);
+    v
+}
+
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(|s| s.as_str()).collect()
+}
+
+/// The lattice cut into time slabs over 2 and 3 ranks: the heatbath ensemble and the HMC
+/// chain are the single-process ones bit for bit (configurations, plaquette histories,
+/// energy changes), also across a stop and resume; bad decompositions are refused.
+#[test]
+fn generate_and_hmc_over_slabs_match_one_process() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = |n: &str| tmp.path().join(n).display().to_string();
+    ok(&fpa(&strs(&generate_args(&dir("g1"), &[]))));
+    ok(&mpirun(3, &strs(&generate_args(&dir("g3"), &[]))).output().unwrap());
+    same_run(&tmp.path().join("g1"), &tmp.path().join("g3"), 3);
+    // Stopped after 5 sweeps over 2 ranks (a checkpoint), resumed over 3.
+    let o = mpirun(2, &strs(&generate_args(&dir("g2"), &["--stop-after", "5"]))).output().unwrap();
+    ok(&o);
+    assert!(!tmp.path().join("g2/config_0003.nersc").exists(), "the stopped run went on");
+    ok(&mpirun(3, &strs(&generate_args(&dir("g2"), &[]))).output().unwrap());
+    same_run(&tmp.path().join("g1"), &tmp.path().join("g2"), 3);
+
+    ok(&fpa(&strs(&hmc_args(&dir("h1"), "wilson"))));
+    ok(&mpirun(3, &strs(&hmc_args(&dir("h3"), "wilson"))).output().unwrap());
+    same_run(&tmp.path().join("h1"), &tmp.path().join("h3"), 2);
+    let rec = run_record(&tmp.path().join("h1"));
+    let history = rec["history"].as_array().unwrap();
+    assert!(history.iter().any(|t| t["accepted"] == true), "no trajectory accepted: the test shows little");
+
+    // Refusals: an action that reaches past one slice, more ranks than pairs of time slices.
+    let o = mpirun(2, &strs(&hmc_args(&dir("hs"), "symanzik"))).output().unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("runs the Wilson action only"), "unclear message: {err}");
+    assert!(!tmp.path().join("hs").exists(), "a refused run wrote its directory");
+    let mut big = generate_args(&dir("g5"), &[]);
+    big[2] = "4x4x4x4".into();
+    let o = mpirun(3, &strs(&big)).output().unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("use at most 2 processes"), "unclear message: {err}");
+    assert!(!tmp.path().join("g5").exists(), "a refused run wrote its directory");
 }
