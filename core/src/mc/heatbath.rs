@@ -282,14 +282,16 @@ impl<T: Real> SlabChain<T> {
     /// One compound sweep, the halo links of the updated direction exchanged through `comm`
     /// after every update; `after` as in [`WilsonChain::step_observed`].
     pub fn step_observed(&mut self, comm: &mut dyn SlabComm<T>, mut after: impl FnMut(Phase)) {
+        let mut in_heatbath = true;
         for update in compound_sweep_updates(self.field.field().nd(), self.n_or) {
-            if !update.heatbath && update.mu == 0 && update.parity == 0 {
+            if in_heatbath && !update.heatbath {
+                in_heatbath = false;
                 after(Phase::Heatbath);
             }
             update_slab(&mut self.field, &mut self.scratch, update, self.beta, self.seed, self.sweeps);
             comm.exchange(&mut self.field, Some(update.mu));
         }
-        if self.n_or == 0 {
+        if in_heatbath {
             after(Phase::Heatbath);
         }
         after(Phase::Overrelax);
@@ -351,11 +353,11 @@ mod tests {
     fn the_slab_chain_drives_the_updates_in_order() {
         let g = Arc::new(Geometry::new(&[2, 2, 2, 4]).unwrap());
         let start: GaugeField<f64> = GaugeField::hot(g.clone(), 2);
-        let mut whole = WilsonChain::new(start.clone(), 6.0, 1, 9, 4).unwrap();
+        let mut whole = WilsonChain::new(start.clone(), 6.0, 3, 9, 4).unwrap();
         whole.step();
         // One slab with halo 1: its own halos are its periodic images.
         let slab = Slab::decompose(&g, 1, 1).unwrap().remove(0);
-        let mut chain = SlabChain::new(SlabField::from_global(&start, slab), 6.0, 1, 9, 4).unwrap();
+        let mut chain = SlabChain::new(SlabField::from_global(&start, slab), 6.0, 3, 9, 4).unwrap();
         let mut phases = Vec::new();
         chain.step_observed(&mut crate::lattice::slab::Alone, |p| phases.push(p));
         assert_eq!(phases, [Phase::Heatbath, Phase::Overrelax]);
