@@ -32,11 +32,12 @@ use crate::generate::{EnsembleJob, Sweeps};
 use crate::hmc::{HmcJob, Trajectories};
 use crate::train::{TrainJob, TrainLog};
 use anyhow::{Context, Result};
+use fpa_core::action::{Improved, Wilson};
 use fpa_core::lattice::slab::{Side, SlabComm};
 use fpa_core::lattice::{GaugeField, Geometry, Slab, SlabField};
 use fpa_core::lcnn::train::{Sample, SampleLoss, SampleMap, SampleResult};
 use fpa_core::mc::heatbath::Phase;
-use fpa_core::mc::hmc::slab_trajectory;
+use fpa_core::mc::hmc::{slab_trajectory, SlabAction};
 use fpa_core::mc::{HmcParams, SlabChain, Trajectory};
 use fpa_core::observe::plaquette::{n_plaquettes, plaquette_sum_pieces};
 use fpa_core::su3::{Complex, Mat3};
@@ -362,9 +363,10 @@ fn broadcast_json<T: Serialize + serde::de::DeserializeOwned>(
 fn scatter(
     world: &SimpleCommunicator,
     geom: &Arc<Geometry>,
+    halo: usize,
     whole: Option<&GaugeField<f64>>,
 ) -> Result<SlabField<f64>> {
-    let slabs = Slab::decompose(geom, world.size() as usize, 1)?;
+    let slabs = Slab::decompose(geom, world.size() as usize, halo)?;
     let rank = world.rank() as usize;
     let root = world.process_at_rank(0);
     let mut field = if let Some(u) = whole {
@@ -383,9 +385,9 @@ fn scatter(
 }
 
 /// Refuses, before anything is written, a lattice that cannot be cut into one slab per rank.
-fn check_decomposition(lattice: &str, world: &SimpleCommunicator) -> Result<()> {
+fn check_decomposition(lattice: &str, world: &SimpleCommunicator, halo: usize) -> Result<()> {
     let geom = crate::chain::lattice_4d(lattice, "ensembles")?;
-    Slab::decompose(&geom, world.size() as usize, 1).with_context(|| format!("--lattice {lattice}"))?;
+    Slab::decompose(&geom, world.size() as usize, halo).with_context(|| format!("--lattice {lattice}"))?;
     Ok(())
 }
 
@@ -426,7 +428,7 @@ impl Sweeps for SlabSweeps<'_> {
 /// at most half the time extent): the same configurations, bit for bit, as one process.
 /// Rank 0 reads and writes every file; returns the summary there.
 pub fn generate(job: &EnsembleJob, world: &SimpleCommunicator) -> Result<Option<crate::generate::Summary>> {
-    check_decomposition(&job.settings.lattice, world)?;
+    check_decomposition(&job.settings.lattice, world, 1)?;
     let mut lock = None;
     let mut field = None;
     let opening = if world.rank() == 0 {
@@ -444,7 +446,7 @@ pub fn generate(job: &EnsembleJob, world: &SimpleCommunicator) -> Result<Option<
     let Opening::Run(summary) = broadcast_json(world, opening.as_ref())? else { return Ok(None) };
     let s = &summary.settings;
     let geom = crate::chain::lattice_4d(&s.lattice, "ensembles")?;
-    let slab = scatter(world, &geom, field.as_ref()).with_context(|| format!("{} ranks", world.size()))?;
+    let slab = scatter(world, &geom, 1, field.as_ref()).with_context(|| format!("{} ranks", world.size()))?;
     drop(field);
     let chain = SlabChain::new(slab, s.beta, s.or_per_hb, s.seed, summary.sweeps)?;
     let mut run = SlabSweeps { chain, engine: SlabEngine { comm: MpiSlabs { world } } };
@@ -453,8 +455,9 @@ pub fn generate(job: &EnsembleJob, world: &SimpleCommunicator) -> Result<Option<
     out
 }
 
-/// Wilson-action HMC on this rank's slab.
+/// HMC on this rank's slab.
 struct SlabHmc<'a> {
+    action: Box<dyn SlabAction>,
     field: SlabField<f64>,
     params: HmcParams,
     seed: u64,
@@ -485,6 +488,7 @@ impl Trajectories for SlabHmc<'_> {
     fn step(&mut self) -> Trajectory {
         let metropolis = self.trajectories >= self.warmup;
         let t = slab_trajectory(
+            self.action.as_ref(),
             &self.params,
             &mut self.field,
             &mut self.engine.comm,
@@ -500,17 +504,23 @@ impl Trajectories for SlabHmc<'_> {
     }
 }
 
-/// `fpa hmc` with the Wilson action and the lattice cut into time slabs over the ranks of
-/// `world`: the same trajectories and configurations, bit for bit, as one process. Other
-/// actions are refused (their forces reach further than one slice).
+/// `fpa hmc` with a built-in action and the lattice cut into time slabs over the ranks of
+/// `world` (halos of one slice for the Wilson action, two for the rectangle actions): the same
+/// trajectories and configurations, bit for bit, as one process. L-CNN actions are refused
+/// (their forces reach too far for halos of a few slices).
 pub fn hmc(job: &HmcJob, world: &SimpleCommunicator) -> Result<Option<crate::hmc::Summary>> {
-    anyhow::ensure!(
-        job.settings.action == "wilson",
-        "--action {}: under MPI, fpa hmc runs the Wilson action only (the slabs exchange one time slice of \
-         halo; the improved and L-CNN actions reach further); run it as one process",
-        job.settings.action
-    );
-    check_decomposition(&job.settings.lattice, world)?;
+    let action: Box<dyn SlabAction> = match job.settings.action.as_str() {
+        "wilson" => Box::new(Wilson),
+        "symanzik" => Box::new(Improved::SYMANZIK),
+        "iwasaki" => Box::new(Improved::IWASAKI),
+        "dbw2" => Box::new(Improved::DBW2),
+        other => anyhow::bail!(
+            "--action {other}: under MPI, fpa hmc runs the built-in actions ({}) only: an L-CNN's force \
+             reaches about 9 time slices, more than the slabs' halos hold; run it as one process",
+            crate::actions::BUILT_IN
+        ),
+    };
+    check_decomposition(&job.settings.lattice, world, action.reach())?;
     let mut lock = None;
     let mut field = None;
     let opening = if world.rank() == 0 {
@@ -528,9 +538,11 @@ pub fn hmc(job: &HmcJob, world: &SimpleCommunicator) -> Result<Option<crate::hmc
     let Opening::Run(summary) = broadcast_json(world, opening.as_ref())? else { return Ok(None) };
     let s = &summary.settings;
     let geom = crate::chain::lattice_4d(&s.lattice, "HMC ensembles")?;
-    let slab = scatter(world, &geom, field.as_ref()).with_context(|| format!("{} ranks", world.size()))?;
+    let slab =
+        scatter(world, &geom, action.reach(), field.as_ref()).with_context(|| format!("{} ranks", world.size()))?;
     drop(field);
     let mut run = SlabHmc {
+        action,
         field: slab,
         params: crate::hmc::params(s),
         seed: s.seed,

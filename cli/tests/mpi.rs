@@ -336,11 +336,17 @@ fn generate_and_hmc_over_slabs_match_one_process() {
     let history = rec["history"].as_array().unwrap();
     assert!(history.iter().any(|t| t["accepted"] == true), "no trajectory accepted: the test shows little");
 
-    // Refusals: an action that reaches past one slice, more ranks than pairs of time slices.
-    let o = mpirun(2, &strs(&hmc_args(&dir("hs"), "symanzik"))).output().unwrap();
+    // A rectangle action: halos of two slices.
+    ok(&fpa(&strs(&hmc_args(&dir("i1"), "iwasaki"))));
+    ok(&mpirun(3, &strs(&hmc_args(&dir("i3"), "iwasaki"))).output().unwrap());
+    same_run(&tmp.path().join("i1"), &tmp.path().join("i3"), 2);
+
+    // Refusals: an L-CNN action (its force reaches too far), more ranks than pairs of slices.
+    let model = concat!(env!("CARGO_MANIFEST_DIR"), "/../models/fp-action.safetensors");
+    let o = mpirun(2, &strs(&hmc_args(&dir("hs"), model))).output().unwrap();
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("runs the Wilson action only"), "unclear message: {err}");
+    assert!(err.contains("runs the built-in actions"), "unclear message: {err}");
     assert!(!tmp.path().join("hs").exists(), "a refused run wrote its directory");
     let mut big = generate_args(&dir("g5"), &[]);
     big[2] = "4x4x4x4".into();

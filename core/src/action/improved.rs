@@ -39,20 +39,47 @@ impl Improved {
     /// `Σ_R (1 − Re Tr R/3)` over the 2×1 rectangles (long side along `mu`,
     /// short side along `nu`, for every ordered pair `mu ≠ nu`).
     pub fn rectangle_deficit_sum<T: Real>(u: &GaugeField<T>) -> T {
+        crate::par::sum(u.geometry().volume(), |x| Self::rectangle_deficit_at(u, x))
+    }
+
+    /// The rectangles starting at `x`: `Σ_{mu≠nu} (1 − Re Tr R_{mu,nu}(x)/3)`.
+    #[inline]
+    pub fn rectangle_deficit_at<T: Real>(u: &GaugeField<T>, x: usize) -> T {
         let nd = u.nd();
         let third = T::from_f64(1.0 / 3.0);
-        crate::par::sum(u.geometry().volume(), |x| {
-            let mut s = T::zero();
-            for mu in 0..nd {
-                for nu in 0..nd {
-                    if mu != nu {
-                        let r = crate::lattice::path::rectangle(mu, nu, 2, 1);
-                        s += T::one() - path_product(u, x, &r).0.re_tr() * third;
-                    }
+        let mut s = T::zero();
+        for mu in 0..nd {
+            for nu in 0..nd {
+                if mu != nu {
+                    let r = crate::lattice::path::rectangle(mu, nu, 2, 1);
+                    s += T::one() - path_product(u, x, &r).0.re_tr() * third;
                 }
             }
-            s
-        })
+        }
+        s
+    }
+
+    /// `A` from the two sums `Σ_P (3 − Re Tr P)` and `Σ_R (1 − Re Tr R/3)` (the latter unused
+    /// when `c₁ = 0`).
+    pub fn value_from_sums<T: Real>(&self, plaquette_deficit: T, rectangle_deficit: T) -> T {
+        let plaq = plaquette_deficit * T::from_f64(1.0 / 3.0);
+        if self.c1 == 0.0 {
+            return plaq;
+        }
+        plaq * T::from_f64(self.c0()) + rectangle_deficit * T::from_f64(self.c1)
+    }
+
+    /// `D_{x,mu,a} A = −(1/3) Re Tr(i t^a U_mu(x) [c₀ K_P + c₁ K_R])`.
+    #[inline]
+    pub fn link_derivative_at<T: Real>(&self, u: &GaugeField<T>, x: usize, mu: usize) -> Su3Alg<T> {
+        let (c0, c1) = (T::from_f64(self.c0()), T::from_f64(self.c1));
+        let m = T::from_f64(-1.0 / 3.0);
+        let mut k = super::staple(u, x, mu).scale(c0);
+        if self.c1 != 0.0 {
+            k += Self::rectangle_staple(u, x, mu).scale(c1);
+        }
+        let g = link_derivative(&(*u.link(x, mu) * k));
+        core::array::from_fn(|a| g[a] * m)
     }
 
     /// The sum of the 6 (D−1) rectangle staples `K_R` of `U_mu(x)`: the
@@ -80,29 +107,14 @@ impl Improved {
 
 impl<T: Real> Action<T> for Improved {
     fn value(&self, u: &GaugeField<T>) -> T {
-        let third = T::from_f64(1.0 / 3.0);
-        let plaq = plaquette_deficit_sum(u) * third;
-        if self.c1 == 0.0 {
-            return plaq;
-        }
-        plaq * T::from_f64(self.c0()) + Self::rectangle_deficit_sum(u) * T::from_f64(self.c1)
+        let rect = if self.c1 == 0.0 { T::zero() } else { Self::rectangle_deficit_sum(u) };
+        self.value_from_sums(plaquette_deficit_sum(u), rect)
     }
 
-    /// `D_{x,mu,a} A = −(1/3) Re Tr(i t^a U_mu(x) [c₀ K_P + c₁ K_R])`.
     fn value_and_derivative(&self, u: &GaugeField<T>, out: &mut [Su3Alg<T>]) -> T {
         assert_eq!(out.len(), u.geometry().n_links());
         let nd = u.nd();
-        let (c0, c1) = (T::from_f64(self.c0()), T::from_f64(self.c1));
-        let m = T::from_f64(-1.0 / 3.0);
-        crate::par::for_each_mut(out, |l, d| {
-            let (x, mu) = (l / nd, l % nd);
-            let mut k = super::staple(u, x, mu).scale(c0);
-            if self.c1 != 0.0 {
-                k += Self::rectangle_staple(u, x, mu).scale(c1);
-            }
-            let g = link_derivative(&(*u.link(x, mu) * k));
-            *d = core::array::from_fn(|a| g[a] * m);
-        });
+        crate::par::for_each_mut(out, |l, d| *d = self.link_derivative_at(u, l / nd, l % nd));
         self.value(u)
     }
 

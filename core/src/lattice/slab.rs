@@ -224,6 +224,15 @@ impl<T: Real> SlabField<T> {
         &self.field.links()[r.start * nd..r.end * nd]
     }
 
+    /// This slab's share of `par::sum(V, |x| term(u, x))` over the whole lattice, as
+    /// [`crate::par::sum_pieces`] of the owned sites (`term` gets the local field and site).
+    pub fn site_sum_pieces<F>(&self, term: F) -> Vec<T>
+    where
+        F: Fn(&GaugeField<T>, usize) -> T + Sync + Send,
+    {
+        crate::par::sum_pieces(self.slab.global_sites(), |g| term(&self.field, self.slab.local_site(g)))
+    }
+
     /// The links of direction `mu` (all directions for `None`) on the `halo` owned slices
     /// that `side`'s neighbour keeps as its halo, in site order.
     pub fn boundary(&self, side: Side, mu: Option<usize>) -> Vec<Mat3<T>> {

@@ -20,7 +20,7 @@
 //! `(seed, HMC_ACCEPT, n)`, so a chain is a pure function of its seed and the
 //! trajectory count, for any number of threads and across resumes.
 
-use crate::action::{Action, Wilson};
+use crate::action::{Action, Improved, Wilson};
 use crate::lattice::slab::SlabComm;
 use crate::lattice::{GaugeField, SlabField};
 use crate::observe::plaquette::plaquette_deficit_sum_pieces;
@@ -225,27 +225,71 @@ pub fn integrate<A: Action<f64> + ?Sized>(
     run_schedule(params, &mut Whole { action, u, force }, p)
 }
 
-/// One slab of a decomposed lattice with the Wilson action (whose force and plaquettes reach
-/// one slice: halo ≥ 1); the momenta are the owned links' (`p[i]` for the `i`-th owned link
-/// in storage order).
-struct WilsonSlab<'a> {
+/// What HMC on a slab needs of an action: a force that reads links at most `reach` time
+/// slices away, and the value summed over the slabs in the whole-lattice order. Implemented by
+/// the Wilson action (reach 1) and the plaquette + rectangle actions (reach 2).
+pub trait SlabAction: Sync {
+    /// Time slices of halo the force and the value need.
+    fn reach(&self) -> usize;
+    /// `D_{x,mu} A` at an owned link of the local field (bitwise the whole-lattice one).
+    fn slab_link_derivative(&self, u: &GaugeField<f64>, x: usize, mu: usize) -> Su3Alg<f64>;
+    /// `A` of the whole field from its slabs (collective over `comm`), bitwise
+    /// [`Action::value`] of the whole field.
+    fn slab_value(&self, f: &SlabField<f64>, comm: &mut dyn SlabComm<f64>) -> f64;
+}
+
+impl SlabAction for Wilson {
+    fn reach(&self) -> usize {
+        1
+    }
+    fn slab_link_derivative(&self, u: &GaugeField<f64>, x: usize, mu: usize) -> Su3Alg<f64> {
+        Wilson::link_derivative_at(u, x, mu)
+    }
+    fn slab_value(&self, f: &SlabField<f64>, comm: &mut dyn SlabComm<f64>) -> f64 {
+        comm.combine(f.slab().global_sites(), &plaquette_deficit_sum_pieces(f)) / 3.0
+    }
+}
+
+impl SlabAction for Improved {
+    fn reach(&self) -> usize {
+        if self.c1 == 0.0 {
+            1
+        } else {
+            2
+        }
+    }
+    fn slab_link_derivative(&self, u: &GaugeField<f64>, x: usize, mu: usize) -> Su3Alg<f64> {
+        self.link_derivative_at(u, x, mu)
+    }
+    fn slab_value(&self, f: &SlabField<f64>, comm: &mut dyn SlabComm<f64>) -> f64 {
+        let sites = f.slab().global_sites();
+        let plaq = comm.combine(sites.clone(), &plaquette_deficit_sum_pieces(f));
+        let rect =
+            if self.c1 == 0.0 { 0.0 } else { comm.combine(sites, &f.site_sum_pieces(Improved::rectangle_deficit_at)) };
+        self.value_from_sums(plaq, rect)
+    }
+}
+
+/// One slab of a decomposed lattice (halo ≥ the action's reach); the momenta are the owned
+/// links' (`p[i]` for the `i`-th owned link in storage order).
+struct Slabbed<'a> {
+    action: &'a dyn SlabAction,
     f: &'a mut SlabField<f64>,
     comm: &'a mut dyn SlabComm<f64>,
     force: Vec<Su3Alg<f64>>,
 }
 
-impl Dynamics for WilsonSlab<'_> {
+impl Dynamics for Slabbed<'_> {
     fn kick(&mut self, p: &mut [Su3Alg<f64>], h: f64) -> f64 {
-        let slab = self.f.slab().clone();
         let (u, nd) = (self.f.field(), self.f.field().nd());
-        let first = slab.owned_sites().start * nd;
+        let first = self.f.slab().owned_sites().start * nd;
+        let action = self.action;
         crate::par::for_each_mut(&mut self.force, |i, d| {
             let l = first + i;
-            *d = Wilson::link_derivative_at(u, l / nd, l % nd);
+            *d = action.slab_link_derivative(u, l / nd, l % nd);
         });
         apply_kick(p, &self.force, h);
-        let pieces = plaquette_deficit_sum_pieces(self.f);
-        self.comm.combine(slab.global_sites(), &pieces) / 3.0
+        self.action.slab_value(self.f, self.comm)
     }
     fn drift(&mut self, p: &[Su3Alg<f64>], h: f64) {
         let owned = self.f.slab().owned_sites();
@@ -289,11 +333,12 @@ fn accept(dh: f64, seed: u64, index: u64, metropolis: bool) -> bool {
     (!metropolis && dh.is_finite()) || dh <= 0.0 || r < libm::exp(-dh)
 }
 
-/// [`trajectory`] with the Wilson action on one slab of a decomposed lattice: every slab
-/// calls it with the same arguments, `comm` exchanging halos after every link update and
-/// summing the energies over the slabs. The owned links afterwards, and the returned
-/// record, are the same bits as the whole-lattice trajectory's. Needs a halo of one slice.
+/// [`trajectory`] on one slab of a decomposed lattice: every slab calls it with the same
+/// arguments, `comm` exchanging halos after every link update and summing the energies over
+/// the slabs. The owned links afterwards, and the returned record, are the same bits as the
+/// whole-lattice trajectory's. Needs a halo of at least the action's reach.
 pub fn slab_trajectory(
+    action: &dyn SlabAction,
     params: &HmcParams,
     f: &mut SlabField<f64>,
     comm: &mut dyn SlabComm<f64>,
@@ -301,7 +346,12 @@ pub fn slab_trajectory(
     index: u64,
     metropolis: bool,
 ) -> Trajectory {
-    assert!(f.slab().halo() >= 1, "the Wilson force needs a halo of at least one slice");
+    assert!(
+        f.slab().halo() >= action.reach(),
+        "the action reaches {} slices, the halo is {}",
+        action.reach(),
+        f.slab().halo()
+    );
     let nd = f.field().nd();
     let sites = f.slab().global_sites();
     let links = sites.start * nd..sites.end * nd;
@@ -313,7 +363,7 @@ pub fn slab_trajectory(
     let k_start = kinetic(&p, comm);
     let mut v = f.clone();
     let force = alloc::vec![[0.0; 8]; p.len()];
-    let (a_start, a_end, forces) = run_schedule(params, &mut WilsonSlab { f: &mut v, comm, force }, &mut p);
+    let (a_start, a_end, forces) = run_schedule(params, &mut Slabbed { action, f: &mut v, comm, force }, &mut p);
     let dh = (kinetic(&p, comm) + a_end) - (k_start + a_start);
     let accepted = accept(dh, seed, index, metropolis);
     if accepted {
@@ -376,16 +426,26 @@ mod tests {
     /// fields and energies bit for bit, through accepted and rejected trajectories.
     #[test]
     fn slab_trajectories_reproduce_the_whole_lattice_chain() {
-        let g = Arc::new(Geometry::new(&[2, 4, 2, 6]).unwrap());
+        slab_chain_matches(&Wilson, 6, 5.5);
+    }
+
+    #[test]
+    fn slab_trajectories_of_the_symanzik_action_reproduce_the_whole_lattice_chain() {
+        slab_chain_matches(&Improved::SYMANZIK, 8, 6.5);
+    }
+
+    /// 1, 2 and 3 slabs of halo `action.reach()` against one process.
+    fn slab_chain_matches<A: Action<f64> + SlabAction>(action: &A, t: usize, beta: f64) {
+        let g = Arc::new(Geometry::new(&[2, 4, 2, t]).unwrap());
         let start: GaugeField<f64> = GaugeField::hot(g.clone(), 4);
         // A coarse step size, so that some trajectories are rejected.
-        let params = HmcParams { beta: 5.5, tau: 1.0, steps: 3, integrator: Integrator::Leapfrog };
-        let mut whole = HmcChain::new(&Wilson, start.clone(), params, 8, 0).unwrap();
+        let params = HmcParams { beta, tau: 1.0, steps: 3, integrator: Integrator::Leapfrog };
+        let mut whole = HmcChain::new(action, start.clone(), params, 8, 0).unwrap();
         whole.warmup = 2;
         let reference: Vec<Trajectory> = (0..6).map(|_| whole.step()).collect();
         assert!(reference.iter().any(|t| !t.accepted) && reference.iter().filter(|t| t.accepted).count() > 2);
         for n in 1..=3 {
-            let slabs = Slab::decompose(&g, n, 1).unwrap();
+            let slabs = Slab::decompose(&g, n, action.reach()).unwrap();
             let comms = threads::comms::<f64>(n);
             let results: Vec<(Vec<Trajectory>, SlabField<f64>)> = std::thread::scope(|s| {
                 let handles: Vec<_> = slabs
@@ -395,8 +455,9 @@ mod tests {
                         let start = &start;
                         s.spawn(move || {
                             let mut f = SlabField::from_global(start, slab);
-                            let t: Vec<Trajectory> =
-                                (0..6).map(|i| slab_trajectory(&params, &mut f, &mut comm, 8, i, i >= 2)).collect();
+                            let t: Vec<Trajectory> = (0..6)
+                                .map(|i| slab_trajectory(action, &params, &mut f, &mut comm, 8, i, i >= 2))
+                                .collect();
                             (t, f)
                         })
                     })

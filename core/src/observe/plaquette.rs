@@ -45,15 +45,13 @@ pub fn plaquette_sum<T: Real>(u: &GaugeField<T>) -> T {
 /// (the plaquettes at the owned sites; the halo above must be current).
 /// [`crate::par::combine_pieces`] over all slabs gives the bits of `plaquette_sum`.
 pub fn plaquette_sum_pieces<T: Real>(f: &SlabField<T>) -> alloc::vec::Vec<T> {
-    let slab = f.slab();
-    crate::par::sum_pieces(slab.global_sites(), |g| site_sum(f.field(), slab.local_site(g), |t| t))
+    f.site_sum_pieces(|u, x| site_sum(u, x, |t| t))
 }
 
 /// [`plaquette_sum_pieces`] for `Σ (3 − Re Tr U_p)` ([`plaquette_deficit_sum`]).
 pub fn plaquette_deficit_sum_pieces<T: Real>(f: &SlabField<T>) -> alloc::vec::Vec<T> {
-    let slab = f.slab();
     let three = T::from_f64(3.0);
-    crate::par::sum_pieces(slab.global_sites(), |g| site_sum(f.field(), slab.local_site(g), |t| three - t))
+    f.site_sum_pieces(|u, x| site_sum(u, x, |t| three - t))
 }
 
 /// `Σ_x Σ_{mu<nu} (3 − Re Tr U_mu,nu(x))`, summed term by term so that no
