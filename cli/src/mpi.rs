@@ -33,7 +33,7 @@ use crate::hmc::{HmcJob, Trajectories};
 use crate::train::{TrainJob, TrainLog};
 use anyhow::{Context, Result};
 use fpa_core::action::{Improved, Wilson};
-use fpa_core::lattice::slab::{Side, SlabComm};
+use fpa_core::lattice::slab::{Links, Side, SlabComm};
 use fpa_core::lattice::{GaugeField, Geometry, Slab, SlabField};
 use fpa_core::lcnn::train::{Sample, SampleLoss, SampleMap, SampleResult};
 use fpa_core::mc::heatbath::Phase;
@@ -259,20 +259,20 @@ pub struct MpiSlabs<'a> {
 }
 
 impl SlabComm<f64> for MpiSlabs<'_> {
-    fn exchange(&mut self, f: &mut SlabField<f64>, mu: Option<usize>) {
+    fn exchange(&mut self, f: &mut SlabField<f64>, links: Links) {
         let (rank, size) = (self.world.rank(), self.world.size());
         let below = self.world.process_at_rank((rank + size - 1) % size);
         let above = self.world.process_at_rank((rank + 1) % size);
         // Upward: my top boundary becomes the halo below of the rank above.
-        let send = flatten(&f.boundary(Side::Above, mu));
+        let send = flatten(&f.boundary(Side::Above, links));
         let mut recv = vec![0.0; send.len()];
         mpi::point_to_point::send_receive_into_with_tags(&send[..], &above, 1, &mut recv[..], &below, 1);
-        f.set_halo(Side::Below, mu, &unflatten(&recv));
+        f.set_halo(Side::Below, links, &unflatten(&recv));
         // Downward.
-        let send = flatten(&f.boundary(Side::Below, mu));
+        let send = flatten(&f.boundary(Side::Below, links));
         let mut recv = vec![0.0; send.len()];
         mpi::point_to_point::send_receive_into_with_tags(&send[..], &below, 2, &mut recv[..], &above, 2);
-        f.set_halo(Side::Above, mu, &unflatten(&recv));
+        f.set_halo(Side::Above, links, &unflatten(&recv));
     }
 
     fn combine(&mut self, range: Range<usize>, pieces: &[f64]) -> f64 {
@@ -380,7 +380,7 @@ fn scatter(
         let (buf, _) = root.receive_vec::<f64>();
         SlabField::from_owned(slabs[rank].clone(), &unflatten(&buf))
     };
-    MpiSlabs { world }.exchange(&mut field, None);
+    MpiSlabs { world }.exchange(&mut field, Links::ALL);
     Ok(field)
 }
 

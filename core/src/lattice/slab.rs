@@ -65,6 +65,23 @@ pub enum Side {
     Above,
 }
 
+/// Which halo links an exchange refreshes: those of direction `mu` (all directions for
+/// `None`) on the sites of global checkerboard parity `parity` (both for `None`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Links {
+    pub mu: Option<usize>,
+    pub parity: Option<usize>,
+}
+
+impl Links {
+    /// Every link of the halo slices.
+    pub const ALL: Links = Links { mu: None, parity: None };
+    /// The links one checkerboard update changed.
+    pub fn of(mu: usize, parity: usize) -> Links {
+        Links { mu: Some(mu), parity: Some(parity) }
+    }
+}
+
 /// One slab of a decomposition: which time slices it owns and its local lattice.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Slab {
@@ -157,6 +174,16 @@ impl Slab {
     pub fn local_parity(&self, parity: usize) -> usize {
         (parity + self.t0 + self.halo) % 2
     }
+    /// The `(site, mu)` pairs of `links` among the local sites `range`, in storage order.
+    fn select(&self, range: Range<usize>, links: Links) -> impl Iterator<Item = (usize, usize)> + '_ {
+        let nd = self.local.nd();
+        let dirs = links.mu.map_or(0..nd, |m| m..m + 1);
+        let colour = links.parity.map(|p| self.local_parity(p));
+        range
+            .filter(move |&x| colour.is_none_or(|c| self.local.parity(x) == c))
+            .flat_map(move |x| dirs.clone().map(move |m| (x, m)))
+    }
+
     /// Local site range of the `halo` slices that `side`'s neighbour needs from this slab.
     fn boundary_sites(&self, side: Side) -> Range<usize> {
         let s = self.slice();
@@ -233,40 +260,30 @@ impl<T: Real> SlabField<T> {
         crate::par::sum_pieces(self.slab.global_sites(), |g| term(&self.field, self.slab.local_site(g)))
     }
 
-    /// The links of direction `mu` (all directions for `None`) on the `halo` owned slices
-    /// that `side`'s neighbour keeps as its halo, in site order.
-    pub fn boundary(&self, side: Side, mu: Option<usize>) -> Vec<Mat3<T>> {
-        let nd = self.field.nd();
-        let dirs = mu.map_or(0..nd, |m| m..m + 1);
-        self.slab
-            .boundary_sites(side)
-            .flat_map(|x| dirs.clone().map(move |m| (x, m)))
-            .map(|(x, m)| *self.field.link(x, m))
-            .collect()
+    /// The `links` on the `halo` owned slices that `side`'s neighbour keeps as its halo, in
+    /// storage order.
+    pub fn boundary(&self, side: Side, links: Links) -> Vec<Mat3<T>> {
+        self.slab.select(self.slab.boundary_sites(side), links).map(|(x, m)| *self.field.link(x, m)).collect()
     }
 
     /// Stores in the halo on `side` the links the neighbour there sent with
     /// [`Self::boundary`] (the neighbour below sends its `Above` boundary, and so on).
-    pub fn set_halo(&mut self, side: Side, mu: Option<usize>, links: &[Mat3<T>]) {
-        let nd = self.field.nd();
-        let dirs = mu.map_or(0..nd, |m| m..m + 1);
-        let sites = self.slab.halo_sites(side);
-        assert_eq!(links.len(), sites.len() * dirs.len(), "halo message of the wrong length");
-        let mut it = links.iter();
-        for x in sites {
-            for m in dirs.clone() {
-                self.field.set_link(x, m, *it.next().expect("length checked"));
-            }
+    pub fn set_halo(&mut self, side: Side, links: Links, data: &[Mat3<T>]) {
+        let slab = self.slab.clone();
+        let mut it = data.iter();
+        for (x, m) in slab.select(slab.halo_sites(side), links) {
+            self.field.set_link(x, m, *it.next().expect("halo message too short"));
         }
+        assert!(it.next().is_none(), "halo message too long");
     }
 }
 
 /// What a slab's process needs from the others: halo exchange and ordered global sums.
 /// Implemented over MPI by the command-line program, in memory by [`Alone`].
 pub trait SlabComm<T> {
-    /// Refreshes the halos of `f` (links of direction `mu`, all directions for `None`) from
-    /// the neighbouring slabs' [`SlabField::boundary`]. Collective: every slab calls it.
-    fn exchange(&mut self, f: &mut SlabField<T>, mu: Option<usize>);
+    /// Refreshes the `links` of the halos of `f` from the neighbouring slabs'
+    /// [`SlabField::boundary`]. Collective: every slab calls it.
+    fn exchange(&mut self, f: &mut SlabField<T>, links: Links);
     /// The whole lattice's sum from this slab's [`crate::par::sum_pieces`] over `range` (its
     /// share of the summed index range): [`crate::par::combine_pieces`] over all slabs in
     /// order, the same bits on every slab. Collective.
@@ -277,23 +294,23 @@ pub trait SlabComm<T> {
 pub struct Alone;
 
 impl<T: Real> SlabComm<T> for Alone {
-    fn exchange(&mut self, f: &mut SlabField<T>, mu: Option<usize>) {
-        exchange_in_memory(core::slice::from_mut(f), mu);
+    fn exchange(&mut self, f: &mut SlabField<T>, links: Links) {
+        exchange_in_memory(core::slice::from_mut(f), links);
     }
     fn combine(&mut self, range: Range<usize>, pieces: &[T]) -> T {
         crate::par::combine_pieces(&[(range, pieces)])
     }
 }
 
-/// Every slab's halos (links of direction `mu`, or all for `None`) refreshed from its
-/// neighbours' boundaries, for slabs of one decomposition held in one process in order.
-pub fn exchange_in_memory<T: Real>(slabs: &mut [SlabField<T>], mu: Option<usize>) {
+/// Every slab's halo `links` refreshed from its neighbours' boundaries, for the slabs of one
+/// decomposition held in one process, in order.
+pub fn exchange_in_memory<T: Real>(slabs: &mut [SlabField<T>], links: Links) {
     let n = slabs.len();
-    let from_above: Vec<Vec<Mat3<T>>> = slabs.iter().map(|s| s.boundary(Side::Below, mu)).collect();
-    let from_below: Vec<Vec<Mat3<T>>> = slabs.iter().map(|s| s.boundary(Side::Above, mu)).collect();
+    let from_above: Vec<Vec<Mat3<T>>> = slabs.iter().map(|s| s.boundary(Side::Below, links)).collect();
+    let from_below: Vec<Vec<Mat3<T>>> = slabs.iter().map(|s| s.boundary(Side::Above, links)).collect();
     for (r, s) in slabs.iter_mut().enumerate() {
-        s.set_halo(Side::Below, mu, &from_below[(r + n - 1) % n]);
-        s.set_halo(Side::Above, mu, &from_above[(r + 1) % n]);
+        s.set_halo(Side::Below, links, &from_below[(r + n - 1) % n]);
+        s.set_halo(Side::Above, links, &from_above[(r + 1) % n]);
     }
 }
 
@@ -322,7 +339,7 @@ mod tests {
             // Halos from the neighbours equal the copies taken from the whole field.
             let mut rebuilt: Vec<SlabField<f64>> =
                 fields.iter().map(|f| SlabField::from_owned(f.slab().clone(), f.owned_links())).collect();
-            exchange_in_memory(&mut rebuilt, None);
+            exchange_in_memory(&mut rebuilt, Links::ALL);
             assert_eq!(rebuilt, fields);
             for f in &fields {
                 for x in 0..f.slab().local().volume() {
@@ -372,15 +389,15 @@ pub(crate) mod threads {
     }
 
     impl<T: Real> SlabComm<T> for ThreadComm<T> {
-        fn exchange(&mut self, f: &mut SlabField<T>, mu: Option<usize>) {
+        fn exchange(&mut self, f: &mut SlabField<T>, links: Links) {
             let n = self.shared.boundaries.lock().unwrap().len();
             self.shared.boundaries.lock().unwrap()[self.rank] =
-                (f.boundary(Side::Below, mu), f.boundary(Side::Above, mu));
+                (f.boundary(Side::Below, links), f.boundary(Side::Above, links));
             self.shared.barrier.wait();
             {
                 let b = self.shared.boundaries.lock().unwrap();
-                f.set_halo(Side::Below, mu, &b[(self.rank + n - 1) % n].1);
-                f.set_halo(Side::Above, mu, &b[(self.rank + 1) % n].0);
+                f.set_halo(Side::Below, links, &b[(self.rank + n - 1) % n].1);
+                f.set_halo(Side::Above, links, &b[(self.rank + 1) % n].0);
             }
             self.shared.barrier.wait();
         }

@@ -14,7 +14,7 @@
 
 use super::su2_sampler::sample_su2;
 use crate::action::staple;
-use crate::lattice::slab::SlabComm;
+use crate::lattice::slab::{Links, SlabComm};
 use crate::lattice::{GaugeField, SlabField};
 use crate::real::Real;
 use crate::rng::{domain, Rng};
@@ -183,8 +183,8 @@ pub fn compound_sweep_updates(nd: usize, n_or: usize) -> impl Iterator<Item = Up
 /// Applies one update to the owned links of a slab (`sweep` selects the heatbath streams):
 /// bit for bit what the whole-lattice sweep does to them, provided the halos hold the
 /// neighbours' current links (the Wilson staple reaches one slice; halo ≥ 1). Afterwards the
-/// links of direction `update.mu` on the slab's boundary have changed: exchange them before
-/// the next update.
+/// links of direction `update.mu` and parity `update.parity` on the slab's boundary have
+/// changed: exchange them (`Links::of(mu, parity)`) before the next update.
 pub fn update_slab<T: Real>(
     f: &mut SlabField<T>,
     scratch: &mut Vec<Mat3<T>>,
@@ -289,7 +289,7 @@ impl<T: Real> SlabChain<T> {
                 after(Phase::Heatbath);
             }
             update_slab(&mut self.field, &mut self.scratch, update, self.beta, self.seed, self.sweeps);
-            comm.exchange(&mut self.field, Some(update.mu));
+            comm.exchange(&mut self.field, Links::of(update.mu, update.parity));
         }
         if in_heatbath {
             after(Phase::Heatbath);
@@ -325,7 +325,7 @@ mod tests {
                     for (f, s) in slabs.iter_mut().zip(&mut scratch) {
                         update_slab(f, s, update, 5.7, 3, sweep);
                     }
-                    exchange_in_memory(&mut slabs, Some(update.mu));
+                    exchange_in_memory(&mut slabs, Links::of(update.mu, update.parity));
                 }
             }
             let owned: Vec<&[Mat3<f64>]> = slabs.iter().map(|f| f.owned_links()).collect();

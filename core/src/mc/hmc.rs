@@ -21,7 +21,7 @@
 //! trajectory count, for any number of threads and across resumes.
 
 use crate::action::{Action, Improved, Wilson};
-use crate::lattice::slab::SlabComm;
+use crate::lattice::slab::{Links, SlabComm};
 use crate::lattice::{GaugeField, SlabField};
 use crate::observe::plaquette::plaquette_deficit_sum_pieces;
 use crate::rng::{domain, Rng};
@@ -296,7 +296,7 @@ impl Dynamics for Slabbed<'_> {
         let nd = self.f.field().nd();
         let links = &mut self.f.field_mut().links_mut()[owned.start * nd..owned.end * nd];
         crate::par::for_each_mut(links, |i, link| *link = drifted(&p[i], h, link));
-        self.comm.exchange(self.f, None);
+        self.comm.exchange(self.f, Links::ALL);
     }
 }
 
