@@ -356,3 +356,45 @@ fn generate_and_hmc_over_slabs_match_one_process() {
     assert!(err.contains("use at most 2 processes"), "unclear message: {err}");
     assert!(!tmp.path().join("g5").exists(), "a refused run wrote its directory");
 }
+
+/// A rank of a slab-decomposed `fpa generate` killed mid-run: mpirun stops the run with a
+/// non-zero status, and the same command resumes it to the single-process ensemble.
+#[test]
+fn a_killed_rank_stops_generate_and_the_run_resumes() {
+    let tmp = tempfile::tempdir().unwrap();
+    // 124 sweeps of 8^4 (seconds): the kill comes after the first configuration (sweep 14).
+    let long = |out: &str| {
+        let mut v = generate_args(out, &[]);
+        for (key, value) in [("--configs", "12"), ("--every", "10"), ("--lattice", "8x8x8x8")] {
+            let i = v.iter().position(|a| a == key).unwrap();
+            v[i + 1] = value.into();
+        }
+        v
+    };
+    let single = tmp.path().join("single");
+    ok(&fpa(&strs(&long(single.to_str().unwrap()))));
+    let killed = tmp.path().join("killed");
+    let k = killed.to_str().unwrap().to_string();
+    let mut child = mpirun(3, &strs(&long(&k))).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let t = Instant::now();
+    while !killed.join("config_0001.nersc").exists() {
+        assert!(t.elapsed() < Duration::from_secs(120), "no configuration written");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let victims = rank_pids(&k, 2);
+    assert_eq!(victims.len(), 1, "rank 2 of the run not found");
+    Command::new("kill").args(["-9", &victims[0].to_string()]).status().unwrap();
+    let status = wait_for(&mut child, Duration::from_secs(120));
+    assert!(!status.success(), "the run went on after a rank was killed");
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(err.contains("rank 2") || err.contains("signal 9") || err.contains("Killed"), "no message: {err}");
+    assert!(!killed.join("config_0012.nersc").exists(), "the run finished before the kill: the test shows nothing");
+    let t = Instant::now();
+    while !rank_pids(&k, 0).is_empty() {
+        assert!(t.elapsed() < Duration::from_secs(60), "rank 0 of the killed run is still running");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    ok(&mpirun(3, &strs(&long(&k))).output().unwrap());
+    same_run(&single, &killed, 12);
+}
