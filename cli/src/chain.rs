@@ -151,6 +151,18 @@ pub fn resume_field(
     Ok(u)
 }
 
+/// A run directory opened for more steps, or found complete (`S` the run's summary).
+pub enum Opened<S> {
+    Complete(S),
+    /// The summary so far (settings normalised), the field after its steps, and the lock on
+    /// the directory (held while the run goes on).
+    Run {
+        summary: S,
+        field: GaugeField<f64>,
+        lock: crate::lock::OutputLock,
+    },
+}
+
 /// The saving policy of one invocation.
 pub struct Saver {
     pub therm: u64,

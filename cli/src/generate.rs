@@ -7,7 +7,9 @@
 //! resumed with the same command produces the same bits as one that was never
 //! interrupted.
 
-use crate::chain::{initial_field, lattice_4d, resume_field, save, write_options, Engine, RunOutput, RunRecord, Saver};
+use crate::chain::{
+    initial_field, lattice_4d, resume_field, save, write_options, Engine, Opened, RunOutput, RunRecord, Saver,
+};
 pub use crate::chain::{FileFormat, OutputArgs, Start};
 use crate::files::{ensure_dir, load_run, utc_now};
 use crate::plot::{line_chart, Series};
@@ -205,20 +207,8 @@ pub fn generate(job: &EnsembleJob) -> Result<Option<Summary>> {
     drive(job, summary, &mut chain)
 }
 
-/// A run directory opened for more sweeps, or found complete.
-pub enum Opened {
-    Complete(Summary),
-    /// The summary so far (settings normalised), the field after its sweeps, and the lock
-    /// on the directory (held while the run goes on).
-    Run {
-        summary: Summary,
-        field: GaugeField<f64>,
-        lock: crate::lock::OutputLock,
-    },
-}
-
 /// Validates the job, takes the run directory and loads the state to continue from.
-pub fn open(job: &EnsembleJob) -> Result<Opened> {
+pub fn open(job: &EnsembleJob) -> Result<Opened<Summary>> {
     let geom = validate(job)?;
     let settings = Settings { lattice: geom.label(), ..job.settings.clone() };
     let dir = &job.output.out;

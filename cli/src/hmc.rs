@@ -10,8 +10,8 @@
 
 use crate::actions::ActionChoice;
 use crate::chain::{
-    initial_field, lattice_4d, resume_field, save, write_options, Engine, FileFormat, OutputArgs, RunOutput, RunRecord,
-    Saver, Start,
+    initial_field, lattice_4d, resume_field, save, write_options, Engine, FileFormat, Opened, OutputArgs, RunOutput,
+    RunRecord, Saver, Start,
 };
 use crate::files::{ensure_dir, load_run, utc_now};
 use crate::plot::{line_chart, Series};
@@ -303,20 +303,8 @@ pub fn params(s: &Settings) -> HmcParams {
     HmcParams { beta: s.beta, tau: s.tau, steps: s.steps, integrator: s.integrator.into() }
 }
 
-/// A run directory opened for more trajectories, or found complete.
-pub enum Opened {
-    Complete(Summary),
-    /// The summary so far (settings normalised), the field after its trajectories, and the
-    /// lock on the directory (held while the run goes on).
-    Run {
-        summary: Summary,
-        field: GaugeField<f64>,
-        lock: crate::lock::OutputLock,
-    },
-}
-
 /// Validates the job, takes the run directory and loads the state to continue from.
-pub fn open(job: &HmcJob) -> Result<Opened> {
+pub fn open(job: &HmcJob) -> Result<Opened<Summary>> {
     let geom = validate(job)?;
     let ActionChoice { action, id, .. } = crate::actions::parse(&job.settings.action)?;
     let settings = Settings { action: id, lattice: geom.label(), ..job.settings.clone() };

@@ -26,10 +26,10 @@
 //! process with the same global batch. Rank 0 alone writes checkpoints, logs and the model;
 //! the others read the checkpoint when resuming.
 
-use crate::chain::Engine;
+use crate::chain::{Engine, Opened};
 use crate::fp_data::{progress_bar, FpDataJob, Index, Outcome, Plan, Store};
-use crate::generate::{EnsembleJob, Sweeps};
-use crate::hmc::{HmcJob, Trajectories};
+use crate::generate::{EnsembleJob, Summary as GenSummary, Sweeps};
+use crate::hmc::{HmcJob, Summary as HmcSummary, Trajectories};
 use crate::train::{TrainJob, TrainLog};
 use anyhow::{Context, Result};
 use fpa_core::action::{Improved, Wilson};
@@ -338,13 +338,6 @@ impl SlabEngine<'_> {
     }
 }
 
-/// What rank 0 tells the others after opening the run directory.
-#[derive(Serialize, Deserialize)]
-enum Opening<S> {
-    Complete,
-    Run(S),
-}
-
 /// Broadcasts rank 0's value (JSON) to every rank.
 fn broadcast_json<T: Serialize + serde::de::DeserializeOwned>(
     world: &SimpleCommunicator,
@@ -391,6 +384,44 @@ fn check_decomposition(lattice: &str, world: &SimpleCommunicator, halo: usize) -
     Ok(())
 }
 
+/// A run opened by rank 0 and spread over the ranks: the summary (on every rank), this rank's
+/// slab of the field with `halo` slices of halo, and rank 0's lock on the directory; `None`
+/// when the run was complete already.
+type Spread<S> = Option<(S, SlabField<f64>, Option<crate::lock::OutputLock>)>;
+
+/// Rank 0 opens the run directory (`open`), tells the others what it found, and sends every
+/// rank its slab of the field (`lattice` of the summary, `what` naming the runs).
+fn open_spread<S: Serialize + serde::de::DeserializeOwned>(
+    world: &SimpleCommunicator,
+    halo: usize,
+    open: impl FnOnce() -> Result<Opened<S>>,
+    lattice: impl Fn(&S) -> String,
+    what: &str,
+) -> Result<Spread<S>> {
+    #[derive(Serialize, Deserialize)]
+    enum Opening<S> {
+        Complete,
+        Run(S),
+    }
+    let (mut lock, mut field) = (None, None);
+    let opening = if world.rank() == 0 {
+        Some(match open()? {
+            Opened::Complete(_) => Opening::Complete,
+            Opened::Run { summary, field: u, lock: l } => {
+                lock = Some(l);
+                field = Some(u);
+                Opening::Run(summary)
+            }
+        })
+    } else {
+        None
+    };
+    let Opening::Run(summary) = broadcast_json(world, opening.as_ref())? else { return Ok(None) };
+    let geom = crate::chain::lattice_4d(&lattice(&summary), what)?;
+    let slab = scatter(world, &geom, halo, field.as_ref()).with_context(|| format!("{} ranks", world.size()))?;
+    Ok(Some((summary, slab, lock)))
+}
+
 /// A Wilson chain on this rank's slab.
 struct SlabSweeps<'a> {
     chain: SlabChain<f64>,
@@ -427,27 +458,15 @@ impl Sweeps for SlabSweeps<'_> {
 /// `fpa generate` with the lattice cut into time slabs over the ranks of `world` (at least 2,
 /// at most half the time extent): the same configurations, bit for bit, as one process.
 /// Rank 0 reads and writes every file; returns the summary there.
-pub fn generate(job: &EnsembleJob, world: &SimpleCommunicator) -> Result<Option<crate::generate::Summary>> {
+pub fn generate(job: &EnsembleJob, world: &SimpleCommunicator) -> Result<Option<GenSummary>> {
     check_decomposition(&job.settings.lattice, world, 1)?;
-    let mut lock = None;
-    let mut field = None;
-    let opening = if world.rank() == 0 {
-        Some(match crate::generate::open(job)? {
-            crate::generate::Opened::Complete(_) => Opening::Complete,
-            crate::generate::Opened::Run { summary, field: u, lock: l } => {
-                lock = Some(l);
-                field = Some(u);
-                Opening::Run(summary)
-            }
-        })
-    } else {
-        None
+    let open = || crate::generate::open(job);
+    let Some((summary, slab, lock)) =
+        open_spread(world, 1, open, |s: &GenSummary| s.settings.lattice.clone(), "ensembles")?
+    else {
+        return Ok(None);
     };
-    let Opening::Run(summary) = broadcast_json(world, opening.as_ref())? else { return Ok(None) };
     let s = &summary.settings;
-    let geom = crate::chain::lattice_4d(&s.lattice, "ensembles")?;
-    let slab = scatter(world, &geom, 1, field.as_ref()).with_context(|| format!("{} ranks", world.size()))?;
-    drop(field);
     let chain = SlabChain::new(slab, s.beta, s.or_per_hb, s.seed, summary.sweeps)?;
     let mut run = SlabSweeps { chain, engine: SlabEngine { comm: MpiSlabs { world } } };
     let out = crate::generate::drive(job, summary, &mut run);
@@ -508,7 +527,7 @@ impl Trajectories for SlabHmc<'_> {
 /// `world` (halos of one slice for the Wilson action, two for the rectangle actions): the same
 /// trajectories and configurations, bit for bit, as one process. L-CNN actions are refused
 /// (their forces reach too far for halos of a few slices).
-pub fn hmc(job: &HmcJob, world: &SimpleCommunicator) -> Result<Option<crate::hmc::Summary>> {
+pub fn hmc(job: &HmcJob, world: &SimpleCommunicator) -> Result<Option<HmcSummary>> {
     let action: Box<dyn SlabAction> = match job.settings.action.as_str() {
         "wilson" => Box::new(Wilson),
         "symanzik" => Box::new(Improved::SYMANZIK),
@@ -521,26 +540,12 @@ pub fn hmc(job: &HmcJob, world: &SimpleCommunicator) -> Result<Option<crate::hmc
         ),
     };
     check_decomposition(&job.settings.lattice, world, action.reach())?;
-    let mut lock = None;
-    let mut field = None;
-    let opening = if world.rank() == 0 {
-        Some(match crate::hmc::open(job)? {
-            crate::hmc::Opened::Complete(_) => Opening::Complete,
-            crate::hmc::Opened::Run { summary, field: u, lock: l } => {
-                lock = Some(l);
-                field = Some(u);
-                Opening::Run(summary)
-            }
-        })
-    } else {
-        None
+    let open = || crate::hmc::open(job);
+    let lattice = |s: &HmcSummary| s.settings.lattice.clone();
+    let Some((summary, slab, lock)) = open_spread(world, action.reach(), open, lattice, "HMC ensembles")? else {
+        return Ok(None);
     };
-    let Opening::Run(summary) = broadcast_json(world, opening.as_ref())? else { return Ok(None) };
     let s = &summary.settings;
-    let geom = crate::chain::lattice_4d(&s.lattice, "HMC ensembles")?;
-    let slab =
-        scatter(world, &geom, action.reach(), field.as_ref()).with_context(|| format!("{} ranks", world.size()))?;
-    drop(field);
     let mut run = SlabHmc {
         action,
         field: slab,
