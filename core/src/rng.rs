@@ -23,6 +23,8 @@ pub mod domain {
     pub const HMC_ACCEPT: u64 = 10;
     pub const PHI4_METROPOLIS: u64 = 11;
     pub const PHI4_WOLFF: u64 = 12;
+    pub const CHARGED_WORM: u64 = 13;
+    pub const CHARGED_DIRECT: u64 = 14;
 }
 
 const GOLDEN: u64 = 0x9e37_79b9_7f4a_7c15;

@@ -7,6 +7,7 @@
 //! exact identities.
 
 pub mod action;
+pub mod charged;
 pub mod fixed_point;
 pub mod flow;
 pub mod gauge;
@@ -55,6 +56,9 @@ macro_rules! portable_checks {
             phi4::phi4_action_is_the_lattice_action,
             phi4::phi4_gaussian_theory_is_exact,
             phi4::phi4_wolff_update_keeps_the_distribution,
+            charged::charged_weights_are_exact,
+            charged::worm_matches_the_free_theory_at_finite_mu,
+            charged::worm_matches_the_direct_simulation_at_zero_mu,
             mc::plaquette_limits,
             mc::chain_is_thread_count_and_resume_invariant,
             nersc::nersc_roundtrip,
