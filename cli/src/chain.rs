@@ -236,12 +236,3 @@ pub trait Engine {
     /// Calls `f` with the whole field on the writing process (collective).
     fn with_whole(&mut self, f: &mut dyn FnMut(&GaugeField<f64>) -> Result<()>) -> Result<()>;
 }
-
-impl Engine for GaugeField<f64> {
-    fn average_plaquette(&mut self) -> f64 {
-        fpa_core::observe::average_plaquette(self)
-    }
-    fn with_whole(&mut self, f: &mut dyn FnMut(&GaugeField<f64>) -> Result<()>) -> Result<()> {
-        f(self)
-    }
-}
