@@ -3,6 +3,7 @@
 
 pub mod actions;
 pub mod chain;
+pub mod charged;
 pub mod convert;
 pub mod dataset;
 pub mod eval;

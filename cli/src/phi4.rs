@@ -90,8 +90,10 @@ pub struct Phi4Report {
     pub crossings: Vec<Crossing>,
 }
 
-fn parse_kappas(s: &str) -> Result<Vec<f64>> {
-    let bad = || format!("--kappa {s}: use FROM:TO:N or a comma-separated list");
+/// The values of a scan argument (`--kappa`, `--mu`): `FROM:TO:N` (N equally spaced values)
+/// or a comma-separated list.
+pub fn parse_scan(flag: &str, s: &str) -> Result<Vec<f64>> {
+    let bad = || format!("{flag} {s}: use FROM:TO:N or a comma-separated list");
     let ks: Vec<f64> = if let [a, b, n] = s.split(':').collect::<Vec<_>>()[..] {
         let (a, b): (f64, f64) = (a.parse().with_context(bad)?, b.parse().with_context(bad)?);
         let n: usize = n.parse().with_context(bad)?;
@@ -106,7 +108,7 @@ fn parse_kappas(s: &str) -> Result<Vec<f64>> {
 
 /// Runs the scan (chains in parallel, each one serial: the same numbers on any thread count).
 pub fn run(args: &Phi4Args) -> Result<Phi4Report> {
-    let kappas = parse_kappas(&args.kappa)?;
+    let kappas = parse_scan("--kappa", &args.kappa)?;
     ensure!(!args.lattice.is_empty(), "--lattice: give at least one extent");
     ensure!(args.steps >= 40, "--steps must be at least 40 (20 bins of 2)");
     ensure!(args.step_size > 0.0 && args.step_size.is_finite(), "--step-size must be a positive number");

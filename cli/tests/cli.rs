@@ -751,3 +751,59 @@ fn phi4_scan_is_thread_independent_and_refuses_bad_input() {
     fails_with(&fpa(&["phi4", "--lambda=-1", "--out", o], 1), "lambda = -1");
     assert!(!out.exists(), "a refused run wrote {o}");
 }
+
+#[test]
+fn charged_scan_matches_the_free_theory_and_is_thread_independent() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |name: &str, threads: usize| {
+        let out = tmp.path().join(name);
+        let args = [
+            "charged",
+            "--lattice",
+            "4x6,6x4",
+            "--eta",
+            "4.6",
+            "--lambda",
+            "0",
+            "--mu",
+            "0,0.4",
+            "--therm",
+            "100",
+            "--updates",
+            "3000",
+            "--quiet",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        (fpa(&args, threads), out)
+    };
+    let (o1, d1) = run("one", 1);
+    ok(&o1);
+    let (o2, d2) = run("two", 2);
+    ok(&o2);
+    let points = |d: &Path| {
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(d.join("charged.json")).unwrap()).unwrap();
+        v["points"].clone()
+    };
+    assert_eq!(points(&d1), points(&d2), "charged results depend on the thread count");
+    let pts = points(&d1);
+    assert_eq!(pts.as_array().unwrap().len(), 4);
+    for p in pts.as_array().unwrap() {
+        let exact = &p["free_theory"];
+        for (key, i) in [("density", 0), ("phi2", 1)] {
+            let (v, e, x) = (p[key][0].as_f64().unwrap(), p[key][1].as_f64().unwrap(), exact[i].as_f64().unwrap());
+            assert!((v - x).abs() < 5.0 * e + 1e-3, "{key} = {v} +- {e}, exactly {x}, at {p}");
+        }
+    }
+    for f in ["density.svg", "phi2.svg"] {
+        assert!(d1.join(f).exists(), "{f} missing");
+    }
+    let out = tmp.path().join("bad");
+    let o = out.to_str().unwrap();
+    fails_with(&fpa(&["charged", "--lattice", "1x4", "--out", o], 1), "at least 2");
+    fails_with(&fpa(&["charged", "--lattice", "8by4", "--out", o], 1), "use NXxNT");
+    fails_with(&fpa(&["charged", "--mu", "0.2:x:3", "--out", o], 1), "use FROM:TO:N");
+    fails_with(&fpa(&["charged", "--lambda", "0", "--eta", "4", "--mu", "0.5", "--out", o], 1), "2 + 2 cosh(mu)");
+    assert!(!out.exists(), "a refused run wrote {o}");
+}
