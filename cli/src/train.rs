@@ -64,7 +64,8 @@ pub struct TrainArgs {
     #[arg(long = "data", required = true)]
     pub data: Vec<PathBuf>,
     /// Model spec: a JSON file, or `paper` (3 x L-CB 12 channels, kernels 2,2,1), `paper-12-24-24`, or
-    /// `paper-k222` (kernels 2,2,2: the first shipped FP action's)
+    /// `paper-k222` (kernels 2,2,2: the first shipped FP action's), `paper-deep` (4 x L-CB 12 channels,
+    /// kernels 2,2,2,1)
     #[arg(long)]
     pub model: String,
     #[arg(long, default_value_t = 20)]
@@ -103,9 +104,10 @@ pub struct TrainArgs {
     pub val: f64,
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Start from the weights of this model: the same spec (fine-tuning), or a narrower network of the
-    /// same layout (fewer channels per L-CB layer), whose weights are embedded so that the wider
-    /// model starts from exactly the narrow model's action (function-preserving widening)
+    /// Start from the weights of this model: the same spec (fine-tuning), or a smaller network of the
+    /// same layout (fewer channels per L-CB layer, fewer L-CB layers), whose weights are embedded so
+    /// that the larger model starts from exactly the smaller model's action (function-preserving
+    /// widening; L-CB layers without a partner start as the identity)
     #[arg(long)]
     pub init_from: Option<PathBuf>,
     #[arg(long)]
@@ -329,8 +331,9 @@ pub fn train_with(job: &TrainJob, sample_map: &dyn SampleMap, writes: bool) -> R
                 if m.spec == model.spec {
                     p
                 } else {
-                    let wide = fpa_core::lcnn::widen::widen(&m, &p, &model, settings.seed)
-                        .with_context(|| format!("--init-from {path} has a different spec and cannot be widened"))?;
+                    let wide = fpa_core::lcnn::widen::widen(&m, &p, &model, settings.seed).with_context(|| {
+                        format!("--init-from {path} has a different spec and does not embed in --model")
+                    })?;
                     if !job.quiet {
                         eprintln!(
                             "--init-from {path}: {} weights embedded in {} (same action)",

@@ -229,7 +229,7 @@ fn write_atomic(path: &str, bytes: &[u8]) -> PyResult<()> {
 /// actions; `d_fp`: their FP derivatives `(Lt, Lz, Ly, Lx, 4, 8)` (Gell-Mann
 /// order) — the layout of `fpa fp-data`'s `*.links.npy`, `a_fp` and
 /// `*.dfp.npy`. `model`: a built-in name (`paper`, `paper-12-24-24`,
-/// `paper-k222`) or a spec as JSON text. Returns `(Model, history)`, history a
+/// `paper-k222`, `paper-deep`) or a spec as JSON text. Returns `(Model, history)`, history a
 /// list of dicts per kept epoch (`epoch`, `lr`, `train_l1`, `train_l2`,
 /// `val_l1`, `val_l2`). `value_loss`: `"density"` (`|A − A_FP|/V`, HIMW's L1) or
 /// `"relative-squared"` (`((A − A_FP)/A_FP)²`), as `fpa train --value-loss`.

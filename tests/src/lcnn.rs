@@ -386,3 +386,52 @@ pub fn lcnn_widening_preserves_the_action() {
         assert!(widen(&narrow, &pn, &bad, 1).is_err(), "{:?} must be refused", bad.spec.layers);
     }
 }
+
+/// Function-preserving deepening: an L-CB layer inserted as the identity
+/// (with and without widening, in the middle and at the end) keeps the action
+/// and link derivatives on a random field; the inserted layer's bilinear
+/// weights get nonzero gradients; an inserted layer too narrow to pass the
+/// channels on, or a large model missing one of the small model's layers, is
+/// refused.
+pub fn lcnn_deepening_preserves_the_action() {
+    use fpa_core::lcnn::widen::widen;
+    let stack = |layers: &[(usize, usize)]| ModelSpec {
+        init: Init::Random,
+        init_scale: 1.0,
+        head: HeadSpec { hidden: vec![], activation: Activation::Tanh, imag: true },
+        ..ModelSpec::lcb_stack(layers)
+    };
+    let small = Model::new(stack(&[(7, 2), (5, 1)])).unwrap();
+    let ps = params(&small, 71);
+    let g = lattice(&[2, 3, 2, 2]);
+    let u = random_field(&g, Some(0.7), 72);
+    let (a_small, t_small) = small.forward_raw(&ps, &u);
+    let (_, g_small) = small.backward(&ps, &t_small, 1.0);
+    let d_small = derivatives_from_gradients(&u, &g_small);
+    for (large, inserted) in
+        [(&[(7, 2), (7, 2), (5, 1)][..], 2), (&[(7, 2), (5, 1), (5, 1)][..], 3), (&[(9, 2), (8, 2), (6, 1)][..], 2)]
+    {
+        let large = Model::new(stack(large)).unwrap();
+        let pl = widen(&small, &ps, &large, 73).unwrap();
+        let (a_large, t_large) = large.forward_raw(&pl, &u);
+        assert_close(a_large, a_small, 1e-12 * a_small.abs().max(1.0), "deepened network output");
+        let (gp, g_large) = large.backward(&pl, &t_large, 1.0);
+        let d_large = derivatives_from_gradients(&u, &g_large);
+        for l in 0..d_small.len() {
+            for a in 0..8 {
+                assert_close(d_large[l][a], d_small[l][a], 1e-11, &format!("deepened D[{l}][{a}]"));
+            }
+        }
+        let layer = large.layer_offset(inserted)..large.layer_offset(inserted + 1);
+        let ones = pl[layer.clone()].iter().filter(|&&w| w == 1.0).count();
+        let zeros = pl[layer.clone()].iter().filter(|&&w| w == 0.0).count();
+        let passed = if inserted == 2 { 7 } else { 5 }; // channels the inserted layer receives
+        assert_eq!((ones, zeros), (passed, layer.len() - passed), "the inserted layer is the identity");
+        let moving = gp[layer.clone()].iter().filter(|w| w.abs() > 1e-8).count();
+        assert!(moving > layer.len() / 4, "the inserted layer's weights have gradients: {moving} of {}", layer.len());
+    }
+    for bad in [&[(7, 2), (4, 2), (5, 1)][..], &[(7, 2)][..], &[(7, 1), (5, 1), (5, 1)][..]] {
+        let bad = Model::new(stack(bad)).unwrap();
+        assert!(widen(&small, &ps, &bad, 1).is_err(), "{:?} must be refused", bad.spec.layers);
+    }
+}

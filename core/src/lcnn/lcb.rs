@@ -138,6 +138,28 @@ impl LayerOp for LcbShape {
 }
 
 impl LcbShape {
+    /// Whether `narrow` embeds in this layer with its input channel `c` at
+    /// this layer's `map[c]` (same kernel, dilation, symmetry, weight type, and
+    /// at least as many outputs).
+    pub fn embed_check(&self, narrow: &LcbShape, map: &[usize]) -> Result<(), String> {
+        let same = (self.kernel, self.dilation, self.symmetric, self.complex, self.nd)
+            == (narrow.kernel, narrow.dilation, narrow.symmetric, narrow.complex, narrow.nd);
+        if !same || self.n_out < narrow.n_out || map.len() != narrow.n_in || map.iter().any(|&m| m >= self.n_in) {
+            return Err(alloc::format!("{narrow:?} does not embed in {self:?}"));
+        }
+        Ok(())
+    }
+
+    /// Sets `ω[out = u, left = W_{from[u]}, right = 1] = 1` (real part) for each
+    /// `u`: output channel `u` is input channel `from[u]` unchanged (the other
+    /// weights are left as they are).
+    pub fn pass_through(&self, from: &[usize], p: &mut [f64]) {
+        let (nl, nr, c) = (self.n_left(), self.n_right(), if self.complex { 2 } else { 1 });
+        for (u, &v) in from.iter().enumerate() {
+            p[((u * nl + v) * nr + nr - 1) * c] = 1.0;
+        }
+    }
+
     /// Copies the weights of a narrower layer of the same kind into this one's
     /// (function-preserving widening, see [`super::widen`]): the narrow layer's
     /// input channel `c` is this layer's `map[c]`, its output channel `u` is `u`.
@@ -145,11 +167,7 @@ impl LcbShape {
     /// the new input channels are set to zero, so those outputs are unchanged;
     /// the new rows keep what `wide` held (their random initial weights).
     pub fn embed(&self, narrow: &LcbShape, map: &[usize], narrow_p: &[f64], wide: &mut [f64]) -> Result<(), String> {
-        let same = (self.kernel, self.dilation, self.symmetric, self.complex, self.nd)
-            == (narrow.kernel, narrow.dilation, narrow.symmetric, narrow.complex, narrow.nd);
-        if !same || self.n_out < narrow.n_out || map.len() != narrow.n_in || map.iter().any(|&m| m >= self.n_in) {
-            return Err(alloc::format!("{narrow:?} does not embed in {self:?}"));
-        }
+        self.embed_check(narrow, map)?;
         let (n, nw, s) = (narrow.n_in, self.n_in, self.blocks());
         let c = if self.complex { 2 } else { 1 };
         // Left factors (W_c, W_c†, 1); right factors ((T W)_{b,c}, (T W)_{b,c}†, 1), block-major.

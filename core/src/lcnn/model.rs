@@ -140,12 +140,14 @@ fn unit_scale() -> f64 {
 }
 
 impl ModelSpec {
-    /// The built-in specs by name: `paper` (or `paper-12`), `paper-12-24-24`, `paper-k222`.
+    /// The built-in specs by name: `paper` (or `paper-12`), `paper-12-24-24`, `paper-k222`,
+    /// `paper-deep`.
     pub fn builtin(name: &str) -> Option<ModelSpec> {
         match name {
             "paper" | "paper-12" => Some(Self::paper_12()),
             "paper-12-24-24" => Some(Self::paper_12_24_24()),
             "paper-k222" => Some(Self::paper_k222()),
+            "paper-deep" => Some(Self::paper_deep()),
             _ => None,
         }
     }
@@ -165,6 +167,13 @@ impl ModelSpec {
     /// read-out fit's features include products of neighbouring sites' maps.
     pub fn paper_k222() -> Self {
         Self { init: Init::Wilson, init_scale: 0.02, ..Self::lcb_stack(&[(12, 2), (12, 2), (12, 2)]) }
+    }
+    /// The paper's network one L-CB layer deeper: four 12-channel layers with
+    /// kernel sizes 2, 2, 2, 1. The third layer widens the receptive field by one
+    /// more transport step and doubles the degree of the products of loops;
+    /// `paper` embeds in it with that layer as the identity (`--init-from`).
+    pub fn paper_deep() -> Self {
+        Self { init: Init::Wilson, init_scale: 0.02, ..Self::lcb_stack(&[(12, 2), (12, 2), (12, 2), (12, 1)]) }
     }
     /// Plaq → L-CB layers `(channels, kernel)` → linear read-out of Re Tr.
     pub fn lcb_stack(layers: &[(usize, usize)]) -> Self {
