@@ -313,6 +313,11 @@ pub fn train_with(job: &TrainJob, sample_map: &dyn SampleMap, writes: bool) -> R
     // Validation split: a fixed permutation of the configurations.
     let (train, val) = validation_split(&samples, settings.val, settings.seed);
 
+    if writes {
+        if let Some(dir) = job.out.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        }
+    }
     let _lock = if writes { Some(crate::lock::OutputLock::file(&job.out)?) } else { None };
     let ckpt = sibling(&job.out, ".checkpoint");
     let (params, best, adam, mut log) = if ckpt.exists() {

@@ -33,6 +33,7 @@ pub mod scalar;
 pub mod simd;
 pub mod stats;
 pub mod su3;
+pub mod svd;
 
 pub use dual::Dual;
 pub use real::Real;

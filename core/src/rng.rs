@@ -25,6 +25,7 @@ pub mod domain {
     pub const PHI4_WOLFF: u64 = 12;
     pub const CHARGED_WORM: u64 = 13;
     pub const CHARGED_DIRECT: u64 = 14;
+    pub const AUTOENCODER_INIT: u64 = 15;
 }
 
 const GOLDEN: u64 = 0x9e37_79b9_7f4a_7c15;

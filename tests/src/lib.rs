@@ -7,6 +7,7 @@
 //! exact identities.
 
 pub mod action;
+pub mod blockspin;
 pub mod charged;
 pub mod fixed_point;
 pub mod flow;
@@ -56,6 +57,10 @@ macro_rules! portable_checks {
             phi4::phi4_action_is_the_lattice_action,
             phi4::phi4_gaussian_theory_is_exact,
             phi4::phi4_wolff_update_keeps_the_distribution,
+            blockspin::convolutions_are_adjoint_and_equivariant,
+            blockspin::autoencoder_gradients_and_symmetries,
+            blockspin::svd_recovers_known_singular_values,
+            blockspin::autoencoder_learns_phi4_configurations,
             charged::charged_weights_are_exact,
             charged::worm_matches_the_free_theory_at_finite_mu,
             charged::worm_matches_the_direct_simulation_at_zero_mu,
