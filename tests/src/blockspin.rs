@@ -120,7 +120,7 @@ pub fn svd_recovers_known_singular_values() {
             if i == j {
                 continue;
             }
-            let th = 6.283 * rng.uniform();
+            let th = std::f64::consts::TAU * rng.uniform();
             let (c, s) = (th.cos(), th.sin());
             for r in 0..k {
                 let (a, b) = (q[r * k + i], q[r * k + j]);
