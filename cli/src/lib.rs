@@ -2,6 +2,7 @@
 //! targets use its parsers.
 
 pub mod actions;
+pub mod blockspin;
 pub mod chain;
 pub mod charged;
 pub mod convert;

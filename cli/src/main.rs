@@ -1,7 +1,9 @@
 //! `fpa`: the command-line front end of fpa-core.
 
 use clap::{Parser, Subcommand};
-use fpa_cli::{charged, convert, eval, flow, fp_data, generate, hmc, measure, phi4, pipeline, scaling, train};
+use fpa_cli::{
+    blockspin, charged, convert, eval, flow, fp_data, generate, hmc, measure, phi4, pipeline, scaling, train,
+};
 
 #[derive(Parser)]
 #[command(name = "fpa", version, about = "Fixed point actions for SU(3) lattice gauge theory, learned with L-CNNs")]
@@ -37,6 +39,8 @@ enum Command {
     Pipeline(pipeline::PipelineArgs),
     /// Real phi^4 in 2D (Metropolis + Wolff): <|M|>, chi, Binder cumulant, propagator over a kappa scan
     Phi4(phi4::Phi4Args),
+    /// Neural block spinning for real phi^4: a stride-2 autoencoder, reconstructed observables, latent Jacobians
+    Blockspin(blockspin::BlockspinArgs),
     /// Complex phi^4 at chemical potential mu in 1+1D (dual formulation, worm): <n>, <|phi|^2> over a mu scan
     Charged(charged::ChargedArgs),
 }
@@ -106,6 +110,7 @@ fn main() {
         Command::Flow(a) => flow::run(a),
         Command::Scaling(a) => scaling::run(a),
         Command::Phi4(a) => phi4::run(a).map(|_| ()),
+        Command::Blockspin(a) => blockspin::run(a).map(|_| ()),
         Command::Charged(a) => charged::run(a).map(|_| ()),
     };
     if let Err(e) = result {
