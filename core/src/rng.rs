@@ -26,6 +26,8 @@ pub mod domain {
     pub const CHARGED_WORM: u64 = 13;
     pub const CHARGED_DIRECT: u64 = 14;
     pub const AUTOENCODER_INIT: u64 = 15;
+    pub const CNN_INIT: u64 = 16;
+    pub const FLUX_VIOLATION: u64 = 17;
 }
 
 const GOLDEN: u64 = 0x9e37_79b9_7f4a_7c15;

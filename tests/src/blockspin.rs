@@ -207,3 +207,73 @@ pub fn autoencoder_learns_phi4_configurations() {
     let (l, _) = batch_loss_and_gradient(&ae, &p, g, &test);
     assert!((l - end_test).abs() < 1e-14, "batch loss {l} vs mean loss {end_test}");
 }
+
+/// The regression/classification CNNs of the finite-density task: the weight gradients of the
+/// squared error and of the logistic loss against central differences for the EQ, ST and FL
+/// architectures; EQ is invariant under every translation, ST under translations by 4 sites
+/// (not by 1), FL refuses another lattice size; an open worm leaves divergence +1 and −1 at its
+/// two ends and nowhere else.
+pub fn cnn_gradients_invariances_and_flux_violations() {
+    use fpa_core::scalar::charged::{ChargedParams, WormChain};
+    use fpa_core::scalar::cnn::{Architecture, Network};
+    let g = Grid { n0: 8, n1: 8 };
+    let mut chain = WormChain::new(8, 8, ChargedParams::new(4.01, 1.0, 1.05).unwrap(), 5).unwrap();
+    for _ in 0..20 {
+        chain.step();
+    }
+    let x = chain.config.channels();
+    assert_eq!(x.len(), 4 * 64);
+    for (arch, seed) in [(Architecture::Equivariant, 1), (Architecture::Strided, 2), (Architecture::Flattening, 3)] {
+        let net = Network::build(arch, 4, 3, 2, g);
+        let mut p = net.init_params(seed);
+        // Nonzero biases, so that their gradients are tested too.
+        let noise = gaussians(p.len(), seed + 5);
+        p.iter_mut().zip(&noise).for_each(|(a, b)| *a += 0.1 * b);
+        let target = [0.7, -0.3];
+        let dir = gaussians(p.len(), seed + 9);
+        let along = |f: &dyn Fn(&[f64]) -> f64| {
+            let h = 1e-6;
+            let q = |t: f64| p.iter().zip(&dir).map(|(a, b)| a + t * b).collect::<Vec<f64>>();
+            (f(&q(h)) - f(&q(-h))) / (2.0 * h)
+        };
+        let (_, grad) = net.squared_error(&p, g, &x, &target);
+        let fd = along(&|q| net.squared_error(q, g, &x, &target).0);
+        assert!(
+            (dot(&grad, &dir) - fd).abs() < 1e-6 * fd.abs().max(1.0),
+            "{arch:?}: squared error {} vs {fd}",
+            dot(&grad, &dir)
+        );
+        for label in [true, false] {
+            let (_, grad) = net.logistic_loss(&p, g, &x, label);
+            let fd = along(&|q| net.logistic_loss(q, g, &x, label).0);
+            assert!((dot(&grad, &dir) - fd).abs() < 1e-6 * fd.abs().max(1.0), "{arch:?}: logistic loss ({label})");
+        }
+        let out = net.forward(&p, g, &x).output;
+        let moved = |a: (usize, usize)| net.forward(&p, g, &g.translate(&x, a)).output;
+        let same = |a: &[f64], b: &[f64]| a.iter().zip(b).all(|(u, v)| (u - v).abs() < 1e-12);
+        match arch {
+            Architecture::Equivariant => {
+                assert!(same(&moved((1, 3)), &out), "EQ not translation invariant");
+                assert!(net.check(Grid { n0: 16, n1: 4 }).is_ok(), "EQ refuses another size");
+            }
+            Architecture::Strided => {
+                assert!(same(&moved((4, 4)), &out), "ST not invariant under shifts by 4");
+                assert!(!same(&moved((1, 0)), &out), "ST invariant under a shift by 1: the strides do nothing");
+            }
+            Architecture::Flattening => {
+                let e = net.check(Grid { n0: 16, n1: 8 }).unwrap_err();
+                assert!(e.contains("only on the size it was built for"), "{e}");
+            }
+        }
+    }
+    let mut rng = Rng::stream(3, &[1]);
+    for steps in [1, 2, 7] {
+        let mut c = chain.config.clone();
+        c.open_worm(steps, &mut rng);
+        let div = c.divergence();
+        let mut nonzero: Vec<i32> = div.iter().copied().filter(|&d| d != 0).collect();
+        nonzero.sort();
+        assert_eq!(nonzero, vec![-1, 1], "an open worm of {steps} steps: divergences {nonzero:?}");
+        assert!((0..c.volume()).all(|s| c.f(s) == c.f_of(s)), "f out of date");
+    }
+}

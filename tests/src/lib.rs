@@ -61,6 +61,7 @@ macro_rules! portable_checks {
             blockspin::autoencoder_gradients_and_symmetries,
             blockspin::svd_recovers_known_singular_values,
             blockspin::autoencoder_learns_phi4_configurations,
+            blockspin::cnn_gradients_invariances_and_flux_violations,
             charged::charged_weights_are_exact,
             charged::worm_matches_the_free_theory_at_finite_mu,
             charged::worm_matches_the_direct_simulation_at_zero_mu,

@@ -28,6 +28,9 @@
 //! observables depend on.
 
 use super::conv::{Conv2d, Grid};
+use super::fit::adam_epoch;
+pub use super::fit::Epoch;
+use crate::lcnn::train::Adam;
 use crate::rng::Rng;
 use alloc::vec::Vec;
 
@@ -179,20 +182,10 @@ impl Autoencoder {
     }
 }
 
-/// The mean loss and mean gradient over `configs` (each on the grid `g`):
-/// configurations in parallel, summed in their order, so the result does not
-/// depend on the number of threads.
+/// The mean loss and mean gradient over `configs` (each on the grid `g`),
+/// independent of the thread count.
 pub fn batch_loss_and_gradient(ae: &Autoencoder, p: &[f64], g: Grid, configs: &[&[f64]]) -> (f64, Vec<f64>) {
-    let parts = crate::par::map_slice(configs, |x| ae.loss_and_gradient(p, g, x));
-    let n = configs.len().max(1) as f64;
-    let mut grad = alloc::vec![0.0; ae.n_params()];
-    let mut loss = 0.0;
-    for (l, gr) in &parts {
-        loss += l;
-        grad.iter_mut().zip(gr).for_each(|(a, b)| *a += b);
-    }
-    grad.iter_mut().for_each(|a| *a /= n);
-    (loss / n, grad)
+    super::fit::mean_loss_and_gradient(ae.n_params(), configs, |x| ae.loss_and_gradient(p, g, x))
 }
 
 /// The mean reconstruction loss over `configs`.
@@ -204,35 +197,10 @@ pub fn mean_loss(ae: &Autoencoder, p: &[f64], g: Grid, configs: &[&[f64]]) -> f6
     losses.iter().sum::<f64>() / configs.len().max(1) as f64
 }
 
-/// The schedule of one training epoch.
-#[derive(Clone, Copy, Debug)]
-pub struct Epoch {
-    /// Configurations per optimiser step.
-    pub batch: usize,
-    pub lr: f64,
-    /// The shuffle of the configurations is fixed by `(seed, index)`.
-    pub seed: u64,
-    pub index: u64,
-}
-
 /// One epoch of Adam over `configs`; returns the mean of the batch losses.
-pub fn train_epoch(
-    ae: &Autoencoder,
-    p: &mut [f64],
-    adam: &mut crate::lcnn::train::Adam,
-    g: Grid,
-    configs: &[&[f64]],
-    e: Epoch,
-) -> f64 {
-    let order = crate::lcnn::train::shuffled(configs.len(), e.seed, e.index);
-    let mut total = 0.0;
-    let mut batches = 0;
-    for chunk in order.chunks(e.batch.max(1)) {
-        let xs: Vec<&[f64]> = chunk.iter().map(|&i| configs[i]).collect();
-        let (loss, grad) = batch_loss_and_gradient(ae, p, g, &xs);
-        adam.step(p, &grad, e.lr);
-        total += loss;
-        batches += 1;
-    }
-    total / batches.max(1) as f64
+pub fn train_epoch(ae: &Autoencoder, p: &mut [f64], adam: &mut Adam, g: Grid, configs: &[&[f64]], e: Epoch) -> f64 {
+    adam_epoch(p, adam, configs.len(), e, |p, batch| {
+        let xs: Vec<&[f64]> = batch.iter().map(|&i| configs[i]).collect();
+        batch_loss_and_gradient(ae, p, g, &xs)
+    })
 }

@@ -187,6 +187,44 @@ impl DualConfig {
         self.f.iter().map(|&f| p.phi2_ratio(f)).sum::<f64>() / self.volume() as f64
     }
 
+    /// The configuration as the input of a convolutional network: four channels
+    /// `k_{x,0}, k_{x,1}, l_{x,0}, l_{x,1}` (channels outermost, sites `x = i + Nx t`).
+    pub fn channels(&self) -> Vec<f64> {
+        let v = self.volume();
+        let mut out = alloc::vec![0.0; 4 * v];
+        for x in 0..v {
+            for nu in 0..2 {
+                out[nu * v + x] = self.k(x, nu) as f64;
+                out[(2 + nu) * v + x] = self.l(x, nu) as f64;
+            }
+        }
+        out
+    }
+
+    /// Breaks flux conservation with an open worm: a random walk of `steps` (≥ 1) moves from a
+    /// random site, each move adding one unit of flux along its direction to the link it
+    /// crosses, continued until it ends away from its start; the two ends then carry
+    /// divergence ±1. (A corrupted configuration for the flux-violation task; `f` is updated.)
+    pub fn open_worm(&mut self, steps: usize, rng: &mut Rng) {
+        let v = self.volume();
+        let start = rng.below(v as u64) as usize;
+        let mut x = start;
+        let mut moved = 0;
+        while moved < steps.max(1) || x == start {
+            let dir = rng.below(4) as usize;
+            let (nu, forward) = (dir % 2, dir < 2);
+            let y = self.neighbour(x, nu, forward);
+            // Flux along the move: +1 on the link x → x+ν, −1 on the link y → y+ν = x.
+            let link = if forward { 2 * x + nu } else { 2 * y + nu };
+            self.k[link] += if forward { 1 } else { -1 };
+            x = y;
+            moved += 1;
+        }
+        for site in 0..v {
+            self.f[site] = self.f_of(site);
+        }
+    }
+
     /// `ln` of the link factor `e^{μ δ_{ν,1} k} / ((|k| + l)! l!)`.
     fn ln_link(p: &ChargedParams, nu: usize, k: i32, l: u32) -> f64 {
         let mu = if nu == 1 { p.mu * k as f64 } else { 0.0 };
