@@ -5,6 +5,7 @@ pub mod actions;
 pub mod blockspin;
 pub mod chain;
 pub mod charged;
+pub mod charged_cnn;
 pub mod convert;
 pub mod dataset;
 pub mod eval;

@@ -2,7 +2,8 @@
 
 use clap::{Parser, Subcommand};
 use fpa_cli::{
-    blockspin, charged, convert, eval, flow, fp_data, generate, hmc, measure, phi4, pipeline, scaling, train,
+    blockspin, charged, charged_cnn, convert, eval, flow, fp_data, generate, hmc, measure, phi4, pipeline, scaling,
+    train,
 };
 
 #[derive(Parser)]
@@ -43,6 +44,8 @@ enum Command {
     Blockspin(blockspin::BlockspinArgs),
     /// Complex phi^4 at chemical potential mu in 1+1D (dual formulation, worm): <n>, <|phi|^2> over a mu scan
     Charged(charged::ChargedArgs),
+    /// CNN regression of n and |phi|^2 of complex phi^4 configurations (EQ, ST, FL) and flux-violation detection
+    ChargedCnn(charged_cnn::ChargedCnnArgs),
 }
 
 fn main() {
@@ -112,6 +115,7 @@ fn main() {
         Command::Phi4(a) => phi4::run(a).map(|_| ()),
         Command::Blockspin(a) => blockspin::run(a).map(|_| ()),
         Command::Charged(a) => charged::run(a).map(|_| ()),
+        Command::ChargedCnn(a) => charged_cnn::run(a).map(|_| ()),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

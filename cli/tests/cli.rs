@@ -880,3 +880,76 @@ fn blockspin_reconstructs_long_distance_observables_and_is_thread_independent() 
     fails_with(&fpa(&["blockspin", "--lr", "nan", "--out", o], 1), "--lr");
     assert!(!out.exists(), "a refused run wrote {o}");
 }
+
+/// `fpa charged-cnn` on small lattices: the EQ network predicts `n` of held-out configurations at
+/// the training μ far better than the spread of `n` itself, on the training lattice and on a
+/// larger one; the FL network refuses the larger lattice with a reason; 1 and 2 threads give the
+/// same report; bad arguments are refused before anything is written.
+#[test]
+fn charged_cnn_regresses_the_density_and_is_thread_independent() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |name: &str, threads: usize| {
+        let out = tmp.path().join(name);
+        let args = [
+            "charged-cnn",
+            "--train-lattice",
+            "8x4",
+            "--test-lattice",
+            "8x4,16x4",
+            "--test-mu",
+            "1.05",
+            "--train",
+            "200",
+            "--test",
+            "40",
+            "--epochs",
+            "15",
+            "--channels",
+            "4",
+            "--worms",
+            "1",
+            "--quiet",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        (fpa(&args, threads), out)
+    };
+    let (o1, d1) = run("one", 1);
+    ok(&o1);
+    let (o2, d2) = run("two", 2);
+    ok(&o2);
+    let report = |d: &Path| {
+        let mut v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(d.join("charged_cnn.json")).unwrap()).unwrap();
+        v["seconds"] = serde_json::Value::Null;
+        v
+    };
+    let r = report(&d1);
+    assert_eq!(r, report(&d2), "charged-cnn results depend on the thread count");
+    let archs = r["architectures"].as_array().unwrap();
+    assert_eq!(archs.iter().map(|a| a["architecture"].as_str().unwrap()).collect::<Vec<_>>(), ["EQ", "ST", "FL"]);
+    let eq = &archs[0];
+    assert_eq!(eq["regression"].as_array().unwrap().len(), 2, "EQ runs on both lattices");
+    for p in eq["regression"].as_array().unwrap() {
+        let (t, pred, rms) = (
+            p["density_true"].as_f64().unwrap(),
+            p["density_predicted"].as_f64().unwrap(),
+            p["density_rms_error"].as_f64().unwrap(),
+        );
+        assert!(rms < 0.1 && (t - pred).abs() < 0.05, "EQ density at {}: {t} vs {pred}, rms {rms}", p["lattice"]);
+    }
+    let fl = &archs[2];
+    assert_eq!(fl["regression"].as_array().unwrap().len(), 1, "FL ran on another lattice size");
+    assert!(fl["refused"][0].as_str().unwrap().contains("only on the size it was built for"));
+    assert!(eq["flux"].as_array().unwrap().iter().all(|f| f["accuracy"].as_f64().unwrap() >= 0.0));
+    for plot in ["density.svg", "phi2.svg"] {
+        assert!(d1.join(plot).exists(), "{plot} missing");
+    }
+    let out = tmp.path().join("bad");
+    let o = out.to_str().unwrap();
+    fails_with(&fpa(&["charged-cnn", "--train-lattice", "6x4", "--out", o], 1), "divisible by 4");
+    fails_with(&fpa(&["charged-cnn", "--arch", "eq,xx", "--out", o], 1), "one of eq, st, fl");
+    fails_with(&fpa(&["charged-cnn", "--worms", "0", "--out", o], 1), "positive integers");
+    fails_with(&fpa(&["charged-cnn", "--test-mu", "1:2:x", "--out", o], 1), "FROM:TO:N");
+    assert!(!out.exists(), "a refused run wrote {o}");
+}

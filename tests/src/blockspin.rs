@@ -210,12 +210,12 @@ pub fn autoencoder_learns_phi4_configurations() {
 
 /// The regression/classification CNNs of the finite-density task: the weight gradients of the
 /// squared error and of the logistic loss against central differences for the EQ, ST and FL
-/// architectures; EQ is invariant under every translation, ST under translations by 4 sites
+/// architectures (EQ and ST with average and with maximum pooling); EQ is invariant under every translation, ST under translations by 4 sites
 /// (not by 1), FL refuses another lattice size; an open worm leaves divergence +1 and −1 at its
 /// two ends and nowhere else.
 pub fn cnn_gradients_invariances_and_flux_violations() {
     use fpa_core::scalar::charged::{ChargedParams, WormChain};
-    use fpa_core::scalar::cnn::{Architecture, Network};
+    use fpa_core::scalar::cnn::{Architecture, Layer, Network};
     let g = Grid { n0: 8, n1: 8 };
     let mut chain = WormChain::new(8, 8, ChargedParams::new(4.01, 1.0, 1.05).unwrap(), 5).unwrap();
     for _ in 0..20 {
@@ -223,8 +223,14 @@ pub fn cnn_gradients_invariances_and_flux_violations() {
     }
     let x = chain.config.channels();
     assert_eq!(x.len(), 4 * 64);
-    for (arch, seed) in [(Architecture::Equivariant, 1), (Architecture::Strided, 2), (Architecture::Flattening, 3)] {
-        let net = Network::build(arch, 4, 3, 2, g);
+    for (arch, pool, seed) in [
+        (Architecture::Equivariant, Layer::MeanPool, 1),
+        (Architecture::Strided, Layer::MeanPool, 2),
+        (Architecture::Flattening, Layer::MeanPool, 3),
+        (Architecture::Equivariant, Layer::MaxPool, 4),
+        (Architecture::Strided, Layer::MaxPool, 5),
+    ] {
+        let net = Network::build(arch, 4, 3, 2, g, pool);
         let mut p = net.init_params(seed);
         // Nonzero biases, so that their gradients are tested too.
         let noise = gaussians(p.len(), seed + 5);

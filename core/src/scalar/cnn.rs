@@ -4,12 +4,12 @@
 //!
 //! A network is a list of [`Layer`]s acting on a field of `channels × sites`
 //! values (channels outermost, sites `x₀ + n₀ x₁`; see [`super::conv`]):
-//! periodic convolutions, per-channel biases, tanh, global average pooling (field → one value per
+//! periodic convolutions, per-channel biases, SiLU, global average or maximum pooling (field → one value per
 //! channel) and a dense layer on the flattened field or pooled vector.
 //! The three architectures of the seed:
 //!
-//! * **EQ** (equivariant): stride-1 convolutions, then global average pooling
-//!   and a dense read-out. Invariant under every translation; runs on any
+//! * **EQ** (equivariant): stride-1 convolutions, then global pooling (average
+//!   for regression, maximum for classification) and a dense read-out. Invariant under every translation; runs on any
 //!   lattice size.
 //! * **ST** (strided): stride-2 convolutions, then pooling and read-out.
 //!   Invariant under translations by multiples of 4 sites (two strides);
@@ -30,15 +30,16 @@ pub enum Layer {
     Conv(Conv2d),
     /// `out[c, x] = in[c, x] + b[c]` on a field of this many channels.
     Bias(usize),
-    Tanh,
+    /// `x σ(x)` (SiLU): smooth, linear for large arguments, so that a regression can
+    /// extrapolate beyond the values it was trained on.
+    Silu,
     /// `out[c] = (1/V) Σ_x in[c, x]`.
     MeanPool,
+    /// `out[c] = max_x in[c, x]` (a local feature anywhere on the lattice).
+    MaxPool,
     /// `out[o] = b[o] + Σ_i w[o, i] in[i]` on the flattened input (weights
     /// `[outputs, inputs]` row-major, then the biases).
-    Dense {
-        inputs: usize,
-        outputs: usize,
-    },
+    Dense { inputs: usize, outputs: usize },
 }
 
 /// The shape of the values between layers.
@@ -102,38 +103,39 @@ pub struct Tape {
 impl Network {
     /// The seed's architecture `arch` with `channels` hidden channels in two
     /// convolutional layers (3×3 for EQ and FL, 2×2 stride 2 for ST), bias and
-    /// tanh after each, for `inputs` input channels on `grid` and `outputs` outputs.
-    pub fn build(arch: Architecture, inputs: usize, channels: usize, outputs: usize, grid: Grid) -> Self {
+    /// SiLU after each, for `inputs` input channels on `grid` and `outputs` outputs;
+    /// `pool` is the global pooling of EQ and ST ([`Layer::MeanPool`] or [`Layer::MaxPool`]).
+    pub fn build(arch: Architecture, inputs: usize, channels: usize, outputs: usize, grid: Grid, pool: Layer) -> Self {
         let conv = |fine, coarse, kernel, stride| Layer::Conv(Conv2d { fine, coarse, kernel, stride });
         let c = channels;
         let layers = match arch {
             Architecture::Equivariant => vec![
                 conv(inputs, c, 3, 1),
                 Layer::Bias(c),
-                Layer::Tanh,
+                Layer::Silu,
                 conv(c, c, 3, 1),
                 Layer::Bias(c),
-                Layer::Tanh,
-                Layer::MeanPool,
+                Layer::Silu,
+                pool,
                 Layer::Dense { inputs: c, outputs },
             ],
             Architecture::Strided => vec![
                 conv(inputs, c, 2, 2),
                 Layer::Bias(c),
-                Layer::Tanh,
+                Layer::Silu,
                 conv(c, c, 2, 2),
                 Layer::Bias(c),
-                Layer::Tanh,
-                Layer::MeanPool,
+                Layer::Silu,
+                pool,
                 Layer::Dense { inputs: c, outputs },
             ],
             Architecture::Flattening => vec![
                 conv(inputs, c, 3, 1),
                 Layer::Bias(c),
-                Layer::Tanh,
+                Layer::Silu,
                 conv(c, 1, 3, 1),
                 Layer::Bias(1),
-                Layer::Tanh,
+                Layer::Silu,
                 Layer::Dense { inputs: grid.sites(), outputs },
             ],
         };
@@ -153,8 +155,8 @@ impl Network {
                     Shape::Field { channels: c.coarse, grid: grid.coarse(c.stride) }
                 }
                 (Layer::Bias(n), s @ Shape::Field { channels, .. }) if n == channels => s,
-                (Layer::Tanh, s) => s,
-                (Layer::MeanPool, Shape::Field { channels, .. }) => Shape::Vector(channels),
+                (Layer::Silu, s) => s,
+                (Layer::MeanPool | Layer::MaxPool, Shape::Field { channels, .. }) => Shape::Vector(channels),
                 (Layer::Dense { inputs, outputs }, s) if s.len() == inputs => Shape::Vector(outputs),
                 (l, s) => {
                     return Err(alloc::format!(
@@ -226,10 +228,14 @@ impl Network {
                     let v = grid.sites();
                     cur.iter().enumerate().map(|(k, &a)| a + w[k / v]).collect()
                 }
-                (Layer::Tanh, _) => cur.iter().map(|&a| libm::tanh(a)).collect(),
+                (Layer::Silu, _) => cur.iter().map(|&a| a * sigmoid(a)).collect(),
                 (Layer::MeanPool, Shape::Field { channels, grid }) => {
                     let v = grid.sites();
                     (0..channels).map(|c| cur[c * v..][..v].iter().sum::<f64>() / v as f64).collect()
+                }
+                (Layer::MaxPool, Shape::Field { channels, grid }) => {
+                    let v = grid.sites();
+                    (0..channels).map(|c| cur[c * v..][..v].iter().fold(f64::NEG_INFINITY, |m, &a| m.max(a))).collect()
                 }
                 (Layer::Dense { inputs, outputs }, _) => (0..outputs)
                     .map(|o| {
@@ -268,17 +274,29 @@ impl Network {
                     }
                     g
                 }
-                (Layer::Tanh, _) => input
+                // d/da [a σ(a)] = σ(a) (1 + a (1 − σ(a)))
+                (Layer::Silu, _) => input
                     .iter()
                     .zip(&g)
                     .map(|(&a, &gy)| {
-                        let y = libm::tanh(a);
-                        gy * (1.0 - y * y)
+                        let s = sigmoid(a);
+                        gy * s * (1.0 + a * (1.0 - s))
                     })
                     .collect(),
                 (Layer::MeanPool, Shape::Field { channels, grid }) => {
                     let v = grid.sites();
                     (0..channels * v).map(|k| g[k / v] / v as f64).collect()
+                }
+                // The gradient goes to the first site holding the maximum.
+                (Layer::MaxPool, Shape::Field { channels, grid }) => {
+                    let v = grid.sites();
+                    let mut gin = vec![0.0; channels * v];
+                    for c in 0..channels {
+                        let row = &input[c * v..][..v];
+                        let arg = (0..v).fold(0, |best, x| if row[x] > row[best] { x } else { best });
+                        gin[c * v + arg] = g[c];
+                    }
+                    gin
                 }
                 (Layer::Dense { inputs, outputs }, _) => {
                     let d = &mut grad[dw];
@@ -317,5 +335,15 @@ impl Network {
         let mut g_out = vec![0.0; t.output.len()];
         g_out[0] = dz;
         (loss, self.backward(p, &t, &g_out))
+    }
+}
+
+/// `1/(1 + e^{−a})`
+fn sigmoid(a: f64) -> f64 {
+    if a >= 0.0 {
+        1.0 / (1.0 + libm::exp(-a))
+    } else {
+        let e = libm::exp(a);
+        e / (1.0 + e)
     }
 }
