@@ -1,7 +1,7 @@
 //! The `fpa` binary end to end: resume after interruption, thread-count
 //! independence of the files, and clear refusals of bad input.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn fpa(args: &[&str], threads: usize) -> Output {
@@ -817,42 +817,24 @@ fn charged_scan_matches_the_free_theory_and_is_thread_independent() {
 #[test]
 fn blockspin_reconstructs_long_distance_observables_and_is_thread_independent() {
     let tmp = tempfile::tempdir().unwrap();
-    let run = |name: &str, threads: usize| {
-        let out = tmp.path().join(name);
-        let args = [
-            "blockspin",
-            "--lattice",
-            "8",
-            "--train",
-            "60",
-            "--test",
-            "60",
-            "--epochs",
-            "60",
-            "--batch",
-            "4",
-            "--channels",
-            "4",
-            "--jacobians",
-            "4",
-            "--quiet",
-            "--out",
-            out.to_str().unwrap(),
-        ];
-        (fpa(&args, threads), out)
-    };
-    let (o1, d1) = run("one", 1);
-    ok(&o1);
-    let (o2, d2) = run("two", 2);
-    ok(&o2);
-    let report = |d: &Path| {
-        let mut v: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(d.join("blockspin.json")).unwrap()).unwrap();
-        v["seconds"] = serde_json::Value::Null;
-        v
-    };
-    let r = report(&d1);
-    assert_eq!(r, report(&d2), "blockspin results depend on the thread count");
+    let args = [
+        "blockspin",
+        "--lattice",
+        "8",
+        "--train",
+        "60",
+        "--test",
+        "60",
+        "--epochs",
+        "60",
+        "--batch",
+        "4",
+        "--channels",
+        "4",
+        "--jacobians",
+        "4",
+    ];
+    let (r, d1) = same_report_on_one_and_two_threads(tmp.path(), &args, "blockspin.json");
     let f = |v: &serde_json::Value| v.as_f64().unwrap();
     let test_loss = f(&r["epochs"][59]["test_loss"]);
     assert!(
@@ -888,44 +870,26 @@ fn blockspin_reconstructs_long_distance_observables_and_is_thread_independent() 
 #[test]
 fn charged_cnn_regresses_the_density_and_is_thread_independent() {
     let tmp = tempfile::tempdir().unwrap();
-    let run = |name: &str, threads: usize| {
-        let out = tmp.path().join(name);
-        let args = [
-            "charged-cnn",
-            "--train-lattice",
-            "8x4",
-            "--test-lattice",
-            "8x4,16x4",
-            "--test-mu",
-            "1.05",
-            "--train",
-            "200",
-            "--test",
-            "40",
-            "--epochs",
-            "15",
-            "--channels",
-            "4",
-            "--worms",
-            "1",
-            "--quiet",
-            "--out",
-            out.to_str().unwrap(),
-        ];
-        (fpa(&args, threads), out)
-    };
-    let (o1, d1) = run("one", 1);
-    ok(&o1);
-    let (o2, d2) = run("two", 2);
-    ok(&o2);
-    let report = |d: &Path| {
-        let mut v: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(d.join("charged_cnn.json")).unwrap()).unwrap();
-        v["seconds"] = serde_json::Value::Null;
-        v
-    };
-    let r = report(&d1);
-    assert_eq!(r, report(&d2), "charged-cnn results depend on the thread count");
+    let args = [
+        "charged-cnn",
+        "--train-lattice",
+        "8x4",
+        "--test-lattice",
+        "8x4,16x4",
+        "--test-mu",
+        "1.05",
+        "--train",
+        "200",
+        "--test",
+        "40",
+        "--epochs",
+        "15",
+        "--channels",
+        "4",
+        "--worms",
+        "1",
+    ];
+    let (r, d1) = same_report_on_one_and_two_threads(tmp.path(), &args, "charged_cnn.json");
     let archs = r["architectures"].as_array().unwrap();
     assert_eq!(archs.iter().map(|a| a["architecture"].as_str().unwrap()).collect::<Vec<_>>(), ["EQ", "ST", "FL"]);
     let eq = &archs[0];
@@ -952,4 +916,22 @@ fn charged_cnn_regresses_the_density_and_is_thread_independent() {
     fails_with(&fpa(&["charged-cnn", "--worms", "0", "--out", o], 1), "positive integers");
     fails_with(&fpa(&["charged-cnn", "--test-mu", "1:2:x", "--out", o], 1), "FROM:TO:N");
     assert!(!out.exists(), "a refused run wrote {o}");
+}
+
+/// Runs `fpa ARGS --quiet --out DIR` on 1 and on 2 threads, checks that both succeed and write the
+/// same `json` report (apart from its `seconds`), and returns the report and the first run's
+/// directory.
+fn same_report_on_one_and_two_threads(tmp: &Path, args: &[&str], json: &str) -> (serde_json::Value, PathBuf) {
+    let run = |name: &str, threads: usize| {
+        let out = tmp.join(name);
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--quiet", "--out", out.to_str().unwrap()]);
+        ok(&fpa(&all, threads));
+        let mut v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join(json)).unwrap()).unwrap();
+        v["seconds"] = serde_json::Value::Null;
+        (v, out)
+    };
+    let ((one, dir), (two, _)) = (run("one", 1), run("two", 2));
+    assert_eq!(one, two, "{} depends on the thread count", args[0]);
+    (one, dir)
 }

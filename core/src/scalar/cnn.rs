@@ -108,37 +108,18 @@ impl Network {
     pub fn build(arch: Architecture, inputs: usize, channels: usize, outputs: usize, grid: Grid, pool: Layer) -> Self {
         let conv = |fine, coarse, kernel, stride| Layer::Conv(Conv2d { fine, coarse, kernel, stride });
         let c = channels;
-        let layers = match arch {
-            Architecture::Equivariant => vec![
-                conv(inputs, c, 3, 1),
-                Layer::Bias(c),
-                Layer::Silu,
-                conv(c, c, 3, 1),
-                Layer::Bias(c),
-                Layer::Silu,
-                pool,
-                Layer::Dense { inputs: c, outputs },
-            ],
-            Architecture::Strided => vec![
-                conv(inputs, c, 2, 2),
-                Layer::Bias(c),
-                Layer::Silu,
-                conv(c, c, 2, 2),
-                Layer::Bias(c),
-                Layer::Silu,
-                pool,
-                Layer::Dense { inputs: c, outputs },
-            ],
-            Architecture::Flattening => vec![
-                conv(inputs, c, 3, 1),
-                Layer::Bias(c),
-                Layer::Silu,
-                conv(c, 1, 3, 1),
+        let (k, s) = if arch == Architecture::Strided { (2, 2) } else { (3, 1) };
+        let mut layers = vec![conv(inputs, c, k, s), Layer::Bias(c), Layer::Silu];
+        if arch == Architecture::Flattening {
+            layers.extend([
+                conv(c, 1, k, s),
                 Layer::Bias(1),
                 Layer::Silu,
                 Layer::Dense { inputs: grid.sites(), outputs },
-            ],
-        };
+            ]);
+        } else {
+            layers.extend([conv(c, c, k, s), Layer::Bias(c), Layer::Silu, pool, Layer::Dense { inputs: c, outputs }]);
+        }
         Network { layers, inputs, grid }
     }
 
