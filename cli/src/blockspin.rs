@@ -57,7 +57,7 @@ pub struct BlockspinArgs {
     pub jacobians: usize,
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Output directory: blockspin.json, loss.svg, propagator.svg, singular.svg
+    /// Output directory: blockspin.json, report.html, loss.svg, propagator.svg, singular.svg
     #[arg(long)]
     pub out: PathBuf,
     #[arg(long)]
@@ -114,6 +114,8 @@ pub struct BlockspinReport {
     pub kappa: f64,
     pub lambda: f64,
     pub seed: u64,
+    /// configurations whose Jacobians were computed
+    pub jacobians: usize,
     pub train_configs: usize,
     pub test_configs: usize,
     pub epochs: Vec<EpochRecord>,
@@ -336,6 +338,7 @@ pub fn run(args: &BlockspinArgs) -> Result<BlockspinReport> {
         kappa: args.kappa,
         lambda: args.lambda,
         seed: args.seed,
+        jacobians: args.jacobians,
         train_configs: args.train,
         test_configs: args.test,
         epochs,
@@ -350,6 +353,7 @@ pub fn run(args: &BlockspinArgs) -> Result<BlockspinReport> {
     };
     write_json(&args.out.join("blockspin.json"), &report)?;
     plot(args, &report)?;
+    write_report(&args.out, &report)?;
     if !args.quiet {
         print_summary(&report);
     }
@@ -441,4 +445,69 @@ fn print_summary(r: &BlockspinReport) {
     for j in &r.observable_jacobians {
         eprintln!("d{}/dy: norm {:.3e}, uniform fraction {:.3}", j.observable, j.norm[0], j.uniform_fraction[0]);
     }
+}
+
+/// `report.html`: the run on one offline page (settings, observables table, Jacobians, plots inline).
+fn write_report(dir: &std::path::Path, r: &BlockspinReport) -> Result<()> {
+    use crate::report::{esc, page_start, svg};
+    use std::fmt::Write;
+    let mut h = page_start("fpa: neural block spinning");
+    let last = r.epochs.last().map_or(f64::NAN, |e| e.test_loss);
+    let _ = write!(
+        h,
+        "<h1>Neural block spinning, real &phi;<sup>4</sup></h1><p>{} — {}&times;{} lattice, &kappa; = {}, &lambda; = {}, \
+         {} training and {} test configurations, {:.0} s.</p><p>Network: {} ({} weights). Test reconstruction loss \
+         {:.4} against {:.4} for naive 2&times;2 block means and &lang;&phi;&sup2;&rang; = {:.4}.</p>",
+        esc(&r.program),
+        r.lattice,
+        r.lattice,
+        r.kappa,
+        r.lambda,
+        r.train_configs,
+        r.test_configs,
+        r.seconds,
+        esc(&r.network),
+        r.parameters,
+        last,
+        r.block_mean_loss,
+        r.original.phi2[0]
+    );
+    h.push_str(
+        "<h2>Observables</h2><table><tr><th></th><th>&lang;|M|&rang;</th><th>&chi;</th><th>U<sub>L</sub></th>\
+         <th>&lang;&phi;&sup2;&rang;</th><th>G(L/2)</th></tr>",
+    );
+    for (name, o) in [("original", &r.original), ("reconstructed", &r.reconstructed), ("block spins", &r.latent)] {
+        let g = o.propagator.last().copied().unwrap_or([f64::NAN; 2]);
+        let _ = write!(
+            h,
+            "<tr><th>{name}</th><td>{:.4}({:.4})</td><td>{:.2}({:.2})</td><td>{:.4}({:.4})</td><td>{:.4}({:.4})</td>\
+             <td>{:.3}({:.3})</td></tr>",
+            o.abs_m[0], o.abs_m[1], o.chi[0], o.chi[1], o.binder[0], o.binder[1], o.phi2[0], o.phi2[1], g[0], g[1]
+        );
+    }
+    h.push_str("</table><p>The block spins live on the (L/2)&sup2; lattice; their G(L/2) is at 2&times;(L/4) fine spacings.</p>");
+    let sv =
+        |s: &Spectrum| s.singular_values.iter().take(12).map(|v| format!("{:.3}", v[0])).collect::<Vec<_>>().join(", ");
+    let _ = write!(
+        h,
+        "<h2>Latent space</h2><p>Singular values (mean over {} configurations) of {}: {} &hellip;</p><p>Of {}: {}</p><ul>",
+        r.jacobians,
+        esc(&r.decoder_jacobian.what),
+        sv(&r.decoder_jacobian),
+        esc(&r.propagator_jacobian.what),
+        sv(&r.propagator_jacobian)
+    );
+    for j in &r.observable_jacobians {
+        let _ = write!(
+            h,
+            "<li>&part;{}/&part;y: norm {:.3e}, weight on the uniform latent direction {:.3}</li>",
+            j.observable, j.norm[0], j.uniform_fraction[0]
+        );
+    }
+    h.push_str("</ul><h2>Plots</h2><div class=\"grid\">");
+    for f in ["loss.svg", "propagator.svg", "singular.svg"] {
+        h.push_str(&svg(&dir.join(f)));
+    }
+    h.push_str("</div></body></html>");
+    crate::files::write_atomic(&dir.join("report.html"), h.as_bytes())
 }

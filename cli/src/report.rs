@@ -7,12 +7,12 @@ use anyhow::Result;
 use std::fmt::Write;
 use std::path::Path;
 
-fn esc(s: &str) -> String {
+pub(crate) fn esc(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
 /// The SVG file's content for inline use (empty note if missing).
-fn svg(path: &Path) -> String {
+pub(crate) fn svg(path: &Path) -> String {
     match std::fs::read_to_string(path) {
         Ok(s) => s.find("<svg").map(|i| s[i..].to_string()).unwrap_or(s),
         Err(_) => format!("<p><em>missing plot {}</em></p>", esc(&path.display().to_string())),
@@ -23,16 +23,23 @@ fn e(x: f64) -> String {
     format!("{x:.3e}")
 }
 
-pub fn write(dir: &Path, s: &Summary) -> Result<()> {
-    let mut h = String::new();
+/// The start of a report page: head, title and the house style, up to `<body>`.
+pub(crate) fn page_start(title: &str) -> String {
+    let mut h = String::from("<!doctype html><html><head><meta charset=\"utf-8\"><title>");
+    h.push_str(&esc(title));
     h.push_str(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>fpa: fixed point action report</title><style>\
+        "</title><style>\
 body{font-family:system-ui,sans-serif;max-width:1000px;margin:2em auto;color:#222;line-height:1.45}\
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}\
 th{background:#f2f2f2}h1,h2{border-bottom:1px solid #ddd}.grid{display:flex;flex-wrap:wrap;gap:8px}\
 .grid svg{width:480px;height:auto}svg{max-width:100%;height:auto}.good{color:#070}.bad{color:#a00}code{background:#f5f5f5}\
 </style></head><body>",
     );
+    h
+}
+
+pub fn write(dir: &Path, s: &Summary) -> Result<()> {
+    let mut h = page_start("fpa: fixed point action report");
     let last = &s.rounds[s.best_round];
     let _ = write!(
         h,

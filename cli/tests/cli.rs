@@ -851,7 +851,7 @@ fn blockspin_reconstructs_long_distance_observables_and_is_thread_independent() 
     assert!(f(&rec["phi2"][0]) < f(&orig["phi2"][0]), "reconstruction did not lose UV fluctuations");
     assert!(f(&r["observable_jacobians"][0]["uniform_fraction"][0]) > 0.95, "dM/dy not along the uniform direction");
     assert_eq!(r["decoder_jacobian"]["singular_values"].as_array().unwrap().len(), 16);
-    for plot in ["loss.svg", "propagator.svg", "singular.svg"] {
+    for plot in ["loss.svg", "propagator.svg", "singular.svg", "report.html"] {
         assert!(d1.join(plot).exists(), "{plot} missing");
     }
     let out = tmp.path().join("bad");
