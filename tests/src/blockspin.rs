@@ -200,6 +200,7 @@ pub fn autoencoder_learns_phi4_configurations() {
         "test loss {end_test}: at the start {start}, of 2x2 block means {block_mean_loss}, <phi^2> {phi2}"
     );
     assert!(end_train < 0.95 * block_mean_loss, "train loss {end_train}");
+    #[cfg(feature = "rayon")]
     for threads in [1, 2] {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
         assert!(pool.install(run).1 == p, "training on {threads} threads gives other weights");
