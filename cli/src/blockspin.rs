@@ -150,9 +150,10 @@ fn observables(configs: &[Vec<f64>], l: usize) -> Observables {
         })
         .collect();
     let s: Phi4Summary = summarise(&series, l * l, 20);
+    let per_config: Vec<Vec<f64>> = configs.iter().map(|c| correlator(c, l)).collect();
     let g: Vec<[f64; 2]> = (0..=l / 2)
         .map(|t| {
-            let per: Vec<f64> = configs.iter().map(|c| correlator(c, l)[t]).collect();
+            let per: Vec<f64> = per_config.iter().map(|c| c[t]).collect();
             let (m, e) = binned_mean_error(&per, 20);
             [m, e]
         })
