@@ -1,10 +1,17 @@
 //! Heatbath and overrelaxation sweeps on 8^4 and 16^4 (double precision), on
 //! one thread and on all threads. Divide the time per sweep by the number of
 //! links (4 L^4) for ns per link update; baselines in `shared/baselines.md`.
+//! `heatbath` and `overrelax` take the lane-packed path (eight sites per
+//! pack, packing and unpacking included); `... one site` the reference path;
+//! `compound` is one `WilsonChain` step (1 heatbath + 4 overrelaxation sweeps,
+//! packed once), per link and sweep: divide by 5 for ns per link update.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use fpa_core::lattice::{GaugeField, Geometry};
-use fpa_core::mc::heatbath::{heatbath_sweep, overrelax_sweep};
+use fpa_core::mc::heatbath::{
+    apply_updates_one_site, compound_sweep_updates, heatbath_sweep, overrelax_sweep, overrelax_updates,
+};
+use fpa_core::mc::WilsonChain;
 use std::sync::Arc;
 
 fn bench(c: &mut Criterion) {
@@ -31,6 +38,19 @@ fn bench(c: &mut Criterion) {
             });
             g.bench_function(BenchmarkId::new("overrelax", format!("{threads} threads")), |b| {
                 b.iter(|| pool.install(|| overrelax_sweep(&mut u)))
+            });
+            g.bench_function(BenchmarkId::new("heatbath one site", format!("{threads} threads")), |b| {
+                b.iter(|| {
+                    pool.install(|| apply_updates_one_site(&mut u, compound_sweep_updates(4, 0), 6.0, 1, sweep));
+                    sweep += 1;
+                })
+            });
+            g.bench_function(BenchmarkId::new("overrelax one site", format!("{threads} threads")), |b| {
+                b.iter(|| pool.install(|| apply_updates_one_site(&mut u, overrelax_updates(4), 0.0, 0, 0)))
+            });
+            let mut chain = WilsonChain::new(u.clone(), 6.0, 4, 1, 100).unwrap();
+            g.bench_function(BenchmarkId::new("compound 1+4", format!("{threads} threads")), |b| {
+                b.iter(|| pool.install(|| chain.step()))
             });
             if all == 1 {
                 break;

@@ -6,7 +6,7 @@
 //! the derivative of the gradient along `r` (forward-over-reverse): this is how
 //! the weight gradient of the invariant loss `Σ r·D` is computed.
 
-use crate::real::Real;
+use crate::real::{Real, Ring};
 use core::iter::Sum;
 use core::ops::{Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Sub, SubAssign};
 
@@ -114,12 +114,15 @@ impl<T: Real> Sum for Dual<T> {
     }
 }
 
-impl<T: Real> Real for Dual<T> {
-    const EPSILON: f64 = T::EPSILON;
+impl<T: Real> Ring for Dual<T> {
     #[inline(always)]
     fn from_f64(x: f64) -> Self {
         Dual::constant(T::from_f64(x))
     }
+}
+
+impl<T: Real> Real for Dual<T> {
+    const EPSILON: f64 = T::EPSILON;
     #[inline(always)]
     fn to_f64(self) -> f64 {
         self.v.to_f64()

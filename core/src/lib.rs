@@ -21,6 +21,7 @@ pub mod gemm;
 #[cfg(feature = "std")]
 pub mod host;
 pub mod io;
+pub mod lanes;
 pub mod lattice;
 pub mod lcnn;
 pub mod mc;
@@ -36,4 +37,4 @@ pub mod su3;
 pub mod svd;
 
 pub use dual::Dual;
-pub use real::Real;
+pub use real::{Real, Ring};

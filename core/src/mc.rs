@@ -3,6 +3,7 @@
 
 pub mod heatbath;
 pub mod hmc;
+pub mod packed;
 pub mod su2_sampler;
 
 pub use heatbath::{heatbath_sweep, overrelax_sweep, McError, SlabChain, WilsonChain};

@@ -11,9 +11,38 @@ use core::fmt::Debug;
 use core::iter::Sum;
 use core::ops::{Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Sub, SubAssign};
 
+/// The arithmetic that matrix products need: `f32`, `f64`, dual numbers, and
+/// packs of `f64` lanes ([`crate::lanes::F64x8`], one lane per lattice site) on
+/// which the same code runs operation for operation.
+pub trait Ring:
+    Copy
+    + Send
+    + Sync
+    + 'static
+    + Add<Output = Self>
+    + Sub<Output = Self>
+    + Mul<Output = Self>
+    + Neg<Output = Self>
+    + AddAssign
+    + SubAssign
+    + MulAssign
+{
+    /// `x` (in every lane of a lane pack).
+    fn from_f64(x: f64) -> Self;
+    #[inline(always)]
+    fn zero() -> Self {
+        Self::from_f64(0.0)
+    }
+    #[inline(always)]
+    fn one() -> Self {
+        Self::from_f64(1.0)
+    }
+}
+
 /// A real scalar: `f32`, `f64` or a dual number over one of them.
 pub trait Real:
-    Copy
+    Ring
+    + Copy
     + Debug
     + Default
     + PartialEq
@@ -34,7 +63,6 @@ pub trait Real:
 {
     /// Machine epsilon of the underlying float type.
     const EPSILON: f64;
-    fn from_f64(x: f64) -> Self;
     /// The value (the primal part of a dual number).
     fn to_f64(self) -> f64;
     fn sqrt(self) -> Self;
@@ -50,14 +78,6 @@ pub trait Real:
     #[inline(always)]
     fn mul_f64(self, s: f64) -> Self {
         self * Self::from_f64(s)
-    }
-    #[inline(always)]
-    fn zero() -> Self {
-        Self::from_f64(0.0)
-    }
-    #[inline(always)]
-    fn one() -> Self {
-        Self::from_f64(1.0)
     }
     #[inline(always)]
     fn powi(self, n: i32) -> Self {
@@ -168,13 +188,15 @@ pub fn sqrt_f32(x: f32) -> f32 {
 
 macro_rules! impl_real {
     ($t:ty, $sqrt:path, $exp:path, $ln:path, $sin:path, $cos:path, $acos:path, $atan2:path $(, $extra:item)*) => {
-        impl Real for $t {
-            $($extra)*
-            const EPSILON: f64 = <$t>::EPSILON as f64;
+        impl Ring for $t {
             #[inline(always)]
             fn from_f64(x: f64) -> Self {
                 x as $t
             }
+        }
+        impl Real for $t {
+            $($extra)*
+            const EPSILON: f64 = <$t>::EPSILON as f64;
             #[inline(always)]
             fn to_f64(self) -> f64 {
                 self as f64

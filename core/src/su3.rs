@@ -1,6 +1,28 @@
 //! SU(3) matrices, the su(3) algebra, the exponential map, projections,
 //! SU(2) subgroups and random elements.
 
+/// `for $i in 0..3 $body`, written out three times (`$i` a constant in each
+/// copy). The 3 × 3 loops of `Mat3` on lane packs ([`crate::lanes::F64x8`])
+/// were turned into gathers by the loop vectoriser; written out, they go to
+/// the straight-line (SLP) vectoriser, which keeps every pack in registers.
+/// On scalars the operations and their order are the loop's.
+macro_rules! for3 {
+    ($i:ident, $body:block) => {{
+        {
+            let $i: usize = 0;
+            $body
+        }
+        {
+            let $i: usize = 1;
+            $body
+        }
+        {
+            let $i: usize = 2;
+            $body
+        }
+    }};
+}
+
 pub mod algebra;
 pub mod complex;
 pub mod expm;

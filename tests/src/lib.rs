@@ -54,6 +54,7 @@ macro_rules! portable_checks {
             mc::su2_heatbath_matches_target_distribution,
             mc::overrelaxation_conserves_action,
             mc::checkerboard_write_back_sets_one_parity,
+            mc::packed_updates_are_the_one_site_updates_bit_for_bit,
             phi4::phi4_action_is_the_lattice_action,
             phi4::phi4_gaussian_theory_is_exact,
             phi4::phi4_wolff_update_keeps_the_distribution,

@@ -4,8 +4,49 @@
 use super::Action;
 use crate::lattice::GaugeField;
 use crate::observe::plaquette::plaquette_deficit_sum;
-use crate::real::Real;
+use crate::real::{Real, Ring};
 use crate::su3::{link_derivative, Mat3, Su3Alg};
+
+/// Where [`staple_in`] reads links: a gauge field one site at a time, or a
+/// lane-packed field ([`crate::lattice::packed::PackedField`]) eight sites at once.
+pub trait LinkSource {
+    /// A site (or a pack of sites, one per lane).
+    type Site: Copy;
+    type Scalar: Ring;
+    /// A link as read: a reference into a field, or a value built on the fly.
+    type Link<'a>: core::ops::Deref<Target = Mat3<Self::Scalar>>
+    where
+        Self: 'a;
+    fn nd(&self) -> usize;
+    /// `x + mu-hat`
+    fn site_up(&self, x: Self::Site, mu: usize) -> Self::Site;
+    /// `x − mu-hat`
+    fn site_dn(&self, x: Self::Site, mu: usize) -> Self::Site;
+    /// `U_mu(x)`
+    fn link_at(&self, x: Self::Site, mu: usize) -> Self::Link<'_>;
+}
+
+impl<T: Real> LinkSource for GaugeField<T> {
+    type Site = usize;
+    type Scalar = T;
+    type Link<'a> = &'a Mat3<T>;
+    #[inline(always)]
+    fn nd(&self) -> usize {
+        GaugeField::nd(self)
+    }
+    #[inline(always)]
+    fn site_up(&self, x: usize, mu: usize) -> usize {
+        self.geometry().up(x, mu)
+    }
+    #[inline(always)]
+    fn site_dn(&self, x: usize, mu: usize) -> usize {
+        self.geometry().dn(x, mu)
+    }
+    #[inline(always)]
+    fn link_at(&self, x: usize, mu: usize) -> &Mat3<T> {
+        self.link(x, mu)
+    }
+}
 
 /// The sum of the `2(D−1)` staples `K` around `U_mu(x)`, oriented so that
 /// `U_mu(x)·K` is the sum of the plaquettes that start with `U_mu(x)`:
@@ -13,20 +54,26 @@ use crate::su3::{link_derivative, Mat3, Su3Alg};
 /// `K = Σ_{nu≠mu} U_nu(x+mu) U_mu(x+nu)† U_nu(x)† + U_nu(x+mu−nu)† U_mu(x−nu)† U_nu(x−nu)`.
 #[inline(always)]
 pub fn staple<T: Real>(u: &GaugeField<T>, x: usize, mu: usize) -> Mat3<T> {
-    let g = u.geometry();
-    let xp = g.up(x, mu);
+    staple_in(u, x, mu)
+}
+
+/// [`staple`] for any [`LinkSource`]: the same operations in the same order,
+/// so a lane-packed field gives every lane the bits of the scalar staple.
+#[inline(always)]
+pub fn staple_in<S: LinkSource>(u: &S, x: S::Site, mu: usize) -> Mat3<S::Scalar> {
+    let xp = u.site_up(x, mu);
     let mut k = Mat3::zero();
     for nu in 0..u.nd() {
         if nu == mu {
             continue;
         }
         // upper: U_nu(x+mu) U_mu(x+nu)† U_nu(x)†
-        let up = u.link(xp, nu).mul_adj(u.link(g.up(x, nu), mu));
-        k += up.mul_adj(u.link(x, nu));
+        let up = u.link_at(xp, nu).mul_adj(&u.link_at(u.site_up(x, nu), mu));
+        k += up.mul_adj(&u.link_at(x, nu));
         // lower: (U_mu(x−nu) U_nu(x−nu+mu))† U_nu(x−nu)
-        let xm = g.dn(x, nu);
-        let lo = u.link(xm, mu) * u.link(g.dn(xp, nu), nu);
-        k += lo.adj_mul(u.link(xm, nu));
+        let xm = u.site_dn(x, nu);
+        let lo = *u.link_at(xm, mu) * *u.link_at(u.site_dn(xp, nu), nu);
+        k += lo.adj_mul(&u.link_at(xm, nu));
     }
     k
 }

@@ -14,9 +14,11 @@
 
 use super::su2_sampler::sample_su2;
 use crate::action::staple;
+use crate::lanes::{mat_lane, set_mat_lane, Lanes};
+use crate::lattice::packed::{PackedField, PackedLayout};
 use crate::lattice::slab::{Links, SlabComm};
 use crate::lattice::{GaugeField, SlabField};
-use crate::real::Real;
+use crate::real::{Real, Ring};
 use crate::rng::{domain, Rng};
 use crate::su3::random::haar_su2;
 use crate::su3::su2::{left_multiply, product_block_quaternion, qconj, qmul, Quaternion, SUBGROUPS};
@@ -56,34 +58,10 @@ pub fn check_updatable<T: Real>(u: &GaugeField<T>, beta: f64) -> Result<(), McEr
     Ok(())
 }
 
-#[inline(always)]
-fn normalised<T: Real>(a: &Quaternion<T>) -> Option<(f64, Quaternion<T>)> {
-    let k = (a[0] * a[0] + a[1] * a[1] + a[2] * a[2] + a[3] * a[3]).sqrt();
-    if k.to_f64() > 1e-300 {
-        let inv = T::one() / k;
-        Some((k.to_f64(), [a[0] * inv, a[1] * inv, a[2] * inv, a[3] * inv]))
-    } else {
-        None
-    }
-}
-
 /// New value of `U_mu(x)` after one heatbath hit in each SU(2) subgroup.
 #[inline]
 pub fn heatbath_link<T: Real>(u: &GaugeField<T>, x: usize, mu: usize, beta: f64, rng: &mut Rng) -> Mat3<T> {
-    let k = staple(u, x, mu);
-    let mut link = *u.link(x, mu);
-    for &(p, q) in &SUBGROUPS {
-        let a = product_block_quaternion(&link, &k, p, q);
-        let r: Quaternion<T> = match normalised(&a) {
-            Some((norm, v)) => {
-                let y = sample_su2(2.0 * beta * norm / 3.0, rng).map(T::from_f64);
-                qmul(&y, &qconj(&v))
-            }
-            None => haar_su2(rng).map(T::from_f64),
-        };
-        left_multiply(&r, &mut link, p, q);
-    }
-    reunitarize(&link)
+    heatbath_hits(*u.link(x, mu), &staple(u, x, mu), beta, core::slice::from_mut(rng))
 }
 
 /// New value of `U_mu(x)` after one overrelaxation step in each subgroup.
@@ -91,13 +69,92 @@ pub fn heatbath_link<T: Real>(u: &GaugeField<T>, x: usize, mu: usize, beta: f64,
 /// compound sweep starts with a heatbath sweep, which reunitarises.)
 #[inline]
 pub fn overrelax_link<T: Real>(u: &GaugeField<T>, x: usize, mu: usize) -> Mat3<T> {
-    let k = staple(u, x, mu);
-    let mut link = *u.link(x, mu);
+    overrelax_hits(*u.link(x, mu), &staple(u, x, mu))
+}
+
+/// The quaternion part `a` of block `(p, q)` of `U K` as `k v` with `v ∈ SU(2)`:
+/// returns `(k, v)`, lane by lane. (Where `k ≤ 1e-300` the caller ignores `v`.)
+#[inline(always)]
+fn block_norm_and_direction<V: Lanes>(link: &Mat3<V>, staple: &Mat3<V>, p: usize, q: usize) -> (V, Quaternion<V>) {
+    let a = product_block_quaternion(link, staple, p, q);
+    let k = (a[0] * a[0] + a[1] * a[1] + a[2] * a[2] + a[3] * a[3]).lane_sqrt();
+    let inv = V::one().lane_div(k);
+    (k, [a[0] * inv, a[1] * inv, a[2] * inv, a[3] * inv])
+}
+
+/// Whether a subgroup block of norm `k` is used; below 1e-300 (or NaN) it
+/// counts as zero (heatbath: a Haar draw; overrelaxation: no change).
+#[inline(always)]
+fn block_is_nonzero(k: f64) -> bool {
+    k > 1e-300
+}
+
+/// One heatbath hit per SU(2) subgroup on `link` with staple sum `staple`,
+/// then reunitarisation, for every lane (`V::LANES` sites at once, lane `i`
+/// drawing from `rngs[i]`). Lane `i` gets the bits a single site gets.
+#[inline(always)]
+pub fn heatbath_hits<V: Lanes>(mut link: Mat3<V>, staple: &Mat3<V>, beta: f64, rngs: &mut [Rng]) -> Mat3<V> {
+    debug_assert_eq!(rngs.len(), V::LANES);
     for &(p, q) in &SUBGROUPS {
-        let a = product_block_quaternion(&link, &k, p, q);
-        if let Some((_, v)) = normalised(&a) {
-            let vd = qconj(&v);
-            left_multiply(&qmul(&vd, &vd), &mut link, p, q);
+        let (k, v) = block_norm_and_direction(&link, staple, p, q);
+        // y ∝ exp(α y₀) with α = 2βk/3, then R = y v†; a vanishing block gets a Haar element.
+        let mut y = [V::zero(); 4];
+        let mut haar = [None; crate::lanes::PACK];
+        for (i, rng) in rngs.iter_mut().enumerate() {
+            let norm = k.lane(i).to_f64();
+            let yi = if block_is_nonzero(norm) {
+                sample_su2(2.0 * beta * norm / 3.0, rng)
+            } else {
+                let h = haar_su2(rng);
+                haar[i] = Some(h);
+                h
+            };
+            for (c, yc) in y.iter_mut().zip(yi) {
+                c.set_lane(i, <V::Scalar as Ring>::from_f64(yc));
+            }
+        }
+        let mut r = qmul(&y, &qconj(&v));
+        if haar.iter().any(Option::is_some) {
+            use_haar_draws(&mut r, &haar);
+        }
+        left_multiply(&r, &mut link, p, q);
+    }
+    reunitarize(&link)
+}
+
+/// Lanes with a vanishing block take their Haar draw as the rotation (rare:
+/// kept out of the vectorised path).
+#[cold]
+fn use_haar_draws<V: Lanes>(r: &mut Quaternion<V>, haar: &[Option<[f64; 4]>]) {
+    for (i, h) in haar.iter().enumerate().take(V::LANES) {
+        if let Some(h) = h {
+            for (c, hc) in r.iter_mut().zip(h) {
+                c.set_lane(i, <V::Scalar as Ring>::from_f64(*hc));
+            }
+        }
+    }
+}
+
+/// Lanes whose block vanished keep their link from before the rotation.
+#[cold]
+fn keep_vanishing_blocks<V: Lanes>(link: &mut Mat3<V>, before: &Mat3<V>, k: V) {
+    for i in 0..V::LANES {
+        if !block_is_nonzero(k.lane(i).to_f64()) {
+            set_mat_lane(link, i, &mat_lane(before, i));
+        }
+    }
+}
+
+/// One overrelaxation step per SU(2) subgroup, `U ← (v†)² U`, for every lane.
+#[inline(always)]
+pub fn overrelax_hits<V: Lanes>(mut link: Mat3<V>, staple: &Mat3<V>) -> Mat3<V> {
+    for &(p, q) in &SUBGROUPS {
+        let (k, v) = block_norm_and_direction(&link, staple, p, q);
+        let vd = qconj(&v);
+        let before = link;
+        left_multiply(&qmul(&vd, &vd), &mut link, p, q);
+        if (0..V::LANES).any(|i| !block_is_nonzero(k.lane(i).to_f64())) {
+            keep_vanishing_blocks(&mut link, &before, k);
         }
     }
     link
@@ -143,23 +200,57 @@ fn keyed_heatbath_link<T: Real>(
 /// One heatbath sweep over every link. `sweep` numbers the sweep within the
 /// run and selects the random streams.
 pub fn heatbath_sweep<T: Real>(u: &mut GaugeField<T>, beta: f64, seed: u64, sweep: u64) {
-    let mut scratch = checkerboard_scratch(u);
-    for mu in 0..u.nd() {
-        for parity in 0..2 {
-            update_checkerboard(u, &mut scratch, mu, parity, |f, x| {
-                keyed_heatbath_link(f, x, x, mu, beta, seed, sweep)
-            });
-        }
-    }
+    let nd = u.nd();
+    apply_updates(u, compound_sweep_updates(nd, 0), beta, seed, sweep);
 }
 
 /// One overrelaxation sweep over every link (deterministic).
 pub fn overrelax_sweep<T: Real>(u: &mut GaugeField<T>) {
-    let mut scratch = checkerboard_scratch(u);
-    for mu in 0..u.nd() {
-        for parity in 0..2 {
-            update_checkerboard(u, &mut scratch, mu, parity, |f, x| overrelax_link(f, x, mu));
+    let nd = u.nd();
+    apply_updates(u, overrelax_updates(nd), 0.0, 0, 0);
+}
+
+/// `u` as a double-precision field, the one the packed path takes.
+fn as_f64_field<T: Real>(u: &mut GaugeField<T>) -> Option<&mut GaugeField<f64>> {
+    (u as &mut dyn core::any::Any).downcast_mut::<GaugeField<f64>>()
+}
+
+/// Applies `updates` in order (`sweep` selects the heatbath streams): eight
+/// sites at a time on the lane-packed layout for `f64` fields whose lattice
+/// has one ([`super::packed`]), else one site at a time. Both give the same bits.
+pub fn apply_updates<T: Real>(
+    u: &mut GaugeField<T>,
+    updates: impl IntoIterator<Item = Update>,
+    beta: f64,
+    seed: u64,
+    sweep: u64,
+) {
+    let updates: Vec<Update> = updates.into_iter().collect();
+    if let Some(f) = as_f64_field(u) {
+        if super::packed::run_packed(f, updates.iter().copied(), beta, seed, sweep, crate::simd::kernel()) {
+            return;
         }
+    }
+    apply_updates_one_site(u, updates, beta, seed, sweep);
+}
+
+/// [`apply_updates`] one site at a time (the reference path, any lattice and scalar).
+pub fn apply_updates_one_site<T: Real>(
+    u: &mut GaugeField<T>,
+    updates: impl IntoIterator<Item = Update>,
+    beta: f64,
+    seed: u64,
+    sweep: u64,
+) {
+    let mut scratch = checkerboard_scratch(u);
+    for Update { heatbath, mu, parity } in updates {
+        update_checkerboard(u, &mut scratch, mu, parity, |f, x| {
+            if heatbath {
+                keyed_heatbath_link(f, x, x, mu, beta, seed, sweep)
+            } else {
+                overrelax_link(f, x, mu)
+            }
+        });
     }
 }
 
@@ -178,6 +269,11 @@ pub fn compound_sweep_updates(nd: usize, n_or: usize) -> impl Iterator<Item = Up
     (0..1 + n_or).flat_map(move |s| {
         (0..nd).flat_map(move |mu| (0..2).map(move |parity| Update { heatbath: s == 0, mu, parity }))
     })
+}
+
+/// The updates of one overrelaxation sweep: `mu = 0 … D−1`, parity 0 then 1.
+pub fn overrelax_updates(nd: usize) -> impl Iterator<Item = Update> {
+    (0..nd).flat_map(move |mu| (0..2).map(move |parity| Update { heatbath: false, mu, parity }))
 }
 
 /// Applies one update to the owned links of a slab (`sweep` selects the heatbath streams):
@@ -237,13 +333,29 @@ impl<T: Real> WilsonChain<T> {
     /// [`Self::step`], calling `after` when the heatbath sweep is done and again when the
     /// overrelaxation sweeps are (a caller times the two phases with it; the core has no clock).
     pub fn step_observed(&mut self, mut after: impl FnMut(Phase)) {
-        heatbath_sweep(&mut self.field, self.beta, self.seed, self.sweeps);
-        after(Phase::Heatbath);
-        for _ in 0..self.n_or {
-            overrelax_sweep(&mut self.field);
-        }
-        after(Phase::Overrelax);
+        let nd = self.field.nd();
+        let (beta, seed, sweep) = (self.beta, self.seed, self.sweeps);
+        let heatbath = compound_sweep_updates(nd, 0);
+        let overrelax = (0..self.n_or).flat_map(move |_| overrelax_updates(nd));
         self.sweeps += 1;
+        // Packed once for the whole compound sweep where the lattice allows it.
+        if let Some(f) = as_f64_field(&mut self.field) {
+            if let Some(layout) = PackedLayout::new(f.geometry()) {
+                let kernel = crate::simd::kernel();
+                let mut packed = PackedField::pack(&layout, f);
+                let mut scratch = Vec::new();
+                super::packed::apply_updates(&mut packed, &mut scratch, heatbath, beta, seed, sweep, kernel);
+                after(Phase::Heatbath);
+                super::packed::apply_updates(&mut packed, &mut scratch, overrelax, beta, seed, sweep, kernel);
+                packed.unpack_into(f);
+                after(Phase::Overrelax);
+                return;
+            }
+        }
+        apply_updates_one_site(&mut self.field, heatbath, beta, seed, sweep);
+        after(Phase::Heatbath);
+        apply_updates_one_site(&mut self.field, overrelax, beta, seed, sweep);
+        after(Phase::Overrelax);
     }
 }
 

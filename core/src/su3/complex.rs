@@ -1,6 +1,6 @@
 //! Complex numbers over any [`Real`] scalar.
 
-use crate::real::Real;
+use crate::real::{Real, Ring};
 use core::ops::{Add, AddAssign, Mul, MulAssign, Neg, Sub, SubAssign};
 
 /// `re + i·im`.
@@ -10,7 +10,7 @@ pub struct Complex<T> {
     pub im: T,
 }
 
-impl<T: Real> Complex<T> {
+impl<T: Ring> Complex<T> {
     #[inline(always)]
     pub fn new(re: T, im: T) -> Self {
         Complex { re, im }
@@ -41,14 +41,6 @@ impl<T: Real> Complex<T> {
         self.re * self.re + self.im * self.im
     }
     #[inline(always)]
-    pub fn abs(self) -> T {
-        self.norm_sqr().sqrt()
-    }
-    #[inline(always)]
-    pub fn arg(self) -> T {
-        self.im.atan2(self.re)
-    }
-    #[inline(always)]
     pub fn scale(self, s: T) -> Self {
         Complex { re: self.re * s, im: self.im * s }
     }
@@ -66,6 +58,17 @@ impl<T: Real> Complex<T> {
     #[inline(always)]
     pub fn mul_conj(self, o: Self) -> Self {
         Complex { re: self.re * o.re + self.im * o.im, im: self.im * o.re - self.re * o.im }
+    }
+}
+
+impl<T: Real> Complex<T> {
+    #[inline(always)]
+    pub fn abs(self) -> T {
+        self.norm_sqr().sqrt()
+    }
+    #[inline(always)]
+    pub fn arg(self) -> T {
+        self.im.atan2(self.re)
     }
     #[inline(always)]
     pub fn inv(self) -> Self {
@@ -94,49 +97,49 @@ impl<T: Real> Complex<T> {
     }
 }
 
-impl<T: Real> Add for Complex<T> {
+impl<T: Ring> Add for Complex<T> {
     type Output = Self;
     #[inline(always)]
     fn add(self, o: Self) -> Self {
         Complex { re: self.re + o.re, im: self.im + o.im }
     }
 }
-impl<T: Real> Sub for Complex<T> {
+impl<T: Ring> Sub for Complex<T> {
     type Output = Self;
     #[inline(always)]
     fn sub(self, o: Self) -> Self {
         Complex { re: self.re - o.re, im: self.im - o.im }
     }
 }
-impl<T: Real> Mul for Complex<T> {
+impl<T: Ring> Mul for Complex<T> {
     type Output = Self;
     #[inline(always)]
     fn mul(self, o: Self) -> Self {
         Complex { re: self.re * o.re - self.im * o.im, im: self.re * o.im + self.im * o.re }
     }
 }
-impl<T: Real> Neg for Complex<T> {
+impl<T: Ring> Neg for Complex<T> {
     type Output = Self;
     #[inline(always)]
     fn neg(self) -> Self {
         Complex { re: -self.re, im: -self.im }
     }
 }
-impl<T: Real> AddAssign for Complex<T> {
+impl<T: Ring> AddAssign for Complex<T> {
     #[inline(always)]
     fn add_assign(&mut self, o: Self) {
         self.re += o.re;
         self.im += o.im;
     }
 }
-impl<T: Real> SubAssign for Complex<T> {
+impl<T: Ring> SubAssign for Complex<T> {
     #[inline(always)]
     fn sub_assign(&mut self, o: Self) {
         self.re -= o.re;
         self.im -= o.im;
     }
 }
-impl<T: Real> MulAssign for Complex<T> {
+impl<T: Ring> MulAssign for Complex<T> {
     #[inline(always)]
     fn mul_assign(&mut self, o: Self) {
         *self = *self * o;

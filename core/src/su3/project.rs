@@ -11,35 +11,37 @@ use super::complex::Complex;
 use super::expm::sqrtm;
 use super::mat3::Mat3;
 use super::su2::{block_quaternion, left_multiply, qconj, SUBGROUPS};
-use crate::real::Real;
+use crate::lanes::Lanes;
+use crate::real::{Real, Ring};
 
 /// Gram–Schmidt reunitarisation to SU(3) (determinant exactly 1 up to rounding).
-#[inline]
-pub fn reunitarize<T: Real>(u: &Mat3<T>) -> Mat3<T> {
+/// Generic over [`Lanes`], so lane packs are reunitarised with the bits of one site.
+#[inline(always)]
+pub fn reunitarize<V: Lanes>(u: &Mat3<V>) -> Mat3<V> {
     let mut r = *u;
-    let n0 = (r.m[0][0].norm_sqr() + r.m[0][1].norm_sqr() + r.m[0][2].norm_sqr()).sqrt();
-    let inv0 = T::one() / n0;
-    for c in 0..3 {
+    let n0 = (r.m[0][0].norm_sqr() + r.m[0][1].norm_sqr() + r.m[0][2].norm_sqr()).lane_sqrt();
+    let inv0 = V::one().lane_div(n0);
+    for3!(c, {
         r.m[0][c] = r.m[0][c].scale(inv0);
-    }
+    });
     // row1 -= (row0† · row1) row0
     let dot = r.m[0][0].conj_mul(r.m[1][0]) + r.m[0][1].conj_mul(r.m[1][1]) + r.m[0][2].conj_mul(r.m[1][2]);
-    for c in 0..3 {
+    for3!(c, {
         let t = r.m[0][c] * dot;
         r.m[1][c] -= t;
-    }
-    let n1 = (r.m[1][0].norm_sqr() + r.m[1][1].norm_sqr() + r.m[1][2].norm_sqr()).sqrt();
-    let inv1 = T::one() / n1;
-    for c in 0..3 {
+    });
+    let n1 = (r.m[1][0].norm_sqr() + r.m[1][1].norm_sqr() + r.m[1][2].norm_sqr()).lane_sqrt();
+    let inv1 = V::one().lane_div(n1);
+    for3!(c, {
         r.m[1][c] = r.m[1][c].scale(inv1);
-    }
+    });
     r.m[2] = third_row(&r.m[0], &r.m[1]);
     r
 }
 
 /// `conj(a × b)`: the third row that completes two orthonormal rows to SU(3).
 #[inline(always)]
-pub fn third_row<T: Real>(a: &[Complex<T>; 3], b: &[Complex<T>; 3]) -> [Complex<T>; 3] {
+pub fn third_row<T: Ring>(a: &[Complex<T>; 3], b: &[Complex<T>; 3]) -> [Complex<T>; 3] {
     [(a[1] * b[2] - a[2] * b[1]).conj(), (a[2] * b[0] - a[0] * b[2]).conj(), (a[0] * b[1] - a[1] * b[0]).conj()]
 }
 

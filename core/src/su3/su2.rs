@@ -6,7 +6,7 @@
 
 use super::complex::Complex;
 use super::mat3::Mat3;
-use crate::real::Real;
+use crate::real::Ring;
 
 /// Rows/columns of the three SU(2) subgroups.
 pub const SUBGROUPS: [(usize, usize); 3] = [(0, 1), (0, 2), (1, 2)];
@@ -18,7 +18,7 @@ pub type Quaternion<T> = [T; 4];
 /// `Re Tr(r·w) = Re Tr(r·(a₀ + i a·σ))`; the rest of the block does not
 /// contribute.
 #[inline(always)]
-pub fn block_quaternion<T: Real>(m: &Mat3<T>, p: usize, q: usize) -> Quaternion<T> {
+pub fn block_quaternion<T: Ring>(m: &Mat3<T>, p: usize, q: usize) -> Quaternion<T> {
     let h = T::from_f64(0.5);
     let (w11, w12, w21, w22) = (m.m[p][p], m.m[p][q], m.m[q][p], m.m[q][q]);
     [(w11.re + w22.re) * h, (w12.im + w21.im) * h, (w12.re - w21.re) * h, (w11.im - w22.im) * h]
@@ -26,7 +26,7 @@ pub fn block_quaternion<T: Real>(m: &Mat3<T>, p: usize, q: usize) -> Quaternion<
 
 /// The 2x2 block `(p, q)` of `u·k`, as a quaternion, without forming `u·k`.
 #[inline(always)]
-pub fn product_block_quaternion<T: Real>(u: &Mat3<T>, k: &Mat3<T>, p: usize, q: usize) -> Quaternion<T> {
+pub fn product_block_quaternion<T: Ring>(u: &Mat3<T>, k: &Mat3<T>, p: usize, q: usize) -> Quaternion<T> {
     let e = |r: usize, c: usize| u.m[r][0] * k.m[0][c] + u.m[r][1] * k.m[1][c] + u.m[r][2] * k.m[2][c];
     let h = T::from_f64(0.5);
     let (w11, w12, w21, w22) = (e(p, p), e(p, q), e(q, p), e(q, q));
@@ -35,7 +35,7 @@ pub fn product_block_quaternion<T: Real>(u: &Mat3<T>, k: &Mat3<T>, p: usize, q: 
 
 /// Quaternion product `a·b` (as 2x2 matrices).
 #[inline(always)]
-pub fn qmul<T: Real>(a: &Quaternion<T>, b: &Quaternion<T>) -> Quaternion<T> {
+pub fn qmul<T: Ring>(a: &Quaternion<T>, b: &Quaternion<T>) -> Quaternion<T> {
     // (a₀ + i a·σ)(b₀ + i b·σ) = a₀b₀ − a·b + i(a₀b + b₀a − a×b)·σ
     [
         a[0] * b[0] - a[1] * b[1] - a[2] * b[2] - a[3] * b[3],
@@ -47,29 +47,29 @@ pub fn qmul<T: Real>(a: &Quaternion<T>, b: &Quaternion<T>) -> Quaternion<T> {
 
 /// `a†` (the conjugate quaternion).
 #[inline(always)]
-pub fn qconj<T: Real>(a: &Quaternion<T>) -> Quaternion<T> {
+pub fn qconj<T: Ring>(a: &Quaternion<T>) -> Quaternion<T> {
     [a[0], -a[1], -a[2], -a[3]]
 }
 
 /// The 2x2 complex matrix of a quaternion, row-major.
 #[inline(always)]
-pub fn quaternion_matrix<T: Real>(a: &Quaternion<T>) -> [[Complex<T>; 2]; 2] {
+pub fn quaternion_matrix<T: Ring>(a: &Quaternion<T>) -> [[Complex<T>; 2]; 2] {
     [[Complex::new(a[0], a[3]), Complex::new(a[2], a[1])], [Complex::new(-a[2], a[1]), Complex::new(a[0], -a[3])]]
 }
 
 /// `u ← R·u` where `R` is `r` embedded in subgroup `(p, q)`.
 #[inline(always)]
-pub fn left_multiply<T: Real>(r: &Quaternion<T>, u: &mut Mat3<T>, p: usize, q: usize) {
+pub fn left_multiply<T: Ring>(r: &Quaternion<T>, u: &mut Mat3<T>, p: usize, q: usize) {
     let m = quaternion_matrix(r);
-    for c in 0..3 {
+    for3!(c, {
         let (up, uq) = (u.m[p][c], u.m[q][c]);
         u.m[p][c] = m[0][0] * up + m[0][1] * uq;
         u.m[q][c] = m[1][0] * up + m[1][1] * uq;
-    }
+    });
 }
 
 /// `r` embedded in subgroup `(p, q)` of SU(3).
-pub fn embed<T: Real>(r: &Quaternion<T>, p: usize, q: usize) -> Mat3<T> {
+pub fn embed<T: Ring>(r: &Quaternion<T>, p: usize, q: usize) -> Mat3<T> {
     let mut e = Mat3::identity();
     left_multiply(r, &mut e, p, q);
     e

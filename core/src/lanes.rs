@@ -1,0 +1,234 @@
+//! Packs of `f64` lanes: one value per lattice site for several sites at once
+//! (Grid's "virtual node" idea; see [`crate::lattice::packed`]).
+//!
+//! [`F64x8`] implements [`Ring`], so the generic SU(3) code (`Mat3` products,
+//! staples, SU(2) subgroup hits) runs on eight sites at once, and it runs the
+//! *same* operations in every lane as on one `f64`: no fused multiply-adds, no
+//! reassociation, lane-wise correctly rounded `√` and `/`. The results are
+//! therefore the same bits as the scalar path's. The compiler turns the lane
+//! loops into vector instructions of the width the function is compiled for
+//! (see [`crate::mc::packed`] for the run-time choice of AVX-512 or AVX2).
+//!
+//! [`Lanes`] abstracts over "one site" (any [`Real`], one lane) and "eight
+//! sites" ([`F64x8`]), so per-site code with random draws (the heatbath)
+//! is written once for both.
+
+use crate::real::{sqrt_f64, Real, Ring};
+use core::ops::{Add, AddAssign, Mul, MulAssign, Neg, Sub, SubAssign};
+
+/// Number of lanes of [`F64x8`].
+pub const PACK: usize = 8;
+
+/// Eight `f64`, one per site; arithmetic is lane-wise.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[repr(C, align(64))]
+pub struct F64x8(pub [f64; PACK]);
+
+/// `[f(a[0], b[0]), …, f(a[7], b[7])]`, written out: straight-line code that
+/// the compiler maps onto vector registers (a loop here became gathers).
+macro_rules! each_lane {
+    ($a:ident, $b:ident, $e:expr) => {{
+        let f = $e;
+        F64x8([
+            f($a.0[0], $b.0[0]),
+            f($a.0[1], $b.0[1]),
+            f($a.0[2], $b.0[2]),
+            f($a.0[3], $b.0[3]),
+            f($a.0[4], $b.0[4]),
+            f($a.0[5], $b.0[5]),
+            f($a.0[6], $b.0[6]),
+            f($a.0[7], $b.0[7]),
+        ])
+    }};
+}
+
+/// Lane `i` of the result is lane `i ^ M` of `a`, indices written out so
+/// that they compile to register shuffles.
+macro_rules! flipped {
+    ($a:expr, $m:literal) => {{
+        let a = $a;
+        [a[0 ^ $m], a[1 ^ $m], a[2 ^ $m], a[3 ^ $m], a[4 ^ $m], a[5 ^ $m], a[6 ^ $m], a[7 ^ $m]]
+    }};
+}
+
+impl F64x8 {
+    /// Lane `i` of the result is lane `i ^ mask` of `self` (`mask < 8`).
+    #[inline(always)]
+    pub fn flip(self, mask: u8) -> Self {
+        F64x8(match mask {
+            0 => self.0,
+            1 => flipped!(self.0, 1),
+            2 => flipped!(self.0, 2),
+            3 => flipped!(self.0, 3),
+            4 => flipped!(self.0, 4),
+            5 => flipped!(self.0, 5),
+            6 => flipped!(self.0, 6),
+            _ => flipped!(self.0, 7),
+        })
+    }
+}
+
+macro_rules! lanewise {
+    ($tr:ident, $f:ident, $op:tt, $atr:ident, $af:ident) => {
+        impl $tr for F64x8 {
+            type Output = Self;
+            #[inline(always)]
+            fn $f(self, o: Self) -> Self {
+                each_lane!(self, o, |x: f64, y: f64| x $op y)
+            }
+        }
+        impl $atr for F64x8 {
+            #[inline(always)]
+            fn $af(&mut self, o: Self) {
+                *self = *self $op o;
+            }
+        }
+    };
+}
+lanewise!(Add, add, +, AddAssign, add_assign);
+lanewise!(Sub, sub, -, SubAssign, sub_assign);
+lanewise!(Mul, mul, *, MulAssign, mul_assign);
+
+impl Neg for F64x8 {
+    type Output = Self;
+    #[inline(always)]
+    fn neg(self) -> Self {
+        each_lane!(self, self, |x: f64, _: f64| -x)
+    }
+}
+
+impl Ring for F64x8 {
+    #[inline(always)]
+    fn from_f64(x: f64) -> Self {
+        F64x8([x; PACK])
+    }
+}
+
+/// A value for `LANES` sites: a [`Real`] (one site) or an [`F64x8`].
+pub trait Lanes: Ring {
+    const LANES: usize;
+    /// The scalar of one lane.
+    type Scalar: Real;
+    fn lane(&self, i: usize) -> Self::Scalar;
+    fn set_lane(&mut self, i: usize, v: Self::Scalar);
+    /// Lane-wise `√x`, correctly rounded.
+    fn lane_sqrt(self) -> Self;
+    /// Lane-wise `self / o`, correctly rounded.
+    fn lane_div(self, o: Self) -> Self;
+}
+
+impl<T: Real> Lanes for T {
+    const LANES: usize = 1;
+    type Scalar = T;
+    #[inline(always)]
+    fn lane(&self, _: usize) -> T {
+        *self
+    }
+    #[inline(always)]
+    fn set_lane(&mut self, _: usize, v: T) {
+        *self = v;
+    }
+    #[inline(always)]
+    fn lane_sqrt(self) -> Self {
+        self.sqrt()
+    }
+    #[inline(always)]
+    fn lane_div(self, o: Self) -> Self {
+        self / o
+    }
+}
+
+impl Lanes for F64x8 {
+    const LANES: usize = PACK;
+    type Scalar = f64;
+    #[inline(always)]
+    fn lane(&self, i: usize) -> f64 {
+        self.0[i]
+    }
+    #[inline(always)]
+    fn set_lane(&mut self, i: usize, v: f64) {
+        self.0[i] = v;
+    }
+    #[inline(always)]
+    fn lane_sqrt(self) -> Self {
+        each_lane!(self, self, |x: f64, _: f64| sqrt_f64(x))
+    }
+    #[inline(always)]
+    fn lane_div(self, o: Self) -> Self {
+        each_lane!(self, o, |x: f64, y: f64| x / y)
+    }
+}
+
+/// Lane `i` of a matrix of lane packs.
+#[inline(always)]
+pub fn mat_lane<V: Lanes>(m: &crate::su3::Mat3<V>, i: usize) -> crate::su3::Mat3<V::Scalar> {
+    let mut r = crate::su3::Mat3::zero();
+    for (ro, rm) in r.m.iter_mut().zip(&m.m) {
+        for (z, w) in ro.iter_mut().zip(rm) {
+            z.re = w.re.lane(i);
+            z.im = w.im.lane(i);
+        }
+    }
+    r
+}
+
+/// Sets lane `i` of a matrix of lane packs.
+#[inline(always)]
+pub fn set_mat_lane<V: Lanes>(m: &mut crate::su3::Mat3<V>, i: usize, v: &crate::su3::Mat3<V::Scalar>) {
+    for (rm, ro) in m.m.iter_mut().zip(&v.m) {
+        for (w, z) in rm.iter_mut().zip(ro) {
+            w.re.set_lane(i, z.re);
+            w.im.set_lane(i, z.im);
+        }
+    }
+}
+
+/// Every entry of a matrix of packs with its lanes permuted by [`F64x8::flip`].
+#[inline(always)]
+pub fn flip_mat(m: &crate::su3::Mat3<F64x8>, mask: u8) -> crate::su3::Mat3<F64x8> {
+    if mask == 0 {
+        return *m;
+    }
+    let mut r = *m;
+    for z in r.m.iter_mut().flatten() {
+        z.re = z.re.flip(mask);
+        z.im = z.im.flip(mask);
+    }
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::su3::Mat3;
+
+    #[test]
+    fn flips_are_involutions_and_compose_by_xor() {
+        let a = F64x8(core::array::from_fn(|i| i as f64));
+        for m in 0..8u8 {
+            assert_eq!(a.flip(m).flip(m), a);
+            for n in 0..8u8 {
+                assert_eq!(a.flip(m).flip(n), a.flip(m ^ n));
+            }
+            assert_eq!(a.flip(m).0[0], m as f64);
+        }
+    }
+
+    #[test]
+    fn products_of_packs_are_the_lanes_products_bit_for_bit() {
+        let mut rng = crate::rng::Rng::stream(1, &[crate::rng::domain::TEST]);
+        let mats: alloc::vec::Vec<Mat3<f64>> = (0..16).map(|_| crate::su3::random::haar_su3(&mut rng)).collect();
+        let (mut a, mut b) = (Mat3::<F64x8>::zero(), Mat3::<F64x8>::zero());
+        for i in 0..PACK {
+            set_mat_lane(&mut a, i, &mats[i]);
+            set_mat_lane(&mut b, i, &mats[8 + i]);
+        }
+        let (p, q) = (a.mul_adj(&b) * a, a.adj_mul(&b) - b);
+        for i in 0..PACK {
+            assert_eq!(mat_lane(&p, i), mats[i].mul_adj(&mats[8 + i]) * mats[i]);
+            assert_eq!(mat_lane(&q, i), mats[i].adj_mul(&mats[8 + i]) - mats[8 + i]);
+        }
+        let s = F64x8(core::array::from_fn(|i| 0.1 + i as f64)).lane_sqrt();
+        assert!((0..PACK).all(|i| s.0[i].to_bits() == sqrt_f64(0.1 + i as f64).to_bits()));
+    }
+}

@@ -1,0 +1,266 @@
+//! The lane-packed ("virtual node") layout of a gauge field.
+//!
+//! Three directions `μ` with `L_μ` divisible by 4 are halved; the lattice is
+//! then eight sub-lattices (one per lane), and the *outer* lattice, of extents
+//! `L_μ/2` in the halved directions and `L_μ` in the others, holds one
+//! [`F64x8`] pack per link component. Lane `l` (bit `j` = which half along the
+//! `j`-th halved direction) of outer site `c` is the global site
+//! `x_μ = c_μ + b_μ(l)·L_μ/2`. All lanes of an outer site move together:
+//! the neighbour of outer site `c` along `μ` is outer site `c ± μ̂`, and
+//! where that wraps around a halved direction the lanes swap halves, i.e.
+//! lane `l` reads lane `l ^ 2^j` ([`F64x8::flip`]). Because `L_μ/2` is even,
+//! the eight sites of a pack have one checkerboard parity, that of `c`.
+//!
+//! The layout is a working copy for the hot loops (heatbath, overrelaxation,
+//! [`crate::mc::packed`]); [`GaugeField`] keeps its own storage order.
+
+use super::geometry::{Geometry, MAX_DIM};
+use super::GaugeField;
+use crate::action::wilson::LinkSource;
+use crate::lanes::{flip_mat, mat_lane, set_mat_lane, F64x8, PACK};
+use crate::su3::Mat3;
+use alloc::vec::Vec;
+
+/// Number of halved directions (`2^3 = PACK` lanes).
+const HALVED: usize = 3;
+
+/// The outer lattice, its neighbour tables and the global site of every lane.
+#[derive(Clone, Debug)]
+pub struct PackedLayout {
+    nd: usize,
+    /// Bit of each direction in the lane index (0 if the direction is not halved).
+    lane_bit: [u8; MAX_DIM],
+    /// `(outer neighbour, lane flip)` of outer site `o` along `mu`: entry `o·nd + mu`.
+    up: Vec<(u32, u8)>,
+    dn: Vec<(u32, u8)>,
+    /// Global site of lane `l` of outer site `o`.
+    global: Vec<[u32; PACK]>,
+    /// Outer sites of each parity.
+    parity_sites: [Vec<u32>; 2],
+}
+
+impl PackedLayout {
+    /// The layout for `geom`, or `None` when fewer than three directions have
+    /// extents divisible by 4 (or any extent is odd): such lattices take the
+    /// one-site-at-a-time path. The halved directions are the last three that
+    /// qualify, counting from time down.
+    pub fn new(geom: &Geometry) -> Option<Self> {
+        let nd = geom.nd();
+        if !geom.has_checkerboard() {
+            return None;
+        }
+        let mut lane_bit = [0u8; MAX_DIM];
+        let mut halved = 0;
+        for mu in (0..nd).rev() {
+            if halved < HALVED && geom.dims()[mu].is_multiple_of(4) {
+                lane_bit[mu] = 1 << halved;
+                halved += 1;
+            }
+        }
+        if halved < HALVED {
+            return None;
+        }
+        let outer_dims: Vec<usize> =
+            (0..nd).map(|mu| if lane_bit[mu] != 0 { geom.dims()[mu] / 2 } else { geom.dims()[mu] }).collect();
+        let outer = Geometry::new(&outer_dims).ok()?;
+        let n = outer.volume();
+        let (mut up, mut dn) = (Vec::with_capacity(n * nd), Vec::with_capacity(n * nd));
+        let mut global = Vec::with_capacity(n);
+        for o in 0..n {
+            let c = outer.coords(o);
+            for mu in 0..nd {
+                // Wrapping around the outer extent of a halved direction swaps the halves.
+                let flip_up = if c[mu] + 1 == outer_dims[mu] { lane_bit[mu] } else { 0 };
+                let flip_dn = if c[mu] == 0 { lane_bit[mu] } else { 0 };
+                up.push((outer.up(o, mu) as u32, flip_up));
+                dn.push((outer.dn(o, mu) as u32, flip_dn));
+            }
+            global.push(core::array::from_fn(|l| {
+                let mut x = [0usize; MAX_DIM];
+                for mu in 0..nd {
+                    let half = if lane_bit[mu] as usize & l != 0 { outer_dims[mu] } else { 0 };
+                    x[mu] = c[mu] + half;
+                }
+                geom.index(&x[..nd]) as u32
+            }));
+        }
+        let parity_sites = [outer.sites_of_parity(0).to_vec(), outer.sites_of_parity(1).to_vec()];
+        Some(PackedLayout { nd, lane_bit, up, dn, global, parity_sites })
+    }
+
+    pub fn nd(&self) -> usize {
+        self.nd
+    }
+    /// Number of outer sites (the lattice volume / 8).
+    pub fn outer_volume(&self) -> usize {
+        self.global.len()
+    }
+    /// Global site of lane `l` of outer site `o`.
+    #[inline(always)]
+    pub fn global_site(&self, o: usize, l: usize) -> usize {
+        self.global[o][l] as usize
+    }
+    /// Outer sites of one parity (their lanes all have that parity).
+    pub fn outer_sites_of_parity(&self, parity: usize) -> &[u32] {
+        &self.parity_sites[parity]
+    }
+    /// Bit of direction `mu` in the lane index (0 if not halved).
+    pub fn lane_bit(&self, mu: usize) -> u8 {
+        self.lane_bit[mu]
+    }
+}
+
+/// A gauge field in the [`PackedLayout`]: links `U_mu(o)` of outer site `o`
+/// as one `Mat3<F64x8>` (entry `o·nd + mu`).
+#[derive(Clone, Debug)]
+pub struct PackedField<'a> {
+    layout: &'a PackedLayout,
+    links: Vec<Mat3<F64x8>>,
+}
+
+/// A site of a [`PackedField`] seen from the lanes of one pack: lane `l`
+/// refers to lane `l ^ flip` of outer site `outer`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PackedSite {
+    pub outer: u32,
+    pub flip: u8,
+}
+
+impl<'a> PackedField<'a> {
+    /// The links of `u` rearranged into `layout` (which must be `u`'s).
+    pub fn pack(layout: &'a PackedLayout, u: &GaugeField<f64>) -> Self {
+        let nd = layout.nd;
+        assert_eq!(u.nd(), nd, "layout and field have different dimensions");
+        assert_eq!(layout.outer_volume() * PACK, u.geometry().volume(), "layout and field have different volumes");
+        let mut links = alloc::vec![Mat3::zero(); layout.outer_volume() * nd];
+        crate::par::for_each_chunk_mut(&mut links, nd, |o, out| {
+            for (mu, m) in out.iter_mut().enumerate() {
+                for l in 0..PACK {
+                    set_mat_lane(m, l, u.link(layout.global_site(o, l), mu));
+                }
+            }
+        });
+        PackedField { layout, links }
+    }
+
+    /// Writes the links back into `u` (the field they were packed from, or one of its geometry).
+    pub fn unpack_into(&self, u: &mut GaugeField<f64>) {
+        let nd = self.layout.nd;
+        let layout = self.layout;
+        // Each global site belongs to exactly one (outer site, lane): gather per global site.
+        let mut lane_of = alloc::vec![(0u32, 0u8); u.geometry().volume()];
+        for o in 0..layout.outer_volume() {
+            for l in 0..PACK {
+                lane_of[layout.global_site(o, l)] = (o as u32, l as u8);
+            }
+        }
+        crate::par::for_each_chunk_mut(u.links_mut(), nd, |x, out| {
+            let (o, l) = lane_of[x];
+            for (mu, m) in out.iter_mut().enumerate() {
+                *m = mat_lane(&self.links[o as usize * nd + mu], l as usize);
+            }
+        });
+    }
+
+    pub fn layout(&self) -> &'a PackedLayout {
+        self.layout
+    }
+
+    /// The pack `U_mu(o)` (lanes in storage order).
+    #[inline(always)]
+    pub fn pack_at(&self, o: usize, mu: usize) -> &Mat3<F64x8> {
+        &self.links[o * self.layout.nd + mu]
+    }
+
+    /// Sets `U_mu(o) = new[i]` for `o = outer_sites_of_parity(parity)[i]`, in
+    /// parallel (as [`GaugeField::set_links_of_parity`]: outer sites `2k`
+    /// and `2k + 1` are neighbours along direction 0, of opposite parity).
+    pub fn set_packs_of_parity(&mut self, mu: usize, parity: usize, new: &[Mat3<F64x8>]) {
+        let nd = self.layout.nd;
+        let sites = self.layout.outer_sites_of_parity(parity);
+        assert_eq!(new.len(), sites.len(), "one new pack per outer site of the parity");
+        crate::par::for_each_chunk_mut(&mut self.links, 2 * nd, |k, pair| {
+            let o = sites[k] as usize;
+            pair[(o - 2 * k) * nd + mu] = new[k];
+        });
+    }
+}
+
+impl LinkSource for PackedField<'_> {
+    type Site = PackedSite;
+    type Scalar = F64x8;
+    type Link<'a>
+        = Flipped
+    where
+        Self: 'a;
+    #[inline(always)]
+    fn nd(&self) -> usize {
+        self.layout.nd
+    }
+    #[inline(always)]
+    fn site_up(&self, x: PackedSite, mu: usize) -> PackedSite {
+        let (o, f) = self.layout.up[x.outer as usize * self.layout.nd + mu];
+        PackedSite { outer: o, flip: x.flip ^ f }
+    }
+    #[inline(always)]
+    fn site_dn(&self, x: PackedSite, mu: usize) -> PackedSite {
+        let (o, f) = self.layout.dn[x.outer as usize * self.layout.nd + mu];
+        PackedSite { outer: o, flip: x.flip ^ f }
+    }
+    #[inline(always)]
+    fn link_at(&self, x: PackedSite, mu: usize) -> Flipped {
+        Flipped(flip_mat(self.pack_at(x.outer as usize, mu), x.flip))
+    }
+}
+
+/// A pack of links with its lanes permuted ([`LinkSource::link_at`] of a packed field).
+pub struct Flipped(Mat3<F64x8>);
+
+impl core::ops::Deref for Flipped {
+    type Target = Mat3<F64x8>;
+    #[inline(always)]
+    fn deref(&self) -> &Mat3<F64x8> {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::action::wilson::{staple, staple_in};
+    use alloc::sync::Arc;
+
+    #[test]
+    fn packing_round_trips_and_packed_staples_are_the_scalar_staples_bit_for_bit() {
+        for dims in [[4usize, 4, 4, 4], [6, 4, 8, 4], [4, 8, 4, 12]] {
+            let g = Arc::new(Geometry::new(&dims).unwrap());
+            let layout = PackedLayout::new(&g).unwrap();
+            let u: GaugeField<f64> = GaugeField::hot(g.clone(), 5);
+            let p = PackedField::pack(&layout, &u);
+            let mut back = GaugeField::cold(g.clone());
+            p.unpack_into(&mut back);
+            assert_eq!(back, u);
+            for parity in 0..2 {
+                for &o in layout.outer_sites_of_parity(parity) {
+                    for mu in 0..4 {
+                        let k = staple_in(&p, PackedSite { outer: o, flip: 0 }, mu);
+                        for l in 0..PACK {
+                            let x = layout.global_site(o as usize, l);
+                            assert_eq!(g.parity(x), parity);
+                            assert_eq!(mat_lane(&k, l), staple(&u, x, mu), "{dims:?} site {x} mu {mu}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn lattices_without_three_extents_divisible_by_four_have_no_layout() {
+        for dims in [alloc::vec![4, 4, 6, 6], alloc::vec![8, 8], alloc::vec![4, 4, 6, 2], alloc::vec![2, 2, 2, 2]] {
+            assert!(PackedLayout::new(&Geometry::new(&dims).unwrap()).is_none(), "{dims:?}");
+        }
+        assert!(PackedLayout::new(&Geometry::new(&[4, 4, 4]).unwrap()).is_some());
+        assert!(PackedLayout::new(&Geometry::new(&[4, 4, 4, 2]).unwrap()).is_some());
+    }
+}
