@@ -40,27 +40,7 @@ pub trait Ring:
 }
 
 /// A real scalar: `f32`, `f64` or a dual number over one of them.
-pub trait Real:
-    Ring
-    + Copy
-    + Debug
-    + Default
-    + PartialEq
-    + PartialOrd
-    + Send
-    + Sync
-    + 'static
-    + Add<Output = Self>
-    + Sub<Output = Self>
-    + Mul<Output = Self>
-    + Div<Output = Self>
-    + Neg<Output = Self>
-    + AddAssign
-    + SubAssign
-    + MulAssign
-    + DivAssign
-    + Sum
-{
+pub trait Real: Ring + Debug + Default + PartialEq + PartialOrd + Div<Output = Self> + DivAssign + Sum {
     /// Machine epsilon of the underlying float type.
     const EPSILON: f64;
     /// The value (the primal part of a dual number).

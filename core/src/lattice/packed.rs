@@ -132,13 +132,13 @@ impl<'a> PackedField<'a> {
         let nd = layout.nd;
         assert_eq!(u.nd(), nd, "layout and field have different dimensions");
         assert_eq!(layout.outer_volume() * PACK, u.geometry().volume(), "layout and field have different volumes");
-        let mut links = alloc::vec![Mat3::zero(); layout.outer_volume() * nd];
-        crate::par::for_each_chunk_mut(&mut links, nd, |o, out| {
-            for (mu, m) in out.iter_mut().enumerate() {
-                for l in 0..PACK {
-                    set_mat_lane(m, l, u.link(layout.global_site(o, l), mu));
-                }
+        let links = crate::par::map_range(layout.outer_volume() * nd, |i| {
+            let (o, mu) = (i / nd, i % nd);
+            let mut m = Mat3::zero();
+            for l in 0..PACK {
+                set_mat_lane(&mut m, l, u.link(layout.global_site(o, l), mu));
             }
+            m
         });
         PackedField { layout, links }
     }

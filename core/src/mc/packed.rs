@@ -33,13 +33,13 @@ pub struct HeatbathDraw {
     pub sweep: u64,
 }
 
-/// New `U_mu(o)` for the eight lanes of outer site `o`: a heatbath hit (with
-/// `draw`) or an overrelaxation step (`None`).
+/// New `U_mu(o)` for the eight lanes of outer site `o`, into `out`: a heatbath
+/// hit (with `draw`) or an overrelaxation step (`None`).
 #[inline(always)]
-fn new_pack(f: &PackedField, o: usize, mu: usize, draw: Option<HeatbathDraw>) -> Mat3<F64x8> {
+fn new_pack(f: &PackedField, o: usize, mu: usize, draw: Option<HeatbathDraw>, out: &mut Mat3<F64x8>) {
     let k = staple_in(f, PackedSite { outer: o as u32, flip: 0 }, mu);
     let link = *f.pack_at(o, mu);
-    match draw {
+    *out = match draw {
         Some(HeatbathDraw { beta, seed, sweep }) => {
             let layout = f.layout();
             let mut rngs: [Rng; PACK] = core::array::from_fn(|l| {
@@ -48,7 +48,7 @@ fn new_pack(f: &PackedField, o: usize, mu: usize, draw: Option<HeatbathDraw>) ->
             heatbath_hits(link, &k, beta, &mut rngs)
         }
         None => overrelax_hits(link, &k),
-    }
+    };
 }
 
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
@@ -56,26 +56,32 @@ mod x86 {
     use super::*;
 
     #[target_feature(enable = "avx512f")]
-    pub unsafe fn new_pack_avx512(f: &PackedField, o: usize, mu: usize, draw: Option<HeatbathDraw>) -> Mat3<F64x8> {
-        new_pack(f, o, mu, draw)
+    pub unsafe fn new_pack_avx512(
+        f: &PackedField,
+        o: usize,
+        mu: usize,
+        d: Option<HeatbathDraw>,
+        out: &mut Mat3<F64x8>,
+    ) {
+        new_pack(f, o, mu, d, out)
     }
 
     #[target_feature(enable = "avx2")]
-    pub unsafe fn new_pack_avx2(f: &PackedField, o: usize, mu: usize, draw: Option<HeatbathDraw>) -> Mat3<F64x8> {
-        new_pack(f, o, mu, draw)
+    pub unsafe fn new_pack_avx2(f: &PackedField, o: usize, mu: usize, d: Option<HeatbathDraw>, out: &mut Mat3<F64x8>) {
+        new_pack(f, o, mu, d, out)
     }
 }
 
 /// [`new_pack`] compiled for `kernel`.
 #[inline(always)]
-fn new_pack_with(kernel: Kernel, f: &PackedField, o: usize, mu: usize, draw: Option<HeatbathDraw>) -> Mat3<F64x8> {
+fn new_pack_with(kernel: Kernel, f: &PackedField, o: usize, mu: usize, d: Option<HeatbathDraw>, out: &mut Mat3<F64x8>) {
     match kernel {
         // SAFETY: `kernel` comes from `simd::kernel()` or was checked with `Kernel::available`.
         #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
-        Kernel::Avx512 => unsafe { x86::new_pack_avx512(f, o, mu, draw) },
+        Kernel::Avx512 => unsafe { x86::new_pack_avx512(f, o, mu, d, out) },
         #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
-        Kernel::Avx2Fma => unsafe { x86::new_pack_avx2(f, o, mu, draw) },
-        _ => new_pack(f, o, mu, draw),
+        Kernel::Avx2Fma => unsafe { x86::new_pack_avx2(f, o, mu, d, out) },
+        _ => new_pack(f, o, mu, d, out),
     }
 }
 
@@ -97,7 +103,7 @@ pub fn apply_updates(
         let sites = layout.outer_sites_of_parity(parity);
         let draw = heatbath.then_some(HeatbathDraw { beta, seed, sweep });
         let field: &PackedField = f;
-        crate::par::for_each_mut(scratch, |i, out| *out = new_pack_with(kernel, field, sites[i] as usize, mu, draw));
+        crate::par::for_each_mut(scratch, |i, out| new_pack_with(kernel, field, sites[i] as usize, mu, draw, out));
         f.set_packs_of_parity(mu, parity, scratch);
     }
 }

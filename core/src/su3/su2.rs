@@ -27,9 +27,13 @@ pub fn block_quaternion<T: Ring>(m: &Mat3<T>, p: usize, q: usize) -> Quaternion<
 /// The 2x2 block `(p, q)` of `u·k`, as a quaternion, without forming `u·k`.
 #[inline(always)]
 pub fn product_block_quaternion<T: Ring>(u: &Mat3<T>, k: &Mat3<T>, p: usize, q: usize) -> Quaternion<T> {
-    let e = |r: usize, c: usize| u.m[r][0] * k.m[0][c] + u.m[r][1] * k.m[1][c] + u.m[r][2] * k.m[2][c];
+    // (an inner function, not a closure: closures are not always inlined into the packed kernels)
+    #[inline(always)]
+    fn entry<T: Ring>(u: &Mat3<T>, k: &Mat3<T>, r: usize, c: usize) -> Complex<T> {
+        u.m[r][0] * k.m[0][c] + u.m[r][1] * k.m[1][c] + u.m[r][2] * k.m[2][c]
+    }
     let h = T::from_f64(0.5);
-    let (w11, w12, w21, w22) = (e(p, p), e(p, q), e(q, p), e(q, q));
+    let (w11, w12, w21, w22) = (entry(u, k, p, p), entry(u, k, p, q), entry(u, k, q, p), entry(u, k, q, q));
     [(w11.re + w22.re) * h, (w12.im + w21.im) * h, (w12.re - w21.re) * h, (w11.im - w22.im) * h]
 }
 
