@@ -151,9 +151,12 @@ pub fn overrelax_hits<V: Lanes>(mut link: Mat3<V>, staple: &Mat3<V>) -> Mat3<V> 
     for &(p, q) in &SUBGROUPS {
         let (k, v) = block_norm_and_direction(&link, staple, p, q);
         let vd = qconj(&v);
-        let before = link;
-        left_multiply(&qmul(&vd, &vd), &mut link, p, q);
-        if (0..V::LANES).any(|i| !block_is_nonzero(k.lane(i).to_f64())) {
+        let r = qmul(&vd, &vd);
+        if (0..V::LANES).all(|i| block_is_nonzero(k.lane(i).to_f64())) {
+            left_multiply(&r, &mut link, p, q);
+        } else {
+            let before = link;
+            left_multiply(&r, &mut link, p, q);
             keep_vanishing_blocks(&mut link, &before, k);
         }
     }
