@@ -183,16 +183,52 @@ pub fn set_mat_lane<V: Lanes>(m: &mut crate::su3::Mat3<V>, i: usize, v: &crate::
     }
 }
 
-/// Every entry of a matrix of packs with its lanes permuted by [`F64x8::flip`].
-#[inline(always)]
-pub fn flip_mat(m: &crate::su3::Mat3<F64x8>, mask: u8) -> crate::su3::Mat3<F64x8> {
-    if mask == 0 {
-        return *m;
+/// A register form of [`F64x8`] for the kernels: `F64x8` itself, or (inside
+/// the AVX-512 kernel of [`crate::mc::packed`]) one 512-bit register.
+pub trait Pack: Lanes<Scalar = f64> {
+    fn load(p: &F64x8) -> Self;
+    fn store(self) -> F64x8;
+    /// Lane `i` of the result is lane `i ^ mask` of `self` (`mask < 8`).
+    fn flip(self, mask: u8) -> Self;
+}
+
+impl Pack for F64x8 {
+    #[inline(always)]
+    fn load(p: &F64x8) -> Self {
+        *p
     }
-    let mut r = *m;
-    for z in r.m.iter_mut().flatten() {
-        z.re = z.re.flip(mask);
-        z.im = z.im.flip(mask);
+    #[inline(always)]
+    fn store(self) -> F64x8 {
+        self
+    }
+    #[inline(always)]
+    fn flip(self, mask: u8) -> Self {
+        F64x8::flip(self, mask)
+    }
+}
+
+/// A stored matrix of packs in register form, lanes permuted by `mask` (see [`Pack::flip`]).
+#[inline(always)]
+pub fn load_mat<P: Pack>(m: &crate::su3::Mat3<F64x8>, mask: u8) -> crate::su3::Mat3<P> {
+    let mut r = crate::su3::Mat3::<P>::zero();
+    for (ro, rm) in r.m.iter_mut().zip(&m.m) {
+        for (z, w) in ro.iter_mut().zip(rm) {
+            z.re = P::load(&w.re).flip(mask);
+            z.im = P::load(&w.im).flip(mask);
+        }
+    }
+    r
+}
+
+/// A matrix of packs in register form, stored.
+#[inline(always)]
+pub fn store_mat<P: Pack>(m: &crate::su3::Mat3<P>) -> crate::su3::Mat3<F64x8> {
+    let mut r = crate::su3::Mat3::<F64x8>::zero();
+    for (ro, rm) in r.m.iter_mut().zip(&m.m) {
+        for (z, w) in ro.iter_mut().zip(rm) {
+            z.re = w.re.store();
+            z.im = w.im.store();
+        }
     }
     r
 }

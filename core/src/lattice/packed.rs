@@ -17,7 +17,7 @@
 use super::geometry::{Geometry, MAX_DIM};
 use super::GaugeField;
 use crate::action::wilson::LinkSource;
-use crate::lanes::{flip_mat, mat_lane, set_mat_lane, F64x8, PACK};
+use crate::lanes::{load_mat, mat_lane, set_mat_lane, F64x8, Pack, PACK};
 use crate::su3::Mat3;
 use alloc::vec::Vec;
 
@@ -186,41 +186,58 @@ impl<'a> PackedField<'a> {
     }
 }
 
-impl LinkSource for PackedField<'_> {
+/// A [`PackedField`] read in the register form `P` of its packs (see
+/// [`PackedField::view`]): the [`LinkSource`] of the packed kernels.
+pub struct PackedView<'f, P> {
+    field: &'f PackedField<'f>,
+    form: core::marker::PhantomData<P>,
+}
+
+impl<'a> PackedField<'a> {
+    /// The field as a [`LinkSource`] with links in the register form `P`.
+    #[inline(always)]
+    pub fn view<P: Pack>(&self) -> PackedView<'_, P> {
+        PackedView { field: self, form: core::marker::PhantomData }
+    }
+}
+
+/// A link pack as [`PackedView::link_at`] reads it (lanes permuted where the path wrapped).
+pub struct Loaded<P>(Mat3<P>);
+
+impl<P> core::ops::Deref for Loaded<P> {
+    type Target = Mat3<P>;
+    #[inline(always)]
+    fn deref(&self) -> &Mat3<P> {
+        &self.0
+    }
+}
+
+impl<P: Pack> LinkSource for PackedView<'_, P> {
     type Site = PackedSite;
-    type Scalar = F64x8;
-    type Link<'a>
-        = Flipped
+    type Scalar = P;
+    type Link<'l>
+        = Loaded<P>
     where
-        Self: 'a;
+        Self: 'l;
     #[inline(always)]
     fn nd(&self) -> usize {
-        self.layout.nd
+        self.field.layout.nd
     }
     #[inline(always)]
     fn site_up(&self, x: PackedSite, mu: usize) -> PackedSite {
-        let (o, f) = self.layout.up[x.outer as usize * self.layout.nd + mu];
+        let layout = self.field.layout;
+        let (o, f) = layout.up[x.outer as usize * layout.nd + mu];
         PackedSite { outer: o, flip: x.flip ^ f }
     }
     #[inline(always)]
     fn site_dn(&self, x: PackedSite, mu: usize) -> PackedSite {
-        let (o, f) = self.layout.dn[x.outer as usize * self.layout.nd + mu];
+        let layout = self.field.layout;
+        let (o, f) = layout.dn[x.outer as usize * layout.nd + mu];
         PackedSite { outer: o, flip: x.flip ^ f }
     }
     #[inline(always)]
-    fn link_at(&self, x: PackedSite, mu: usize) -> Flipped {
-        Flipped(flip_mat(self.pack_at(x.outer as usize, mu), x.flip))
-    }
-}
-
-/// A pack of links with its lanes permuted ([`LinkSource::link_at`] of a packed field).
-pub struct Flipped(Mat3<F64x8>);
-
-impl core::ops::Deref for Flipped {
-    type Target = Mat3<F64x8>;
-    #[inline(always)]
-    fn deref(&self) -> &Mat3<F64x8> {
-        &self.0
+    fn link_at(&self, x: PackedSite, mu: usize) -> Loaded<P> {
+        Loaded(load_mat(self.field.pack_at(x.outer as usize, mu), x.flip))
     }
 }
 
@@ -243,7 +260,7 @@ mod tests {
             for parity in 0..2 {
                 for &o in layout.outer_sites_of_parity(parity) {
                     for mu in 0..4 {
-                        let k = staple_in(&p, PackedSite { outer: o, flip: 0 }, mu);
+                        let k = staple_in(&p.view::<F64x8>(), PackedSite { outer: o, flip: 0 }, mu);
                         for l in 0..PACK {
                             let x = layout.global_site(o as usize, l);
                             assert_eq!(g.parity(x), parity);

@@ -11,13 +11,13 @@
 //! and whichever kernel runs.
 //!
 //! The per-pack kernel is compiled three times: for AVX-512 (one 512-bit
-//! register per `F64x8`), for AVX2 (two 256-bit registers), and for the build
+//! register per pack, explicit AVX-512F operations), for AVX2 (two 256-bit registers), and for the build
 //! target (SSE2 on x86-64, simd128 on wasm32, NEON on aarch64); the best one
 //! the CPU supports runs ([`crate::simd::kernel`], capped by `FPA_SIMD`).
 
 use super::heatbath::{heatbath_hits, overrelax_hits, Update};
 use crate::action::wilson::staple_in;
-use crate::lanes::{F64x8, PACK};
+use crate::lanes::{load_mat, store_mat, F64x8, Pack, PACK};
 use crate::lattice::packed::{PackedField, PackedLayout, PackedSite};
 use crate::lattice::GaugeField;
 use crate::rng::{domain, Rng};
@@ -34,12 +34,13 @@ pub struct HeatbathDraw {
 }
 
 /// New `U_mu(o)` for the eight lanes of outer site `o`, into `out`: a heatbath
-/// hit (with `draw`) or an overrelaxation step (`None`).
+/// hit (with `draw`) or an overrelaxation step (`None`), computed on the packs
+/// in register form `P`.
 #[inline(always)]
-fn new_pack(f: &PackedField, o: usize, mu: usize, draw: Option<HeatbathDraw>, out: &mut Mat3<F64x8>) {
-    let k = staple_in(f, PackedSite { outer: o as u32, flip: 0 }, mu);
-    let link = *f.pack_at(o, mu);
-    *out = match draw {
+fn new_pack<P: Pack>(f: &PackedField, o: usize, mu: usize, draw: Option<HeatbathDraw>, out: &mut Mat3<F64x8>) {
+    let k = staple_in(&f.view::<P>(), PackedSite { outer: o as u32, flip: 0 }, mu);
+    let link = load_mat::<P>(f.pack_at(o, mu), 0);
+    let new = match draw {
         Some(HeatbathDraw { beta, seed, sweep }) => {
             let layout = f.layout();
             let mut rngs: [Rng; PACK] = core::array::from_fn(|l| {
@@ -49,11 +50,117 @@ fn new_pack(f: &PackedField, o: usize, mu: usize, draw: Option<HeatbathDraw>, ou
         }
         None => overrelax_hits(link, &k),
     };
+    *out = store_mat(&new);
 }
 
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
 mod x86 {
     use super::*;
+    use crate::lanes::Lanes;
+    use crate::real::Ring;
+    use core::arch::x86_64::*;
+    use core::ops::{Add, AddAssign, Mul, MulAssign, Neg, Sub, SubAssign};
+
+    /// An [`F64x8`] in one 512-bit register. With `target-cpu=native` on an
+    /// AVX-512 machine the compiler's vectoriser splits `[f64; 8]` into two
+    /// 256-bit halves (its tuning prefers 256-bit vectors), and a matrix of
+    /// such packs no longer fits the register file; explicit 512-bit
+    /// operations keep one register per pack. Every operation is the IEEE
+    /// operation of the scalar path, lane by lane (no FMA), so the bits do
+    /// not change.
+    ///
+    /// SAFETY (every `unsafe` block on this type): values of it exist only
+    /// inside [`new_pack_avx512`], which runs only where AVX-512F was detected.
+    #[derive(Clone, Copy, Debug)]
+    #[repr(transparent)]
+    pub struct Zmm(__m512d);
+
+    macro_rules! zmm_op {
+        ($tr:ident, $f:ident, $intr:ident, $atr:ident, $af:ident) => {
+            impl $tr for Zmm {
+                type Output = Zmm;
+                #[inline(always)]
+                fn $f(self, o: Zmm) -> Zmm {
+                    unsafe { Zmm($intr(self.0, o.0)) }
+                }
+            }
+            impl $atr for Zmm {
+                #[inline(always)]
+                fn $af(&mut self, o: Zmm) {
+                    *self = $tr::$f(*self, o);
+                }
+            }
+        };
+    }
+    zmm_op!(Add, add, _mm512_add_pd, AddAssign, add_assign);
+    zmm_op!(Sub, sub, _mm512_sub_pd, SubAssign, sub_assign);
+    zmm_op!(Mul, mul, _mm512_mul_pd, MulAssign, mul_assign);
+
+    impl Neg for Zmm {
+        type Output = Zmm;
+        /// Flips the sign bit, as `-x` does on `f64`.
+        #[inline(always)]
+        fn neg(self) -> Zmm {
+            unsafe {
+                Zmm(_mm512_castsi512_pd(_mm512_xor_si512(_mm512_castpd_si512(self.0), _mm512_set1_epi64(i64::MIN))))
+            }
+        }
+    }
+
+    impl Ring for Zmm {
+        #[inline(always)]
+        fn from_f64(x: f64) -> Self {
+            unsafe { Zmm(_mm512_set1_pd(x)) }
+        }
+    }
+
+    impl Lanes for Zmm {
+        const LANES: usize = PACK;
+        type Scalar = f64;
+        #[inline(always)]
+        fn lane(&self, i: usize) -> f64 {
+            self.store().0[i]
+        }
+        #[inline(always)]
+        fn set_lane(&mut self, i: usize, v: f64) {
+            let mut a = self.store();
+            a.0[i] = v;
+            *self = Zmm::load(&a);
+        }
+        #[inline(always)]
+        fn lane_sqrt(self) -> Self {
+            unsafe { Zmm(_mm512_sqrt_pd(self.0)) }
+        }
+        #[inline(always)]
+        fn lane_div(self, o: Self) -> Self {
+            unsafe { Zmm(_mm512_div_pd(self.0, o.0)) }
+        }
+    }
+
+    impl Pack for Zmm {
+        #[inline(always)]
+        fn load(p: &F64x8) -> Self {
+            // F64x8 is 64-byte aligned.
+            unsafe { Zmm(_mm512_load_pd(p.0.as_ptr())) }
+        }
+        #[inline(always)]
+        fn store(self) -> F64x8 {
+            let mut r = F64x8::default();
+            unsafe { _mm512_store_pd(r.0.as_mut_ptr(), self.0) };
+            r
+        }
+        #[inline(always)]
+        fn flip(self, mask: u8) -> Self {
+            if mask == 0 {
+                return self;
+            }
+            unsafe {
+                let lanes = _mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0);
+                let from = _mm512_xor_si512(lanes, _mm512_set1_epi64(mask as i64));
+                Zmm(_mm512_permutexvar_pd(from, self.0))
+            }
+        }
+    }
 
     #[target_feature(enable = "avx512f")]
     pub unsafe fn new_pack_avx512(
@@ -63,12 +170,12 @@ mod x86 {
         d: Option<HeatbathDraw>,
         out: &mut Mat3<F64x8>,
     ) {
-        new_pack(f, o, mu, d, out)
+        new_pack::<Zmm>(f, o, mu, d, out)
     }
 
     #[target_feature(enable = "avx2")]
     pub unsafe fn new_pack_avx2(f: &PackedField, o: usize, mu: usize, d: Option<HeatbathDraw>, out: &mut Mat3<F64x8>) {
-        new_pack(f, o, mu, d, out)
+        new_pack::<F64x8>(f, o, mu, d, out)
     }
 }
 
@@ -81,7 +188,7 @@ fn new_pack_with(kernel: Kernel, f: &PackedField, o: usize, mu: usize, d: Option
         Kernel::Avx512 => unsafe { x86::new_pack_avx512(f, o, mu, d, out) },
         #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
         Kernel::Avx2Fma => unsafe { x86::new_pack_avx2(f, o, mu, d, out) },
-        _ => new_pack(f, o, mu, d, out),
+        _ => new_pack::<F64x8>(f, o, mu, d, out),
     }
 }
 
