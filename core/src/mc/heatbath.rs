@@ -464,6 +464,35 @@ mod tests {
         assert_ne!(assemble(&g, &owned).checksum(), one.field.checksum());
     }
 
+    /// Lanes whose staple vanishes (a zero SU(2) block) take the one-site
+    /// branches: a Haar draw in the heatbath, no change in overrelaxation, and
+    /// every lane keeps the one-site bits.
+    #[test]
+    fn packed_hits_with_vanishing_blocks_are_the_one_site_hits() {
+        use crate::lanes::{F64x8, PACK};
+        use crate::su3::random::haar_su3;
+        let mut rng = Rng::stream(4, &[domain::TEST]);
+        let links: Vec<Mat3<f64>> = (0..PACK).map(|_| haar_su3(&mut rng)).collect();
+        let staples: Vec<Mat3<f64>> =
+            (0..PACK).map(|l| if l == 2 || l == 5 { Mat3::zero() } else { haar_su3(&mut rng) }).collect();
+        let (mut link, mut staple) = (Mat3::<F64x8>::zero(), Mat3::<F64x8>::zero());
+        for l in 0..PACK {
+            set_mat_lane(&mut link, l, &links[l]);
+            set_mat_lane(&mut staple, l, &staples[l]);
+        }
+        let streams = |l: usize| Rng::stream(9, &[domain::TEST, l as u64]);
+        let mut rngs: [Rng; PACK] = core::array::from_fn(streams);
+        let hb = heatbath_hits(link, &staple, 5.5, &mut rngs);
+        let or = overrelax_hits(link, &staple);
+        for l in 0..PACK {
+            let one = heatbath_hits(links[l], &staples[l], 5.5, core::slice::from_mut(&mut streams(l)));
+            assert_eq!(mat_lane(&hb, l), one, "heatbath lane {l}");
+            assert_eq!(mat_lane(&or, l), overrelax_hits(links[l], &staples[l]), "overrelaxation lane {l}");
+        }
+        assert_eq!(mat_lane(&or, 2), links[2]);
+        assert_ne!(mat_lane(&or, 3), links[3]);
+    }
+
     #[test]
     fn the_slab_chain_drives_the_updates_in_order() {
         let g = Arc::new(Geometry::new(&[2, 2, 2, 4]).unwrap());
