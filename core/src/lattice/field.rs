@@ -70,11 +70,7 @@ impl<T: Real> GaugeField<T> {
         assert!(geom.has_checkerboard(), "lattice {} has no checkerboard", geom.label());
         let sites = geom.sites_of_parity(parity);
         assert_eq!(new.len(), sites.len(), "one new link per site of the parity");
-        let nd = geom.nd();
-        crate::par::for_each_chunk_mut(&mut self.links, 2 * nd, |k, pair| {
-            let x = sites[k] as usize;
-            pair[(x - 2 * k) * nd + mu] = new[k];
-        });
+        set_links_of_sites(&mut self.links, geom.nd(), sites, mu, new);
     }
     /// All links in storage order.
     #[inline(always)]
@@ -135,4 +131,22 @@ impl<T: Real> GaugeField<T> {
         let nd = self.geom.nd();
         crate::par::for_each_mut(&mut self.links, |l, u| f(l / nd, l % nd, u));
     }
+}
+
+/// `links[x·nd + mu] = new[k]` for `x = sites[k]`, in parallel: the
+/// checkerboard write-back of [`GaugeField::set_links_of_parity`] and of the
+/// lane-packed field. `sites` are the sites of one parity on a lattice with an
+/// even extent along direction 0, so sites `2k` and `2k + 1` are neighbours of
+/// opposite parity and the `k`-th site of either parity is one of the two.
+pub(crate) fn set_links_of_sites<M: Copy + Send + Sync>(
+    links: &mut [M],
+    nd: usize,
+    sites: &[u32],
+    mu: usize,
+    new: &[M],
+) {
+    crate::par::for_each_chunk_mut(links, 2 * nd, |k, pair| {
+        let x = sites[k] as usize;
+        pair[(x - 2 * k) * nd + mu] = new[k];
+    });
 }

@@ -28,13 +28,13 @@ const HALVED: usize = 3;
 #[derive(Clone, Debug)]
 pub struct PackedLayout {
     nd: usize,
-    /// Bit of each direction in the lane index (0 if the direction is not halved).
-    lane_bit: [u8; MAX_DIM],
     /// `(outer neighbour, lane flip)` of outer site `o` along `mu`: entry `o·nd + mu`.
     up: Vec<(u32, u8)>,
     dn: Vec<(u32, u8)>,
     /// Global site of lane `l` of outer site `o`.
     global: Vec<[u32; PACK]>,
+    /// The inverse of `global`: `(outer site, lane)` of each global site.
+    lane_of: Vec<(u32, u8)>,
     /// Outer sites of each parity.
     parity_sites: [Vec<u32>; 2],
 }
@@ -84,8 +84,14 @@ impl PackedLayout {
                 geom.index(&x[..nd]) as u32
             }));
         }
+        let mut lane_of = alloc::vec![(0u32, 0u8); geom.volume()];
+        for (o, sites) in global.iter().enumerate() {
+            for (l, &x) in sites.iter().enumerate() {
+                lane_of[x as usize] = (o as u32, l as u8);
+            }
+        }
         let parity_sites = [outer.sites_of_parity(0).to_vec(), outer.sites_of_parity(1).to_vec()];
-        Some(PackedLayout { nd, lane_bit, up, dn, global, parity_sites })
+        Some(PackedLayout { nd, up, dn, global, lane_of, parity_sites })
     }
 
     pub fn nd(&self) -> usize {
@@ -103,10 +109,6 @@ impl PackedLayout {
     /// Outer sites of one parity (their lanes all have that parity).
     pub fn outer_sites_of_parity(&self, parity: usize) -> &[u32] {
         &self.parity_sites[parity]
-    }
-    /// Bit of direction `mu` in the lane index (0 if not halved).
-    pub fn lane_bit(&self, mu: usize) -> u8 {
-        self.lane_bit[mu]
     }
 }
 
@@ -146,14 +148,8 @@ impl<'a> PackedField<'a> {
     /// Writes the links back into `u` (the field they were packed from, or one of its geometry).
     pub fn unpack_into(&self, u: &mut GaugeField<f64>) {
         let nd = self.layout.nd;
-        let layout = self.layout;
-        // Each global site belongs to exactly one (outer site, lane): gather per global site.
-        let mut lane_of = alloc::vec![(0u32, 0u8); u.geometry().volume()];
-        for o in 0..layout.outer_volume() {
-            for l in 0..PACK {
-                lane_of[layout.global_site(o, l)] = (o as u32, l as u8);
-            }
-        }
+        let lane_of = &self.layout.lane_of;
+        assert_eq!(lane_of.len(), u.geometry().volume(), "layout and field have different volumes");
         crate::par::for_each_chunk_mut(u.links_mut(), nd, |x, out| {
             let (o, l) = lane_of[x];
             for (mu, m) in out.iter_mut().enumerate() {
@@ -179,10 +175,7 @@ impl<'a> PackedField<'a> {
         let nd = self.layout.nd;
         let sites = self.layout.outer_sites_of_parity(parity);
         assert_eq!(new.len(), sites.len(), "one new pack per outer site of the parity");
-        crate::par::for_each_chunk_mut(&mut self.links, 2 * nd, |k, pair| {
-            let o = sites[k] as usize;
-            pair[(o - 2 * k) * nd + mu] = new[k];
-        });
+        super::field::set_links_of_sites(&mut self.links, nd, sites, mu, new);
     }
 }
 
