@@ -115,6 +115,11 @@ pub trait Lanes: Ring {
     fn lane_sqrt(self) -> Self;
     /// Lane-wise `self / o`, correctly rounded.
     fn lane_div(self, o: Self) -> Self;
+    /// The value whose lane `i` is `v[i]` (`v.len() == LANES`): one load, where
+    /// setting lanes one by one would store and reload the whole pack each time.
+    fn from_lanes(v: &[Self::Scalar]) -> Self;
+    /// Every lane, `out[i]` = lane `i` (`out.len() == LANES`).
+    fn to_lanes(&self, out: &mut [Self::Scalar]);
 }
 
 impl<T: Real> Lanes for T {
@@ -136,6 +141,14 @@ impl<T: Real> Lanes for T {
     fn lane_div(self, o: Self) -> Self {
         self / o
     }
+    #[inline(always)]
+    fn from_lanes(v: &[T]) -> Self {
+        v[0]
+    }
+    #[inline(always)]
+    fn to_lanes(&self, out: &mut [T]) {
+        out[0] = *self;
+    }
 }
 
 impl Lanes for F64x8 {
@@ -156,6 +169,16 @@ impl Lanes for F64x8 {
     #[inline(always)]
     fn lane_div(self, o: Self) -> Self {
         each_lane!(self, o, |x: f64, y: f64| x / y)
+    }
+    #[inline(always)]
+    fn from_lanes(v: &[f64]) -> Self {
+        let mut r = F64x8::default();
+        r.0.copy_from_slice(v);
+        r
+    }
+    #[inline(always)]
+    fn to_lanes(&self, out: &mut [f64]) {
+        out.copy_from_slice(&self.0);
     }
 }
 
@@ -264,6 +287,10 @@ mod tests {
             assert_eq!(mat_lane(&p, i), mats[i].mul_adj(&mats[8 + i]) * mats[i]);
             assert_eq!(mat_lane(&q, i), mats[i].adj_mul(&mats[8 + i]) - mats[8 + i]);
         }
+        let v: [f64; PACK] = core::array::from_fn(|i| 0.5 - i as f64);
+        let mut w = [0.0; PACK];
+        F64x8::from_lanes(&v).to_lanes(&mut w);
+        assert_eq!((F64x8::from_lanes(&v).0, w), (v, v));
         let s = F64x8(core::array::from_fn(|i| 0.1 + i as f64)).lane_sqrt();
         assert!((0..PACK).all(|i| s.0[i].to_bits() == sqrt_f64(0.1 + i as f64).to_bits()));
     }

@@ -14,7 +14,7 @@
 
 use super::su2_sampler::sample_su2;
 use crate::action::staple;
-use crate::lanes::{mat_lane, set_mat_lane, Lanes};
+use crate::lanes::{mat_lane, set_mat_lane, Lanes, PACK};
 use crate::lattice::packed::{PackedField, PackedLayout};
 use crate::lattice::slab::{Links, SlabComm};
 use crate::lattice::{GaugeField, SlabField};
@@ -82,6 +82,14 @@ fn block_norm_and_direction<V: Lanes>(link: &Mat3<V>, staple: &Mat3<V>, p: usize
     (k, [a[0] * inv, a[1] * inv, a[2] * inv, a[3] * inv])
 }
 
+/// The lanes of `k` as `f64` (the first `V::LANES` entries), read in one go.
+#[inline(always)]
+fn lanes_f64<V: Lanes>(k: V) -> [f64; PACK] {
+    let mut l = [V::Scalar::zero(); PACK];
+    k.to_lanes(&mut l[..V::LANES]);
+    l.map(|x| x.to_f64())
+}
+
 /// Whether a subgroup block of norm `k` is used; below 1e-300 (or NaN) it
 /// counts as zero (heatbath: a Haar draw; overrelaxation: no change).
 #[inline(always)]
@@ -98,10 +106,13 @@ pub fn heatbath_hits<V: Lanes>(mut link: Mat3<V>, staple: &Mat3<V>, beta: f64, r
     for &(p, q) in &SUBGROUPS {
         let (k, v) = block_norm_and_direction(&link, staple, p, q);
         // y ∝ exp(α y₀) with α = 2βk/3, then R = y v†; a vanishing block gets a Haar element.
-        let mut y = [V::zero(); 4];
-        let mut haar = [None; crate::lanes::PACK];
+        // The draws are collected per component and loaded once (lanes set one by one
+        // would store and reload the whole pack each time).
+        let norms = lanes_f64(k);
+        let mut ys = [[V::Scalar::zero(); PACK]; 4];
+        let mut haar = [None; PACK];
         for (i, rng) in rngs.iter_mut().enumerate() {
-            let norm = k.lane(i).to_f64();
+            let norm = norms[i];
             let yi = if block_is_nonzero(norm) {
                 sample_su2(2.0 * beta * norm / 3.0, rng)
             } else {
@@ -109,10 +120,11 @@ pub fn heatbath_hits<V: Lanes>(mut link: Mat3<V>, staple: &Mat3<V>, beta: f64, r
                 haar[i] = Some(h);
                 h
             };
-            for (c, yc) in y.iter_mut().zip(yi) {
-                c.set_lane(i, <V::Scalar as Ring>::from_f64(yc));
+            for (c, yc) in ys.iter_mut().zip(yi) {
+                c[i] = <V::Scalar as Ring>::from_f64(yc);
             }
         }
+        let y: Quaternion<V> = core::array::from_fn(|c| V::from_lanes(&ys[c][..V::LANES]));
         let mut r = qmul(&y, &qconj(&v));
         if haar.iter().any(Option::is_some) {
             use_haar_draws(&mut r, &haar);
@@ -138,8 +150,9 @@ fn use_haar_draws<V: Lanes>(r: &mut Quaternion<V>, haar: &[Option<[f64; 4]>]) {
 /// Lanes whose block vanished keep their link from before the rotation.
 #[cold]
 fn keep_vanishing_blocks<V: Lanes>(link: &mut Mat3<V>, before: &Mat3<V>, k: V) {
+    let norms = lanes_f64(k);
     for i in 0..V::LANES {
-        if !block_is_nonzero(k.lane(i).to_f64()) {
+        if !block_is_nonzero(norms[i]) {
             set_mat_lane(link, i, &mat_lane(before, i));
         }
     }
@@ -152,7 +165,7 @@ pub fn overrelax_hits<V: Lanes>(mut link: Mat3<V>, staple: &Mat3<V>) -> Mat3<V> 
         let (k, v) = block_norm_and_direction(&link, staple, p, q);
         let vd = qconj(&v);
         let r = qmul(&vd, &vd);
-        if (0..V::LANES).all(|i| block_is_nonzero(k.lane(i).to_f64())) {
+        if lanes_f64(k)[..V::LANES].iter().all(|&n| block_is_nonzero(n)) {
             left_multiply(&r, &mut link, p, q);
         } else {
             let before = link;

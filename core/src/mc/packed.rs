@@ -135,6 +135,16 @@ mod x86 {
         fn lane_div(self, o: Self) -> Self {
             unsafe { Zmm(_mm512_div_pd(self.0, o.0)) }
         }
+        #[inline(always)]
+        fn from_lanes(v: &[f64]) -> Self {
+            assert_eq!(v.len(), PACK);
+            unsafe { Zmm(_mm512_loadu_pd(v.as_ptr())) }
+        }
+        #[inline(always)]
+        fn to_lanes(&self, out: &mut [f64]) {
+            assert_eq!(out.len(), PACK);
+            unsafe { _mm512_storeu_pd(out.as_mut_ptr(), self.0) }
+        }
     }
 
     impl Pack for Zmm {
