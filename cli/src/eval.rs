@@ -6,7 +6,7 @@
 use crate::files::write_json;
 use crate::model_io;
 use crate::plot::{line_chart, Series};
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Args;
 use fpa_core::action::{Action, Improved, Wilson};
 use fpa_core::lcnn::action::LcnnAction;
@@ -27,7 +27,7 @@ pub struct EvalArgs {
     /// Print JSON instead of the table
     #[arg(long)]
     pub json: bool,
-    /// Where to write `<prefix>.json` and the plots (default: beside the model)
+    /// Where to write `<prefix>.json` and the plots (default: beside the model; missing directories are created)
     #[arg(long)]
     pub out: Option<PathBuf>,
 }
@@ -221,13 +221,17 @@ pub fn evaluate_files(model: &Path, data: &[PathBuf]) -> Result<Report> {
 /// Runs `fpa eval`: [`evaluate_files`], the report and its plots beside the model (or at
 /// `--out`), and the table on standard output.
 pub fn run(args: &EvalArgs) -> Result<()> {
-    let report = evaluate_files(&args.model, &args.data)?;
-    let rows = &report.per_beta;
     let prefix = args.out.clone().unwrap_or_else(|| {
         let mut s = args.model.as_os_str().to_owned();
         s.push(".eval");
         PathBuf::from(s)
     });
+    // The directory of the report first, so that a long evaluation is not lost to a missing one.
+    if let Some(dir) = prefix.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let report = evaluate_files(&args.model, &args.data)?;
+    let rows = &report.per_beta;
     let mut json_path = prefix.as_os_str().to_owned();
     json_path.push(".json");
     write_json(Path::new(&json_path), &report)?;

@@ -471,7 +471,8 @@ fn shipped_fp_action_beats_wilson() {
     let data = tmp.path().join("fp");
     fp_args.extend(["--quiet".into(), "--out".into(), data.display().to_string()]);
     ok(&fpa(&fp_args.iter().map(String::as_str).collect::<Vec<_>>(), 2));
-    let out = tmp.path().join("eval");
+    // In a directory that does not exist yet: eval creates it.
+    let out = tmp.path().join("reports").join("eval");
     let o = fpa(
         &[
             "eval",
@@ -486,6 +487,7 @@ fn shipped_fp_action_beats_wilson() {
         2,
     );
     ok(&o);
+    assert!(tmp.path().join("reports/eval.json").is_file() && tmp.path().join("reports/eval.relerr.svg").is_file());
     let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let rows = report["per_beta"].as_array().unwrap();
     assert_eq!(rows.len(), 2);
