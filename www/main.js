@@ -122,9 +122,18 @@ $('learn-start').onclick = () => worker.postMessage({ cmd: 'learn', seed: 1, per
 $('shipped').onclick = () => worker.postMessage({ cmd: 'shipped', betas: [5.0, 5.5, 6.0, 6.5, 7.0], seed: 11 });
 $('gauge').onclick = () => worker.postMessage({ cmd: 'gauge', seed: Math.floor(Math.random() * 1e6) });
 
+const wait = (cond) => new Promise((res) => { const t = setInterval(() => { if (cond()) { clearInterval(t); res(); } }, 50); });
+
+// ?bench=1 without ?test: only the timings (e2e/bench.mjs reads them).
+if (params.get('bench') && !params.get('test')) {
+  await wait(() => state.done.hello);
+  worker.postMessage({ cmd: 'bench', lattice: '8x8x8x8', sweeps: 10, nOr: 4, lcnnL: 4 });
+  await wait(() => state.bench);
+  state.done.bench = true;
+}
+
 // ?test=1: a scripted tour for the end-to-end tests.
 if (params.get('test')) {
-  const wait = (cond) => new Promise((res) => { const t = setInterval(() => { if (cond()) { clearInterval(t); res(); } }, 50); });
   await wait(() => state.done.hello);
   worker.postMessage({ cmd: 'checksum', lattice: '4x4x4x4', beta: 6.0, seed: 1, n_or: 1, sweeps: 5 });
   await wait(() => state.checksum);
