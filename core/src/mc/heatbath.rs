@@ -149,8 +149,7 @@ fn use_haar_draws<V: Lanes>(r: &mut Quaternion<V>, haar: &[Option<[f64; 4]>]) {
 
 /// Lanes whose block vanished keep their link from before the rotation.
 #[cold]
-fn keep_vanishing_blocks<V: Lanes>(link: &mut Mat3<V>, before: &Mat3<V>, k: V) {
-    let norms = lanes_f64(k);
+fn keep_vanishing_blocks<V: Lanes>(link: &mut Mat3<V>, before: &Mat3<V>, norms: &[f64; PACK]) {
     for i in 0..V::LANES {
         if !block_is_nonzero(norms[i]) {
             set_mat_lane(link, i, &mat_lane(before, i));
@@ -165,12 +164,13 @@ pub fn overrelax_hits<V: Lanes>(mut link: Mat3<V>, staple: &Mat3<V>) -> Mat3<V> 
         let (k, v) = block_norm_and_direction(&link, staple, p, q);
         let vd = qconj(&v);
         let r = qmul(&vd, &vd);
-        if lanes_f64(k)[..V::LANES].iter().all(|&n| block_is_nonzero(n)) {
+        let norms = lanes_f64(k);
+        if norms[..V::LANES].iter().all(|&n| block_is_nonzero(n)) {
             left_multiply(&r, &mut link, p, q);
         } else {
             let before = link;
             left_multiply(&r, &mut link, p, q);
-            keep_vanishing_blocks(&mut link, &before, k);
+            keep_vanishing_blocks(&mut link, &before, &norms);
         }
     }
     link
