@@ -64,6 +64,10 @@ pub struct FpDataArgs {
     /// Iteration limit of the minimiser
     #[arg(long, default_value_t = 20_000)]
     pub max_iter: usize,
+    /// Evaluation limit of the minimiser (F and its gradient; converged 4^4 minimisations
+    /// need at most ~260): a configuration that reaches it is listed as failed
+    #[arg(long, default_value_t = DEFAULT_MAX_EVALUATIONS)]
+    pub max_evals: usize,
     /// Use at most this many configurations per ensemble
     #[arg(long)]
     pub limit: Option<usize>,
@@ -71,6 +75,10 @@ pub struct FpDataArgs {
     #[arg(long)]
     pub quiet: bool,
 }
+
+/// Largest gap between the two branch maxima for which a failed configuration's
+/// blocked link counts as sitting on a kink of `N(Q)`.
+const KINK_GAP: f64 = 1e-3;
 
 /// One FP dataset to compute: what `fpa fp-data`'s arguments and the pipeline's data stages
 /// describe.
@@ -83,9 +91,11 @@ pub struct FpDataJob {
     /// `wilson`, `inception:N`, or a model file (`.safetensors`).
     pub rhs: String,
     pub blocking: Blocking,
-    /// Minimiser stopping rule: largest link gradient below `tol`, at most `max_iter` iterations.
+    /// Minimiser stopping rule: largest link gradient below `tol`, at most `max_iter`
+    /// iterations and `max_evals` evaluations.
     pub tol: f64,
     pub max_iter: usize,
+    pub max_evals: usize,
     /// At most this many configurations per ensemble.
     pub limit: Option<usize>,
     pub out: PathBuf,
@@ -102,6 +112,7 @@ impl FpDataArgs {
             blocking: Blocking::normalised(self.kappa, self.s_pl, self.s_d, self.s_hd, 4),
             tol: self.tol,
             max_iter: self.max_iter,
+            max_evals: self.max_evals,
             limit: self.limit,
             out: self.out.clone(),
             quiet: self.quiet,
@@ -118,6 +129,17 @@ pub struct DataSettings {
     pub depth: usize,
     pub grad_tol: f64,
     pub max_iterations: usize,
+    /// Absent from datasets written before the limit existed (they read as the default).
+    #[serde(default = "default_max_evaluations")]
+    pub max_evaluations: usize,
+}
+
+/// `fpa fp-data --max-evals` and the pipeline's limit: about 12x the evaluations of the
+/// slowest converged minimisation seen (β_wil = 5.0 on 4^4, 256).
+pub const DEFAULT_MAX_EVALUATIONS: usize = 3000;
+
+fn default_max_evaluations() -> usize {
+    DEFAULT_MAX_EVALUATIONS
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -158,6 +180,10 @@ pub struct FailedRecord {
     pub reason: String,
     pub max_gradient: f64,
     pub iterations: usize,
+    /// Coarse links whose `N(Q)` is within 1e-3 of a kink at the last point
+    /// ([`fpa_core::rg::Kernel::kinks`]); absent in older indexes.
+    #[serde(default)]
+    pub kink_links: usize,
 }
 
 /// `index.json`.
@@ -371,12 +397,18 @@ impl Plan {
             depth,
             grad_tol: args.tol,
             max_iterations: args.max_iter,
+            max_evaluations: args.max_evals,
         };
         let jobs = list_jobs(args)?;
         let fp_settings = FixedPointSettings {
             blocking,
             depth,
-            minimizer: MinimizerSettings { grad_tol: args.tol, max_iterations: args.max_iter, ..Default::default() },
+            minimizer: MinimizerSettings {
+                grad_tol: args.tol,
+                max_iterations: args.max_iter,
+                max_evaluations: args.max_evals,
+                ..Default::default()
+            },
         };
         let model_rhs = if args.rhs.ends_with(".safetensors") {
             let (m, p, _) = crate::model_io::load(Path::new(&args.rhs))?;
@@ -404,13 +436,25 @@ impl Plan {
         let r = fp.solve(&v, None).map_err(|e| anyhow::anyhow!("{}: {e}", job.source.describe()))?;
         let seconds = t.elapsed().as_secs_f64();
         if !r.report.converged {
+            // The usual cause on rough configurations: the minimum lies on a kink of
+            // N(Q) = max_W Re Tr(W Q†) (see Kernel::kinks and the README).
+            let kinks = fp.kernel(0).kinks(&r.minimizers[0], KINK_GAP);
+            let mut reason = r.report.reason.clone();
+            if let Some(&(link, gap)) = kinks.first() {
+                reason += &format!(
+                    "; N(Q) is at a kink at {} blocked link(s) (first: coarse link {link}, the two SU(3) maxima \
+                     of Re Tr(W Q†) {gap:.1e} apart): the minimum lies on the kink",
+                    kinks.len()
+                );
+            }
             return Ok(Outcome::Failed(FailedRecord {
                 id: job.id.clone(),
                 source: job.source.describe(),
                 beta_wil: job.beta,
-                reason: r.report.reason.clone(),
+                reason,
                 max_gradient: r.report.max_gradient,
                 iterations: r.report.iterations,
+                kink_links: kinks.len(),
             }));
         }
         let sites = numpy_site_shape(&v);

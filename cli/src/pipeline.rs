@@ -466,6 +466,7 @@ fn fp_data(
         blocking: cfg.blocking(),
         tol: cfg.tol,
         max_iter,
+        max_evals: crate::fp_data::DEFAULT_MAX_EVALUATIONS,
         limit,
         out: out.to_path_buf(),
         quiet: ctx.quiet,

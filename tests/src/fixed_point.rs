@@ -159,3 +159,16 @@ pub fn fp_minimiser_converges_on_wilson_ensembles() {
         }
     }
 }
+
+/// The evaluation limit stops a minimisation (unconverged, with its reason) within
+/// one line search of the limit.
+pub fn fp_minimiser_respects_its_evaluation_limit() {
+    let g = lattice(&[2, 2, 2, 2]);
+    let v = wilson_config(&g, 5.0, 120, 25);
+    let mut s = settings(1, 1e-12);
+    s.minimizer.max_evaluations = 6;
+    let r = FixedPoint::new(g.clone(), s, &Wilson).unwrap().solve(&v, None).unwrap();
+    assert!(!r.report.converged);
+    assert_eq!(r.report.reason, "evaluation limit");
+    assert!(r.report.evaluations >= 6 && r.report.evaluations < 6 + 81, "{:?}", r.report.evaluations);
+}

@@ -109,6 +109,11 @@ impl<'a> FixedPoint<'a> {
         &self.levels[0]
     }
 
+    /// The kernel blocking level `i + 1` onto level `i` (`0` blocks onto the coarse lattice).
+    pub fn kernel(&self, i: usize) -> &Kernel {
+        &self.kernels[i]
+    }
+
     /// The standard starting field for every level below `v`.
     pub fn start(&self, v: &GaugeField<f64>) -> Vec<GaugeField<f64>> {
         let mut fields: Vec<GaugeField<f64>> = Vec::new();

@@ -16,7 +16,7 @@ use super::stencil::StencilTable;
 use super::tape::{SmearProgram, TapeScratch};
 use crate::lattice::{GaugeField, Geometry};
 use crate::real::Real;
-use crate::su3::{link_derivative, project_su3, Mat3, Su3Alg};
+use crate::su3::{link_derivative, project_su3, project_su3_branches, Mat3, Su3Alg};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
@@ -81,6 +81,27 @@ impl Kernel {
             let [s0, s1] = self.programs[l % nd].forward(&self.box_links(u, l), &self.params, scratch);
             s0 * s1
         })
+    }
+
+    /// The coarse links where `N(Q) = max_W Re Tr(W Q†)` is at or near a kink:
+    /// `Re Tr(W Q†)` has a second local maximum over SU(3), in another branch of the
+    /// determinant phase, within `gap` of the global one. `N` is the larger of the two
+    /// branch values there, so it has a ridge (a `|x|`-like minimum) where they cross:
+    /// at `arg det Q = π` when the singular values of `Q` are close enough that the
+    /// phase cannot sit on the smallest one (`σ₃ > σ₁σ₂/(σ₁+σ₂)`). A minimisation of
+    /// `T` that ends on the ridge has a gradient that jumps across it and does not go
+    /// to zero.
+    /// Returns `(coarse link, n₁ − n₂)`, in link order.
+    pub fn kinks(&self, u: &GaugeField<f64>, gap: f64) -> Vec<(usize, f64)> {
+        self.blocked_links(u)
+            .iter()
+            .enumerate()
+            .filter_map(|(l, q)| {
+                let b = project_su3_branches(q, 1e-14, 10_000, f64::INFINITY);
+                let d = b.best.value - b.second?.value;
+                (d <= gap).then_some((l, d))
+            })
+            .collect()
     }
 
     /// `T_∞[U,V]` and, on request, its gradients.

@@ -31,6 +31,10 @@ pub struct MinimizerSettings {
     /// Stop when `max_l |D_l F| < grad_tol`.
     pub grad_tol: f64,
     pub max_iterations: usize,
+    /// Stop (unconverged) once this many evaluations of `F` have been spent: a
+    /// minimisation whose line searches keep failing to make progress costs up to
+    /// 80 evaluations per iteration, so an iteration limit alone does not bound the time.
+    pub max_evaluations: usize,
     /// L-BFGS memory (pairs kept).
     pub memory: usize,
     /// Give up (unconverged) if `F` falls below this: an objective that should be
@@ -40,7 +44,13 @@ pub struct MinimizerSettings {
 
 impl Default for MinimizerSettings {
     fn default() -> Self {
-        MinimizerSettings { grad_tol: 1e-9, max_iterations: 5000, memory: 12, lower_bound: f64::NEG_INFINITY }
+        MinimizerSettings {
+            grad_tol: 1e-9,
+            max_iterations: 5000,
+            max_evaluations: 20_000,
+            memory: 12,
+            lower_bound: f64::NEG_INFINITY,
+        }
     }
 }
 
@@ -228,6 +238,10 @@ pub fn minimize<O: Objective>(
         }
         if report.iterations >= settings.max_iterations {
             report.reason = "iteration limit".into();
+            break;
+        }
+        if report.evaluations >= settings.max_evaluations {
+            report.reason = "evaluation limit".into();
             break;
         }
         // Two-loop recursion: p = −H g.

@@ -65,33 +65,37 @@ pub fn projection_residual<T: Real>(w: &Mat3<T>, q: &Mat3<T>) -> f64 {
     c.iter().map(|x| x.to_f64() * x.to_f64()).sum::<f64>().sqrt()
 }
 
-/// Polar unitary factor `P = Q (Q†Q)^{-1/2}` with the determinant phase
-/// removed by the cube root that gives the largest `Re Tr(W Q†)`.
-fn polar_start<T: Real>(q: &Mat3<T>) -> Mat3<T> {
+/// The three SU(3) matrices `P c`, `c³ = 1/det P`, with `P = Q (Q†Q)^{-1/2}` the
+/// polar unitary factor of `Q`, and their `Re Tr(W Q†)`, best first. They start
+/// the three branches of local maxima of `Re Tr(W Q†)` over SU(3) (the phase of
+/// `det Q` is shared among the eigenphases in three ways). `None` when `Q` is too
+/// close to singular for the polar factor.
+fn polar_candidates<T: Real>(q: &Mat3<T>) -> Option<[(Mat3<T>, T); 3]> {
     let h = q.adj_mul(q);
-    let p = match sqrtm(&h).and_then(|s| s.inverse()) {
-        Some(si) => q * si,
-        None => return reunitarize_or_identity(q),
-    };
+    let p = q * sqrtm(&h).and_then(|s| s.inverse())?;
     if !p.is_finite() {
-        return reunitarize_or_identity(q);
+        return None;
     }
-    let d = p.det();
-    let root = d.cbrt().inv();
+    let root = p.det().cbrt().inv();
     let omega = Complex::from_phase(T::from_f64(core::f64::consts::TAU / 3.0));
-    let mut best = reunitarize(&p.scale_c(root));
-    let mut best_val = best.re_tr_mul_adj(q);
     let mut c = root;
-    for _ in 0..2 {
-        c *= omega;
+    let mut out = [(Mat3::identity(), T::zero()); 3];
+    for slot in out.iter_mut() {
         let w = reunitarize(&p.scale_c(c));
-        let v = w.re_tr_mul_adj(q);
-        if v > best_val {
-            best = w;
-            best_val = v;
-        }
+        *slot = (w, w.re_tr_mul_adj(q));
+        c *= omega;
     }
-    best
+    // Stable sort, best first (the earlier candidate wins a tie).
+    out.sort_by(|a, b| b.1.partial_cmp(&a.1).unwrap_or(core::cmp::Ordering::Equal));
+    Some(out)
+}
+
+/// The best of the [`polar_candidates`] (a fallback when `Q` is singular).
+fn polar_start<T: Real>(q: &Mat3<T>) -> Mat3<T> {
+    match polar_candidates(q) {
+        Some(c) => c[0].0,
+        None => reunitarize_or_identity(q),
+    }
 }
 
 fn reunitarize_or_identity<T: Real>(q: &Mat3<T>) -> Mat3<T> {
@@ -136,6 +140,39 @@ pub fn project_su3<T: Real>(q: &Mat3<T>, start: Option<&Mat3<T>>, tol: f64, max_
         residual = projection_residual(&w, q);
     }
     Projection { w, value: w.re_tr_mul_adj(q), sweeps, residual }
+}
+
+/// The global maximum of `Re Tr(W Q†)` over SU(3) and, where it exists and comes
+/// close, the best local maximum of another branch (see [`polar_candidates`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Branches<T> {
+    pub best: Projection<T>,
+    pub second: Option<Projection<T>>,
+}
+
+/// [`project_su3`] from the best polar candidate and, when the second candidate's
+/// `Re Tr(W Q†)` is within `margin·(1 + ‖Q‖)` of the best one's, from that one
+/// too. Where the two climbs end at different maxima (`‖W₁ − W₂‖ > 10⁻³`) the
+/// better one is `best`. Where the two values cross, `N(Q) = max_W Re Tr(W Q†)`
+/// has a kink: [`crate::rg::Kernel`] smooths it with `second`. Without a second
+/// branch, `best` is bit for bit `project_su3(q, None, tol, max_sweeps)`.
+pub fn project_su3_branches<T: Real>(q: &Mat3<T>, tol: f64, max_sweeps: usize, margin: f64) -> Branches<T> {
+    let Some(cands) = polar_candidates(q) else {
+        return Branches { best: project_su3(q, None, tol, max_sweeps), second: None };
+    };
+    let best = project_su3(q, Some(&cands[0].0), tol, max_sweeps);
+    let scale = 1.0 + q.norm_sqr().to_f64().sqrt();
+    if (cands[0].1 - cands[1].1).to_f64() > margin * scale {
+        return Branches { best, second: None };
+    }
+    let other = project_su3(q, Some(&cands[1].0), tol, max_sweeps);
+    if other.w.dist(&best.w) <= 1e-3 {
+        Branches { best, second: None }
+    } else if other.value > best.value {
+        Branches { best: other, second: Some(best) }
+    } else {
+        Branches { best, second: Some(other) }
+    }
 }
 
 #[cfg(test)]
