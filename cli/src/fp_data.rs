@@ -76,10 +76,6 @@ pub struct FpDataArgs {
     pub quiet: bool,
 }
 
-/// Largest gap between the two branch maxima for which a failed configuration's
-/// blocked link counts as sitting on a kink of `N(Q)`.
-const KINK_GAP: f64 = 1e-3;
-
 /// One FP dataset to compute: what `fpa fp-data`'s arguments and the pipeline's data stages
 /// describe.
 #[derive(Clone, Debug)]
@@ -438,7 +434,7 @@ impl Plan {
         if !r.report.converged {
             // The usual cause on rough configurations: the minimum lies on a kink of
             // N(Q) = max_W Re Tr(W Q†) (see Kernel::kinks and the README).
-            let kinks = fp.kernel(0).kinks(&r.minimizers[0], KINK_GAP);
+            let kinks = fp.kernel(0).kinks(&r.minimizers[0], fpa_core::rg::fixed_point::KINK_GAP);
             let mut reason = r.report.reason.clone();
             if let Some(&(link, gap)) = kinks.first() {
                 reason += &format!(

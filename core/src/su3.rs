@@ -35,4 +35,4 @@ pub use algebra::{link_derivative, Su3Alg};
 pub use complex::Complex;
 pub use expm::{exp_anti_hermitian, exp_components, exp_i_hermitian, log_su3, sqrtm};
 pub use mat3::Mat3;
-pub use project::{project_su3, project_su3_branches, reunitarize, Branches};
+pub use project::{project_su3, project_su3_branches, reunitarize, Branches, Projection};

@@ -172,3 +172,26 @@ pub fn fp_minimiser_respects_its_evaluation_limit() {
     assert_eq!(r.report.reason, "evaluation limit");
     assert!(r.report.evaluations >= 6 && r.report.evaluations < 6 + 81, "{:?}", r.report.evaluations);
 }
+
+/// A configuration whose FP minimum lies on a kink of `N(Q)`: configuration 23 of
+/// the paper preset's β_wil = 5.5 ensemble (`fpa generate --lattice 4x4x4x4 --beta 5.5
+/// --therm 200 --every 10 --overrelax 4 --seed 1002`), on which plain L-BFGS creeps
+/// along the ridge without converging. The minimisation steps onto the kink, ends with
+/// the two maxima of `Re Tr(W Q†)` at that blocked link equal to the tolerance, and its
+/// minimum is no higher than where plain L-BFGS had got after 500 iterations
+/// (810.7973769, a value it was still lowering) by more than the kink's `(κ/3)|h|`.
+pub fn fp_minimum_on_a_kink_of_the_normalisation() {
+    let g = lattice(&[4, 4, 4, 4]);
+    let mut c = WilsonChain::new(GaugeField::hot(g.clone(), 1002), 5.5, 4, 1002, 0).unwrap();
+    for _ in 0..200 + 23 * 10 {
+        c.step();
+    }
+    let fp = FixedPoint::new(g.clone(), settings(1, 1e-6), &Wilson).unwrap();
+    let r = fp.solve(&c.field, None).unwrap();
+    assert!(r.report.converged, "{:?}", (&r.report.reason, r.report.iterations, r.report.evaluations));
+    assert!(r.report.reason.contains("kink"), "{}", r.report.reason);
+    let kinks = fp.kernel(0).kinks(&r.minimizers[0], 1e-6);
+    assert_eq!(kinks.iter().map(|k| k.0).collect::<Vec<_>>(), [911], "{kinks:?}");
+    assert!(r.action < 810.7973769 + 1e-5, "A_FP = {}", r.action);
+    assert!(r.action > 810.79, "A_FP = {}", r.action);
+}

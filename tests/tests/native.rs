@@ -15,6 +15,7 @@ native! {
     fixed_point::fp_derivative_is_the_derivative_of_the_minimum,
     fixed_point::fp_action_is_classically_perfect_on_constant_flux,
     fixed_point::fp_minimiser_converges_on_wilson_ensembles,
+    fixed_point::fp_minimum_on_a_kink_of_the_normalisation,
     training::wilson_loop_regression_generalises_to_larger_lattices,
     training::training_on_fp_data_lowers_both_losses,
     instanton::instanton_action_and_charge,

@@ -12,12 +12,12 @@
 //! `D_FP[V]_{x,μ,a}` is, by the envelope theorem, the explicit `V` derivative
 //! of `T[U_1, V]` at the minimiser: `−(κ/N_c) Re Tr(i t^a V Q†)`.
 
-use super::kernel::{derivatives_from_gradients, Kernel};
+use super::kernel::{derivatives_from_gradients, Kernel, RidgeLink};
 use super::minimize::{minimize, MinimizerReport, MinimizerSettings, Objective};
 use super::params::Blocking;
 use crate::action::Action;
 use crate::lattice::{GaugeField, Geometry};
-use crate::su3::{exp_components, log_su3, project_su3, sqrtm, Mat3, Su3Alg};
+use crate::su3::{exp_components, log_su3, project_su3, project_su3_branches, sqrtm, Mat3, Su3Alg};
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -162,7 +162,7 @@ impl<'a> FixedPoint<'a> {
             None => self.continuation_start(v),
         };
         let mut flat: Vec<Mat3<f64>> = fields.iter().flat_map(|f| f.links().iter().copied()).collect();
-        let mut obj = LevelObjective { fp: self, v };
+        let mut obj = LevelObjective { fp: self, v, ridge: Vec::new() };
         // A ≥ 0 and T ≥ 0: a minimum far below zero means the right-hand-side
         // action is not bounded below (a poor parametrisation), not an FP value.
         let mut ms = self.settings.minimizer;
@@ -171,7 +171,7 @@ impl<'a> FixedPoint<'a> {
             let f0 = obj.eval(&flat, &mut g);
             ms.lower_bound = -0.5 * f0.abs() - 1.0;
         }
-        let report = minimize(&mut obj, &mut flat, &ms);
+        let report = self.minimize_levels(v, &mut flat, &ms);
         // Final evaluation at the minimiser: split the terms, and D_FP.
         let minimizers = obj.unflatten(&flat);
         let n = self.settings.depth;
@@ -190,8 +190,145 @@ impl<'a> FixedPoint<'a> {
         Ok(FixedPointResult { action, derivative, minimizers, rhs_action, kernel_values, report })
     }
 
+    /// Minimises `F` over all levels (`flat`), stepping onto a kink of `N(Q)` when the
+    /// minimum lies on one: a depth-1 minimisation that has not converged after
+    /// [`KINK_CHECK_ITERATIONS`] iterations or [`KINK_CHECK_EVALUATIONS`] evaluations
+    /// (or whose line search failed) checks the coarsest kernel's blocked links with
+    /// [`Kernel::kinks`]; with none, it goes on from where it is (L-BFGS restarted).
+    fn minimize_levels(
+        &self,
+        v: &GaugeField<f64>,
+        flat: &mut Vec<Mat3<f64>>,
+        ms: &MinimizerSettings,
+    ) -> MinimizerReport {
+        let mut obj = LevelObjective { fp: self, v, ridge: Vec::new() };
+        let first = MinimizerSettings {
+            max_iterations: ms.max_iterations.min(KINK_CHECK_ITERATIONS),
+            max_evaluations: ms.max_evaluations.min(KINK_CHECK_EVALUATIONS),
+            ..*ms
+        };
+        let mut report = minimize(&mut obj, flat, &first);
+        let stopped = !report.converged && report.value.is_finite() && report.value >= ms.lower_bound;
+        if !stopped || self.settings.depth != 1 {
+            return report;
+        }
+        let u = obj.unflatten(flat).swap_remove(0);
+        let kinks = self.kernels[0].kinks(&u, KINK_GAP);
+        if !kinks.is_empty() {
+            self.minimize_on_kinks(v, flat, &kinks, ms, &mut report);
+        } else if report.iterations < ms.max_iterations && report.evaluations < ms.max_evaluations {
+            let rest = remaining(ms, &report);
+            let more = minimize(&mut obj, flat, &rest);
+            absorb(&mut report, more);
+        }
+        report
+    }
+
+    /// The minimum of `F` on the kinks of `N(Q)` at the coarsest kernel's blocked links
+    /// `kinks`, from `flat` (depth 1). With `N = max(n_A, n_B)` there,
+    /// `min_U F = max_λ min_U F_λ`, where `F_λ` takes `N_λ = λ n_A + (1−λ) n_B` on those
+    /// links ([`RidgeLink`]): `F_λ` is smooth, so L-BFGS converges on it, and
+    /// `∂_λ min_U F_λ = (κ/3)(n_A − n_B)` at its minimiser decreases with λ. The λ of
+    /// every kink is found by regula falsi (Illinois) on `h = n_A − n_B`, one smooth
+    /// minimisation per step, warm started. Converged when `F_λ`'s gradient and every
+    /// `|h|` are below the gradient tolerance: there `F_λ = F` to `(κ/3)|h|` per kink
+    /// and its gradient is a convex combination of the one-sided gradients of `F`
+    /// (a stationary point of the non-smooth `F`).
+    fn minimize_on_kinks(
+        &self,
+        v: &GaugeField<f64>,
+        flat: &mut Vec<Mat3<f64>>,
+        kinks: &[(usize, f64)],
+        ms: &MinimizerSettings,
+        report: &mut MinimizerReport,
+    ) {
+        let u = LevelObjective { fp: self, v, ridge: Vec::new() }.unflatten(flat).swap_remove(0);
+        let q = self.kernels[0].blocked_links(&u);
+        let mut ridge: Vec<RidgeLink<f64>> = Vec::with_capacity(kinks.len());
+        for &(link, _) in kinks {
+            let b = project_su3_branches(&q[link], 1e-14, 10_000, f64::INFINITY);
+            let Some(second) = b.second else { return };
+            ridge.push(RidgeLink { link, lambda: 0.5, w_a: b.best.w, w_b: second.w });
+        }
+        // Start from the λ that makes the gradient smallest here (on the kinks the
+        // minimum's λ does): ∇F_λ = g₀ + Σ_r λ_r d_r is affine in λ, with `g₀` the
+        // gradient at λ = 0 and `d_r` the change when λ_r goes to 1 alone; each λ_r
+        // minimises |g₀ + λ_r d_r| (exact for kinks whose boxes do not overlap).
+        // Far from it the minimum of F_λ moves far from the kink, where a branch can
+        // cease to exist.
+        let gradient = |ridge: &[RidgeLink<f64>]| {
+            let mut g = alloc::vec![[0.0; 8]; flat.len()];
+            LevelObjective { fp: self, v, ridge: ridge.to_vec() }.eval(flat, &mut g);
+            g
+        };
+        ridge.iter_mut().for_each(|r| r.lambda = 0.0);
+        let g0 = gradient(&ridge);
+        report.evaluations += 1 + ridge.len();
+        let mut starts = Vec::with_capacity(ridge.len());
+        for i in 0..ridge.len() {
+            let mut one = ridge.clone();
+            one[i].lambda = 1.0;
+            let g1 = gradient(&one);
+            let (mut gd, mut dd) = (0.0, 0.0);
+            for (a, b) in g0.iter().zip(&g1) {
+                for c in 0..8 {
+                    let d = b[c] - a[c];
+                    gd += a[c] * d;
+                    dd += d * d;
+                }
+            }
+            starts.push(if dd > 0.0 { (-gd / dd).clamp(0.0, 1.0) } else { 0.5 });
+        }
+        let mut brackets = alloc::vec![Bracket::new(); ridge.len()];
+        for (r, &l) in ridge.iter_mut().zip(&starts) {
+            r.lambda = l;
+        }
+        for _ in 0..KINK_STEPS {
+            let mut obj = LevelObjective { fp: self, v, ridge: ridge.clone() };
+            let inner = minimize(&mut obj, flat, &remaining(ms, report));
+            let converged = inner.converged;
+            absorb(report, inner);
+            if !converged {
+                report.reason = alloc::format!("{} (minimising on a kink of N(Q))", report.reason);
+                return;
+            }
+            let u = obj.unflatten(flat).swap_remove(0);
+            let mut on_kinks = true;
+            for ((r, [a, b]), br) in
+                ridge.iter_mut().zip(self.kernels[0].ridge_branches(&u, &obj.ridge)).zip(&mut brackets)
+            {
+                if a.w.dist(&b.w) <= 1e-3 {
+                    report.reason = "the two maxima of N(Q) on a kink merged".into();
+                    return;
+                }
+                let h = a.value - b.value;
+                // At λ = 1 with n_A > n_B (or λ = 0 with n_B > n_A) F_λ = F near the
+                // minimum: it is off the kink, on the side of the larger maximum.
+                let off_kink = (r.lambda == 1.0 && h > 0.0) || (r.lambda == 0.0 && h < 0.0);
+                on_kinks &= h.abs() < ms.grad_tol || off_kink;
+                (r.w_a, r.w_b) = (a.w, b.w);
+                br.record(r.lambda, h);
+                r.lambda = br.next();
+            }
+            if on_kinks {
+                report.converged = true;
+                report.reason =
+                    alloc::format!("gradient below tolerance, on a kink of N(Q) at {} blocked link(s)", ridge.len());
+                return;
+            }
+        }
+        report.converged = false;
+        report.reason = "no mixture of the two maxima of N(Q) put the minimum on the kink".into();
+    }
+
     /// `F` and its gradient over all levels (what the minimiser sees).
-    fn objective(&self, v: &GaugeField<f64>, fields: &[GaugeField<f64>], grads: &mut [&mut [Su3Alg<f64>]]) -> f64 {
+    fn objective(
+        &self,
+        v: &GaugeField<f64>,
+        fields: &[GaugeField<f64>],
+        ridge: &[RidgeLink<f64>],
+        grads: &mut [&mut [Su3Alg<f64>]],
+    ) -> f64 {
         let n = self.settings.depth;
         let mut total = 0.0;
         for g in grads.iter_mut() {
@@ -199,7 +336,7 @@ impl<'a> FixedPoint<'a> {
         }
         for i in 0..n {
             let coarse = if i == 0 { v } else { &fields[i - 1] };
-            let e = self.kernels[i].eval(&fields[i], coarse, true, i > 0);
+            let e = self.kernels[i].eval_on_ridge(&fields[i], coarse, true, i > 0, if i == 0 { ridge } else { &[] });
             total += e.value;
             let d = derivatives_from_gradients(&fields[i], &e.fine_grad);
             add_into(grads[i], &d);
@@ -225,6 +362,8 @@ fn add_into(acc: &mut [Su3Alg<f64>], d: &[Su3Alg<f64>]) {
 struct LevelObjective<'a, 'b> {
     fp: &'a FixedPoint<'b>,
     v: &'a GaugeField<f64>,
+    /// Blocked links of the coarsest kernel held on a kink of `N(Q)`.
+    ridge: Vec<RidgeLink<f64>>,
 }
 
 impl LevelObjective<'_, '_> {
@@ -252,7 +391,84 @@ impl Objective for LevelObjective<'_, '_> {
             parts.push(head);
             rest = tail;
         }
-        self.fp.objective(self.v, &fields, &mut parts)
+        self.fp.objective(self.v, &fields, &self.ridge, &mut parts)
+    }
+}
+
+/// Unconverged iterations or evaluations after which a depth-1 minimisation looks for
+/// kinks of `N(Q)`. Converged 4⁴ and 8⁴ minimisations of Wilson ensembles needed at
+/// most 336 iterations and 374 evaluations, so these leave them bit for bit as they
+/// were; on a kink L-BFGS spends about four evaluations per iteration.
+pub const KINK_CHECK_ITERATIONS: usize = 500;
+pub const KINK_CHECK_EVALUATIONS: usize = 600;
+
+/// Largest gap between the two maxima of `Re Tr(W Q†)` that counts as a kink.
+pub const KINK_GAP: f64 = 1e-3;
+
+/// Smooth minimisations allowed for finding the λ of the kinks.
+const KINK_STEPS: usize = 60;
+
+/// What is left of the iteration and evaluation limits after `done`.
+fn remaining(ms: &MinimizerSettings, done: &MinimizerReport) -> MinimizerSettings {
+    MinimizerSettings {
+        max_iterations: ms.max_iterations.saturating_sub(done.iterations),
+        max_evaluations: ms.max_evaluations.saturating_sub(done.evaluations),
+        ..*ms
+    }
+}
+
+/// Appends a continuation's counts, history and end state to `report`.
+fn absorb(report: &mut MinimizerReport, more: MinimizerReport) {
+    report.iterations += more.iterations;
+    report.evaluations += more.evaluations;
+    report.history.extend(more.history);
+    report.converged = more.converged;
+    report.value = more.value;
+    report.max_gradient = more.max_gradient;
+    report.reason = more.reason;
+}
+
+/// Regula falsi with the Illinois modification for a root of a decreasing `h(λ)` on
+/// `[0, 1]`, from a first guess: until both signs have been seen, steps of growing
+/// size away from it in the direction `h` points to.
+#[derive(Clone, Copy, Debug)]
+struct Bracket {
+    lo: (f64, Option<f64>),
+    hi: (f64, Option<f64>),
+    /// +1 if `lo` moved last, −1 if `hi` did.
+    last: i8,
+    step: f64,
+}
+
+impl Bracket {
+    fn new() -> Self {
+        Bracket { lo: (0.0, None), hi: (1.0, None), last: 0, step: 0.01 }
+    }
+
+    fn record(&mut self, lambda: f64, h: f64) {
+        if h > 0.0 {
+            self.lo = (lambda, Some(h));
+            if self.last == 1 {
+                self.hi.1 = self.hi.1.map(|x| 0.5 * x);
+            }
+            self.last = 1;
+        } else {
+            self.hi = (lambda, Some(h));
+            if self.last == -1 {
+                self.lo.1 = self.lo.1.map(|x| 0.5 * x);
+            }
+            self.last = -1;
+        }
+    }
+
+    fn next(&mut self) -> f64 {
+        self.step *= 2.0;
+        match (self.lo.1, self.hi.1) {
+            (Some(a), Some(b)) => self.lo.0 + (self.hi.0 - self.lo.0) * a / (a - b),
+            (Some(_), None) => (self.lo.0 + self.step).min(1.0),
+            (None, Some(_)) => (self.hi.0 - self.step).max(0.0),
+            (None, None) => 0.5,
+        }
     }
 }
 

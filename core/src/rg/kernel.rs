@@ -16,7 +16,7 @@ use super::stencil::StencilTable;
 use super::tape::{SmearProgram, TapeScratch};
 use crate::lattice::{GaugeField, Geometry};
 use crate::real::Real;
-use crate::su3::{link_derivative, project_su3, project_su3_branches, Mat3, Su3Alg};
+use crate::su3::{link_derivative, project_su3, project_su3_branches, Mat3, Projection, Su3Alg};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
@@ -44,6 +44,19 @@ pub struct KernelEval<T> {
     pub coarse_deriv: Vec<Su3Alg<T>>,
     /// Largest Riemannian gradient left in the projections `W*`.
     pub projection_residual: f64,
+}
+
+/// A coarse link whose normalisation is taken as the mixture
+/// `N_λ(Q) = λ n_A(Q) + (1 − λ) n_B(Q)` of two branches of maxima of `Re Tr(W Q†)`
+/// instead of their maximum (see [`Kernel::kinks`]): `n_A` and `n_B` are the maxima
+/// reached by climbing from `w_a` and `w_b`. For fixed λ this is smooth where
+/// `max(n_A, n_B)` has its kink, and equals it where `n_A = n_B`.
+#[derive(Clone, Copy, Debug)]
+pub struct RidgeLink<T> {
+    pub link: usize,
+    pub lambda: f64,
+    pub w_a: Mat3<T>,
+    pub w_b: Mat3<T>,
 }
 
 struct LinkOut<T> {
@@ -104,8 +117,34 @@ impl Kernel {
             .collect()
     }
 
+    /// The two branch maxima `(A, B)` of every ridge link at `u`, each climbed from
+    /// the ridge link's `w_a` and `w_b`.
+    pub fn ridge_branches(&self, u: &GaugeField<f64>, ridge: &[RidgeLink<f64>]) -> Vec<[Projection<f64>; 2]> {
+        let q = self.blocked_links(u);
+        ridge
+            .iter()
+            .map(|r| {
+                let tol = 100.0 * f64::EPSILON;
+                [project_su3(&q[r.link], Some(&r.w_a), tol, 10_000), project_su3(&q[r.link], Some(&r.w_b), tol, 10_000)]
+            })
+            .collect()
+    }
+
     /// `T_∞[U,V]` and, on request, its gradients.
     pub fn eval<T: Real>(&self, u: &GaugeField<T>, v: &GaugeField<T>, fine: bool, coarse: bool) -> KernelEval<T> {
+        self.eval_on_ridge(u, v, fine, coarse, &[])
+    }
+
+    /// [`Self::eval`] with the normalisation of the `ridge` links replaced by
+    /// [`RidgeLink`]'s mixture `N_λ`; its gradient matrix is `λ W_A + (1 − λ) W_B`.
+    pub fn eval_on_ridge<T: Real>(
+        &self,
+        u: &GaugeField<T>,
+        v: &GaugeField<T>,
+        fine: bool,
+        coarse: bool,
+        ridge: &[RidgeLink<T>],
+    ) -> KernelEval<T> {
         assert_eq!(**u.geometry(), *self.fine, "U is not on the fine lattice of this kernel");
         assert_eq!(**v.geometry(), *self.coarse, "V is not on the coarse lattice of this kernel");
         let nd = self.fine.nd();
@@ -119,12 +158,23 @@ impl Kernel {
                 let b = self.box_links(u, l);
                 let [s0, s1] = program.forward(&b, &self.params, scratch);
                 let q = s0 * s1;
-                let proj = project_su3(&q, None, tol, 10_000);
+                let (norm, w, residual) = match ridge.iter().find(|r| r.link == l) {
+                    None => {
+                        let p = project_su3(&q, None, tol, 10_000);
+                        (p.value, p.w, p.residual)
+                    }
+                    Some(r) => {
+                        let a = project_su3(&q, Some(&r.w_a), tol, 10_000);
+                        let b = project_su3(&q, Some(&r.w_b), tol, 10_000);
+                        let (la, lb) = (T::from_f64(r.lambda), T::from_f64(1.0 - r.lambda));
+                        (a.value * la + b.value * lb, a.w.scale(la) + b.w.scale(lb), a.residual.max(b.residual))
+                    }
+                };
                 let vl = v.links()[l];
-                let value = c * (proj.value - vl.re_tr_mul_adj(&q));
+                let value = c * (norm - vl.re_tr_mul_adj(&q));
                 let mut contributions = Vec::new();
                 if fine {
-                    let gq = (proj.w - vl).scale(c);
+                    let gq = (w - vl).scale(c);
                     grad.clear();
                     program.backward(&b, &self.params, &[gq.mul_adj(&s1), s0.adj_mul(&gq)], scratch, grad);
                     for (slot, (g, &t)) in grad.g.iter().zip(&grad.touched).enumerate() {
@@ -139,7 +189,7 @@ impl Kernel {
                 } else {
                     [T::zero(); 8]
                 };
-                LinkOut { value, contributions, coarse: coarse_d, residual: proj.residual }
+                LinkOut { value, contributions, coarse: coarse_d, residual }
             },
         );
         let mut value = T::zero();
