@@ -202,6 +202,9 @@ impl<'a> FixedPoint<'a> {
         ms: &MinimizerSettings,
     ) -> MinimizerReport {
         let mut obj = LevelObjective { fp: self, v, ridge: Vec::new() };
+        if self.settings.depth != 1 {
+            return minimize(&mut obj, flat, ms);
+        }
         let first = MinimizerSettings {
             max_iterations: ms.max_iterations.min(KINK_CHECK_ITERATIONS),
             max_evaluations: ms.max_evaluations.min(KINK_CHECK_EVALUATIONS),
@@ -209,7 +212,7 @@ impl<'a> FixedPoint<'a> {
         };
         let mut report = minimize(&mut obj, flat, &first);
         let stopped = !report.converged && report.value.is_finite() && report.value >= ms.lower_bound;
-        if !stopped || self.settings.depth != 1 {
+        if !stopped {
             return report;
         }
         let u = obj.unflatten(flat).swap_remove(0);
