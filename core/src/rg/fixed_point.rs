@@ -8,7 +8,9 @@
 //! "inception", which makes `A_FP` independent of the quality of `A` to a
 //! much higher degree (the fields on the finest level are much smoother).
 //!
-//! All levels are minimised jointly with Riemannian L-BFGS. The derivative
+//! All levels are minimised jointly with Riemannian L-BFGS (depth 1: with a step
+//! onto kinks of the kernel's normalisation where the minimum lies on one; see
+//! `FixedPoint::minimize_on_kinks`). The derivative
 //! `D_FP[V]_{x,μ,a}` is, by the envelope theorem, the explicit `V` derivative
 //! of `T[U_1, V]` at the minimiser: `−(κ/N_c) Re Tr(i t^a V Q†)`.
 
@@ -432,8 +434,9 @@ fn absorb(report: &mut MinimizerReport, more: MinimizerReport) {
 }
 
 /// Regula falsi with the Illinois modification for a root of a decreasing `h(λ)` on
-/// `[0, 1]`, from a first guess: until both signs have been seen, steps of growing
-/// size away from it in the direction `h` points to.
+/// `[0, 1]`, from a first guess (the first λ recorded): until both signs have been
+/// seen, steps of growing size (0.02, 0.04, …) from the last λ in the direction `h`
+/// points to.
 #[derive(Clone, Copy, Debug)]
 struct Bracket {
     lo: (f64, Option<f64>),
