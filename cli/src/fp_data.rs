@@ -71,6 +71,11 @@ pub struct FpDataArgs {
     /// Use at most this many configurations per ensemble
     #[arg(long)]
     pub limit: Option<usize>,
+    /// When resuming, minimise again the configurations the index lists as failed
+    /// (e.g. after an fpa update that solves minima on kinks of N(Q)); without it they
+    /// stay failed and are skipped
+    #[arg(long)]
+    pub retry_failed: bool,
     /// No progress bar
     #[arg(long)]
     pub quiet: bool,
@@ -94,6 +99,8 @@ pub struct FpDataJob {
     pub max_evals: usize,
     /// At most this many configurations per ensemble.
     pub limit: Option<usize>,
+    /// On resume, compute the configurations listed as failed again.
+    pub retry_failed: bool,
     pub out: PathBuf,
     pub quiet: bool,
 }
@@ -110,6 +117,7 @@ impl FpDataArgs {
             max_iter: self.max_iter,
             max_evals: self.max_evals,
             limit: self.limit,
+            retry_failed: self.retry_failed,
             out: self.out.clone(),
             quiet: self.quiet,
         }
@@ -436,11 +444,13 @@ impl Plan {
             // N(Q) = max_W Re Tr(W Q†) (see Kernel::kinks and the README).
             let kinks = fp.kernel(0).kinks(&r.minimizers[0], fpa_core::rg::fixed_point::KINK_GAP);
             let mut reason = r.report.reason.clone();
-            if let Some(&(link, gap)) = kinks.first() {
+            if let Some(k) = kinks.first() {
                 reason += &format!(
-                    "; N(Q) is at a kink at {} blocked link(s) (first: coarse link {link}, the two SU(3) maxima \
-                     of Re Tr(W Q†) {gap:.1e} apart): the minimum lies on the kink",
-                    kinks.len()
+                    "; N(Q) is at a kink at {} blocked link(s) (first: coarse link {}, the two SU(3) maxima \
+                     of Re Tr(W Q†) {:.1e} apart): the minimum lies on the kink",
+                    kinks.len(),
+                    k.link,
+                    k.gap
                 );
             }
             return Ok(Outcome::Failed(FailedRecord {
@@ -540,6 +550,14 @@ impl Store {
                 updated: utc_now(),
             }
         };
+        if args.retry_failed && !index.failed.is_empty() {
+            // Dropped from the index now; each is listed again if it fails again, and
+            // one that a kill leaves unrecorded is simply still to do.
+            if !args.quiet {
+                eprintln!("retrying {} failed configuration(s)", index.failed.len());
+            }
+            index.failed.clear();
+        }
         let done: std::collections::HashSet<String> = index
             .configs
             .iter()

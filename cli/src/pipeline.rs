@@ -468,6 +468,7 @@ fn fp_data(
         max_iter,
         max_evals: crate::fp_data::DEFAULT_MAX_EVALUATIONS,
         limit,
+        retry_failed: false,
         out: out.to_path_buf(),
         quiet: ctx.quiet,
     })

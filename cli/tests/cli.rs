@@ -205,6 +205,29 @@ fn fp_data_resumes_and_is_readable_from_numpy() {
         assert_eq!(std::fs::read(full.join(f)).unwrap(), std::fs::read(part.join(f)).unwrap());
         assert!(x["max_gradient"].as_f64().unwrap() < 1e-9);
     }
+    // A configuration listed as failed (as an older fpa that could not solve minima on
+    // kinks of N(Q) left it) stays failed on resume, and `--retry-failed` computes it.
+    let mut idx = index(&part);
+    let rec = idx["configs"].as_array_mut().unwrap().remove(1);
+    for f in ["links", "d_fp"] {
+        std::fs::remove_file(part.join(rec[f].as_str().unwrap())).unwrap();
+    }
+    idx["failed"] = serde_json::json!([{
+        "id": rec["id"], "source": rec["source"], "beta_wil": rec["beta_wil"],
+        "reason": "iteration limit", "max_gradient": 0.1, "iterations": 7
+    }]);
+    std::fs::write(part.join("index.json"), serde_json::to_vec(&idx).unwrap()).unwrap();
+    ok(&run(args(&part, &[]), 1));
+    assert_eq!(index(&part)["configs"].as_array().unwrap().len(), 3, "a failed configuration is not retried");
+    assert_eq!(index(&part)["failed"][0]["id"], rec["id"]);
+    ok(&run(args(&part, &["--retry-failed"]), 2));
+    let b = index(&part);
+    assert_eq!(b["failed"].as_array().unwrap().len(), 0);
+    assert_eq!(b["configs"][1]["id"], rec["id"]);
+    assert_eq!(b["configs"][1]["a_fp"], rec["a_fp"], "the retried minimisation differs");
+    let f = rec["d_fp"].as_str().unwrap();
+    assert_eq!(std::fs::read(full.join(f)).unwrap(), std::fs::read(part.join(f)).unwrap());
+
     // Other settings in the same directory are refused.
     let o = run(args(&full, &["--kappa", "5"]), 1);
     fails_with(&o, "other settings");

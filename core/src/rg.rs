@@ -10,6 +10,6 @@ pub mod stencil;
 pub mod tape;
 
 pub use fixed_point::{FixedPoint, FixedPointResult, FixedPointSettings};
-pub use kernel::{Kernel, KernelEval, RidgeLink};
+pub use kernel::{Kernel, KernelEval, Kink, RidgeLink};
 pub use minimize::{MinimizerReport, MinimizerSettings};
 pub use params::Blocking;

@@ -191,7 +191,7 @@ pub fn fp_minimum_on_a_kink_of_the_normalisation() {
     assert!(r.report.converged, "{:?}", (&r.report.reason, r.report.iterations, r.report.evaluations));
     assert!(r.report.reason.contains("kink"), "{}", r.report.reason);
     let kinks = fp.kernel(0).kinks(&r.minimizers[0], 1e-6);
-    assert_eq!(kinks.iter().map(|k| k.0).collect::<Vec<_>>(), [911], "{kinks:?}");
+    assert_eq!(kinks.iter().map(|k| k.link).collect::<Vec<_>>(), [911], "{kinks:?}");
     assert!(r.action < 810.7973769 + 1e-5, "A_FP = {}", r.action);
     assert!(r.action > 810.79, "A_FP = {}", r.action);
 }

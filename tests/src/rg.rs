@@ -190,12 +190,12 @@ pub fn kernel_kinks_are_gauge_invariant() {
     let u2 = GaugeTransform::random(k.fine().clone(), 91).apply(&u);
     let (a, b) = (k.kinks(&u, 10.0), k.kinks(&u2, 10.0));
     assert_eq!(a.len(), 1, "one blocked link with two maxima: {a:?}");
-    assert!(a[0].0 == 937 && a[0].1 > 1e-3 && a[0].1 < 1e-2, "{a:?}");
+    assert!(a[0].link == 937 && a[0].gap > 1e-3 && a[0].gap < 1e-2, "{a:?}");
     assert!(k.kinks(&u, 1e-3).is_empty(), "the gap limit applies");
     assert_eq!(a.len(), b.len(), "same links");
     for (x, y) in a.iter().zip(&b) {
-        assert_eq!(x.0, y.0, "same link");
-        assert_close(y.1, x.1, 1e-9, "same gap");
+        assert_eq!(x.link, y.link, "same link");
+        assert_close(y.gap, x.gap, 1e-9, "same gap");
     }
     let smooth = random_field(k.fine(), Some(0.3), 200);
     assert!(k.kinks(&smooth, 10.0).is_empty(), "a smoother field has none");

@@ -14,12 +14,12 @@
 //! `D_FP[V]_{x,μ,a}` is, by the envelope theorem, the explicit `V` derivative
 //! of `T[U_1, V]` at the minimiser: `−(κ/N_c) Re Tr(i t^a V Q†)`.
 
-use super::kernel::{derivatives_from_gradients, Kernel, RidgeLink};
+use super::kernel::{derivatives_from_gradients, Kernel, Kink, RidgeLink};
 use super::minimize::{minimize, MinimizerReport, MinimizerSettings, Objective};
 use super::params::Blocking;
 use crate::action::Action;
 use crate::lattice::{GaugeField, Geometry};
-use crate::su3::{exp_components, log_su3, project_su3, project_su3_branches, sqrtm, Mat3, Su3Alg};
+use crate::su3::{exp_components, log_su3, project_su3, sqrtm, Mat3, Su3Alg};
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -243,18 +243,11 @@ impl<'a> FixedPoint<'a> {
         &self,
         v: &GaugeField<f64>,
         flat: &mut Vec<Mat3<f64>>,
-        kinks: &[(usize, f64)],
+        kinks: &[Kink],
         ms: &MinimizerSettings,
         report: &mut MinimizerReport,
     ) {
-        let u = LevelObjective { fp: self, v, ridge: Vec::new() }.unflatten(flat).swap_remove(0);
-        let q = self.kernels[0].blocked_links(&u);
-        let mut ridge: Vec<RidgeLink<f64>> = Vec::with_capacity(kinks.len());
-        for &(link, _) in kinks {
-            let b = project_su3_branches(&q[link], 1e-14, 10_000, f64::INFINITY);
-            let Some(second) = b.second else { return };
-            ridge.push(RidgeLink { link, lambda: 0.5, w_a: b.best.w, w_b: second.w });
-        }
+        let mut ridge: Vec<RidgeLink<f64>> = kinks.iter().map(|k| RidgeLink::at(k, 0.0)).collect();
         // Start from the λ that makes the gradient smallest here (on the kinks the
         // minimum's λ does): ∇F_λ = g₀ + Σ_r λ_r d_r is affine in λ, with `g₀` the
         // gradient at λ = 0 and `d_r` the change when λ_r goes to 1 alone; each λ_r
@@ -266,7 +259,6 @@ impl<'a> FixedPoint<'a> {
             LevelObjective { fp: self, v, ridge: ridge.to_vec() }.eval(flat, &mut g);
             g
         };
-        ridge.iter_mut().for_each(|r| r.lambda = 0.0);
         let g0 = gradient(&ridge);
         report.evaluations += 1 + ridge.len();
         let mut starts = Vec::with_capacity(ridge.len());

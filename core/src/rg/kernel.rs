@@ -22,6 +22,14 @@ use alloc::vec::Vec;
 
 const NC: f64 = 3.0;
 
+/// Every climb to a maximum of `Re Tr(W Q†)` in the kernel stops when the
+/// Riemannian gradient is below `100 ε` (f64: 2.2e-14; never below 1e-14), or
+/// after [`CLIMB_SWEEPS`] Cabibbo–Marinari sweeps.
+fn climb_tol<T: Real>() -> f64 {
+    (100.0 * T::EPSILON).max(1e-14)
+}
+const CLIMB_SWEEPS: usize = 10_000;
+
 /// One RG blocking step from a fine lattice (extents `2L`) onto a coarse one (`L`).
 #[derive(Clone, Debug)]
 pub struct Kernel {
@@ -57,6 +65,33 @@ pub struct RidgeLink<T> {
     pub lambda: f64,
     pub w_a: Mat3<T>,
     pub w_b: Mat3<T>,
+}
+
+impl<T: Real> RidgeLink<T> {
+    /// The two branch maxima `[A, B]` of `Re Tr(W Q†)` at `q`, climbed from `w_a` and `w_b`.
+    pub fn branches(&self, q: &Mat3<T>) -> [Projection<T>; 2] {
+        let tol = climb_tol::<T>();
+        [project_su3(q, Some(&self.w_a), tol, CLIMB_SWEEPS), project_su3(q, Some(&self.w_b), tol, CLIMB_SWEEPS)]
+    }
+}
+
+impl RidgeLink<f64> {
+    /// The mixture `λ n_A + (1 − λ) n_B` at a kink, with `A` its global maximum.
+    pub fn at(kink: &Kink, lambda: f64) -> Self {
+        let [a, b] = &kink.maxima;
+        RidgeLink { link: kink.link, lambda, w_a: a.w, w_b: b.w }
+    }
+}
+
+/// A coarse link where `N(Q)` is at or near a kink (see [`Kernel::kinks`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Kink {
+    /// The coarse link.
+    pub link: usize,
+    /// `n₁ − n₂ ≥ 0`: how far the second maximum lies below the global one.
+    pub gap: f64,
+    /// The global maximum and the second one, in another branch of the determinant phase.
+    pub maxima: [Projection<f64>; 2],
 }
 
 struct LinkOut<T> {
@@ -104,30 +139,24 @@ impl Kernel {
     /// phase cannot sit on the smallest one (`σ₃ > σ₁σ₂/(σ₁+σ₂)`). A minimisation of
     /// `T` that ends on the ridge has a gradient that jumps across it and does not go
     /// to zero.
-    /// Returns `(coarse link, n₁ − n₂)`, in link order.
-    pub fn kinks(&self, u: &GaugeField<f64>, gap: f64) -> Vec<(usize, f64)> {
+    /// Returns the kinks in link order, each with its two maxima.
+    pub fn kinks(&self, u: &GaugeField<f64>, gap: f64) -> Vec<Kink> {
         self.blocked_links(u)
             .iter()
             .enumerate()
-            .filter_map(|(l, q)| {
-                let b = project_su3_branches(q, 1e-14, 10_000, f64::INFINITY);
-                let d = b.best.value - b.second?.value;
-                (d <= gap).then_some((l, d))
+            .filter_map(|(link, q)| {
+                let b = project_su3_branches(q, climb_tol::<f64>(), CLIMB_SWEEPS, f64::INFINITY);
+                let second = b.second?;
+                let d = b.best.value - second.value;
+                (d <= gap).then_some(Kink { link, gap: d, maxima: [b.best, second] })
             })
             .collect()
     }
 
-    /// The two branch maxima `(A, B)` of every ridge link at `u`, each climbed from
-    /// the ridge link's `w_a` and `w_b`.
+    /// The two branch maxima `[A, B]` of every ridge link at `u` ([`RidgeLink::branches`]).
     pub fn ridge_branches(&self, u: &GaugeField<f64>, ridge: &[RidgeLink<f64>]) -> Vec<[Projection<f64>; 2]> {
         let q = self.blocked_links(u);
-        ridge
-            .iter()
-            .map(|r| {
-                let tol = 100.0 * f64::EPSILON;
-                [project_su3(&q[r.link], Some(&r.w_a), tol, 10_000), project_su3(&q[r.link], Some(&r.w_b), tol, 10_000)]
-            })
-            .collect()
+        ridge.iter().map(|r| r.branches(&q[r.link])).collect()
     }
 
     /// `T_∞[U,V]` and, on request, its gradients.
@@ -149,7 +178,6 @@ impl Kernel {
         assert_eq!(**v.geometry(), *self.coarse, "V is not on the coarse lattice of this kernel");
         let nd = self.fine.nd();
         let c = T::from_f64(self.params.kappa / NC);
-        let tol = (100.0 * T::EPSILON).max(1e-14);
         let outs: Vec<LinkOut<T>> = crate::par::map_range_init(
             self.coarse.n_links(),
             || (SlotGrad::<T>::new(self.table.n_slots()), TapeScratch::default()),
@@ -160,12 +188,11 @@ impl Kernel {
                 let q = s0 * s1;
                 let (norm, w, residual) = match ridge.iter().find(|r| r.link == l) {
                     None => {
-                        let p = project_su3(&q, None, tol, 10_000);
+                        let p = project_su3(&q, None, climb_tol::<T>(), CLIMB_SWEEPS);
                         (p.value, p.w, p.residual)
                     }
                     Some(r) => {
-                        let a = project_su3(&q, Some(&r.w_a), tol, 10_000);
-                        let b = project_su3(&q, Some(&r.w_b), tol, 10_000);
+                        let [a, b] = r.branches(&q);
                         let (la, lb) = (T::from_f64(r.lambda), T::from_f64(1.0 - r.lambda));
                         (a.value * la + b.value * lb, a.w.scale(la) + b.w.scale(lb), a.residual.max(b.residual))
                     }

@@ -154,7 +154,8 @@ pub struct Branches<T> {
 /// `Re Tr(W Q†)` is within `margin·(1 + ‖Q‖)` of the best one's, from that one
 /// too. Where the two climbs end at different maxima (`‖W₁ − W₂‖ > 10⁻³`) the
 /// better one is `best`. Where the two values cross, `N(Q) = max_W Re Tr(W Q†)`
-/// has a kink: [`crate::rg::Kernel`] smooths it with `second`. Without a second
+/// has a kink: [`crate::rg::Kernel::kinks`] finds it and the FP minimiser
+/// follows both branches there ([`crate::rg::RidgeLink`]). Without a second
 /// branch, `best` is bit for bit `project_su3(q, None, tol, max_sweeps)`.
 pub fn project_su3_branches<T: Real>(q: &Mat3<T>, tol: f64, max_sweeps: usize, margin: f64) -> Branches<T> {
     let Some(cands) = polar_candidates(q) else {
