@@ -10,6 +10,9 @@
 //! where that wraps around a halved direction the lanes swap halves, i.e.
 //! lane `l` reads lane `l ^ 2^j` ([`F64x8::flip`]). Because `L_μ/2` is even,
 //! the eight sites of a pack have one checkerboard parity, that of `c`.
+//! Outer sites are numbered parity by parity, and the packs of one direction
+//! and parity form one array, which an update of that direction and parity
+//! rewrites in place (its staples read only the other arrays).
 //!
 //! The layout is a working copy for the hot loops (heatbath, overrelaxation,
 //! [`crate::mc::packed`]); [`GaugeField`] keeps its own storage order.
@@ -25,9 +28,13 @@ use alloc::vec::Vec;
 const HALVED: usize = 3;
 
 /// The outer lattice, its neighbour tables and the global site of every lane.
+/// Outer sites are numbered by parity: the `V/16` sites of parity 0 first (in the
+/// order of [`Geometry::sites_of_parity`] on the outer lattice), then those of parity 1.
 #[derive(Clone, Debug)]
 pub struct PackedLayout {
     nd: usize,
+    /// Outer sites of one parity (the outer volume / 2).
+    half: usize,
     /// `(outer neighbour, lane flip)` of outer site `o` along `mu`: entry `o·nd + mu`.
     up: Vec<(u32, u8)>,
     dn: Vec<(u32, u8)>,
@@ -35,8 +42,6 @@ pub struct PackedLayout {
     global: Vec<[u32; PACK]>,
     /// The inverse of `global`: `(outer site, lane)` of each global site.
     lane_of: Vec<(u32, u8)>,
-    /// Outer sites of each parity.
-    parity_sites: [Vec<u32>; 2],
 }
 
 impl PackedLayout {
@@ -64,16 +69,22 @@ impl PackedLayout {
             (0..nd).map(|mu| if lane_bit[mu] != 0 { geom.dims()[mu] / 2 } else { geom.dims()[mu] }).collect();
         let outer = Geometry::new(&outer_dims).ok()?;
         let n = outer.volume();
+        // `by_parity[i]`: the outer lattice's site that gets number `i` (parity 0 first).
+        let by_parity: Vec<usize> = (0..2).flat_map(|p| outer.sites_of_parity(p).iter().map(|&o| o as usize)).collect();
+        let mut number = alloc::vec![0u32; n];
+        for (i, &o) in by_parity.iter().enumerate() {
+            number[o] = i as u32;
+        }
         let (mut up, mut dn) = (Vec::with_capacity(n * nd), Vec::with_capacity(n * nd));
         let mut global = Vec::with_capacity(n);
-        for o in 0..n {
+        for &o in &by_parity {
             let c = outer.coords(o);
             for mu in 0..nd {
                 // Wrapping around the outer extent of a halved direction swaps the halves.
                 let flip_up = if c[mu] + 1 == outer_dims[mu] { lane_bit[mu] } else { 0 };
                 let flip_dn = if c[mu] == 0 { lane_bit[mu] } else { 0 };
-                up.push((outer.up(o, mu) as u32, flip_up));
-                dn.push((outer.dn(o, mu) as u32, flip_dn));
+                up.push((number[outer.up(o, mu)], flip_up));
+                dn.push((number[outer.dn(o, mu)], flip_dn));
             }
             global.push(core::array::from_fn(|l| {
                 let mut x = [0usize; MAX_DIM];
@@ -90,8 +101,7 @@ impl PackedLayout {
                 lane_of[x as usize] = (o as u32, l as u8);
             }
         }
-        let parity_sites = [outer.sites_of_parity(0).to_vec(), outer.sites_of_parity(1).to_vec()];
-        Some(PackedLayout { nd, up, dn, global, lane_of, parity_sites })
+        Some(PackedLayout { nd, half: n / 2, up, dn, global, lane_of })
     }
 
     pub fn nd(&self) -> usize {
@@ -106,18 +116,29 @@ impl PackedLayout {
     pub fn global_site(&self, o: usize, l: usize) -> usize {
         self.global[o][l] as usize
     }
-    /// Outer sites of one parity (their lanes all have that parity).
-    pub fn outer_sites_of_parity(&self, parity: usize) -> &[u32] {
-        &self.parity_sites[parity]
+    /// Outer sites of one parity (their lanes all have that parity): a contiguous range.
+    pub fn outer_sites_of_parity(&self, parity: usize) -> core::ops::Range<usize> {
+        parity * self.half..(parity + 1) * self.half
+    }
+    /// `(parity, position within the parity)` of outer site `o`.
+    #[inline(always)]
+    fn split(&self, o: usize) -> (usize, usize) {
+        if o < self.half {
+            (0, o)
+        } else {
+            (1, o - self.half)
+        }
     }
 }
 
-/// A gauge field in the [`PackedLayout`]: links `U_mu(o)` of outer site `o`
-/// as one `Mat3<F64x8>` (entry `o·nd + mu`).
+/// A gauge field in the [`PackedLayout`]: the packs `U_mu(o)` of the outer sites of
+/// one parity in one array per `(mu, parity)` (entry `2·mu + parity`), so that an
+/// update of one direction and parity writes its array in place while the staples
+/// read the others.
 #[derive(Clone, Debug)]
 pub struct PackedField<'a> {
     layout: &'a PackedLayout,
-    links: Vec<Mat3<F64x8>>,
+    links: Vec<Vec<Mat3<F64x8>>>,
 }
 
 /// A site of a [`PackedField`] seen from the lanes of one pack: lane `l`
@@ -134,7 +155,9 @@ impl<'a> PackedField<'a> {
         let nd = layout.nd;
         assert_eq!(u.nd(), nd, "layout and field have different dimensions");
         assert_eq!(layout.outer_volume() * PACK, u.geometry().volume(), "layout and field have different volumes");
-        let links = crate::par::map_range(layout.outer_volume() * nd, |i| {
+        // Gathered site by site (the `nd` links of a site are adjacent in `u`), then
+        // split into the `(mu, parity)` arrays.
+        let packs = crate::par::map_range(layout.outer_volume() * nd, |i| {
             let (o, mu) = (i / nd, i % nd);
             let mut m = Mat3::zero();
             for l in 0..PACK {
@@ -142,6 +165,12 @@ impl<'a> PackedField<'a> {
             }
             m
         });
+        let links = (0..2 * nd)
+            .map(|a| {
+                let (mu, first) = (a / 2, layout.outer_sites_of_parity(a % 2).start);
+                crate::par::map_range(layout.half, |k| packs[(first + k) * nd + mu])
+            })
+            .collect();
         PackedField { layout, links }
     }
 
@@ -153,7 +182,7 @@ impl<'a> PackedField<'a> {
         crate::par::for_each_chunk_mut(u.links_mut(), nd, |x, out| {
             let (o, l) = lane_of[x];
             for (mu, m) in out.iter_mut().enumerate() {
-                *m = mat_lane(&self.links[o as usize * nd + mu], l as usize);
+                *m = mat_lane(self.pack_at(o as usize, mu), l as usize);
             }
         });
     }
@@ -165,17 +194,24 @@ impl<'a> PackedField<'a> {
     /// The pack `U_mu(o)` (lanes in storage order).
     #[inline(always)]
     pub fn pack_at(&self, o: usize, mu: usize) -> &Mat3<F64x8> {
-        &self.links[o * self.layout.nd + mu]
+        let (parity, k) = self.layout.split(o);
+        &self.links[2 * mu + parity][k]
     }
 
-    /// Sets `U_mu(o) = new[i]` for `o = outer_sites_of_parity(parity)[i]`, in
-    /// parallel (as [`GaugeField::set_links_of_parity`]: outer sites `2k`
-    /// and `2k + 1` are neighbours along direction 0, of opposite parity).
-    pub fn set_packs_of_parity(&mut self, mu: usize, parity: usize, new: &[Mat3<F64x8>]) {
-        let nd = self.layout.nd;
-        let sites = self.layout.outer_sites_of_parity(parity);
-        assert_eq!(new.len(), sites.len(), "one new pack per outer site of the parity");
-        super::field::set_links_of_sites(&mut self.links, nd, sites, mu, new);
+    /// Replaces every pack `U_mu(o)` of the outer sites `o` of `parity` by
+    /// `new_pack(field, o, pack)`, in parallel and in place: `pack` holds the old
+    /// `U_mu(o)` and receives the new one, and `field` is this field without those
+    /// packs (reading one of them panics). The Wilson staple of `U_mu(x)` reads
+    /// `U_mu` only at the neighbours `x ± ν̂`, of the other parity.
+    pub fn update_packs_of_parity<F>(&mut self, mu: usize, parity: usize, new_pack: F)
+    where
+        F: Fn(&PackedField, usize, &mut Mat3<F64x8>) + Sync,
+    {
+        let mut target = core::mem::take(&mut self.links[2 * mu + parity]);
+        let first = self.layout.outer_sites_of_parity(parity).start;
+        let field: &PackedField = self;
+        crate::par::for_each_mut(&mut target, |k, pack| new_pack(field, first + k, pack));
+        self.links[2 * mu + parity] = target;
     }
 }
 
@@ -251,11 +287,11 @@ mod tests {
             p.unpack_into(&mut back);
             assert_eq!(back, u);
             for parity in 0..2 {
-                for &o in layout.outer_sites_of_parity(parity) {
+                for o in layout.outer_sites_of_parity(parity) {
                     for mu in 0..4 {
-                        let k = staple_in(&p.view::<F64x8>(), PackedSite { outer: o, flip: 0 }, mu);
+                        let k = staple_in(&p.view::<F64x8>(), PackedSite { outer: o as u32, flip: 0 }, mu);
                         for l in 0..PACK {
-                            let x = layout.global_site(o as usize, l);
+                            let x = layout.global_site(o, l);
                             assert_eq!(g.parity(x), parity);
                             assert_eq!(mat_lane(&k, l), staple(&u, x, mu), "{dims:?} site {x} mu {mu}");
                         }

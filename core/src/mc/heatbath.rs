@@ -359,10 +359,9 @@ impl<T: Real> WilsonChain<T> {
             if let Some(layout) = PackedLayout::new(f.geometry()) {
                 let kernel = crate::simd::kernel();
                 let mut packed = PackedField::pack(&layout, f);
-                let mut scratch = Vec::new();
-                super::packed::apply_updates(&mut packed, &mut scratch, heatbath, beta, seed, sweep, kernel);
+                super::packed::apply_updates(&mut packed, heatbath, beta, seed, sweep, kernel);
                 after(Phase::Heatbath);
-                super::packed::apply_updates(&mut packed, &mut scratch, overrelax, beta, seed, sweep, kernel);
+                super::packed::apply_updates(&mut packed, overrelax, beta, seed, sweep, kernel);
                 packed.unpack_into(f);
                 after(Phase::Overrelax);
                 return;

@@ -23,7 +23,6 @@ use crate::lattice::GaugeField;
 use crate::rng::{domain, Rng};
 use crate::simd::Kernel;
 use crate::su3::Mat3;
-use alloc::vec::Vec;
 
 /// The heatbath's random streams for `U_mu` on the eight sites of outer site `o`.
 #[derive(Clone, Copy, Debug)]
@@ -33,13 +32,13 @@ pub struct HeatbathDraw {
     pub sweep: u64,
 }
 
-/// New `U_mu(o)` for the eight lanes of outer site `o`, into `out`: a heatbath
-/// hit (with `draw`) or an overrelaxation step (`None`), computed on the packs
-/// in register form `P`.
+/// New `U_mu(o)` for the eight lanes of outer site `o`, in place of the old one in
+/// `link`: a heatbath hit (with `draw`) or an overrelaxation step (`None`), computed
+/// on the packs in register form `P`, with the staples from `f`.
 #[inline(always)]
 fn new_pack<P: Pack>(f: &PackedField, o: usize, mu: usize, draw: Option<HeatbathDraw>, out: &mut Mat3<F64x8>) {
     let k = staple_in(&f.view::<P>(), PackedSite { outer: o as u32, flip: 0 }, mu);
-    let link = load_mat::<P>(f.pack_at(o, mu), 0);
+    let link = load_mat::<P>(out, 0);
     let new = match draw {
         Some(HeatbathDraw { beta, seed, sweep }) => {
             let layout = f.layout();
@@ -206,7 +205,6 @@ fn new_pack_with(kernel: Kernel, f: &PackedField, o: usize, mu: usize, d: Option
 /// compound sweep whose heatbath streams are drawn), with `kernel`.
 pub fn apply_updates(
     f: &mut PackedField,
-    scratch: &mut Vec<Mat3<F64x8>>,
     updates: impl IntoIterator<Item = Update>,
     beta: f64,
     seed: u64,
@@ -214,14 +212,9 @@ pub fn apply_updates(
     kernel: Kernel,
 ) {
     assert!(kernel.available(), "kernel {} does not run on this machine", kernel.name());
-    let layout = f.layout();
-    scratch.resize(layout.outer_sites_of_parity(0).len(), Mat3::zero());
     for Update { heatbath, mu, parity } in updates {
-        let sites = layout.outer_sites_of_parity(parity);
         let draw = heatbath.then_some(HeatbathDraw { beta, seed, sweep });
-        let field: &PackedField = f;
-        crate::par::for_each_mut(scratch, |i, out| new_pack_with(kernel, field, sites[i] as usize, mu, draw, out));
-        f.set_packs_of_parity(mu, parity, scratch);
+        f.update_packs_of_parity(mu, parity, |field, o, pack| new_pack_with(kernel, field, o, mu, draw, pack));
     }
 }
 
@@ -239,7 +232,7 @@ pub fn run_packed(
         return false;
     };
     let mut f = PackedField::pack(&layout, u);
-    apply_updates(&mut f, &mut Vec::new(), updates, beta, seed, sweep, kernel);
+    apply_updates(&mut f, updates, beta, seed, sweep, kernel);
     f.unpack_into(u);
     true
 }
