@@ -52,6 +52,7 @@ macro_rules! portable_checks {
             gauge::wilson_derivative_is_covariant,
             gauge::landau_gauge_fixing,
             mc::su2_heatbath_matches_target_distribution,
+            mc::lane_su2_draws_are_the_one_stream_draws,
             mc::overrelaxation_conserves_action,
             mc::checkerboard_write_back_sets_one_parity,
             mc::packed_updates_are_the_one_site_updates_bit_for_bit,

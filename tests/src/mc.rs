@@ -89,6 +89,70 @@ pub fn su2_heatbath_matches_target_distribution() {
     }
 }
 
+/// The several-lane sampler gives every lane the bits of the one-stream
+/// sampler and leaves each stream where the one-stream sampler leaves it: lanes
+/// of mixed kinds (Kennedy–Pendleton, Creutz, the Haar limit, NaN, not wanted,
+/// no stream) side by side, over many draws. Its logarithm is `libm::log` bit for bit, on random
+/// inputs over the whole exponent range and on the edge cases.
+pub fn lane_su2_draws_are_the_one_stream_draws() {
+    use fpa_core::mc::su2_sampler::{log_lanes, sample_su2_lanes};
+    let alphas = [0.0, 1e-7, 0.7, 1.99, 2.0, 5.0, 60.0, f64::NAN];
+    let stream = |l: usize| Rng::stream(300 + l as u64, &[domain::TEST]);
+    let mut lanes: [Rng; 8] = core::array::from_fn(stream);
+    let mut one: [Rng; 8] = core::array::from_fn(stream);
+    for round in 0..2000 {
+        let alpha: [f64; 8] = core::array::from_fn(|l| alphas[(l + round) % 8]);
+        let wanted: [bool; 8] = core::array::from_fn(|l| (l + round) % 11 != 0);
+        // Seven streams for eight lanes in every third round: the last lane is not drawn.
+        let n = if round % 3 == 0 { 7 } else { 8 };
+        let y = sample_su2_lanes(&alpha, &wanted, &mut lanes[..n]);
+        for l in 0..8 {
+            let want = if wanted[l] && l < n { sample_su2(alpha[l], &mut one[l]) } else { [0.0; 4] };
+            let got = [y[0][l], y[1][l], y[2][l], y[3][l]];
+            assert_eq!(got.map(f64::to_bits), want.map(f64::to_bits), "round {round}, lane {l}, alpha {}", alpha[l]);
+        }
+    }
+    for (l, r) in one.iter_mut().enumerate() {
+        assert_eq!(lanes[l].next_u64(), r.next_u64(), "stream {l} after the draws");
+    }
+
+    let mut rng = Rng::stream(310, &[domain::TEST]);
+    let edges = [
+        1.0,
+        0.5,
+        2.0,
+        f64::MIN_POSITIVE,
+        5e-324,
+        0.0,
+        -0.0,
+        -1.0,
+        f64::INFINITY,
+        f64::NAN,
+        f64::MAX,
+        1.0 - f64::EPSILON,
+    ];
+    for chunk in 0..4000 {
+        let x: [f64; 8] = core::array::from_fn(|l| match chunk {
+            0 => edges[l],
+            1 => edges[(l + 8) % edges.len()],
+            _ if l % 2 == 0 => rng.uniform_pos(),
+            // Any bit pattern of a positive finite number.
+            _ => f64::from_bits(rng.next_u64() >> 1).min(f64::MAX),
+        });
+        let got = log_lanes(&x);
+        for l in 0..8 {
+            let want = libm::log(x[l]);
+            assert!(
+                got[l].to_bits() == want.to_bits() || (got[l].is_nan() && want.is_nan()),
+                "log({:e}) = {} vs libm {}",
+                x[l],
+                got[l],
+                want
+            );
+        }
+    }
+}
+
 /// Overrelaxation is microcanonical: the Wilson action is unchanged to rounding.
 pub fn overrelaxation_conserves_action() {
     for dims in [&[4usize, 4, 4, 4][..], &[6, 4]] {

@@ -12,7 +12,7 @@
 //! are updated in parallel. Every link draws from its own stream keyed by
 //! `(seed, sweep, site, mu)`: the chain is bit-identical on any thread count.
 
-use super::su2_sampler::sample_su2;
+use super::su2_sampler::sample_su2_lanes;
 use crate::action::staple;
 use crate::lanes::{mat_lane, set_mat_lane, Lanes, PACK};
 use crate::lattice::packed::{PackedField, PackedLayout};
@@ -106,43 +106,32 @@ pub fn heatbath_hits<V: Lanes>(mut link: Mat3<V>, staple: &Mat3<V>, beta: f64, r
     for &(p, q) in &SUBGROUPS {
         let (k, v) = block_norm_and_direction(&link, staple, p, q);
         // y ∝ exp(α y₀) with α = 2βk/3, then R = y v†; a vanishing block gets a Haar element.
-        // The draws are collected per component and loaded once (lanes set one by one
+        // The draws come per component and are loaded once (lanes set one by one
         // would store and reload the whole pack each time).
         let norms = lanes_f64(k);
-        let mut ys = [[V::Scalar::zero(); PACK]; 4];
-        let mut haar = [None; PACK];
-        for (i, rng) in rngs.iter_mut().enumerate() {
-            let norm = norms[i];
-            let yi = if block_is_nonzero(norm) {
-                sample_su2(2.0 * beta * norm / 3.0, rng)
-            } else {
-                let h = haar_su2(rng);
-                haar[i] = Some(h);
-                h
-            };
-            for (c, yc) in ys.iter_mut().zip(yi) {
-                c[i] = <V::Scalar as Ring>::from_f64(yc);
-            }
-        }
-        let y: Quaternion<V> = core::array::from_fn(|c| V::from_lanes(&ys[c][..V::LANES]));
+        let nonzero = norms.map(block_is_nonzero);
+        let alpha = norms.map(|k| 2.0 * beta * k / 3.0);
+        let ys = sample_su2_lanes(&alpha, &nonzero, rngs);
+        let y: Quaternion<V> = core::array::from_fn(|c| {
+            let lanes: [V::Scalar; PACK] = ys[c].map(<V::Scalar as Ring>::from_f64);
+            V::from_lanes(&lanes[..V::LANES])
+        });
         let mut r = qmul(&y, &qconj(&v));
-        if haar.iter().any(Option::is_some) {
-            use_haar_draws(&mut r, &haar);
+        if nonzero[..V::LANES].contains(&false) {
+            use_haar_draws(&mut r, &nonzero, rngs);
         }
         left_multiply(&r, &mut link, p, q);
     }
     reunitarize(&link)
 }
 
-/// Lanes with a vanishing block take their Haar draw as the rotation (rare:
-/// kept out of the vectorised path).
+/// Lanes with a vanishing block draw a Haar element and take it as the
+/// rotation (rare: kept out of the vectorised path).
 #[cold]
-fn use_haar_draws<V: Lanes>(r: &mut Quaternion<V>, haar: &[Option<[f64; 4]>]) {
-    for (i, h) in haar.iter().enumerate().take(V::LANES) {
-        if let Some(h) = h {
-            for (c, hc) in r.iter_mut().zip(h) {
-                c.set_lane(i, <V::Scalar as Ring>::from_f64(*hc));
-            }
+fn use_haar_draws<V: Lanes>(r: &mut Quaternion<V>, nonzero: &[bool; PACK], rngs: &mut [Rng]) {
+    for (i, rng) in rngs.iter_mut().enumerate().filter(|(i, _)| !nonzero[*i]) {
+        for (c, hc) in r.iter_mut().zip(haar_su2(rng)) {
+            c.set_lane(i, <V::Scalar as Ring>::from_f64(hc));
         }
     }
 }
