@@ -90,36 +90,60 @@ pub fn sample_su2(alpha: f64, rng: &mut Rng) -> [f64; 4] {
 /// The SU(2) element `(y₀, √(1−y₀²) n̂)` with `n̂` drawn uniform on the sphere.
 #[inline]
 fn unit_su2(y0: f64, rng: &mut Rng) -> [f64; 4] {
-    let r = sqrt_f64((1.0 - y0 * y0).max(0.0));
+    let (u, v, s) = disk_point(rng);
+    su2_from_disk(y0, u, v, s)
+}
+
+/// A point `(u, v)` uniform in the unit disk (rejection from the square), and
+/// `s = u² + v² < 1`.
+#[inline(always)]
+fn disk_point(rng: &mut Rng) -> (f64, f64, f64) {
     loop {
         let u = 2.0 * rng.uniform() - 1.0;
         let v = 2.0 * rng.uniform() - 1.0;
         let s = u * u + v * v;
         if s < 1.0 {
-            let f = 2.0 * sqrt_f64(1.0 - s);
-            return [y0, r * u * f, r * v * f, r * (1.0 - 2.0 * s)];
+            return (u, v, s);
         }
     }
 }
 
+/// `(y₀, √(1−y₀²) n̂)` with Marsaglia's `n̂` of the disk point `(u, v, s)`.
+#[inline(always)]
+fn su2_from_disk(y0: f64, u: f64, v: f64, s: f64) -> [f64; 4] {
+    let r = sqrt_f64((1.0 - y0 * y0).max(0.0));
+    let f = 2.0 * sqrt_f64(1.0 - s);
+    [y0, r * u * f, r * v * f, r * (1.0 - 2.0 * s)]
+}
+
 /// [`sample_su2`] for several streams at once: `y[c][l]` for each lane `l`
 /// of `wanted` with `alpha[l]`, drawn from `rngs[l]` (one stream per lane, at
-/// most `N`; lanes not wanted get zeros and do not draw). Each lane gets the
-/// bits `sample_su2(alpha[l], &mut rngs[l])` gives and leaves its stream where
-/// that leaves it; only the Kennedy–Pendleton logarithms are taken for all
-/// lanes together ([`kennedy_pendleton_lanes`]).
+/// most `N`; lanes not wanted, and lanes from `rngs.len()` on, get zeros and
+/// do not draw). Each lane gets the bits `sample_su2(alpha[l], &mut rngs[l])`
+/// gives and leaves its stream where that leaves it: the draws run stream by
+/// stream in the scalar order, and only the arithmetic on them (the
+/// Kennedy–Pendleton logarithms, [`kennedy_pendleton_lanes`], and the square
+/// roots and products of the last step) runs for all lanes together.
 #[inline(always)]
 pub fn sample_su2_lanes<const N: usize>(alpha: &[f64; N], wanted: &[bool; N], rngs: &mut [Rng]) -> [[f64; N]; 4] {
     assert!(rngs.len() <= N, "{} streams for {N} lanes", rngs.len());
-    let kp: [bool; N] = core::array::from_fn(|l| l < rngs.len() && wanted[l] && alpha[l] >= KP_THRESHOLD);
+    let drawn: [bool; N] = core::array::from_fn(|l| l < rngs.len() && wanted[l]);
+    let kp: [bool; N] = core::array::from_fn(|l| drawn[l] && alpha[l] >= KP_THRESHOLD);
     let mut y0 = kennedy_pendleton_lanes(alpha, &kp, rngs);
-    let mut y = [[0.0; N]; 4];
-    for (l, rng) in rngs.iter_mut().enumerate().filter(|(l, _)| wanted[*l]) {
+    let (mut u, mut v, mut s) = ([0.0; N], [0.0; N], [0.0; N]);
+    for (l, rng) in rngs.iter_mut().enumerate().filter(|(l, _)| drawn[*l]) {
         if !kp[l] {
             y0[l] = sample_y0(alpha[l], rng);
         }
-        let [_, y1, y2, y3] = unit_su2(y0[l], rng);
-        [y[0][l], y[1][l], y[2][l], y[3][l]] = [y0[l], y1, y2, y3];
+        (u[l], v[l], s[l]) = disk_point(rng);
+    }
+    // The square roots and products of all lanes at once (lanes not drawn: zeros).
+    let mut y = [[0.0; N]; 4];
+    for l in 0..N {
+        let yl = su2_from_disk(y0[l], u[l], v[l], s[l]);
+        for c in 0..4 {
+            y[c][l] = if drawn[l] { yl[c] } else { 0.0 };
+        }
     }
     y
 }
