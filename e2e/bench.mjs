@@ -27,7 +27,9 @@ for (let round = 0; round < repeat; round++) {
       failed = true;
       continue;
     }
-    const ctx = await chromium.launchPersistentContext(fs.mkdtempSync(path.join(os.tmpdir(), 'fpa-bench-')), {
+    // A fresh browser profile per run, removed when the run ends.
+    const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'fpa-bench-'));
+    const ctx = await chromium.launchPersistentContext(profile, {
       executablePath: exe,
       headless: true,
       // Optimised code from the start (V8's baseline compiler, Liftoff, otherwise runs the first
@@ -53,6 +55,7 @@ for (let round = 0; round < repeat; round++) {
       failed = true;
     }
     await ctx.close();
+    fs.rmSync(profile, { recursive: true, force: true });
   }
 }
 server.close();

@@ -18,7 +18,9 @@ const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..',
 const server = await serve(root, 0);
 const url = `http://127.0.0.1:${server.address().port}/index.html${query}${query.includes('?') ? '&' : '?'}test=1`;
 const exe = execSync('command -v chromium || command -v chromium-browser').toString().trim();
-const ctx = await chromium.launchPersistentContext(fs.mkdtempSync(path.join(os.tmpdir(), 'fpa-e2e-')), {
+// A fresh browser profile, removed when the run ends.
+const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'fpa-e2e-'));
+const ctx = await chromium.launchPersistentContext(profile, {
   executablePath: exe,
   headless: true,
   args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
@@ -69,6 +71,7 @@ try {
   console.log(logs.join('\n'));
 }
 await ctx.close();
+fs.rmSync(profile, { recursive: true, force: true });
 server.close();
 console.log(`E2E: ${passed} passed, ${failed} failed`);
 process.exit(failed ? 1 : 0);
