@@ -150,7 +150,7 @@ pub fn sample_su2_lanes<const N: usize>(alpha: &[f64; N], wanted: &[bool; N], rn
 
 /// [`kennedy_pendleton`] for the lanes of `kp` (0 elsewhere). Each round draws
 /// every pending lane's proposal from its own stream in the scalar order
-/// (`r₁`, `r₃`, the disk point, `r₄`), then takes the sixteen logarithms as
+/// (`r₁`, `r₃`, the disk point, `r₄`), then takes the `2N` logarithms as
 /// one vector ([`log_lanes`]) and keeps the accepted lanes: the logarithms are
 /// the costly part, and no draw depends on them within a round.
 #[inline(always)]
