@@ -155,6 +155,7 @@ pub fn sample_su2_lanes<const N: usize>(alpha: &[f64; N], wanted: &[bool; N], rn
 /// the costly part, and no draw depends on them within a round.
 #[inline(always)]
 fn kennedy_pendleton_lanes<const N: usize>(alpha: &[f64; N], kp: &[bool; N], rngs: &mut [Rng]) -> [f64; N] {
+    let inv: [f64; N] = alpha.map(|a| 1.0 / (2.0 * a));
     let mut y0 = [0.0; N];
     let mut pending = *kp;
     while pending.contains(&true) {
@@ -167,7 +168,7 @@ fn kennedy_pendleton_lanes<const N: usize>(alpha: &[f64; N], kp: &[bool; N], rng
         }
         let (l1, l3) = (log_lanes(&r1), log_lanes(&r3));
         for l in 0..N {
-            let lambda2 = -(l1[l] + c2[l] * l3[l]) * (1.0 / (2.0 * alpha[l]));
+            let lambda2 = -(l1[l] + c2[l] * l3[l]) * inv[l];
             if pending[l] && r4[l] * r4[l] <= 1.0 - lambda2 {
                 y0[l] = 1.0 - 2.0 * lambda2;
                 pending[l] = false;
