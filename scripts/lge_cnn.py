@@ -102,6 +102,8 @@ def fpa_to_lge(model, meta):
             "to-lge: this converter handles a plaq layer followed by real, symmetric, dilation-1 lcb layers "
             "(lge-cnn's kernel shape and dilation are constructor arguments, not part of its state dict)"
         )
+    if spec["head"].get("quadratic", False):
+        raise SystemExit("to-lge: lge-cnn has no quadratic read-out (products of traces); this model has one")
     state = {}
     for i in range(1, len(layers)):
         state[f"convs.{i - 1}.weight"] = model[f"layers.{i}.weight"].copy()

@@ -26,7 +26,7 @@ pub fn spec(arg: &str) -> Result<Model> {
         None => {
             let path = arg;
             let text = std::fs::read_to_string(path).with_context(|| {
-                format!("--model {path}: not a spec file (or one of: paper, paper-12-24-24, paper-k222, paper-deep)")
+                format!("--model {path}: not a spec file (or one of: paper, paper-12-24-24, paper-k222, paper-deep, paper-quadratic)")
             })?;
             Model::from_json(&text)
         }

@@ -65,7 +65,7 @@ pub struct TrainArgs {
     pub data: Vec<PathBuf>,
     /// Model spec: a JSON file, or `paper` (3 x L-CB 12 channels, kernels 2,2,1), `paper-12-24-24`, or
     /// `paper-k222` (kernels 2,2,2: the first shipped FP action's), `paper-deep` (4 x L-CB 12 channels,
-    /// kernels 2,2,2,1)
+    /// kernels 2,2,2,1), `paper-quadratic` (`paper` with the products of trace pairs in the read-out)
     #[arg(long)]
     pub model: String,
     #[arg(long, default_value_t = 20)]
@@ -118,7 +118,8 @@ pub struct TrainArgs {
     pub patience: usize,
     /// Before the first epoch, fit the last layer (an L-CB layer with real weights, linear read-out of
     /// Re Tr) exactly by
-    /// linear least squares on the training data (objective c w1 ((A_FP - A)/A_FP)^2 + w2 L2, c = 100 with
+    /// linear least squares on the training data (with a quadratic read-out, e.g. `paper-quadratic`, the
+    /// read-out's linear weights and quadratic coefficients instead, the L-CB layers fixed) (objective c w1 ((A_FP - A)/A_FP)^2 + w2 L2, c = 100 with
     /// the density value loss and 1 with the relative-squared one,
     /// the derivative part sketched with --fit-directions random link directions per configuration)
     #[arg(long)]

@@ -8,7 +8,8 @@ use fpa_core::lcnn::Activation;
 use fpa_core::rg::kernel::derivatives_from_gradients;
 use fpa_core::su3::algebra::hermitian;
 
-/// A model that uses every layer type (each once or more).
+/// A model that uses every layer type (each once or more), and a read-out
+/// with a hidden layer, `Im Tr` and the quadratic terms.
 pub fn every_layer_spec(dims: usize) -> ModelSpec {
     ModelSpec {
         dims,
@@ -23,7 +24,7 @@ pub fn every_layer_spec(dims: usize) -> ModelSpec {
             LayerSpec::Lact { activation: Activation::Softplus },
             LayerSpec::Lcb { out: 2, kernel: 3, dilation: 1, symmetric: false, complex: false },
         ],
-        head: HeadSpec { hidden: vec![4], activation: Activation::Tanh, imag: true },
+        head: HeadSpec { hidden: vec![4], activation: Activation::Tanh, imag: true, quadratic: true },
         subtract_trivial: true,
         init_scale: 1.0,
         init: Init::Random,
@@ -351,7 +352,7 @@ pub fn lcnn_widening_preserves_the_action() {
             LayerSpec::Lcb { out: w[1], kernel: 2, dilation: 1, symmetric: false, complex: false },
             LayerSpec::Lcb { out: w[2], kernel: kernel_last, dilation: 1, symmetric: true, complex: false },
         ],
-        head: HeadSpec { hidden: vec![], activation: Activation::Tanh, imag: true },
+        head: HeadSpec { hidden: vec![], activation: Activation::Tanh, imag: true, quadratic: false },
         subtract_trivial: true,
         init_scale: 1.0,
         init: Init::Random,
@@ -398,7 +399,7 @@ pub fn lcnn_deepening_preserves_the_action() {
     let stack = |layers: &[(usize, usize)]| ModelSpec {
         init: Init::Random,
         init_scale: 1.0,
-        head: HeadSpec { hidden: vec![], activation: Activation::Tanh, imag: true },
+        head: HeadSpec { hidden: vec![], activation: Activation::Tanh, imag: true, quadratic: false },
         ..ModelSpec::lcb_stack(layers)
     };
     let small = Model::new(stack(&[(7, 2), (5, 1)])).unwrap();
@@ -434,4 +435,74 @@ pub fn lcnn_deepening_preserves_the_action() {
         let bad = Model::new(stack(bad)).unwrap();
         assert!(widen(&small, &ps, &bad, 1).is_err(), "{:?} must be refused", bad.spec.layers);
     }
+}
+
+/// The quadratic read-out: with the dense read-out zero and one coefficient
+/// `q_ij = 1`, every site's output is `f_i f_j` of the trace features
+/// `(Re Tr W_0, Im Tr W_0, Re Tr W_1, …)` (also for `i = j`, and with the
+/// packing of the upper triangle as documented); a linear read-out embeds in
+/// a wider quadratic one exactly (same action and link derivatives, the new
+/// coefficients 0 but with gradients), and a quadratic one in a wider
+/// quadratic one with its coefficients moved along with the channels; a
+/// quadratic read-out into a linear one is refused.
+pub fn lcnn_quadratic_readout() {
+    use fpa_core::lcnn::widen::widen;
+    let stack = |w: [usize; 2], quadratic: bool| ModelSpec {
+        head: HeadSpec { hidden: vec![], activation: Activation::Tanh, imag: true, quadratic },
+        ..ModelSpec::lcb_stack(&[(w[0], 2), (w[1], 1)])
+    };
+    let g = lattice(&[2, 3, 2, 2]);
+    let u = random_field(&g, Some(0.7), 81);
+    // The form itself.
+    let m = Model::new(stack([3, 2], true)).unwrap();
+    let nf = m.head.n_features();
+    assert_eq!((nf, m.head.n_quadratic()), (4, 10));
+    let head = m.layer_offset(m.layers.len());
+    let w = m.features_before(&params(&m, 82), &u, m.layers.len());
+    let mut k = 0;
+    for i in 0..nf {
+        for j in i..nf {
+            let mut p = params(&m, 82);
+            p[head..].fill(0.0);
+            p[head + m.head.n_dense_params() + k] = 1.0;
+            let (_, tape) = m.forward_raw(&p, &u);
+            let sites = m.site_outputs(&p, &tape);
+            for (x, &out) in sites.iter().enumerate() {
+                let f = |n: usize| {
+                    let t = w.site(x)[n / 2].trace();
+                    [t.re, t.im][n % 2]
+                };
+                assert_close(out, f(i) * f(j), 1e-12, &format!("site {x}: q_({i},{j}) = 1 gives f_{i} f_{j}"));
+            }
+            k += 1;
+        }
+    }
+    // Embeddings.
+    let check_same = |small: &Model, ps: &[f64], large: &Model, pl: &[f64], what: &str| {
+        let (a_s, t_s) = small.forward_raw(ps, &u);
+        let (a_l, t_l) = large.forward_raw(pl, &u);
+        assert_close(a_l, a_s, 1e-12 * a_s.abs().max(1.0), &format!("{what}: network output"));
+        let (_, g_s) = small.backward(ps, &t_s, 1.0);
+        let (gp, g_l) = large.backward(pl, &t_l, 1.0);
+        let (d_s, d_l) = (derivatives_from_gradients(&u, &g_s), derivatives_from_gradients(&u, &g_l));
+        for l in 0..d_s.len() {
+            for a in 0..8 {
+                assert_close(d_l[l][a], d_s[l][a], 1e-11, &format!("{what}: D[{l}][{a}]"));
+            }
+        }
+        gp
+    };
+    let linear = Model::new(stack([3, 2], false)).unwrap();
+    let wide = Model::new(stack([4, 3], true)).unwrap();
+    let pn = params(&linear, 83);
+    let pw = widen(&linear, &pn, &wide, 84).unwrap();
+    let gp = check_same(&linear, &pn, &wide, &pw, "linear into quadratic");
+    let q = wide.layer_offset(wide.layers.len()) + wide.head.n_dense_params();
+    assert!(pw[q..].iter().all(|&c| c == 0.0), "the new quadratic coefficients start at 0");
+    let moving = gp[q..].iter().filter(|g| g.abs() > 1e-8).count();
+    assert_eq!(moving, wide.head.n_quadratic(), "every quadratic coefficient has a gradient");
+    let pq = params(&m, 85);
+    let pw = widen(&m, &pq, &wide, 86).unwrap();
+    check_same(&m, &pq, &wide, &pw, "quadratic into a wider quadratic");
+    assert!(widen(&m, &pq, &linear, 1).is_err(), "a quadratic read-out into a linear one must be refused");
 }

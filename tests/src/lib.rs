@@ -97,6 +97,7 @@ macro_rules! portable_checks {
             lcnn::lcnn_wilson_start_is_the_wilson_action,
             lcnn::lcnn_widening_preserves_the_action,
             lcnn::lcnn_deepening_preserves_the_action,
+            lcnn::lcnn_quadratic_readout,
             lcnn_layers::plaq_layer_gradients_and_covariance,
             lcnn_layers::poly_layer_gradients_and_covariance,
             lcnn_layers::lcb_layer_gradients_and_covariance,

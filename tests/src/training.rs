@@ -42,7 +42,7 @@ fn spec_2x2() -> ModelSpec {
             LayerSpec::Lcb { out: 2, kernel: 2, dilation: 1, symmetric: true, complex: false },
             LayerSpec::Lcb { out: 2, kernel: 2, dilation: 1, symmetric: true, complex: false },
         ],
-        head: HeadSpec { hidden: vec![], activation: Activation::Tanh, imag: false },
+        head: HeadSpec { hidden: vec![], activation: Activation::Tanh, imag: false, quadratic: false },
         subtract_trivial: false,
         init_scale: 0.1,
         init: Init::Random,
@@ -172,12 +172,16 @@ pub fn training_on_fp_data_lowers_both_losses() {
 /// from a teacher network only in its last layer (without and with transport)
 /// recovers the teacher's actions and link derivatives on the fitted
 /// configurations and on a new one, from the teacher's values and sketched
-/// derivatives alone.
+/// derivatives alone. The same for a quadratic read-out (`Re Tr` and `Im Tr`
+/// features, their linear weights and 10 products refitted).
 pub fn readout_fit_recovers_a_teacher_exactly() {
     use fpa_core::lcnn::readout_fit::{fit_last_layer, FitSettings};
     use fpa_core::lcnn::train::{action_and_gradients, Sample};
-    for (kernel, configs, directions) in [(1, 3, 32), (2, 5, 64)] {
-        let m = Model::new(ModelSpec { init_scale: 0.5, ..ModelSpec::lcb_stack(&[(2, 2), (2, kernel)]) }).unwrap();
+    for (kernel, configs, directions, quadratic) in [(1, 3, 32, false), (2, 5, 64, false), (1, 3, 16, true)] {
+        let mut spec = ModelSpec { init_scale: 0.5, ..ModelSpec::lcb_stack(&[(2, 2), (2, kernel)]) };
+        spec.head.quadratic = quadratic;
+        spec.head.imag = quadratic;
+        let m = Model::new(spec).unwrap();
         let mut teacher = m.init_params(5);
         let mut rng = fpa_core::rng::Rng::stream(59, &[fpa_core::rng::domain::TEST]);
         for p in teacher.iter_mut() {
@@ -194,9 +198,13 @@ pub fn readout_fit_recovers_a_teacher_exactly() {
                 Sample { links: u.clone(), a_fp: a, d_fp: d, beta: 6.0 }
             })
             .collect();
-        // The student: the teacher with a different last layer.
+        // The student: the teacher with a different last layer (or read-out).
         let mut student = teacher.clone();
-        let (lo, hi) = (m.layer_offset(m.layers.len() - 1), m.layer_offset(m.layers.len()));
+        let (lo, hi) = if quadratic {
+            (m.layer_offset(m.layers.len()), m.n_params)
+        } else {
+            (m.layer_offset(m.layers.len() - 1), m.layer_offset(m.layers.len()))
+        };
         for p in &mut student[lo..hi] {
             *p = 0.3 * rng.gaussian();
         }
@@ -204,6 +212,9 @@ pub fn readout_fit_recovers_a_teacher_exactly() {
         let set = FitSettings { directions, ridge: 1e-13, ..Default::default() };
         let rep = fit_last_layer(&m, &mut student, &refs, &set).unwrap();
         assert!(rep.objective_after < 1e-12 * rep.objective_before, "kernel {kernel}: fit residual {rep:?}");
+        if quadratic {
+            assert_eq!(rep.unknowns, 4 + 10, "the read-out's 4 linear weights and 10 quadratic coefficients");
+        }
         let s_triv = m.trivial_per_site(&student);
         for (i, u) in fields.iter().enumerate() {
             let (a_t, _, d_t) = action_and_gradients(&m, &teacher, &t_triv, u);

@@ -3,6 +3,14 @@
 //! `imag` only the real parts) go through a small dense network
 //! (`Linear → f → … → Linear(·, 1)`, PyTorch `Linear` weight layout
 //! `[out, in]` then bias), and the action is the sum over sites.
+//!
+//! With `quadratic`, every site's output also gets the degree-2 terms of its
+//! features, `Σ_{i≤j} q_ij f_i f_j` (multi-trace terms such as
+//! `(Re Tr W_i)²`, which products of matrices inside the L-CB layers cannot
+//! form: the classical FP parametrisations are polynomials in the traces of
+//! smeared plaquettes). The `n_f (n_f + 1)/2` coefficients `q_ij` follow the
+//! dense layers' parameters, packed row by row over the upper triangle
+//! (`(0,0), (0,1), …, (0,n_f−1), (1,1), …`), `f` in the feature order above.
 
 use super::activation::Activation;
 use super::features::Features;
@@ -17,18 +25,68 @@ pub struct HeadShape {
     pub hidden: Vec<usize>,
     pub activation: Activation,
     pub imag: bool,
+    /// Add `Σ_{i≤j} q_ij f_i f_j` to every site's output.
+    pub quadratic: bool,
 }
 
 impl HeadShape {
     /// Layer sizes from the trace features to the single output.
     pub fn sizes(&self) -> Vec<usize> {
-        let mut s = alloc::vec![self.n_in * if self.imag { 2 } else { 1 }];
+        let mut s = alloc::vec![self.n_features()];
         s.extend(&self.hidden);
         s.push(1);
         s
     }
-    pub fn n_params(&self) -> usize {
+    /// Trace features per site.
+    pub fn n_features(&self) -> usize {
+        self.n_in * if self.imag { 2 } else { 1 }
+    }
+    /// Parameters of the dense layers (the quadratic coefficients follow them).
+    pub fn n_dense_params(&self) -> usize {
         self.sizes().windows(2).map(|w| w[1] * w[0] + w[1]).sum()
+    }
+    /// Quadratic coefficients `q_ij`, `i ≤ j` (0 without `quadratic`).
+    pub fn n_quadratic(&self) -> usize {
+        let n = self.n_features();
+        if self.quadratic {
+            n * (n + 1) / 2
+        } else {
+            0
+        }
+    }
+    pub fn n_params(&self) -> usize {
+        self.n_dense_params() + self.n_quadratic()
+    }
+}
+
+/// `Σ_{i≤j} q_ij f_i f_j`, `q` packed over the upper triangle.
+fn quadratic_form<T: Real>(q: &[f64], f: &[T]) -> T {
+    let mut s = T::zero();
+    let mut k = 0;
+    for i in 0..f.len() {
+        // f_i Σ_{j≥i} q_ij f_j
+        let mut row = T::zero();
+        for &fj in &f[i..] {
+            row += fj.mul_f64(q[k]);
+            k += 1;
+        }
+        s += f[i] * row;
+    }
+    s
+}
+
+/// Adds `seed · ∂/∂f` and `seed · ∂/∂q` of [`quadratic_form`] to `g_f` and `g_q`.
+fn quadratic_backward<T: Real>(q: &[f64], f: &[T], seed: T, g_f: &mut [T], g_q: &mut [T]) {
+    let mut k = 0;
+    for i in 0..f.len() {
+        let sf_i = seed * f[i];
+        for j in i..f.len() {
+            g_q[k] += sf_i * f[j];
+            // ∂(q f_i f_j)/∂f_i = q f_j and ∂/∂f_j = q f_i (both, 2 q f_i, when i = j)
+            g_f[i] += (seed * f[j]).mul_f64(q[k]);
+            g_f[j] += sf_i.mul_f64(q[k]);
+            k += 1;
+        }
     }
 }
 
@@ -70,15 +128,21 @@ fn site_forward<T: Real>(h: &HeadShape, params: &[f64], f: Vec<T>) -> Vec<(Vec<T
     layers
 }
 
+/// `head(x)` at one site: the dense layers' output plus the quadratic form.
+fn site_output<T: Real>(h: &HeadShape, params: &[f64], f: Vec<T>) -> T {
+    let quad = if h.quadratic { quadratic_form(&params[h.n_dense_params()..], &f) } else { T::zero() };
+    site_forward(h, params, f).last().unwrap().1[0] + quad
+}
+
 /// `Σ_x head(x)`.
 pub fn forward<T: Real>(h: &HeadShape, params: &[f64], w: &Features<T>) -> T {
     let vol = w.volume();
-    crate::par::sum(vol, |x| site_forward(h, params, features(h, w.site(x))).last().unwrap().1[0])
+    crate::par::sum(vol, |x| site_output(h, params, features(h, w.site(x))))
 }
 
 /// `head(x)` for every site.
 pub fn forward_sites<T: Real>(h: &HeadShape, params: &[f64], w: &Features<T>) -> Vec<T> {
-    crate::par::map_range(w.volume(), |x| site_forward(h, params, features(h, w.site(x))).last().unwrap().1[0])
+    crate::par::map_range(w.volume(), |x| site_output(h, params, features(h, w.site(x))))
 }
 
 /// The weight of every site's output in the function being differentiated.
@@ -112,10 +176,11 @@ pub fn backward<T: Real>(h: &HeadShape, params: &[f64], w: &Features<T>, seed: S
         let mut gp = alloc::vec![T::zero(); h.n_params()];
         let mut g_feats = Vec::new();
         for x in ch * GRAD_CHUNK..((ch + 1) * GRAD_CHUNK).min(vol) {
-            let layers = site_forward(h, params, features(h, w.site(x)));
+            let f = features(h, w.site(x));
+            let layers = site_forward(h, params, f.clone());
             // delta = dA/dz of the current layer's output.
             let mut delta = alloc::vec![seed.at(x)];
-            let mut off = h.n_params();
+            let mut off = h.n_dense_params();
             for l in (0..sizes.len() - 1).rev() {
                 let (ni, no) = (sizes[l], sizes[l + 1]);
                 off -= no * ni + no;
@@ -135,6 +200,10 @@ pub fn backward<T: Real>(h: &HeadShape, params: &[f64], w: &Features<T>, seed: S
                     }
                 }
                 delta = prev;
+            }
+            if h.quadratic {
+                let nd = h.n_dense_params();
+                quadratic_backward(&params[nd..], &f, seed.at(x), &mut delta, &mut gp[nd..]);
             }
             g_feats.push(delta);
         }

@@ -83,6 +83,14 @@ pub struct HeadSpec {
     /// Use `Im Tr W` as well as `Re Tr W`.
     #[serde(default = "yes")]
     pub imag: bool,
+    /// Add the degree-2 terms `Σ_{i≤j} q_ij f_i f_j` of the trace features
+    /// `f` to every site's output (see [`super::head`]); the `q_ij` start at 0.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub quadratic: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 fn default_activation() -> Activation {
@@ -141,13 +149,14 @@ fn unit_scale() -> f64 {
 
 impl ModelSpec {
     /// The built-in specs by name: `paper` (or `paper-12`), `paper-12-24-24`, `paper-k222`,
-    /// `paper-deep`.
+    /// `paper-deep`, `paper-quadratic`.
     pub fn builtin(name: &str) -> Option<ModelSpec> {
         match name {
             "paper" | "paper-12" => Some(Self::paper_12()),
             "paper-12-24-24" => Some(Self::paper_12_24_24()),
             "paper-k222" => Some(Self::paper_k222()),
             "paper-deep" => Some(Self::paper_deep()),
+            "paper-quadratic" => Some(Self::paper_quadratic()),
             _ => None,
         }
     }
@@ -175,6 +184,14 @@ impl ModelSpec {
     pub fn paper_deep() -> Self {
         Self { init: Init::Wilson, init_scale: 0.02, ..Self::lcb_stack(&[(12, 2), (12, 2), (12, 2), (12, 1)]) }
     }
+    /// The paper's network with a quadratic read-out: the linear read-out of
+    /// the 12 traces plus their 78 products `Σ_{i≤j} q_ij Re Tr W_i Re Tr W_j`
+    /// per site (the `q_ij` start at 0); `paper` embeds in it exactly.
+    pub fn paper_quadratic() -> Self {
+        let mut s = Self::paper_12();
+        s.head.quadratic = true;
+        s
+    }
     /// Plaq → L-CB layers `(channels, kernel)` → linear read-out of Re Tr.
     pub fn lcb_stack(layers: &[(usize, usize)]) -> Self {
         let mut l = alloc::vec![LayerSpec::Plaq {}];
@@ -184,7 +201,7 @@ impl ModelSpec {
         ModelSpec {
             dims: 4,
             layers: l,
-            head: HeadSpec { hidden: Vec::new(), activation: Activation::Tanh, imag: false },
+            head: HeadSpec { hidden: Vec::new(), activation: Activation::Tanh, imag: false, quadratic: false },
             subtract_trivial: true,
             init_scale: 1.0,
             init: Init::Random,
@@ -262,6 +279,7 @@ impl Model {
             hidden: spec.head.hidden.clone(),
             activation: spec.head.activation,
             imag: spec.head.imag,
+            quadratic: spec.head.quadratic,
         };
         offsets.push(off);
         off += head.n_params();
@@ -309,11 +327,15 @@ impl Model {
             t.push(Tensor { name: alloc::format!("head.{j}.bias"), shape: alloc::vec![w[1]], offset: off });
             off += w[1];
         }
+        if self.head.quadratic {
+            t.push(Tensor { name: "head.quadratic".into(), shape: alloc::vec![self.head.n_quadratic()], offset: off });
+        }
         t
     }
 
     /// Random initial parameters (lge-cnn's scheme for L-CB: normal with
-    /// `std = init/√(n_left·n_right)`, residual and bias couplings zero).
+    /// `std = init/√(n_left·n_right)`, residual and bias couplings zero; the
+    /// dense read-out uniform in `±1/√fan_in`; quadratic read-out terms 0).
     pub fn init_params(&self, seed: u64) -> Vec<f64> {
         let mut p = alloc::vec![0.0; self.n_params];
         for (i, l) in self.layers.iter().enumerate() {

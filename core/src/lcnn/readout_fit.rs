@@ -25,6 +25,13 @@
 //!
 //! This is one exact linear solve instead of thousands of gradient steps on
 //! the last layer; gradient training of all layers continues from it.
+//!
+//! **Quadratic read-out.** With `head.quadratic` (and no hidden layers) the
+//! action is no longer linear in the last layer's weights, but it is linear in
+//! the read-out's own coefficients: `A = Σ_x [Σ_i h_i f_i + b + Σ_{i≤j} q_ij
+//! f_i f_j]` with `f` the trace features of the final map. Then the fit solves
+//! for `δh` and `δq` (all L-CB layers fixed) with the same objective; the
+//! features are `F_i = Σ_x f_i` and `F_ij = Σ_x f_i f_j`.
 
 use super::lcb::LcbShape;
 use super::model::{Layer, Model, SpecError};
@@ -66,24 +73,48 @@ pub struct FitReport {
     pub objective_after: f64,
 }
 
-/// The last layer if the model has the structure the fit needs.
-fn fitted_layer(model: &Model) -> Result<(usize, LcbShape), SpecError> {
-    let last = model.layers.len().checked_sub(1).ok_or_else(|| SpecError("the model has no layers".into()))?;
-    let shape = match &model.layers[last] {
-        Layer::Lcb(s) if !s.complex => *s,
-        other => {
-            return Err(SpecError(alloc::format!(
-                "the read-out fit needs a last L-CB/L-Bilin layer with real weights, not {other:?}"
-            )))
-        }
-    };
+/// What the fit solves for.
+#[derive(Clone, Copy, Debug)]
+enum Unknowns {
+    /// `c_{v,w}` of the last L-CB layer `(index, shape)`.
+    LastLayer(usize, LcbShape),
+    /// The read-out's linear weights and quadratic coefficients.
+    Head,
+}
+
+/// The unknowns of the model's fit, if it has the structure the fit needs.
+fn unknowns(model: &Model) -> Result<Unknowns, SpecError> {
     if model.layers.iter().any(|l| matches!(l, Layer::Lexp(_))) {
         return Err(SpecError("the read-out fit needs a model without L-Exp layers".into()));
     }
-    if !model.head.hidden.is_empty() || model.head.imag {
-        return Err(SpecError("the read-out fit needs a linear read-out of Re Tr (hidden = [], imag = false)".into()));
+    if !model.head.hidden.is_empty() {
+        return Err(SpecError("the read-out fit needs a read-out without hidden layers (hidden = [])".into()));
     }
-    Ok((last, shape))
+    if model.head.quadratic {
+        return Ok(Unknowns::Head);
+    }
+    if model.head.imag {
+        return Err(SpecError(
+            "the read-out fit of the last layer needs a read-out of Re Tr only (imag = false)".into(),
+        ));
+    }
+    let last = model.layers.len().checked_sub(1).ok_or_else(|| SpecError("the model has no layers".into()))?;
+    match &model.layers[last] {
+        Layer::Lcb(s) if !s.complex => Ok(Unknowns::LastLayer(last, *s)),
+        other => Err(SpecError(alloc::format!(
+            "the read-out fit needs a last L-CB/L-Bilin layer with real weights, not {other:?}"
+        ))),
+    }
+}
+
+impl Unknowns {
+    /// The raw action and the features the action is linear in.
+    fn sums<T: Real>(self, model: &Model, params: &[f64], u: &GaugeField<T>) -> (T, Vec<T>) {
+        match self {
+            Unknowns::LastLayer(layer, shape) => bilinear_sums(model, params, (layer, shape), u),
+            Unknowns::Head => head_sums(model, params, u),
+        }
+    }
 }
 
 /// `(M, M†, 1)` of the matrices at one site.
@@ -146,6 +177,45 @@ fn current_coefficients(model: &Model, params: &[f64], (layer, shape): (usize, L
     c
 }
 
+/// `F_i = Σ_x f_i` then `F_ij = Σ_x f_i f_j` (`i ≤ j`, the packing of the
+/// quadratic coefficients) of the final trace features, and the raw action
+/// `Σ_x head(x)`.
+fn head_sums<T: Real>(model: &Model, params: &[f64], u: &GaugeField<T>) -> (T, Vec<T>) {
+    let h = &model.head;
+    let w = model.features_before(params, u, model.layers.len());
+    let nf = h.n_features();
+    let per_site: Vec<Vec<T>> = crate::par::map_range(w.volume(), |x| {
+        let mut f = Vec::with_capacity(nf);
+        for m in w.site(x) {
+            let t = m.trace();
+            f.push(t.re);
+            if h.imag {
+                f.push(t.im);
+            }
+        }
+        let mut out = f.clone();
+        for i in 0..nf {
+            for j in i..nf {
+                out.push(f[i] * f[j]);
+            }
+        }
+        out
+    });
+    let mut sums = alloc::vec![T::zero(); nf + h.n_quadratic()];
+    for s in &per_site {
+        for (a, b) in sums.iter_mut().zip(s) {
+            *a += *b;
+        }
+    }
+    let head = model.layer_offset(model.layers.len());
+    let mut a = T::from_f64(params[head + nf] * w.volume() as f64);
+    let coefficients = params[head..head + nf].iter().chain(&params[head + h.n_dense_params()..]);
+    for (f, c) in sums.iter().zip(coefficients) {
+        a += f.mul_f64(*c);
+    }
+    (a, sums)
+}
+
 /// `Re Tr(A B)`.
 fn re_tr_product<T: Real>(a: &Mat3<T>, b: &Mat3<T>) -> T {
     let mut s = T::zero();
@@ -164,7 +234,7 @@ type Row = (Vec<f64>, f64);
 fn equations(
     model: &Model,
     params: &[f64],
-    layer: (usize, LcbShape),
+    fit: Unknowns,
     index: usize,
     s: &Sample,
     trivial: &(f64, Vec<f64>),
@@ -177,7 +247,7 @@ fn equations(
     for j in 0..set.directions.max(1) {
         let mut rng = Rng::stream(set.seed, &[domain::SKETCH, index as u64, j as u64]);
         let r: Vec<[f64; 8]> = (0..s.links.links().len()).map(|_| core::array::from_fn(|_| rng.gaussian())).collect();
-        let (a, f) = bilinear_sums(model, params, layer, &tangent_field(&s.links, &r));
+        let (a, f) = fit.sums(model, params, &tangent_field(&s.links, &r));
         if j == 0 && s.a_fp.abs() > 1e-12 * vol {
             // The value equation, from the values of the dual numbers.
             let scale = crate::real::sqrt_f64(set.value_weight) / s.a_fp.abs();
@@ -256,33 +326,33 @@ fn cholesky_solve(m: &mut [f64], b: &mut [f64]) -> Result<(), SpecError> {
     Ok(())
 }
 
-/// The per-site bilinear sums on the trivial field (`F_{v,w}[1] / V`).
-fn trivial_sums(model: &Model, params: &[f64], layer: (usize, LcbShape), g: &GaugeField<f64>) -> (f64, Vec<f64>) {
+/// The per-site features on the trivial field (`F[1] / V`).
+fn trivial_sums(model: &Model, params: &[f64], fit: Unknowns, g: &GaugeField<f64>) -> (f64, Vec<f64>) {
     let cold = GaugeField::<f64>::cold(g.geometry().clone());
     let vol = g.geometry().volume() as f64;
-    let (a, f) = bilinear_sums(model, params, layer, &cold);
+    let (a, f) = fit.sums(model, params, &cold);
     (a / vol, f.iter().map(|x| x / vol).collect())
 }
 
-/// Fits the last layer (see the module documentation) and updates `params`.
+/// Fits the last layer, or a quadratic read-out (see the module
+/// documentation), and updates `params`.
 pub fn fit_last_layer(
     model: &Model,
     params: &mut [f64],
     samples: &[&Sample],
     set: &FitSettings,
 ) -> Result<FitReport, SpecError> {
-    let layer = fitted_layer(model)?;
+    let fit = unknowns(model)?;
     if samples.is_empty() {
         return Err(SpecError("the read-out fit needs configurations".into()));
     }
     // Per site, the trivial-field values do not depend on the lattice size.
-    let trivial = trivial_sums(model, params, layer, &samples[0].links);
+    let trivial = trivial_sums(model, params, fit, &samples[0].links);
     let idx: Vec<usize> = (0..samples.len()).collect();
-    let rows: Vec<Row> =
-        crate::par::map_slice(&idx, |&i| equations(model, params, layer, i, samples[i], &trivial, set))
-            .into_iter()
-            .flatten()
-            .collect();
+    let rows: Vec<Row> = crate::par::map_slice(&idx, |&i| equations(model, params, fit, i, samples[i], &trivial, set))
+        .into_iter()
+        .flatten()
+        .collect();
     let k = rows[0].0.len();
     let mut m = normal_matrix(&rows, k);
     let mut b = alloc::vec![0.0; k];
@@ -314,8 +384,18 @@ pub fn fit_last_layer(
         }
     }
     let after = before - 2.0 * dc.iter().zip(&rhs).map(|(x, y)| x * y).sum::<f64>() + quad;
+    let (layer, shape) = match fit {
+        Unknowns::LastLayer(layer, shape) => (layer, shape),
+        Unknowns::Head => {
+            let (head, nf) = (model.layer_offset(model.layers.len()), model.head.n_features());
+            let q = head + model.head.n_dense_params();
+            for (k, c) in dc.iter().enumerate() {
+                params[if k < nf { head + k } else { q + k - nf }] += c;
+            }
+            return Ok(report(samples, set, k, before, after));
+        }
+    };
     // Spread δc over the output channels by their read-out weights.
-    let (layer, shape) = layer;
     let head = model.layer_offset(model.layers.len());
     let h: Vec<f64> = params[head..head + shape.n_out].to_vec();
     let h2: f64 = h.iter().map(|x| x * x).sum();
@@ -328,10 +408,14 @@ pub fn fit_last_layer(
             params[off + u * k + vw] += hu * c / h2;
         }
     }
-    Ok(FitReport {
-        unknowns: k,
+    Ok(report(samples, set, k, before, after))
+}
+
+fn report(samples: &[&Sample], set: &FitSettings, unknowns: usize, before: f64, after: f64) -> FitReport {
+    FitReport {
+        unknowns,
         equations: samples.len() * (set.directions + 1),
         objective_before: before,
         objective_after: after,
-    })
+    }
 }

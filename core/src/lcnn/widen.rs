@@ -40,7 +40,8 @@ use alloc::vec::Vec;
 /// type and at least as many channels each, inserted `lcb`/`lbilin` layers with
 /// at least as many outputs as they receive channels from the small model,
 /// and a linear read-out (no hidden layers) with the same `imag` and
-/// `subtract_trivial`.
+/// `subtract_trivial`; the large read-out may add quadratic terms (they start
+/// at 0, or at the small model's own coefficients, moved with the channels).
 pub fn widen(small: &Model, small_params: &[f64], large: &Model, seed: u64) -> Result<Vec<f64>, SpecError> {
     let err = |m: alloc::string::String| SpecError(format!("embedding: {m}"));
     if small_params.len() != small.n_params {
@@ -52,6 +53,9 @@ pub fn widen(small: &Model, small_params: &[f64], large: &Model, seed: u64) -> R
     }
     if !small.head.hidden.is_empty() || !large.head.hidden.is_empty() || small.head.imag != large.head.imag {
         return Err(err("needs linear read-outs (head.hidden = []) with the same imag".into()));
+    }
+    if small.head.quadratic && !large.head.quadratic {
+        return Err(err("the small model's read-out has quadratic terms, the large one's not".into()));
     }
     let mut p = large.init_params(seed);
     // map[c]: the large model's index of the small model's channel c at this depth.
@@ -98,6 +102,22 @@ pub fn widen(small: &Model, small_params: &[f64], large: &Model, seed: u64) -> R
         }
     }
     p[hl + n_w] = small_params[hs + small.head.n_in * per];
+    if large.head.quadratic {
+        // q_ij packed over i ≤ j; feature index = channel · per + (0: Re, 1: Im).
+        let packed = |n: usize, i: usize, j: usize| i * n - i * (i + 1) / 2 + j;
+        let (ql, nl) = (hl + large.head.n_dense_params(), large.head.n_features());
+        p[ql..ql + large.head.n_quadratic()].fill(0.0);
+        if small.head.quadratic {
+            let (qs, ns) = (hs + small.head.n_dense_params(), small.head.n_features());
+            let feature = |c: usize, k: usize| map[c] * per + k;
+            for i in 0..ns {
+                for j in i..ns {
+                    let (a, b) = (feature(i / per, i % per), feature(j / per, j % per));
+                    p[ql + packed(nl, a.min(b), a.max(b))] = small_params[qs + packed(ns, i, j)];
+                }
+            }
+        }
+    }
     Ok(p)
 }
 
