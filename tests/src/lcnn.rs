@@ -393,7 +393,7 @@ pub fn lcnn_widening_preserves_the_action() {
 /// and link derivatives on a random field; the inserted layer's bilinear
 /// weights get nonzero gradients; an inserted layer too narrow to pass the
 /// channels on, or a large model missing one of the small model's layers, is
-/// refused.
+/// refused. The same for an inserted L-Act layer.
 pub fn lcnn_deepening_preserves_the_action() {
     use fpa_core::lcnn::widen::widen;
     let stack = |layers: &[(usize, usize)]| ModelSpec {
@@ -434,6 +434,30 @@ pub fn lcnn_deepening_preserves_the_action() {
     for bad in [&[(7, 2), (4, 2), (5, 1)][..], &[(7, 2)][..], &[(7, 1), (5, 1), (5, 1)][..]] {
         let bad = Model::new(stack(bad)).unwrap();
         assert!(widen(&small, &ps, &bad, 1).is_err(), "{:?} must be refused", bad.spec.layers);
+    }
+    // An inserted L-Act layer f(a Re Tr W + b) W starts as the identity (a = 0, f(b) = 1) with
+    // `identity` and `relu`; its slopes get gradients; one with tanh (never 1) is refused.
+    for activation in [Activation::Identity, Activation::Relu, Activation::Tanh] {
+        let mut spec = stack(&[(7, 2), (5, 1)]);
+        spec.layers.insert(2, LayerSpec::Lact { activation });
+        let large = Model::new(spec).unwrap();
+        let Ok(pl) = widen(&small, &ps, &large, 74) else {
+            assert_eq!(activation, Activation::Tanh, "{activation:?} must embed");
+            continue;
+        };
+        assert_ne!(activation, Activation::Tanh, "tanh never reaches 1: must be refused");
+        let (a_large, t_large) = large.forward_raw(&pl, &u);
+        assert_close(a_large, a_small, 1e-12 * a_small.abs().max(1.0), "network output with an inserted lact");
+        let (gp, g_large) = large.backward(&pl, &t_large, 1.0);
+        let d_large = derivatives_from_gradients(&u, &g_large);
+        for l in 0..d_small.len() {
+            for a in 0..8 {
+                assert_close(d_large[l][a], d_small[l][a], 1e-11, &format!("inserted lact: D[{l}][{a}]"));
+            }
+        }
+        let slopes = large.layer_offset(2)..large.layer_offset(2) + 7;
+        assert!(pl[slopes.clone()].iter().all(|&a| a == 0.0), "the inserted lact's slopes start at 0");
+        assert!(gp[slopes].iter().all(|g| g.abs() > 1e-8), "the inserted lact's slopes have gradients");
     }
 }
 

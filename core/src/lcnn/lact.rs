@@ -51,6 +51,16 @@ impl LayerOp for Lact {
     }
 }
 
+/// The offset `b` with `f(b) = 1` exactly, so that `a = 0`, `b` makes the layer
+/// the identity (for `identity` and `relu`; the other activations reach 1 only
+/// approximately or never).
+pub fn identity_offset(f: Activation) -> Option<f64> {
+    match f {
+        Activation::Identity | Activation::Relu => Some(1.0),
+        _ => None,
+    }
+}
+
 /// Parameters: `a_0..a_{n−1}, b_0..b_{n−1}`.
 pub fn n_params(n: usize) -> usize {
     2 * n

@@ -26,6 +26,11 @@
 //! identity otherwise (or when the small model has no layers left). So
 //! `paper` (kernels 2, 2, 1) embeds in kernels 2, 2, 2, 1 with the identity
 //! third, and in 2, 2, 1, 1 with the identity last.
+//!
+//! An inserted `lact` layer, `f(a Re Tr W + b) W`, starts as the identity with
+//! `a = 0` and `f(b) = 1` (activations `identity` and `relu`, `b = 1`); with
+//! `identity` its slopes then train trace-modulated channels
+//! `(1 + a Re Tr W) W`, products of a trace and a matrix.
 
 use super::layer::{Layer, LayerOp};
 use super::lcb::LcbShape;
@@ -39,6 +44,7 @@ use alloc::vec::Vec;
 /// `lcb`/`lbilin` layers with the same kernel, dilation, symmetry and weight
 /// type and at least as many channels each, inserted `lcb`/`lbilin` layers with
 /// at least as many outputs as they receive channels from the small model,
+/// inserted `lact` layers with activation `identity` or `relu`,
 /// and a linear read-out (no hidden layers) with the same `imag` and
 /// `subtract_trivial`; the large read-out may add quadratic terms (they start
 /// at 0, or at the small model's own coefficients, moved with the channels).
@@ -82,9 +88,25 @@ pub fn widen(small: &Model, small_params: &[f64], large: &Model, seed: u64) -> R
                 identity(b, &map, &mut p[into]).map_err(|m| err(format!("inserted layer {i}: {m}")))?;
                 (0..map.len()).collect()
             }
+            (_, Layer::Lact(b)) if large_left > small_left => {
+                // f(0 · Re Tr W + b) W = W: a_c = 0, b_c with f(b_c) = 1 on every channel.
+                let one = super::lact::identity_offset(b.activation).ok_or_else(|| {
+                    err(format!(
+                        "inserted layer {i}: an lact layer with {:?} cannot start as the identity",
+                        b.activation
+                    ))
+                })?;
+                let q = &mut p[into];
+                q[..b.n].fill(0.0);
+                q[b.n..].fill(one);
+                map
+            }
             (partner, _) => {
                 let kind = partner.map_or("nothing", |l| l.kind());
-                return Err(err(format!("layer {i}: {kind} into {} (only plaq, poly, lcb, lbilin)", ll.kind())));
+                return Err(err(format!(
+                    "layer {i}: {kind} into {} (only plaq, poly, lcb, lbilin; lact inserted)",
+                    ll.kind()
+                )));
             }
         };
     }
