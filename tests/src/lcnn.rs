@@ -409,20 +409,25 @@ pub fn lcnn_deepening_preserves_the_action() {
     let (a_small, t_small) = small.forward_raw(&ps, &u);
     let (_, g_small) = small.backward(&ps, &t_small, 1.0);
     let d_small = derivatives_from_gradients(&u, &g_small);
+    // The large model's output and link derivatives are the small one's; returns its weight gradient.
+    let same_as_small = |large: &Model, pl: &[f64], what: &str| {
+        let (a_large, t_large) = large.forward_raw(pl, &u);
+        assert_close(a_large, a_small, 1e-12 * a_small.abs().max(1.0), &format!("{what}: network output"));
+        let (gp, g_large) = large.backward(pl, &t_large, 1.0);
+        let d_large = derivatives_from_gradients(&u, &g_large);
+        for l in 0..d_small.len() {
+            for a in 0..8 {
+                assert_close(d_large[l][a], d_small[l][a], 1e-11, &format!("{what}: D[{l}][{a}]"));
+            }
+        }
+        gp
+    };
     for (large, inserted) in
         [(&[(7, 2), (7, 2), (5, 1)][..], 2), (&[(7, 2), (5, 1), (5, 1)][..], 3), (&[(9, 2), (8, 2), (6, 1)][..], 2)]
     {
         let large = Model::new(stack(large)).unwrap();
         let pl = widen(&small, &ps, &large, 73).unwrap();
-        let (a_large, t_large) = large.forward_raw(&pl, &u);
-        assert_close(a_large, a_small, 1e-12 * a_small.abs().max(1.0), "deepened network output");
-        let (gp, g_large) = large.backward(&pl, &t_large, 1.0);
-        let d_large = derivatives_from_gradients(&u, &g_large);
-        for l in 0..d_small.len() {
-            for a in 0..8 {
-                assert_close(d_large[l][a], d_small[l][a], 1e-11, &format!("deepened D[{l}][{a}]"));
-            }
-        }
+        let gp = same_as_small(&large, &pl, "deepened");
         let layer = large.layer_offset(inserted)..large.layer_offset(inserted + 1);
         let ones = pl[layer.clone()].iter().filter(|&&w| w == 1.0).count();
         let zeros = pl[layer.clone()].iter().filter(|&&w| w == 0.0).count();
@@ -446,15 +451,7 @@ pub fn lcnn_deepening_preserves_the_action() {
             continue;
         };
         assert_ne!(activation, Activation::Tanh, "tanh never reaches 1: must be refused");
-        let (a_large, t_large) = large.forward_raw(&pl, &u);
-        assert_close(a_large, a_small, 1e-12 * a_small.abs().max(1.0), "network output with an inserted lact");
-        let (gp, g_large) = large.backward(&pl, &t_large, 1.0);
-        let d_large = derivatives_from_gradients(&u, &g_large);
-        for l in 0..d_small.len() {
-            for a in 0..8 {
-                assert_close(d_large[l][a], d_small[l][a], 1e-11, &format!("inserted lact: D[{l}][{a}]"));
-            }
-        }
+        let gp = same_as_small(&large, &pl, "inserted lact");
         let slopes = large.layer_offset(2)..large.layer_offset(2) + 7;
         assert!(pl[slopes.clone()].iter().all(|&a| a == 0.0), "the inserted lact's slopes start at 0");
         assert!(gp[slopes].iter().all(|g| g.abs() > 1e-8), "the inserted lact's slopes have gradients");
