@@ -90,7 +90,8 @@ fn quadratic_backward<T: Real>(q: &[f64], f: &[T], seed: T, g_f: &mut [T], g_q: 
     }
 }
 
-fn features<T: Real>(h: &HeadShape, w: &[Mat3<T>]) -> Vec<T> {
+/// The trace features of one site, in the order documented above.
+pub(super) fn features<T: Real>(h: &HeadShape, w: &[Mat3<T>]) -> Vec<T> {
     let mut f = Vec::with_capacity(2 * w.len());
     for m in w {
         let t = m.trace();
@@ -176,8 +177,7 @@ pub fn backward<T: Real>(h: &HeadShape, params: &[f64], w: &Features<T>, seed: S
         let mut gp = alloc::vec![T::zero(); h.n_params()];
         let mut g_feats = Vec::new();
         for x in ch * GRAD_CHUNK..((ch + 1) * GRAD_CHUNK).min(vol) {
-            let f = features(h, w.site(x));
-            let layers = site_forward(h, params, f.clone());
+            let layers = site_forward(h, params, features(h, w.site(x)));
             // delta = dA/dz of the current layer's output.
             let mut delta = alloc::vec![seed.at(x)];
             let mut off = h.n_dense_params();
@@ -203,7 +203,8 @@ pub fn backward<T: Real>(h: &HeadShape, params: &[f64], w: &Features<T>, seed: S
             }
             if h.quadratic {
                 let nd = h.n_dense_params();
-                quadratic_backward(&params[nd..], &f, seed.at(x), &mut delta, &mut gp[nd..]);
+                // layers[0].1: the trace features themselves.
+                quadratic_backward(&params[nd..], &layers[0].1, seed.at(x), &mut delta, &mut gp[nd..]);
             }
             g_feats.push(delta);
         }

@@ -115,6 +115,36 @@ impl Unknowns {
             Unknowns::Head => head_sums(model, params, u),
         }
     }
+
+    /// Adds the solved correction `δc` to the parameters.
+    fn apply(self, model: &Model, params: &mut [f64], dc: &[f64]) -> Result<(), SpecError> {
+        let head = model.layer_offset(model.layers.len());
+        match self {
+            Unknowns::Head => {
+                // δh for the linear weights, then δq (after the dense layers' bias).
+                let nf = model.head.n_features();
+                let q = head + model.head.n_dense_params();
+                for (k, c) in dc.iter().enumerate() {
+                    params[if k < nf { head + k } else { q + k - nf }] += c;
+                }
+            }
+            Unknowns::LastLayer(layer, shape) => {
+                // Spread δc over the output channels by their read-out weights.
+                let h: Vec<f64> = params[head..head + shape.n_out].to_vec();
+                let h2: f64 = h.iter().map(|x| x * x).sum();
+                if h2 == 0.0 || !h2.is_finite() {
+                    return Err(SpecError("the read-out weights are all zero: nothing to scale the fit onto".into()));
+                }
+                let (off, k) = (model.layer_offset(layer), dc.len());
+                for (u, hu) in h.iter().enumerate() {
+                    for (vw, c) in dc.iter().enumerate() {
+                        params[off + u * k + vw] += hu * c / h2;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// `(M, M†, 1)` of the matrices at one site.
@@ -185,14 +215,7 @@ fn head_sums<T: Real>(model: &Model, params: &[f64], u: &GaugeField<T>) -> (T, V
     let w = model.features_before(params, u, model.layers.len());
     let nf = h.n_features();
     let per_site: Vec<Vec<T>> = crate::par::map_range(w.volume(), |x| {
-        let mut f = Vec::with_capacity(nf);
-        for m in w.site(x) {
-            let t = m.trace();
-            f.push(t.re);
-            if h.imag {
-                f.push(t.im);
-            }
-        }
+        let f = super::head::features(h, w.site(x));
         let mut out = f.clone();
         for i in 0..nf {
             for j in i..nf {
@@ -384,38 +407,11 @@ pub fn fit_last_layer(
         }
     }
     let after = before - 2.0 * dc.iter().zip(&rhs).map(|(x, y)| x * y).sum::<f64>() + quad;
-    let (layer, shape) = match fit {
-        Unknowns::LastLayer(layer, shape) => (layer, shape),
-        Unknowns::Head => {
-            let (head, nf) = (model.layer_offset(model.layers.len()), model.head.n_features());
-            let q = head + model.head.n_dense_params();
-            for (k, c) in dc.iter().enumerate() {
-                params[if k < nf { head + k } else { q + k - nf }] += c;
-            }
-            return Ok(report(samples, set, k, before, after));
-        }
-    };
-    // Spread δc over the output channels by their read-out weights.
-    let head = model.layer_offset(model.layers.len());
-    let h: Vec<f64> = params[head..head + shape.n_out].to_vec();
-    let h2: f64 = h.iter().map(|x| x * x).sum();
-    if h2 == 0.0 || !h2.is_finite() {
-        return Err(SpecError("the read-out weights are all zero: nothing to scale the fit onto".into()));
-    }
-    let off = model.layer_offset(layer);
-    for (u, hu) in h.iter().enumerate() {
-        for (vw, c) in dc.iter().enumerate() {
-            params[off + u * k + vw] += hu * c / h2;
-        }
-    }
-    Ok(report(samples, set, k, before, after))
-}
-
-fn report(samples: &[&Sample], set: &FitSettings, unknowns: usize, before: f64, after: f64) -> FitReport {
-    FitReport {
-        unknowns,
+    fit.apply(model, params, &dc)?;
+    Ok(FitReport {
+        unknowns: k,
         equations: samples.len() * (set.directions + 1),
         objective_before: before,
         objective_after: after,
-    }
+    })
 }
