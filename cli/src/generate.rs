@@ -269,10 +269,10 @@ pub trait Sweeps: Engine {
 
 impl Engine for WilsonChain<f64> {
     fn average_plaquette(&mut self) -> f64 {
-        average_plaquette(&self.field)
+        average_plaquette(self.field())
     }
     fn with_whole(&mut self, f: &mut dyn FnMut(&GaugeField<f64>) -> Result<()>) -> Result<()> {
-        f(&self.field)
+        f(self.field())
     }
 }
 
@@ -349,7 +349,12 @@ pub fn drive(job: &EnsembleJob, mut summary: Summary, chain: &mut dyn Sweeps) ->
     let tm = &mut summary.timing;
     let cores = (threads * tm.ranks) as f64;
     tm.heatbath_ns_per_link_per_core = tm.heatbath_seconds * 1e9 * cores / tm.heatbath_link_updates.max(1) as f64;
-    tm.overrelax_ns_per_link_per_core = tm.overrelax_seconds * 1e9 * cores / tm.overrelax_link_updates.max(1) as f64;
+    // 0 for a run without overrelaxation (its phase then only writes the field back).
+    tm.overrelax_ns_per_link_per_core = if tm.overrelax_link_updates > 0 {
+        tm.overrelax_seconds * 1e9 * cores / tm.overrelax_link_updates as f64
+    } else {
+        0.0
+    };
     summary.complete = true;
     save(dir, &mut summary)?;
     plot_history(dir, &summary)?;
@@ -382,8 +387,13 @@ fn report(dir: &Path, s: &Summary) {
             mean(&s.configs.iter().map(|c| c.plaquette).collect::<Vec<_>>())
         );
     }
+    let overrelax = if t.overrelax_link_updates > 0 {
+        format!("overrelaxation {:.0} ns", t.overrelax_ns_per_link_per_core)
+    } else {
+        "no overrelaxation".into()
+    };
     eprintln!(
-        "  {:.1} s on {} threads: heatbath {:.0} ns, overrelaxation {:.0} ns per link update per core",
-        t.seconds, t.threads, t.heatbath_ns_per_link_per_core, t.overrelax_ns_per_link_per_core
+        "  {:.1} s on {} threads: heatbath {:.0} ns, {overrelax} per link update per core",
+        t.seconds, t.threads, t.heatbath_ns_per_link_per_core
     );
 }

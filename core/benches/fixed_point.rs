@@ -16,7 +16,7 @@ fn config(l: usize, beta: f64) -> GaugeField<f64> {
     for _ in 0..30 {
         c.step();
     }
-    c.field
+    c.into_field()
 }
 
 fn bench(c: &mut Criterion) {

@@ -34,7 +34,7 @@ fn bench(c: &mut Criterion) {
         for _ in 0..10 {
             chain.step();
         }
-        let u = chain.field;
+        let u = chain.into_field();
         let trivial = m.trivial_per_site(&p);
         g.bench_function(BenchmarkId::new("forward", format!("{l}^4")), |b| b.iter(|| m.action(&p, &u)));
         let action = LcnnAction::new(m.clone(), p.clone(), "bench".into());

@@ -45,22 +45,65 @@ pub struct Rng {
     s: [u64; 4],
 }
 
+/// A stream key built word by word: `Rng::stream(seed, &[a, b])` is
+/// `StreamKey::new(seed).with(a).with(b).rng()`. A key prefix shared by many
+/// streams (seed, domain, sweep) is hashed once.
+#[derive(Clone, Copy, Debug)]
+pub struct StreamKey {
+    h: u64,
+    words: u64,
+}
+
+impl StreamKey {
+    #[inline(always)]
+    pub fn new(seed: u64) -> Self {
+        StreamKey { h: mix(seed.wrapping_add(GOLDEN)), words: 0 }
+    }
+
+    /// The key extended by the word `k`.
+    #[inline(always)]
+    pub fn with(self, k: u64) -> Self {
+        StreamKey { h: mix(self.h ^ mix(k.wrapping_add(word_salt(self.words)))), words: self.words + 1 }
+    }
+
+    /// The stream of this key.
+    #[inline(always)]
+    pub fn rng(self) -> Rng {
+        Rng { s: state_of(self.h) }
+    }
+
+    /// The streams of the keys `self.with(lane_words[l]).with(last)`, one per lane
+    /// (this key hashed once, the lanes side by side).
+    #[inline(always)]
+    pub fn lane_rngs<const N: usize>(self, lane_words: &[u64; N], last: u64) -> [Rng; N] {
+        let last = mix(last.wrapping_add(word_salt(self.words + 1)));
+        let salt = word_salt(self.words);
+        let h: [u64; N] = core::array::from_fn(|l| mix(mix(self.h ^ mix(lane_words[l].wrapping_add(salt))) ^ last));
+        h.map(|h| Rng { s: state_of(h) })
+    }
+}
+
+/// What word `i` of a key is offset by before hashing.
+#[inline(always)]
+fn word_salt(i: u64) -> u64 {
+    GOLDEN.wrapping_mul(i + 2)
+}
+
+/// The generator state of a hashed key `h`.
+#[inline(always)]
+fn state_of(h: u64) -> [u64; 4] {
+    let mut s: [u64; 4] = core::array::from_fn(|i| mix(h.wrapping_add(GOLDEN.wrapping_mul(i as u64 + 1))));
+    if s == [0; 4] {
+        s[0] = GOLDEN;
+    }
+    s
+}
+
 impl Rng {
     /// The stream for `seed` and the key words `key` (domain, sweep, site, …).
     #[inline]
     pub fn stream(seed: u64, key: &[u64]) -> Self {
-        let mut h = mix(seed.wrapping_add(GOLDEN));
-        for (i, &k) in key.iter().enumerate() {
-            h = mix(h ^ mix(k.wrapping_add(GOLDEN.wrapping_mul(i as u64 + 2))));
-        }
-        let mut s = [0u64; 4];
-        for (i, si) in s.iter_mut().enumerate() {
-            *si = mix(h.wrapping_add(GOLDEN.wrapping_mul(i as u64 + 1)));
-        }
-        if s == [0; 4] {
-            s[0] = GOLDEN;
-        }
-        Rng { s }
+        key.iter().fold(StreamKey::new(seed), |k, &w| k.with(w)).rng()
     }
 
     #[inline(always)]
@@ -115,6 +158,25 @@ mod tests {
         assert!(a.iter().all(|&x| x == a[0]));
         assert_ne!(Rng::stream(1, &[2, 3]).next_u64(), Rng::stream(1, &[3, 2]).next_u64());
         assert_ne!(Rng::stream(1, &[2, 3]).next_u64(), Rng::stream(2, &[2, 3]).next_u64());
+    }
+
+    /// A key built word by word, and lanes hashed side by side, give the streams of
+    /// `Rng::stream` (the heatbath's packed path relies on it for its bits).
+    #[test]
+    fn key_prefixes_and_lane_streams_are_the_streams_of_the_whole_key() {
+        for seed in [0, 1, u64::MAX, 0x1234_5678_9abc_def0] {
+            let key = StreamKey::new(seed).with(domain::HEATBATH).with(17);
+            let mut a = key.with(5).with(2).rng();
+            let mut b = Rng::stream(seed, &[domain::HEATBATH, 17, 5, 2]);
+            assert_eq!([a.next_u64(), a.next_u64()], [b.next_u64(), b.next_u64()]);
+            let sites = [0, 1, 7, 8, 4095, 1 << 40, u64::MAX, 3];
+            let mut lanes = key.lane_rngs(&sites, 3);
+            for (l, r) in lanes.iter_mut().enumerate() {
+                let mut want = Rng::stream(seed, &[domain::HEATBATH, 17, sites[l], 3]);
+                assert_eq!([r.next_u64(), r.next_u64()], [want.next_u64(), want.next_u64()], "lane {l}");
+            }
+        }
+        assert_eq!(StreamKey::new(1).rng().next_u64(), Rng::stream(1, &[]).next_u64());
     }
 
     #[test]

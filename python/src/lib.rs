@@ -129,7 +129,7 @@ fn wilson_configuration<'py>(
             chain.step();
         }
     });
-    links_to(py, &chain.field)
+    links_to(py, chain.field())
 }
 
 /// A Wilson-action ensemble: `therm` compound sweeps, then `configs`
@@ -155,7 +155,7 @@ fn wilson_ensemble<'py>(
         for k in 0..therm + every * configs as u64 {
             chain.step();
             if k + 1 > therm && (k + 1 - therm).is_multiple_of(every) {
-                out.push(chain.field.clone());
+                out.push(chain.field().clone());
             }
         }
         out

@@ -18,7 +18,7 @@ pub fn wilson_config(geom: &Arc<Geometry>, beta: f64, seed: u64, sweeps: usize) 
     for _ in 0..sweeps {
         c.step();
     }
-    c.field
+    c.into_field()
 }
 
 fn settings(depth: usize, tol: f64) -> FixedPointSettings {
@@ -187,7 +187,7 @@ pub fn fp_minimum_on_a_kink_of_the_normalisation() {
         c.step();
     }
     let fp = FixedPoint::new(g.clone(), settings(1, 1e-6), &Wilson).unwrap();
-    let r = fp.solve(&c.field, None).unwrap();
+    let r = fp.solve(c.field(), None).unwrap();
     assert!(r.report.converged, "{:?}", (&r.report.reason, r.report.iterations, r.report.evaluations));
     assert!(r.report.reason.contains("kink"), "{}", r.report.reason);
     let kinks = fp.kernel(0).kinks(&r.minimizers[0], 1e-6);

@@ -177,7 +177,7 @@ fn plaquette_series(dims: &[usize], beta: f64, n_or: usize, therm: usize, meas: 
     (0..meas)
         .map(|_| {
             chain.step();
-            average_plaquette(&chain.field)
+            average_plaquette(chain.field())
         })
         .collect()
 }
@@ -238,7 +238,7 @@ pub fn chain_is_thread_count_and_resume_invariant() {
         while c.sweeps < sweeps {
             c.step();
         }
-        c.field
+        c.into_field()
     };
     let reference = run(6, None);
     let half = run(3, None);
@@ -292,7 +292,7 @@ pub fn short_chain_checksum() -> String {
     for _ in 0..5 {
         c.step();
     }
-    c.field.checksum()
+    c.field().checksum()
 }
 
 /// The checkerboard write-back of the sweeps (`set_links_of_parity`, run in

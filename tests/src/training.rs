@@ -28,7 +28,7 @@ fn configs(dims: &[usize], betas: &[f64], per_beta: usize, seed: u64) -> Vec<Gau
             for _ in 0..3 {
                 c.step();
             }
-            out.push(c.field.clone());
+            out.push(c.field().clone());
         }
     }
     out
@@ -109,10 +109,10 @@ pub fn small_fp_dataset(betas: &[f64], per_beta: usize, seed: u64) -> Vec<fpa_co
             for _ in 0..5 {
                 c.step();
             }
-            let r = fp.solve(&c.field, None).unwrap();
+            let r = fp.solve(c.field(), None).unwrap();
             assert!(r.report.converged);
             out.push(fpa_core::lcnn::train::Sample {
-                links: c.field.clone(),
+                links: c.field().clone(),
                 a_fp: r.action,
                 d_fp: r.derivative,
                 beta: b,

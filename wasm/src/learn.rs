@@ -58,8 +58,8 @@ pub(crate) fn wilson_config_with_fp(
     }
     let fp = FixedPoint::new(geom.clone(), FixedPointSettings::default(), &Wilson)
         .map_err(|e| JsError::new(&e.to_string()))?;
-    let r = fp.solve(&c.field, None).map_err(|e| JsError::new(&e.to_string()))?;
-    Ok((c.field, r))
+    let r = fp.solve(c.field(), None).map_err(|e| JsError::new(&e.to_string()))?;
+    Ok((c.into_field(), r))
 }
 
 /// Solves `a x = b` (dense, Gaussian elimination with partial pivoting).

@@ -90,7 +90,7 @@ impl Heatbath {
 
     /// `n` compound sweeps; returns the last average plaquette.
     pub fn sweep(&mut self, n: u32) -> Result<f64, JsError> {
-        if !self.chain.field.is_finite() {
+        if !self.chain.field().is_finite() {
             return Err(JsError::new("the configuration contains NaN or infinite entries: restart the chain"));
         }
         for _ in 0..n {
@@ -98,7 +98,7 @@ impl Heatbath {
             if self.history.len() == HISTORY_CAP {
                 self.history.pop_front();
             }
-            self.history.push_back(average_plaquette(&self.chain.field));
+            self.history.push_back(average_plaquette(self.chain.field()));
         }
         Ok(*self.history.back().unwrap_or(&1.0))
     }
@@ -129,16 +129,16 @@ impl Heatbath {
     pub fn link_updates(&self) -> f64 {
         // Each compound sweep updates every link once by heatbath and `n_or` times by overrelaxation.
         // (In f64: on wasm32 the product overflows usize after a few thousand sweeps of 16⁴.)
-        self.chain.sweeps as f64 * ((1 + self.chain.n_or) * self.chain.field.links().len()) as f64
+        self.chain.sweeps as f64 * ((1 + self.chain.n_or) * self.chain.field().links().len()) as f64
     }
 
     pub fn checksum(&self) -> String {
-        self.chain.field.checksum()
+        self.chain.field().checksum()
     }
 
     /// Puts a NaN into one link (to show how bad input is reported).
     pub fn corrupt(&mut self) {
-        self.chain.field.links_mut()[0].m[0][0].re = f64::NAN;
+        self.chain.field_mut().links_mut()[0].m[0][0].re = f64::NAN;
     }
 }
 

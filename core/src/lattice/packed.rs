@@ -20,8 +20,9 @@
 use super::geometry::{Geometry, MAX_DIM};
 use super::GaugeField;
 use crate::action::wilson::LinkSource;
-use crate::lanes::{load_mat, mat_lane, set_mat_lane, F64x8, Pack, PACK};
+use crate::lanes::{load_mat, mat_lane, F64x8, Pack, PACK};
 use crate::su3::Mat3;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 /// Number of halved directions (`2^3 = PACK` lanes).
@@ -136,8 +137,8 @@ impl PackedLayout {
 /// update of one direction and parity writes its array in place while the staples
 /// read the others.
 #[derive(Clone, Debug)]
-pub struct PackedField<'a> {
-    layout: &'a PackedLayout,
+pub struct PackedField {
+    layout: Arc<PackedLayout>,
     links: Vec<Vec<Mat3<F64x8>>>,
 }
 
@@ -149,29 +150,36 @@ pub struct PackedSite {
     pub flip: u8,
 }
 
-impl<'a> PackedField<'a> {
+impl PackedField {
     /// The links of `u` rearranged into `layout` (which must be `u`'s).
-    pub fn pack(layout: &'a PackedLayout, u: &GaugeField<f64>) -> Self {
-        let nd = layout.nd;
-        assert_eq!(u.nd(), nd, "layout and field have different dimensions");
+    pub fn pack(layout: &Arc<PackedLayout>, u: &GaugeField<f64>) -> Self {
+        let arrays = 2 * layout.nd;
+        let links = (0..arrays).map(|_| alloc::vec![Mat3::zero(); layout.half]).collect();
+        let mut f = PackedField { layout: layout.clone(), links };
+        f.repack(u);
+        f
+    }
+
+    /// Overwrites the packs with the links of `u` (a field of this layout's lattice),
+    /// in place.
+    pub fn repack(&mut self, u: &GaugeField<f64>) {
+        let layout = &*self.layout;
+        assert_eq!(u.nd(), layout.nd, "layout and field have different dimensions");
         assert_eq!(layout.outer_volume() * PACK, u.geometry().volume(), "layout and field have different volumes");
-        // Gathered site by site (the `nd` links of a site are adjacent in `u`), then
-        // split into the `(mu, parity)` arrays.
-        let packs = crate::par::map_range(layout.outer_volume() * nd, |i| {
-            let (o, mu) = (i / nd, i % nd);
-            let mut m = Mat3::zero();
-            for l in 0..PACK {
-                set_mat_lane(&mut m, l, u.link(layout.global_site(o, l), mu));
-            }
-            m
-        });
-        let links = (0..2 * nd)
-            .map(|a| {
-                let (mu, first) = (a / 2, layout.outer_sites_of_parity(a % 2).start);
-                crate::par::map_range(layout.half, |k| packs[(first + k) * nd + mu])
-            })
-            .collect();
-        PackedField { layout, links }
+        for (a, packs) in self.links.iter_mut().enumerate() {
+            let (mu, first) = (a / 2, layout.outer_sites_of_parity(a % 2).start);
+            crate::par::for_each_mut(packs, |k, m| {
+                let o = first + k;
+                let lanes: [&Mat3<f64>; PACK] = core::array::from_fn(|l| u.link(layout.global_site(o, l), mu));
+                // Component by component: each pack is written once, whole.
+                for i in 0..3 {
+                    for j in 0..3 {
+                        m.m[i][j].re = F64x8(core::array::from_fn(|l| lanes[l].m[i][j].re));
+                        m.m[i][j].im = F64x8(core::array::from_fn(|l| lanes[l].m[i][j].im));
+                    }
+                }
+            });
+        }
     }
 
     /// Writes the links back into `u` (the field they were packed from, or one of its geometry).
@@ -187,8 +195,8 @@ impl<'a> PackedField<'a> {
         });
     }
 
-    pub fn layout(&self) -> &'a PackedLayout {
-        self.layout
+    pub fn layout(&self) -> &PackedLayout {
+        &self.layout
     }
 
     /// The pack `U_mu(o)` (lanes in storage order).
@@ -218,11 +226,11 @@ impl<'a> PackedField<'a> {
 /// A [`PackedField`] read in the register form `P` of its packs (see
 /// [`PackedField::view`]): the [`LinkSource`] of the packed kernels.
 pub struct PackedView<'f, P> {
-    field: &'f PackedField<'f>,
+    field: &'f PackedField,
     form: core::marker::PhantomData<P>,
 }
 
-impl<'a> PackedField<'a> {
+impl PackedField {
     /// The field as a [`LinkSource`] with links in the register form `P`.
     #[inline(always)]
     pub fn view<P: Pack>(&self) -> PackedView<'_, P> {
@@ -254,13 +262,13 @@ impl<P: Pack> LinkSource for PackedView<'_, P> {
     }
     #[inline(always)]
     fn site_up(&self, x: PackedSite, mu: usize) -> PackedSite {
-        let layout = self.field.layout;
+        let layout = &*self.field.layout;
         let (o, f) = layout.up[x.outer as usize * layout.nd + mu];
         PackedSite { outer: o, flip: x.flip ^ f }
     }
     #[inline(always)]
     fn site_dn(&self, x: PackedSite, mu: usize) -> PackedSite {
-        let layout = self.field.layout;
+        let layout = &*self.field.layout;
         let (o, f) = layout.dn[x.outer as usize * layout.nd + mu];
         PackedSite { outer: o, flip: x.flip ^ f }
     }
@@ -280,7 +288,7 @@ mod tests {
     fn packing_round_trips_and_packed_staples_are_the_scalar_staples_bit_for_bit() {
         for dims in [[4usize, 4, 4, 4], [6, 4, 8, 4], [4, 8, 4, 12]] {
             let g = Arc::new(Geometry::new(&dims).unwrap());
-            let layout = PackedLayout::new(&g).unwrap();
+            let layout = Arc::new(PackedLayout::new(&g).unwrap());
             let u: GaugeField<f64> = GaugeField::hot(g.clone(), 5);
             let p = PackedField::pack(&layout, &u);
             let mut back = GaugeField::cold(g.clone());

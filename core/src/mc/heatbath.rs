@@ -23,6 +23,7 @@ use crate::rng::{domain, Rng};
 use crate::su3::random::haar_su2;
 use crate::su3::su2::{left_multiply, product_block_quaternion, qconj, qmul, Quaternion, SUBGROUPS};
 use crate::su3::{reunitarize, Mat3};
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt;
 
@@ -313,21 +314,45 @@ pub fn update_slab<T: Real>(
 
 /// A Markov chain of Wilson-action configurations: each step is one heatbath
 /// sweep followed by `n_or` overrelaxation sweeps.
+///
+/// An `f64` chain on a lattice with a [`PackedLayout`] keeps a lane-packed copy of
+/// its field from one step to the next (packing costs about as much as a heatbath
+/// sweep); [`Self::field`] is brought up to date after every step, and
+/// [`Self::field_mut`] drops the copy, so the next step packs the changed field.
 #[derive(Clone, Debug)]
 pub struct WilsonChain<T> {
-    pub field: GaugeField<T>,
+    field: GaugeField<T>,
     pub beta: f64,
     pub n_or: usize,
     pub seed: u64,
     /// Compound sweeps done so far (selects the next random streams).
     pub sweeps: u64,
+    /// The field in the packed layout, the same links as `field` (`None` before the
+    /// first step, after `field_mut`, and where there is no layout).
+    packed: Option<PackedField>,
 }
 
 impl<T: Real> WilsonChain<T> {
     /// A chain starting from `field` after `sweeps` compound sweeps.
     pub fn new(field: GaugeField<T>, beta: f64, n_or: usize, seed: u64, sweeps: u64) -> Result<Self, McError> {
         check_updatable(&field, beta)?;
-        Ok(WilsonChain { field, beta, n_or, seed, sweeps })
+        Ok(WilsonChain { field, beta, n_or, seed, sweeps, packed: None })
+    }
+
+    /// The current configuration.
+    pub fn field(&self) -> &GaugeField<T> {
+        &self.field
+    }
+
+    /// The configuration, for changes (the chain continues from the changed field).
+    pub fn field_mut(&mut self) -> &mut GaugeField<T> {
+        self.packed = None;
+        &mut self.field
+    }
+
+    /// The current configuration, by value.
+    pub fn into_field(self) -> GaugeField<T> {
+        self.field
     }
 
     /// One compound sweep (1 heatbath + `n_or` overrelaxation).
@@ -343,14 +368,16 @@ impl<T: Real> WilsonChain<T> {
         let heatbath = compound_sweep_updates(nd, 0);
         let overrelax = (0..self.n_or).flat_map(move |_| overrelax_updates(nd));
         self.sweeps += 1;
-        // Packed once for the whole compound sweep where the lattice allows it.
+        // On the packed copy where the lattice allows it (packed at the first step).
         if let Some(f) = as_f64_field(&mut self.field) {
-            if let Some(layout) = PackedLayout::new(f.geometry()) {
+            if self.packed.is_none() {
+                self.packed = PackedLayout::new(f.geometry()).map(|layout| PackedField::pack(&Arc::new(layout), f));
+            }
+            if let Some(packed) = &mut self.packed {
                 let kernel = crate::simd::kernel();
-                let mut packed = PackedField::pack(&layout, f);
-                super::packed::apply_updates(&mut packed, heatbath, beta, seed, sweep, kernel);
+                super::packed::apply_updates(packed, heatbath, beta, seed, sweep, kernel);
                 after(Phase::Heatbath);
-                super::packed::apply_updates(&mut packed, overrelax, beta, seed, sweep, kernel);
+                super::packed::apply_updates(packed, overrelax, beta, seed, sweep, kernel);
                 packed.unpack_into(f);
                 after(Phase::Overrelax);
                 return;
@@ -421,7 +448,6 @@ mod tests {
     use crate::lattice::slab::{assemble, exchange_in_memory, Slab};
     use crate::lattice::Geometry;
     use crate::observe::plaquette::{plaquette_sum, plaquette_sum_pieces};
-    use alloc::sync::Arc;
 
     /// Slabs updated one update at a time, halos exchanged in between, give the whole-lattice
     /// chain's field and plaquette sum bit for bit, for 1 to 3 slabs.
@@ -492,6 +518,28 @@ mod tests {
         }
         assert_eq!(mat_lane(&or, 2), links[2]);
         assert_ne!(mat_lane(&or, 3), links[3]);
+    }
+
+    /// The chain's packed copy follows its field: a change through `field_mut` between
+    /// steps is what the next step starts from, as for a new chain on the changed field.
+    #[test]
+    fn a_changed_field_is_repacked() {
+        let g = Arc::new(Geometry::new(&[4, 4, 4, 4]).unwrap());
+        let mut a = WilsonChain::new(GaugeField::<f64>::hot(g.clone(), 3), 6.0, 1, 5, 0).unwrap();
+        a.step();
+        let mut changed = a.field().clone();
+        let one = Mat3::identity();
+        changed.links_mut()[7] = one;
+        a.field_mut().links_mut()[7] = one;
+        a.step();
+        let mut b = WilsonChain::new(changed, 6.0, 1, 5, 1).unwrap();
+        b.step();
+        assert_eq!(a.field().checksum(), b.field().checksum());
+        // Without the change the chains differ (the test can fail).
+        let mut c = WilsonChain::new(GaugeField::<f64>::hot(g, 3), 6.0, 1, 5, 0).unwrap();
+        c.step();
+        c.step();
+        assert_ne!(c.field().checksum(), b.field().checksum());
     }
 
     #[test]

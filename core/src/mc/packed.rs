@@ -20,16 +20,22 @@ use crate::action::wilson::staple_in;
 use crate::lanes::{load_mat, store_mat, F64x8, Pack, PACK};
 use crate::lattice::packed::{PackedField, PackedLayout, PackedSite};
 use crate::lattice::GaugeField;
-use crate::rng::{domain, Rng};
+use crate::rng::{domain, StreamKey};
 use crate::simd::Kernel;
 use crate::su3::Mat3;
 
-/// The heatbath's random streams for `U_mu` on the eight sites of outer site `o`.
+/// What the heatbath hits of one sweep draw with: the coupling, and the key prefix
+/// `(seed, HEATBATH, sweep)` of the links' random streams `(seed, HEATBATH, sweep, site, mu)`.
 #[derive(Clone, Copy, Debug)]
 pub struct HeatbathDraw {
     pub beta: f64,
-    pub seed: u64,
-    pub sweep: u64,
+    pub key: StreamKey,
+}
+
+impl HeatbathDraw {
+    pub fn new(beta: f64, seed: u64, sweep: u64) -> Self {
+        HeatbathDraw { beta, key: StreamKey::new(seed).with(domain::HEATBATH).with(sweep) }
+    }
 }
 
 /// New `U_mu(o)` for the eight lanes of outer site `o`, in place of the old one in
@@ -40,12 +46,10 @@ fn new_pack<P: Pack>(f: &PackedField, o: usize, mu: usize, draw: Option<Heatbath
     let k = staple_in(&f.view::<P>(), PackedSite { outer: o as u32, flip: 0 }, mu);
     let link = load_mat::<P>(out, 0);
     let new = match draw {
-        Some(HeatbathDraw { beta, seed, sweep }) => {
+        Some(HeatbathDraw { beta, key }) => {
             let layout = f.layout();
-            let mut rngs: [Rng; PACK] = core::array::from_fn(|l| {
-                Rng::stream(seed, &[domain::HEATBATH, sweep, layout.global_site(o, l) as u64, mu as u64])
-            });
-            heatbath_hits(link, &k, beta, &mut rngs)
+            let sites: [u64; PACK] = core::array::from_fn(|l| layout.global_site(o, l) as u64);
+            heatbath_hits(link, &k, beta, &mut key.lane_rngs(&sites, mu as u64))
         }
         None => overrelax_hits(link, &k),
     };
@@ -213,7 +217,7 @@ pub fn apply_updates(
 ) {
     assert!(kernel.available(), "kernel {} does not run on this machine", kernel.name());
     for Update { heatbath, mu, parity } in updates {
-        let draw = heatbath.then_some(HeatbathDraw { beta, seed, sweep });
+        let draw = heatbath.then_some(HeatbathDraw::new(beta, seed, sweep));
         f.update_packs_of_parity(mu, parity, |field, o, pack| new_pack_with(kernel, field, o, mu, draw, pack));
     }
 }
@@ -231,7 +235,7 @@ pub fn run_packed(
     let Some(layout) = PackedLayout::new(u.geometry()) else {
         return false;
     };
-    let mut f = PackedField::pack(&layout, u);
+    let mut f = PackedField::pack(&alloc::sync::Arc::new(layout), u);
     apply_updates(&mut f, updates, beta, seed, sweep, kernel);
     f.unpack_into(u);
     true
