@@ -2,15 +2,19 @@
 //! one thread and on all threads. Divide the time per sweep by the number of
 //! links (4 L^4) for ns per link update; baselines in `shared/baselines.md`.
 //! `heatbath` and `overrelax` take the lane-packed path (eight sites per
-//! pack, packing and unpacking included); `... one site` the reference path;
-//! `compound` is one `WilsonChain` step (1 heatbath + 4 overrelaxation sweeps,
-//! packed once), per link and sweep: divide by 5 for ns per link update.
+//! pack, packing and unpacking included: the stand-alone sweeps);
+//! `... packed field` the same sweeps on a field kept packed (the kernels
+//! alone); `... one site` the reference path; `compound` is one `WilsonChain`
+//! step (1 heatbath + 4 overrelaxation sweeps on the chain's packed copy, the
+//! field written back), per link and sweep: divide by 5 for ns per link update.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use fpa_core::lattice::packed::{PackedField, PackedLayout};
 use fpa_core::lattice::{GaugeField, Geometry};
 use fpa_core::mc::heatbath::{
     apply_updates_one_site, compound_sweep_updates, heatbath_sweep, overrelax_sweep, overrelax_updates,
 };
+use fpa_core::mc::packed::apply_updates;
 use fpa_core::mc::WilsonChain;
 use std::sync::Arc;
 
@@ -38,6 +42,18 @@ fn bench(c: &mut Criterion) {
             });
             g.bench_function(BenchmarkId::new("overrelax", format!("{threads} threads")), |b| {
                 b.iter(|| pool.install(|| overrelax_sweep(&mut u)))
+            });
+            let layout = Arc::new(PackedLayout::new(&geom).unwrap());
+            let mut packed = PackedField::pack(&layout, &u);
+            let kernel = fpa_core::simd::kernel();
+            g.bench_function(BenchmarkId::new("heatbath packed field", format!("{threads} threads")), |b| {
+                b.iter(|| {
+                    pool.install(|| apply_updates(&mut packed, compound_sweep_updates(4, 0), 6.0, 1, sweep, kernel));
+                    sweep += 1;
+                })
+            });
+            g.bench_function(BenchmarkId::new("overrelax packed field", format!("{threads} threads")), |b| {
+                b.iter(|| pool.install(|| apply_updates(&mut packed, overrelax_updates(4), 0.0, 0, 0, kernel)))
             });
             g.bench_function(BenchmarkId::new("heatbath one site", format!("{threads} threads")), |b| {
                 b.iter(|| {
