@@ -361,6 +361,47 @@ struct Ctx {
     dir: PathBuf,
     quiet: bool,
     started: Instant,
+    /// Whether stage stamps and output tags name the run's own files relative to the run
+    /// directory (see [`Ctx::key`]).
+    relative: bool,
+}
+
+/// The file in `<run>/stages/` that marks a run whose stamps name its own files relative to
+/// the run directory.
+const RELATIVE_MARKER: &str = "paths-relative-to-run";
+
+impl Ctx {
+    /// The context of the run in `dir`: stamps relative to the run directory for a new run,
+    /// or one that began so; as an earlier version wrote them (paths as given, so a moved run
+    /// directory recomputes) for a run that an earlier version began, so that it does not
+    /// recompute after the upgrade.
+    fn new(dir: &Path, quiet: bool) -> Result<Self> {
+        let stages = dir.join("stages");
+        let earlier = std::fs::read_dir(&stages).map(|mut d| d.next().is_some()).unwrap_or(false);
+        let relative = !earlier || stages.join(RELATIVE_MARKER).exists();
+        if relative {
+            ensure_dir(&stages)?;
+            std::fs::write(
+                stages.join(RELATIVE_MARKER),
+                "stage stamps name the run's files relative to the run directory\n",
+            )?;
+        }
+        Ok(Ctx { dir: dir.to_path_buf(), quiet, started: Instant::now(), relative })
+    }
+
+    /// How `path` appears in stage stamps and output tags: relative to the run directory
+    /// where it lies inside it (so that a moved or copied run directory stays up to date),
+    /// else as given.
+    fn key(&self, path: &Path) -> String {
+        match path.strip_prefix(&self.dir) {
+            Ok(inside) if self.relative => inside.display().to_string(),
+            _ => path.display().to_string(),
+        }
+    }
+
+    fn keys(&self, paths: &[PathBuf]) -> Vec<String> {
+        paths.iter().map(|p| self.key(p)).collect()
+    }
 }
 
 /// A short content hash of a stage's settings: stage outputs are stored under
@@ -442,7 +483,7 @@ fn ensembles_with_fp<S: Serialize>(
         })?;
         dirs.push(d);
     }
-    let st = (&cfg.fp, &dirs);
+    let st = (&cfg.fp, ctx.keys(&dirs));
     let data = folder.join(format!("fp-{}", tag(&st)));
     ctx.stage(&format!("{label}-fp"), &st, || fp_data(ctx, &cfg.fp, dirs.clone(), vec![], &cfg.fp.rhs, &data, None))?;
     Ok(data)
@@ -527,7 +568,7 @@ fn instanton_finetune(
     let st = (&cfg.fp, &specs);
     let data = ctx.dir.join("instanton-tune").join(format!("fp-{}", tag(&st)));
     ctx.stage("instanton-tune-fp", &st, || fp_data(ctx, &cfg.fp, vec![], specs.clone(), &cfg.fp.rhs, &data, None))?;
-    let st = (inst.tune_w2, &cfg.train, crate::fp_data::file_hash(model)?, &data, wilson_data);
+    let st = (inst.tune_w2, &cfg.train, crate::fp_data::file_hash(model)?, ctx.key(&data), ctx.key(wilson_data));
     let out = ctx.dir.join("models").join(format!("instanton-refit-{}.safetensors", tag(&st)));
     ctx.stage("instanton-refit", &st, || {
         let settings = TrainSettings {
@@ -717,7 +758,7 @@ pub fn run(args: &PipelineArgs) -> Result<()> {
     let _lock = crate::lock::OutputLock::dir(&dir)?;
     write_json(&dir.join("config.json"), &cfg)?;
     std::fs::write(dir.join("config.toml"), toml::to_string_pretty(&cfg)?)?;
-    let ctx = Ctx { dir: dir.clone(), quiet: args.quiet, started: Instant::now() };
+    let ctx = Ctx::new(&dir, args.quiet)?;
     let model_arg = match &args.model {
         // Later rounds fine-tune the given model: they need its spec.
         Some(given) => {
@@ -762,7 +803,8 @@ pub fn run(args: &PipelineArgs) -> Result<()> {
             Some(m) => m.display().to_string(),
         };
         let limit = if round == 0 { None } else { Some(cfg.iterate.configs_per_beta) };
-        let fp_st = (&cfg.fp, &rhs, limit, &ens_dirs);
+        let rhs_key = prev_model.as_ref().map_or_else(|| rhs.clone(), |m| ctx.key(m));
+        let fp_st = (&cfg.fp, &rhs_key, limit, ctx.keys(&ens_dirs));
         let data = dir.join("fp").join(format!("round{round}-{}", tag(&fp_st)));
         ctx.stage(&format!("fp-round{round}"), &fp_st, || {
             fp_data(&ctx, &cfg.fp, ens_dirs.clone(), vec![], &rhs, &data, limit)
@@ -790,7 +832,7 @@ pub fn run(args: &PipelineArgs) -> Result<()> {
         let epochs = if round == 0 { cfg.train.epochs } else { cfg.iterate.epochs };
         ensure_dir(&dir.join("models"))?;
         let spec_text = std::fs::read_to_string(&model_arg).unwrap_or_else(|_| model_arg.clone());
-        let tr_st = (&cfg.train, &spec_text, epochs, &data, &prev_model);
+        let tr_st = (&cfg.train, &spec_text, epochs, ctx.key(&data), prev_model.as_ref().map(|m| ctx.key(m)));
         let model = match (&args.model, round) {
             (Some(given), 0) => given.clone(),
             _ => {
@@ -875,7 +917,7 @@ pub fn run(args: &PipelineArgs) -> Result<()> {
         })?;
         let mut eval_model = final_model.clone();
         if cfg.transfer.finetune_epochs > 0 {
-            let st = (&cfg.transfer, &cfg.train, &final_model, &tdata);
+            let st = (&cfg.transfer, &cfg.train, ctx.key(&final_model), ctx.key(&tdata));
             let ft = dir.join("models").join(format!("finetuned-{}.safetensors", tag(&st)));
             ctx.stage("transfer-finetune", &st, || {
                 train(
@@ -907,7 +949,7 @@ pub fn run(args: &PipelineArgs) -> Result<()> {
     let inst_path = dir.join("instantons.json");
     ctx.stage(
         "instantons",
-        &(&cfg.instantons, &cfg.fp, final_model.display().to_string(), crate::fp_data::file_hash(&final_model)?),
+        &(&cfg.instantons, &cfg.fp, ctx.key(&final_model), crate::fp_data::file_hash(&final_model)?),
         || {
             let geom = Arc::new(Geometry::parse(&cfg.instantons.lattice)?);
             let fp = FixedPoint::new(
@@ -1046,4 +1088,34 @@ fn plots(dir: &Path, s: &Summary) -> Result<()> {
         true,
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A new run names its own files relative to the run directory in its stamps; a run whose
+    /// stamps an earlier version wrote (no marker) keeps naming them as given, so that it
+    /// finds its stages up to date after the upgrade.
+    #[test]
+    fn stamps_name_the_run_files_relative_to_the_run_except_in_earlier_runs() {
+        let tmp = tempfile::tempdir().unwrap();
+        let new_run = tmp.path().join("new");
+        let ctx = Ctx::new(&new_run, true).unwrap();
+        let inside = new_run.join("fp").join("round0-1234abcd");
+        let outside = tmp.path().join("model.safetensors");
+        assert_eq!(ctx.key(&inside), Path::new("fp").join("round0-1234abcd").display().to_string());
+        assert_eq!(ctx.key(&outside), outside.display().to_string());
+        // The marker keeps the run relative when it is opened again.
+        ctx.stage("one", &1, || Ok(())).unwrap();
+        assert!(Ctx::new(&new_run, true).unwrap().relative);
+
+        let earlier = tmp.path().join("earlier");
+        ensure_dir(&earlier.join("stages")).unwrap();
+        std::fs::write(earlier.join("stages").join("ensemble-b6.json"), "[1]").unwrap();
+        let ctx = Ctx::new(&earlier, true).unwrap();
+        let inside = earlier.join("ensembles").join("b6-0000");
+        assert_eq!(ctx.key(&inside), inside.display().to_string());
+        assert!(!earlier.join("stages").join(RELATIVE_MARKER).exists());
+    }
 }
