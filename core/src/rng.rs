@@ -73,7 +73,9 @@ impl StreamKey {
     }
 
     /// The streams of the keys `self.with(lane_words[l]).with(last)`, one per lane
-    /// (this key hashed once, the lanes side by side).
+    /// (this key hashed once, the lanes side by side). Written out lane-wise, with the
+    /// hash of `last` taken once, so that the lanes run as vector operations (about
+    /// twice as fast as `with` per lane).
     #[inline(always)]
     pub fn lane_rngs<const N: usize>(self, lane_words: &[u64; N], last: u64) -> [Rng; N] {
         let last = mix(last.wrapping_add(word_salt(self.words + 1)));
