@@ -59,9 +59,14 @@ for (let round = 0; round < repeat; round++) {
   }
 }
 server.close();
-const one = results.find((r) => r.threads === 1), many = results.find((r) => r.threads > 1);
-if (one && many) {
-  console.log(`fastest of ${repeat} rounds: speed-up on ${many.threads} threads: heatbath ${(one.msPerCompoundSweep / many.msPerCompoundSweep).toFixed(2)}x, L-CNN forward ${(one.msLcnnForward4 / many.msLcnnForward4).toFixed(2)}x`);
+// Each threaded bundle `pkg<x>` against its single-threaded build `pkg-st<x>` (pkg-old against
+// pkg-st-old when two builds are compared), or against the only single-threaded bundle.
+const singles = results.filter((r) => r.threads === 1);
+for (const many of results.filter((r) => r.threads > 1)) {
+  const one = singles.find((r) => r.pkg === many.pkg.replace(/^pkg/, 'pkg-st')) ?? (singles.length === 1 ? singles[0] : undefined);
+  if (one) {
+    console.log(`fastest of ${repeat} rounds: ${many.pkg} against ${one.pkg}: speed-up on ${many.threads} threads: heatbath ${(one.msPerCompoundSweep / many.msPerCompoundSweep).toFixed(2)}x, L-CNN forward ${(one.msLcnnForward4 / many.msLcnnForward4).toFixed(2)}x`);
+  }
 }
 console.log(JSON.stringify(results));
 process.exit(failed ? 1 : 0);
