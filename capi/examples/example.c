@@ -1,4 +1,4 @@
-/* A C program using libfpa: a Wilson configuration by heatbath, its plaquette,
+/* A C program using libfpa: a Wilson configuration by heatbath (a chain, and stand-alone sweeps), its plaquette,
  * action and force, gauge-file round trips, the shipped L-CNN action on it, and error handling.
  * Build (from the repository root, after `cargo build --release -p fpa-capi`):
  *   cc -O2 -Icapi/include capi/examples/example.c target/release/libfpa.a -lpthread -ldl -lm -o example
@@ -35,8 +35,45 @@ int main(int argc, char **argv) {
         return 1;
     }
 
+    /* A chain (1 heatbath + 4 overrelaxation sweeps per step, as `fpa generate --or 4 --seed 1`),
+       started from the unit field; it keeps its packed field between steps. */
+    FpaChain *chain = NULL;
+    CHECK(fpa_chain_new(u, 6.0, 4, 1, 0, &chain));
+    CHECK(fpa_chain_step(chain, 5));
+    FpaGauge *c = NULL;
+    CHECK(fpa_chain_gauge(chain, &c));
+    printf("chain after %llu steps: plaquette %.6f\n", (unsigned long long)fpa_chain_sweeps(chain),
+           fpa_gauge_plaquette(c));
+    fpa_gauge_free(c);
+    fpa_chain_free(chain);
+
+    /* A chain without overrelaxation draws what the stand-alone heatbath sweeps draw. */
+    CHECK(fpa_chain_new(u, 6.0, 0, 1, 0, &chain));
+    CHECK(fpa_chain_step(chain, 20));
+    CHECK(fpa_chain_gauge(chain, &c));
+    if (fpa_chain_sweeps(chain) != 20) {
+        fprintf(stderr, "the chain counts %llu sweeps\n", (unsigned long long)fpa_chain_sweeps(chain));
+        return 1;
+    }
+    fpa_chain_free(chain);
+
     /* Thermalise at beta = 6.0 with fpa's heatbath (same streams as `fpa generate --seed 1`). */
     for (uint64_t sweep = 0; sweep < 20; sweep++) CHECK(fpa_heatbath_sweep(u, 6.0, 1, sweep));
+    double *chain_links = malloc(n_links * sizeof(double));
+    CHECK(fpa_gauge_to_array(c, chain_links, n_links));
+    CHECK(fpa_gauge_to_array(u, links, n_links));
+    for (size_t k = 0; k < n_links; k++)
+        if (chain_links[k] != links[k]) {
+            fprintf(stderr, "the chain and the heatbath sweeps differ at double %zu\n", k);
+            return 1;
+        }
+    free(chain_links);
+    fpa_gauge_free(c);
+    if (fpa_chain_new(u, -1.0, 0, 1, 0, &chain) == FPA_OK) {
+        fprintf(stderr, "a negative beta was accepted\n");
+        return 1;
+    }
+    printf("expected error: %s\n", fpa_last_error());
     double plaq = fpa_gauge_plaquette(u), a_w = 0.0;
     CHECK(fpa_wilson_action(u, &a_w));
     /* A_W = 6 V (1 - <P>). */

@@ -41,6 +41,14 @@
 #define FPA_ERROR 1
 
 /**
+ * A Markov chain of Wilson-action configurations (opaque): each step is one
+ * heatbath sweep and `n_or` overrelaxation sweeps, the chain of `fpa generate`.
+ * It keeps its field in the lane-packed layout between steps, so a step costs
+ * less than the same sweeps through `fpa_heatbath_sweep`.
+ */
+typedef struct FpaChain FpaChain;
+
+/**
  * A 4D SU(3) gauge field (opaque).
  */
 typedef struct FpaGauge FpaGauge;
@@ -152,6 +160,59 @@ int fpa_wilson_force(const struct FpaGauge *gauge, double *force, size_t len);
  * `gauge` comes from an fpa constructor.
  */
 int fpa_heatbath_sweep(struct FpaGauge *gauge, double beta, uint64_t seed, uint64_t sweep);
+
+/**
+ * Starts a Markov chain from a copy of `gauge` into `*chain`: Wilson action at
+ * `beta`, `n_or` overrelaxation sweeps after each heatbath sweep, random streams
+ * of the chain seeded `seed`, `sweeps` compound sweeps already done (0 for a
+ * new chain; a saved chain continues with its count). A chain `(seed, sweeps)`
+ * with `n_or = 0` draws exactly what `fpa_heatbath_sweep(gauge, beta, seed, s)`
+ * draws for `s = sweeps, sweeps + 1, ...`; with `n_or = 4` it is `fpa generate
+ * --or 4 --seed seed` (the same bits). Needs even extents and a finite `beta >= 0`.
+ *
+ * # Safety
+ * `gauge` comes from an fpa constructor; `chain` points to writable storage for a pointer.
+ */
+int fpa_chain_new(const struct FpaGauge *gauge,
+                  double beta,
+                  size_t n_or,
+                  uint64_t seed,
+                  uint64_t sweeps,
+                  struct FpaChain **chain);
+
+/**
+ * Runs `n` compound sweeps of `chain`.
+ *
+ * # Safety
+ * `chain` comes from `fpa_chain_new`.
+ */
+int fpa_chain_step(struct FpaChain *chain, uint64_t n);
+
+/**
+ * The compound sweeps done by `chain` (counting the `sweeps` it started with;
+ * 0 for NULL).
+ *
+ * # Safety
+ * `chain` comes from `fpa_chain_new` or is NULL.
+ */
+uint64_t fpa_chain_sweeps(const struct FpaChain *chain);
+
+/**
+ * A copy of the chain's current configuration into `*gauge` (a new gauge field,
+ * freed with `fpa_gauge_free`; the chain is unchanged).
+ *
+ * # Safety
+ * `chain` comes from `fpa_chain_new`; `gauge` points to writable storage for a pointer.
+ */
+int fpa_chain_gauge(const struct FpaChain *chain, struct FpaGauge **gauge);
+
+/**
+ * Frees a chain (NULL is accepted).
+ *
+ * # Safety
+ * `chain` comes from `fpa_chain_new` and is not used afterwards.
+ */
+void fpa_chain_free(struct FpaChain *chain);
 
 /**
  * Loads a trained L-CNN action (a `.safetensors` file written by `fpa train`).

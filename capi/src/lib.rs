@@ -21,6 +21,7 @@ use fpa_core::action::{Action, Wilson};
 use fpa_core::io::link_array::{field_from_array, field_to_array};
 use fpa_core::lattice::GaugeField;
 use fpa_core::lcnn::action::LcnnAction;
+use fpa_core::mc::WilsonChain;
 use fpa_core::observe::average_plaquette;
 use fpa_core::rg::{FixedPoint, FixedPointSettings};
 use fpa_core::su3::Su3Alg;
@@ -36,6 +37,14 @@ pub const FPA_ERROR: c_int = 1;
 /// A 4D SU(3) gauge field (opaque).
 pub struct FpaGauge {
     field: GaugeField<f64>,
+}
+
+/// A Markov chain of Wilson-action configurations (opaque): each step is one
+/// heatbath sweep and `n_or` overrelaxation sweeps, the chain of `fpa generate`.
+/// It keeps its field in the lane-packed layout between steps, so a step costs
+/// less than the same sweeps through `fpa_heatbath_sweep`.
+pub struct FpaChain {
+    chain: WilsonChain<f64>,
 }
 
 /// A trained L-CNN action (opaque).
@@ -275,6 +284,95 @@ pub unsafe extern "C" fn fpa_heatbath_sweep(gauge: *mut FpaGauge, beta: f64, see
         fpa_core::mc::heatbath_sweep(&mut g.field, beta, seed, sweep);
         Ok(())
     })
+}
+
+/// Starts a Markov chain from a copy of `gauge` into `*chain`: Wilson action at
+/// `beta`, `n_or` overrelaxation sweeps after each heatbath sweep, random streams
+/// of the chain seeded `seed`, `sweeps` compound sweeps already done (0 for a
+/// new chain; a saved chain continues with its count). A chain `(seed, sweeps)`
+/// with `n_or = 0` draws exactly what `fpa_heatbath_sweep(gauge, beta, seed, s)`
+/// draws for `s = sweeps, sweeps + 1, ...`; with `n_or = 4` it is `fpa generate
+/// --or 4 --seed seed` (the same bits). Needs even extents and a finite `beta >= 0`.
+///
+/// # Safety
+/// `gauge` comes from an fpa constructor; `chain` points to writable storage for a pointer.
+#[no_mangle]
+pub unsafe extern "C" fn fpa_chain_new(
+    gauge: *const FpaGauge,
+    beta: f64,
+    n_or: usize,
+    seed: u64,
+    sweeps: u64,
+    chain: *mut *mut FpaChain,
+) -> c_int {
+    guard(|| {
+        let g = non_null(gauge, "gauge")?;
+        if chain.is_null() {
+            return Err("chain (the output pointer) is NULL".into());
+        }
+        let c = WilsonChain::new(g.field.clone(), beta, n_or, seed, sweeps).map_err(|e| e.to_string())?;
+        // SAFETY: checked non-NULL above.
+        unsafe { *chain = Box::into_raw(Box::new(FpaChain { chain: c })) };
+        Ok(())
+    })
+}
+
+/// Runs `n` compound sweeps of `chain`.
+///
+/// # Safety
+/// `chain` comes from `fpa_chain_new`.
+#[no_mangle]
+pub unsafe extern "C" fn fpa_chain_step(chain: *mut FpaChain, n: u64) -> c_int {
+    guard(|| {
+        // SAFETY: see the function's contract.
+        let c = unsafe { chain.as_mut() }.ok_or("chain is NULL")?;
+        for _ in 0..n {
+            c.chain.step();
+        }
+        Ok(())
+    })
+}
+
+/// The compound sweeps done by `chain` (counting the `sweeps` it started with;
+/// 0 for NULL).
+///
+/// # Safety
+/// `chain` comes from `fpa_chain_new` or is NULL.
+#[no_mangle]
+pub unsafe extern "C" fn fpa_chain_sweeps(chain: *const FpaChain) -> u64 {
+    // SAFETY: see the function's contract.
+    unsafe { chain.as_ref() }.map_or(0, |c| c.chain.sweeps)
+}
+
+/// A copy of the chain's current configuration into `*gauge` (a new gauge field,
+/// freed with `fpa_gauge_free`; the chain is unchanged).
+///
+/// # Safety
+/// `chain` comes from `fpa_chain_new`; `gauge` points to writable storage for a pointer.
+#[no_mangle]
+pub unsafe extern "C" fn fpa_chain_gauge(chain: *const FpaChain, gauge: *mut *mut FpaGauge) -> c_int {
+    guard(|| {
+        let c = non_null(chain, "chain")?;
+        if gauge.is_null() {
+            return Err("gauge (the output pointer) is NULL".into());
+        }
+        let field = c.chain.field().clone();
+        // SAFETY: checked non-NULL above.
+        unsafe { *gauge = Box::into_raw(Box::new(FpaGauge { field })) };
+        Ok(())
+    })
+}
+
+/// Frees a chain (NULL is accepted).
+///
+/// # Safety
+/// `chain` comes from `fpa_chain_new` and is not used afterwards.
+#[no_mangle]
+pub unsafe extern "C" fn fpa_chain_free(chain: *mut FpaChain) {
+    if !chain.is_null() {
+        // SAFETY: made by Box::into_raw in `fpa_chain_new`.
+        drop(unsafe { Box::from_raw(chain) });
+    }
 }
 
 /// Loads a trained L-CNN action (a `.safetensors` file written by `fpa train`).
