@@ -17,8 +17,8 @@
  * * Functions that can fail return 0 on success and a non-zero code
  *   otherwise; `fpa_last_error()` then gives the message (per thread). No
  *   panic crosses the boundary: an internal panic becomes an error code.
- * * Objects made by `fpa_*_read`/`_load`/`_from_array` are freed with the
- *   matching `fpa_*_free` (NULL is accepted).
+ * * Objects made by `fpa_*_read`/`_load`/`_from_array`/`_new`/`fpa_chain_gauge`
+ *   are freed with the matching `fpa_*_free` (NULL is accepted).
  */
 
 #ifndef FPA_H
@@ -167,8 +167,9 @@ int fpa_heatbath_sweep(struct FpaGauge *gauge, double beta, uint64_t seed, uint6
  * of the chain seeded `seed`, `sweeps` compound sweeps already done (0 for a
  * new chain; a saved chain continues with its count). A chain `(seed, sweeps)`
  * with `n_or = 0` draws exactly what `fpa_heatbath_sweep(gauge, beta, seed, s)`
- * draws for `s = sweeps, sweeps + 1, ...`; with `n_or = 4` it is `fpa generate
- * --or 4 --seed seed` (the same bits). Needs even extents and a finite `beta >= 0`.
+ * draws for `s = sweeps, sweeps + 1, ...`, and its steps are the updates of
+ * `fpa generate --or n_or --seed seed` (the same bits from the same field).
+ * Needs even extents and a finite `beta >= 0`.
  *
  * # Safety
  * `gauge` comes from an fpa constructor; `chain` points to writable storage for a pointer.
