@@ -100,6 +100,21 @@ unsafe fn out_slice<'a>(p: *mut f64, len: usize, need: usize, what: &str) -> Res
     Ok(unsafe { std::slice::from_raw_parts_mut(p, need) })
 }
 
+/// The caller's storage for a new handle, checked before any work is done; the
+/// constructor then stores `Box::into_raw` of the new object in it.
+fn out_handle<'a, T>(p: *mut *mut T, what: &str) -> Result<&'a mut *mut T, String> {
+    // SAFETY: the caller passes writable storage for a pointer or NULL.
+    unsafe { p.as_mut() }.ok_or_else(|| format!("{what} (the output pointer) is NULL"))
+}
+
+/// Frees an object made by `Box::into_raw` in a constructor (NULL is accepted).
+unsafe fn free_handle<T>(p: *mut T) {
+    if !p.is_null() {
+        // SAFETY: `p` came from Box::into_raw in a constructor and is not used afterwards.
+        drop(unsafe { Box::from_raw(p) });
+    }
+}
+
 fn write_force(out: &mut [f64], d: &[Su3Alg<f64>]) {
     for (o, v) in out.chunks_exact_mut(8).zip(d) {
         o.copy_from_slice(v);
@@ -122,14 +137,11 @@ pub extern "C" fn fpa_last_error() -> *const c_char {
 #[no_mangle]
 pub unsafe extern "C" fn fpa_gauge_read(path: *const c_char, gauge: *mut *mut FpaGauge) -> c_int {
     guard(|| {
-        if gauge.is_null() {
-            return Err("gauge (the output pointer) is NULL".into());
-        }
+        let out = out_handle(gauge, "gauge")?;
         let p = unsafe { path_arg(path) }?;
         let bytes = std::fs::read(&p).map_err(|e| format!("cannot read {p}: {e}"))?;
         let field = fpa_core::io::gauge_file::decode(&bytes).map_err(|e| format!("{p}: {e}"))?.field;
-        // SAFETY: checked non-NULL above.
-        unsafe { *gauge = Box::into_raw(Box::new(FpaGauge { field })) };
+        *out = Box::into_raw(Box::new(FpaGauge { field }));
         Ok(())
     })
 }
@@ -177,8 +189,7 @@ pub unsafe extern "C" fn fpa_gauge_from_array(
         // SAFETY: the caller guarantees 4 extents at `dims` and `len` readable doubles at `links`.
         let (d, data) = unsafe { (std::slice::from_raw_parts(dims, 4), std::slice::from_raw_parts(links, len)) };
         let field = field_from_array(d, data).map_err(|e| format!("dims {d:?}: {e}"))?;
-        // SAFETY: checked non-NULL above.
-        unsafe { *gauge = Box::into_raw(Box::new(FpaGauge { field })) };
+        *out_handle(gauge, "gauge")? = Box::into_raw(Box::new(FpaGauge { field }));
         Ok(())
     })
 }
@@ -235,10 +246,7 @@ pub unsafe extern "C" fn fpa_gauge_plaquette(gauge: *const FpaGauge) -> f64 {
 /// `gauge` comes from an fpa constructor and is not used afterwards.
 #[no_mangle]
 pub unsafe extern "C" fn fpa_gauge_free(gauge: *mut FpaGauge) {
-    if !gauge.is_null() {
-        // SAFETY: made by Box::into_raw in a constructor.
-        drop(unsafe { Box::from_raw(gauge) });
-    }
+    unsafe { free_handle(gauge) }
 }
 
 /// The Wilson action `A_W` of `gauge` into `*action`.
@@ -308,12 +316,9 @@ pub unsafe extern "C" fn fpa_chain_new(
 ) -> c_int {
     guard(|| {
         let g = non_null(gauge, "gauge")?;
-        if chain.is_null() {
-            return Err("chain (the output pointer) is NULL".into());
-        }
+        let out = out_handle(chain, "chain")?;
         let c = WilsonChain::new(g.field.clone(), beta, n_or, seed, sweeps).map_err(|e| e.to_string())?;
-        // SAFETY: checked non-NULL above.
-        unsafe { *chain = Box::into_raw(Box::new(FpaChain { chain: c })) };
+        *out = Box::into_raw(Box::new(FpaChain { chain: c }));
         Ok(())
     })
 }
@@ -354,12 +359,7 @@ pub unsafe extern "C" fn fpa_chain_sweeps(chain: *const FpaChain) -> u64 {
 pub unsafe extern "C" fn fpa_chain_gauge(chain: *const FpaChain, gauge: *mut *mut FpaGauge) -> c_int {
     guard(|| {
         let c = non_null(chain, "chain")?;
-        if gauge.is_null() {
-            return Err("gauge (the output pointer) is NULL".into());
-        }
-        let field = c.chain.field().clone();
-        // SAFETY: checked non-NULL above.
-        unsafe { *gauge = Box::into_raw(Box::new(FpaGauge { field })) };
+        *out_handle(gauge, "gauge")? = Box::into_raw(Box::new(FpaGauge { field: c.chain.field().clone() }));
         Ok(())
     })
 }
@@ -370,10 +370,7 @@ pub unsafe extern "C" fn fpa_chain_gauge(chain: *const FpaChain, gauge: *mut *mu
 /// `chain` comes from `fpa_chain_new` and is not used afterwards.
 #[no_mangle]
 pub unsafe extern "C" fn fpa_chain_free(chain: *mut FpaChain) {
-    if !chain.is_null() {
-        // SAFETY: made by Box::into_raw in `fpa_chain_new`.
-        drop(unsafe { Box::from_raw(chain) });
-    }
+    unsafe { free_handle(chain) }
 }
 
 /// Loads a trained L-CNN action (a `.safetensors` file written by `fpa train`).
@@ -383,15 +380,12 @@ pub unsafe extern "C" fn fpa_chain_free(chain: *mut FpaChain) {
 #[no_mangle]
 pub unsafe extern "C" fn fpa_model_load(path: *const c_char, model: *mut *mut FpaModel) -> c_int {
     guard(|| {
-        if model.is_null() {
-            return Err("model (the output pointer) is NULL".into());
-        }
+        let out = out_handle(model, "model")?;
         let p = unsafe { path_arg(path) }?;
         let bytes = std::fs::read(&p).map_err(|e| format!("cannot read {p}: {e}"))?;
         let (m, params, _) = fpa_core::lcnn::model_file::decode(&bytes).map_err(|e| format!("{p}: {e}"))?;
         let action = LcnnAction::new(m, params, p);
-        // SAFETY: checked non-NULL above.
-        unsafe { *model = Box::into_raw(Box::new(FpaModel { action })) };
+        *out = Box::into_raw(Box::new(FpaModel { action }));
         Ok(())
     })
 }
@@ -451,10 +445,7 @@ pub unsafe extern "C" fn fpa_model_force(
 /// `model` comes from `fpa_model_load` and is not used afterwards.
 #[no_mangle]
 pub unsafe extern "C" fn fpa_model_free(model: *mut FpaModel) {
-    if !model.is_null() {
-        // SAFETY: made by Box::into_raw in fpa_model_load.
-        drop(unsafe { Box::from_raw(model) });
-    }
+    unsafe { free_handle(model) }
 }
 
 /// The fixed point action of a coarse configuration by minimisation:
