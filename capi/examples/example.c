@@ -1,5 +1,5 @@
-/* A C program using libfpa: a Wilson configuration by heatbath (a chain, and stand-alone sweeps), its plaquette,
- * action and force, gauge-file round trips, the shipped L-CNN action on it, and error handling.
+/* A C program using libfpa: a Wilson configuration by heatbath (a chain, and stand-alone sweeps), its
+ * plaquette, action and force, gauge-file round trips, the shipped L-CNN action on it, and error handling.
  * Build (from the repository root, after `cargo build --release -p fpa-capi`):
  *   cc -O2 -Icapi/include capi/examples/example.c target/release/libfpa.a -lpthread -ldl -lm -o example
  *   ./example models/fp-action.safetensors
@@ -35,8 +35,8 @@ int main(int argc, char **argv) {
         return 1;
     }
 
-    /* A chain (1 heatbath + 4 overrelaxation sweeps per step, as `fpa generate --or 4 --seed 1`),
-       started from the unit field; it keeps its packed field between steps. */
+    /* A chain (1 heatbath + 4 overrelaxation sweeps per step, the updates of `fpa generate --or 4
+       --seed 1`), started from the unit field; it keeps its packed field between steps. */
     FpaChain *chain = NULL;
     CHECK(fpa_chain_new(u, 6.0, 4, 1, 0, &chain));
     CHECK(fpa_chain_step(chain, 5));
