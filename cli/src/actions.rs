@@ -2,7 +2,7 @@
 //! trained L-CNN model file.
 
 use anyhow::Result;
-use fpa_core::action::{Action, Improved, Wilson};
+use fpa_core::action::{Action, Improved, Symmetrized, SymmetrySet, Wilson};
 use fpa_core::lcnn::action::LcnnAction;
 use std::path::Path;
 
@@ -17,8 +17,20 @@ pub struct ActionChoice {
     pub id: String,
 }
 
-/// Parses `wilson | symanzik | iwasaki | dbw2 | MODEL.safetensors`.
+/// Parses `wilson | symanzik | iwasaki | dbw2 | MODEL.safetensors[@reflections|@hypercubic]`: a
+/// model with a suffix is averaged over the lattice reflections (16 evaluations per call) or all
+/// hypercubic symmetries (384), see [`Symmetrized`].
 pub fn parse(arg: &str) -> Result<ActionChoice> {
+    if let Some((path, set)) = arg.rsplit_once('@').and_then(|(p, s)| Some((p, SymmetrySet::named(s)?))) {
+        if !Path::new(arg).exists() {
+            let ActionChoice { action, id } = parse(path)?;
+            anyhow::ensure!(id.starts_with("model:"), "action {arg:?}: only a model file can be averaged");
+            return Ok(ActionChoice {
+                action: Box::new(Symmetrized::new(action, set)),
+                id: format!("{id}@{}", set.name()),
+            });
+        }
+    }
     let built_in = |a: Box<dyn Action<f64>>| ActionChoice { action: a, id: arg.to_string() };
     Ok(match arg {
         "wilson" => built_in(Box::new(Wilson)),

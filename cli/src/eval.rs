@@ -8,7 +8,7 @@ use crate::model_io;
 use crate::plot::{line_chart, Series};
 use anyhow::{Context, Result};
 use clap::Args;
-use fpa_core::action::{Action, Improved, Wilson};
+use fpa_core::action::{Action, Improved, Symmetrized, SymmetrySet, Wilson};
 use fpa_core::lcnn::action::LcnnAction;
 use fpa_core::lcnn::train::{invariant_loss, Sample};
 use fpa_core::lcnn::Model;
@@ -30,6 +30,15 @@ pub struct EvalArgs {
     /// Where to write `<prefix>.json` and the plots (default: beside the model; missing directories are created)
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Evaluate the model averaged over lattice symmetries: `reflections` (16 evaluations per
+    /// configuration) or `hypercubic` (all 384 rotations and reflections that map the lattice onto
+    /// itself); the average is exactly symmetric and removes the part of the model's error that is not symmetric
+    #[arg(long, value_parser = parse_symmetry)]
+    pub symmetrize: Option<SymmetrySet>,
+}
+
+fn parse_symmetry(s: &str) -> Result<SymmetrySet, String> {
+    SymmetrySet::named(s).ok_or_else(|| format!("{s:?} is not `reflections` or `hypercubic`"))
 }
 
 /// Metrics of one action on one coupling.
@@ -63,6 +72,9 @@ pub struct Report {
     /// configurations, per β_wil: how far the best-known classical improvements get.
     #[serde(default)]
     pub baselines: Vec<BaselineRow>,
+    /// The symmetry set the model was averaged over (`fpa eval --symmetrize`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub symmetrize: Option<String>,
 }
 
 /// One classical action's metrics per β_wil.
@@ -94,8 +106,18 @@ fn metrics(rows: &[Prediction]) -> Metrics {
 
 /// Metrics per β_wil for a model and for the Wilson action, and every
 /// configuration's action values.
-pub fn evaluate(model: &Model, params: &[f64], samples: &[Sample], ids: &[String]) -> Report {
-    let lcnn = LcnnAction::new(model.clone(), params.to_vec(), "model".into());
+pub fn evaluate(
+    model: &Model,
+    params: &[f64],
+    symmetrize: Option<SymmetrySet>,
+    samples: &[Sample],
+    ids: &[String],
+) -> Report {
+    let plain = LcnnAction::new(model.clone(), params.to_vec(), "model".into());
+    let lcnn: Box<dyn Action<f64>> = match symmetrize {
+        Some(set) => Box::new(Symmetrized::new(plain, set)),
+        None => Box::new(plain),
+    };
     let per: Vec<(f64, Prediction, Prediction)> = samples
         .iter()
         .map(|s| {
@@ -148,7 +170,7 @@ pub fn evaluate(model: &Model, params: &[f64], samples: &[Sample], ids: &[String
             BaselineRow { action: act.label.into(), per_beta }
         })
         .collect();
-    Report { per_beta, configs, instantons, baselines }
+    Report { per_beta, configs, instantons, baselines, symmetrize: symmetrize.map(|s| s.name().to_string()) }
 }
 
 /// The distinct couplings of `rows`, ascending.
@@ -204,7 +226,7 @@ pub fn load_all(dirs: &[PathBuf]) -> Result<(Vec<Sample>, Vec<String>)> {
 }
 
 /// The report of the model in `model` (a safetensors file) on the FP datasets `data`.
-pub fn evaluate_files(model: &Path, data: &[PathBuf]) -> Result<Report> {
+pub fn evaluate_files(model: &Path, data: &[PathBuf], symmetrize: Option<SymmetrySet>) -> Result<Report> {
     let (model, params, _) = model_io::load(model)?;
     let (samples, ids) = load_all(data)?;
     for s in &samples {
@@ -215,7 +237,7 @@ pub fn evaluate_files(model: &Path, data: &[PathBuf]) -> Result<Report> {
             model.dims()
         );
     }
-    Ok(evaluate(&model, &params, &samples, &ids))
+    Ok(evaluate(&model, &params, symmetrize, &samples, &ids))
 }
 
 /// Runs `fpa eval`: [`evaluate_files`], the report and its plots beside the model (or at
@@ -230,7 +252,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     if let Some(dir) = prefix.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
-    let report = evaluate_files(&args.model, &args.data)?;
+    let report = evaluate_files(&args.model, &args.data, args.symmetrize)?;
     let rows = &report.per_beta;
     let mut json_path = prefix.as_os_str().to_owned();
     json_path.push(".json");

@@ -547,6 +547,7 @@ fn train(
         fit_directions: if fit_readout { t.fit_directions } else { 0 },
         precision: t.precision,
         warmup: 0,
+        augment: false,
     };
     crate::train::train(&TrainJob { settings, out: out.to_path_buf(), quiet: ctx.quiet, stop_after: None }).map(|_| ())
 }
@@ -587,6 +588,7 @@ fn instanton_finetune(
             fit_directions: cfg.train.fit_directions,
             precision: Precision::F64,
             warmup: 0,
+            augment: false,
         };
         crate::train::train(&TrainJob { settings, out: out.clone(), quiet: ctx.quiet, stop_after: None }).map(|_| ())
     })?;
@@ -613,7 +615,7 @@ fn instanton_finetune(
 fn load_eval(model: &Path, data: &[PathBuf]) -> Result<Report> {
     let (m, p, _) = crate::model_io::load(model)?;
     let (samples, ids) = crate::eval::load_all(data)?;
-    Ok(evaluate(&m, &p, &samples, &ids))
+    Ok(evaluate(&m, &p, None, &samples, &ids))
 }
 
 /// One instanton radius: actions in units of the continuum value.

@@ -99,6 +99,12 @@ pub struct TrainArgs {
     /// weights, the optimiser and the losses that select the model (initial, validation) stay f64
     #[arg(long, value_enum, default_value = "f64")]
     pub precision: PrecisionArg,
+    /// Augment the training data by the lattice symmetries: each epoch every training configuration
+    /// enters rotated and reflected by a random one of the 384 hypercubic elements (the FP action is
+    /// invariant, its derivatives move with the links; an L-CNN has weights per direction and learns
+    /// the symmetry only from data). Validation configurations are used as they are
+    #[arg(long)]
+    pub augment: bool,
     /// Fraction of configurations held out for validation
     #[arg(long, default_value_t = 0.2)]
     pub val: f64,
@@ -157,6 +163,9 @@ pub struct TrainSettings {
     /// Absent in runs from before it existed: 0.
     #[serde(default)]
     pub warmup: u64,
+    /// Absent in runs from before it existed: false.
+    #[serde(default)]
+    pub augment: bool,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -264,6 +273,7 @@ impl TrainJob {
             fit_directions: if args.fit_readout { args.fit_directions } else { 0 },
             precision: args.precision.into(),
             warmup: args.warmup,
+            augment: args.augment,
         };
         Ok(TrainJob { settings, out: args.out.clone(), quiet: args.quiet, stop_after: args.stop_after })
     }
@@ -409,6 +419,7 @@ pub fn train_with(job: &TrainJob, sample_map: &dyn SampleMap, writes: bool) -> R
         patience: settings.patience,
         precision: settings.precision,
         warmup: settings.warmup,
+        augment: settings.augment,
     };
     let history = std::mem::take(&mut log.history);
     let mut trainer =

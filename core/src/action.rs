@@ -6,6 +6,7 @@
 
 pub mod check;
 pub mod improved;
+pub mod symmetrized;
 pub mod wilson;
 
 use crate::lattice::GaugeField;
@@ -15,6 +16,7 @@ use alloc::vec::Vec;
 
 pub use check::derivative_error;
 pub use improved::Improved;
+pub use symmetrized::{Symmetrized, SymmetrySet};
 pub use wilson::{staple, Wilson};
 
 /// A lattice gauge action: its value and its link derivatives
@@ -34,5 +36,18 @@ pub trait Action<T: Real>: Sync {
         let mut out = alloc::vec![[T::zero(); 8]; u.geometry().n_links()];
         self.value_and_derivative(u, &mut out);
         out
+    }
+}
+
+/// A boxed action is an action (so wrappers such as [`Symmetrized`] take actions chosen at run time).
+impl<T: Real, A: Action<T> + ?Sized> Action<T> for alloc::boxed::Box<A> {
+    fn value(&self, u: &GaugeField<T>) -> T {
+        (**self).value(u)
+    }
+    fn value_and_derivative(&self, u: &GaugeField<T>, out: &mut [Su3Alg<T>]) -> T {
+        (**self).value_and_derivative(u, out)
+    }
+    fn name(&self) -> alloc::string::String {
+        (**self).name()
     }
 }

@@ -28,6 +28,7 @@ pub mod domain {
     pub const AUTOENCODER_INIT: u64 = 15;
     pub const CNN_INIT: u64 = 16;
     pub const FLUX_VIOLATION: u64 = 17;
+    pub const AUGMENT: u64 = 18;
 }
 
 const GOLDEN: u64 = 0x9e37_79b9_7f4a_7c15;

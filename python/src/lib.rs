@@ -309,7 +309,7 @@ fn train<'py>(
         samples.push(Sample { links: u, a_fp: a, d_fp, beta: 0.0 });
     }
     let (train_set, val_set) = validation_split(&samples, val, seed);
-    let settings = LoopSettings { epochs, batch, lr, schedule, weights: LossWeights { w1, w2, value }, seed, patience, precision, warmup };
+    let settings = LoopSettings { epochs, batch, lr, schedule, weights: LossWeights { w1, w2, value }, seed, patience, precision, warmup, augment: false };
     let params = net.init_params(seed);
     let (best, history) = py
         .allow_threads(|| {

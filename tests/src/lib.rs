@@ -21,6 +21,7 @@ pub mod mc;
 pub mod nersc;
 pub mod phi4;
 pub mod rg;
+pub mod symmetry;
 pub mod training;
 pub mod util;
 
@@ -86,6 +87,12 @@ macro_rules! portable_checks {
             rg::kernel_kinks_are_gauge_invariant,
             fixed_point::fp_minimiser_respects_its_evaluation_limit,
             fixed_point::fp_action_is_gauge_invariant,
+            symmetry::hypercubic_group_laws,
+            symmetry::wilson_action_is_hypercubic_invariant,
+            symmetry::fp_action_is_hypercubic_invariant,
+            symmetry::symmetrized_wilson_is_wilson,
+            symmetry::symmetrized_lcnn_is_invariant,
+            symmetry::augmentation_keeps_the_losses_of_a_symmetric_model,
             fixed_point::fp_action_exact_values,
             lcnn::lcnn_backward_matches_finite_differences,
             lcnn::lcnn_is_gauge_and_translation_invariant,

@@ -18,6 +18,8 @@ use super::model::Model;
 use super::train::{
     batch_loss_with, shuffled, Adam, LocalSamples, LossWeights, Precision, Sample, SampleLoss, SampleMap, Schedule,
 };
+use crate::lattice::{Geometry, Hypercubic};
+use crate::rng::{domain, Rng};
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -52,6 +54,30 @@ pub struct LoopSettings {
     /// by about the full rate whatever its gradient; from trained weights
     /// (fine-tuning) that alone can undo them.
     pub warmup: u64,
+    /// Data augmentation by the lattice symmetries: every training configuration
+    /// of every epoch enters as `gV`, with `A_FP` unchanged and `D_FP` moved by
+    /// [`Hypercubic::apply_derivative`], `g` drawn uniformly from the hypercubic
+    /// elements that map its lattice onto itself (keyed by `(seed, epoch,
+    /// configuration)`). The FP action is invariant, an L-CNN only as far as
+    /// training teaches it. Validation configurations are used as they are.
+    pub augment: bool,
+}
+
+/// The hypercubic element that augments training configuration `i` in `epoch`:
+/// uniform over the elements that map `geom` onto itself.
+pub fn augmentation(geom: &Geometry, seed: u64, epoch: usize, i: usize) -> Hypercubic {
+    let mut rng = Rng::stream(seed, &[domain::AUGMENT, epoch as u64, i as u64]);
+    loop {
+        let g = Hypercubic::random(geom.nd(), &mut rng);
+        if g.check(geom).is_ok() {
+            return g;
+        }
+    }
+}
+
+/// The configuration `gV` with its FP data: `A_FP` unchanged, `D_FP` moved with the links.
+pub fn augmented(s: &Sample, g: &Hypercubic) -> Sample {
+    Sample { links: g.apply(&s.links), a_fp: s.a_fp, d_fp: g.apply_derivative(&s.links, &s.d_fp), beta: s.beta }
 }
 
 /// One kept epoch.
@@ -253,7 +279,14 @@ impl<'a> Trainer<'a> {
         let mut losses = Vec::with_capacity(self.train.len());
         let mut blew_up = None;
         for (step, chunk) in order.chunks(s.batch.max(1)).enumerate() {
-            let batch: Vec<&Sample> = chunk.iter().map(|&i| self.train[i]).collect();
+            let moved: Vec<Sample> = if s.augment {
+                let geom = |i: usize| self.train[i].links.geometry().clone();
+                chunk.iter().map(|&i| augmented(self.train[i], &augmentation(&geom(i), s.seed, epoch, i))).collect()
+            } else {
+                Vec::new()
+            };
+            let batch: Vec<&Sample> =
+                if s.augment { moved.iter().collect() } else { chunk.iter().map(|&i| self.train[i]).collect() };
             let (l, g) = self.batch_loss(&batch, true, s.precision);
             let g = g.expect("gradient requested");
             if !g.iter().all(|x| x.is_finite()) || !l.iter().all(|x| x.l1.is_finite() && x.l2.is_finite()) {
@@ -378,6 +411,7 @@ mod tests {
                 patience: 0,
                 precision: Precision::F64,
                 warmup,
+                augment: false,
             };
             let mut t = Trainer::new(&m, &refs, &[], settings, p0.clone());
             assert!(matches!(t.epoch(&mut || {}), Ok(EpochOutcome::Kept(0))));
