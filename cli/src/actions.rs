@@ -50,3 +50,21 @@ pub fn parse(arg: &str) -> Result<ActionChoice> {
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_model_with_a_symmetry_suffix_is_averaged() {
+        let model = concat!(env!("CARGO_MANIFEST_DIR"), "/../models/fp-action.safetensors");
+        let plain = parse(model).unwrap();
+        let sym = parse(&format!("{model}@reflections")).unwrap();
+        assert_eq!(sym.id, format!("{}@reflections", plain.id));
+        assert_eq!(sym.action.name(), "fp-action.safetensors averaged over reflections");
+        let err = parse("wilson@reflections").err().unwrap().to_string();
+        assert!(err.contains("only a model file can be averaged"), "{err}");
+        let err = parse(&format!("{model}@rotations")).err().unwrap().to_string();
+        assert!(err.contains("no such model file"), "{err}");
+    }
+}
