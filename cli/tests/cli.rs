@@ -504,19 +504,13 @@ fn shipped_fp_action_beats_wilson() {
     ok(&fpa(&fp_args.iter().map(String::as_str).collect::<Vec<_>>(), 2));
     // In a directory that does not exist yet: eval creates it.
     let out = tmp.path().join("reports").join("eval");
-    let o = fpa(
-        &[
-            "eval",
-            "--model",
-            path.to_str().unwrap(),
-            "--data",
-            data.to_str().unwrap(),
-            "--json",
-            "--out",
-            out.to_str().unwrap(),
-        ],
-        2,
-    );
+    let (model_arg, data_arg, out_arg) = (path.to_str().unwrap(), data.to_str().unwrap(), out.to_str().unwrap());
+    let eval = |extra: &[&str]| {
+        let mut args = vec!["eval", "--model", model_arg, "--data", data_arg, "--json", "--out", out_arg];
+        args.extend(extra);
+        fpa(&args, 2)
+    };
+    let o = eval(&[]);
     ok(&o);
     assert!(tmp.path().join("reports/eval.json").is_file() && tmp.path().join("reports/eval.relerr.svg").is_file());
     let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
@@ -538,21 +532,7 @@ fn shipped_fp_action_beats_wilson() {
     }
     // Averaged over the 16 reflections: the report says so, and at weak coupling, where most of the
     // model's derivative error is not symmetric, the average is well below the plain model's error.
-    let o = fpa(
-        &[
-            "eval",
-            "--model",
-            path.to_str().unwrap(),
-            "--data",
-            data.to_str().unwrap(),
-            "--json",
-            "--symmetrize",
-            "reflections",
-            "--out",
-            out.to_str().unwrap(),
-        ],
-        2,
-    );
+    let o = eval(&["--symmetrize", "reflections"]);
     ok(&o);
     let sym: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(sym["symmetrize"], "reflections");
@@ -563,11 +543,7 @@ fn shipped_fp_action_beats_wilson() {
         weak(&sym),
         weak(&report)
     );
-    let bad = fpa(
-        &["eval", "--model", path.to_str().unwrap(), "--data", data.to_str().unwrap(), "--symmetrize", "rotations"],
-        2,
-    );
-    fails_with(&bad, "is not `reflections` or `hypercubic`");
+    fails_with(&eval(&["--symmetrize", "rotations"]), "is not `reflections` or `hypercubic`");
 }
 
 fn hmc_args<'a>(out: &'a str, action: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
