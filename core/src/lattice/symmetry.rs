@@ -150,15 +150,19 @@ impl Hypercubic {
         geom.index(&out[..self.nd])
     }
 
-    /// Where link `(x, μ)` goes: `(site, direction)` of its image in `gU`.
-    fn link_image(&self, geom: &Geometry, x: usize, mu: usize) -> (usize, usize) {
-        let nu = self.perm[mu];
-        let y = self.site(geom, x);
-        if self.flip[mu] {
-            (geom.dn(y, nu), nu)
-        } else {
-            (y, nu)
-        }
+    /// Where each link of `u` goes: `(source, image, reversed)` as link
+    /// indices of `u` and `gU`, `reversed` when `μ` is reflected (the image
+    /// link is then `U†`).
+    fn link_moves<'a, T: Real>(&'a self, u: &'a GaugeField<T>) -> impl Iterator<Item = (usize, usize, bool)> + 'a {
+        let geom = u.geometry();
+        (0..geom.volume()).flat_map(move |x| {
+            (0..self.nd).map(move |mu| {
+                let nu = self.perm[mu];
+                let y = self.site(geom, x);
+                let start = if self.flip[mu] { geom.dn(y, nu) } else { y };
+                (u.link_index(x, mu), u.link_index(start, nu), self.flip[mu])
+            })
+        })
     }
 
     /// The transformed field `gU`. Panics when `g` does not map the lattice
@@ -167,12 +171,9 @@ impl Hypercubic {
         let geom = u.geometry().clone();
         self.check(&geom).expect("a symmetry of this lattice");
         let mut links = alloc::vec![crate::su3::Mat3::<T>::identity(); geom.n_links()];
-        for x in 0..geom.volume() {
-            for mu in 0..self.nd {
-                let (y, nu) = self.link_image(&geom, x, mu);
-                let w = u.link(x, mu);
-                links[u.link_index(y, nu)] = if self.flip[mu] { w.adj() } else { *w };
-            }
+        for (from, to, reversed) in self.link_moves(u) {
+            let w = &u.links()[from];
+            links[to] = if reversed { w.adj() } else { *w };
         }
         GaugeField::from_links(geom, links)
     }
@@ -181,22 +182,17 @@ impl Hypercubic {
     /// `d` at `U` (indexed like the links of `u`): moved with the links, and
     /// `X → −U† X U` on reflected ones.
     pub fn apply_derivative<T: Real>(&self, u: &GaugeField<T>, d: &[Su3Alg<T>]) -> Vec<Su3Alg<T>> {
-        let geom = u.geometry();
-        self.check(geom).expect("a symmetry of this lattice");
-        assert_eq!(d.len(), geom.n_links(), "one derivative per link");
-        let mut out = alloc::vec![[T::zero(); 8]; geom.n_links()];
-        for x in 0..geom.volume() {
-            for mu in 0..self.nd {
-                let (y, nu) = self.link_image(geom, x, mu);
-                let l = u.link_index(x, mu);
-                out[u.link_index(y, nu)] = if self.flip[mu] {
-                    let w = u.link(x, mu);
-                    let x_new = w.adj_mul(&hermitian(&d[l])) * w;
-                    components(&x_new).map(|c| -c)
-                } else {
-                    d[l]
-                };
-            }
+        self.check(u.geometry()).expect("a symmetry of this lattice");
+        assert_eq!(d.len(), u.geometry().n_links(), "one derivative per link");
+        let mut out = alloc::vec![[T::zero(); 8]; d.len()];
+        for (from, to, reversed) in self.link_moves(u) {
+            out[to] = if reversed {
+                let w = &u.links()[from];
+                let x_new = w.adj_mul(&hermitian(&d[from])) * *w;
+                components(&x_new).map(|c| -c)
+            } else {
+                d[from]
+            };
         }
         out
     }
