@@ -19,6 +19,24 @@
         }                                                                             \
     } while (0)
 
+/* The field reflected along x, x -> -x (mod L), as a plain array: a link in direction x from site x
+   becomes the daggered link from site -x-1 (it now runs the other way); the other links move to -x. */
+static void reflect_x(const double *in, double *out, size_t lx, size_t rest) {
+    for (size_t s = 0; s < rest; s++)
+        for (size_t x = 0; x < lx; x++)
+            for (size_t mu = 0; mu < 4; mu++) {
+                const double *a = in + 18 * (4 * (s * lx + x) + mu);
+                size_t xr = mu == 0 ? (2 * lx - x - 1) % lx : (lx - x) % lx;
+                double *b = out + 18 * (4 * (s * lx + xr) + mu);
+                for (int i = 0; i < 3; i++)
+                    for (int j = 0; j < 3; j++) {
+                        const double *src = mu == 0 ? a + 2 * (3 * j + i) : a + 2 * (3 * i + j);
+                        b[2 * (3 * i + j)] = src[0];
+                        b[2 * (3 * i + j) + 1] = mu == 0 ? -src[1] : src[1];
+                    }
+            }
+}
+
 int main(int argc, char **argv) {
     const size_t dims[4] = {4, 4, 4, 4};
     const size_t volume = 4 * 4 * 4 * 4;
@@ -141,6 +159,39 @@ int main(int argc, char **argv) {
             return 1;
         }
         printf("L-CNN action %.6f (Wilson %.6f)\n", a_m, a_w);
+
+        /* Averaged over the 16 reflections, the action is reflection invariant; the plain network is
+           not (it has weights per direction). */
+        double *reflected = malloc(n_links * sizeof(double));
+        CHECK(fpa_gauge_to_array(u, links, n_links));
+        reflect_x(links, reflected, dims[0], volume / dims[0]);
+        FpaGauge *r = NULL;
+        CHECK(fpa_gauge_from_array(dims, reflected, n_links, &r));
+        double a_r = 0.0, a_s = 0.0, a_sr = 0.0;
+        CHECK(fpa_model_action(m, r, &a_r));
+        CHECK(fpa_model_symmetrize(m, "reflections"));
+        CHECK(fpa_model_action(m, u, &a_s));
+        CHECK(fpa_model_action(m, r, &a_sr));
+        if (fabs(a_s - a_sr) > 1e-12 * a_s || !(fabs(a_m - a_r) > 1e-9 * a_m)) {
+            fprintf(stderr, "averaged %.15f / reflected %.15f, plain %.15f / reflected %.15f\n", a_s, a_sr,
+                    a_m, a_r);
+            return 1;
+        }
+        printf("averaged over reflections %.6f (reflected field %.6f; plain %.6f / %.6f)\n", a_s, a_sr, a_m,
+               a_r);
+        if (fpa_model_symmetrize(m, "rotations") == FPA_OK) {
+            fprintf(stderr, "an unknown symmetry set was accepted\n");
+            return 1;
+        }
+        printf("expected error: %s\n", fpa_last_error());
+        CHECK(fpa_model_symmetrize(m, "none"));
+        CHECK(fpa_model_action(m, u, &a_s));
+        if (a_s != a_m) {
+            fprintf(stderr, "\"none\" does not give the plain model back\n");
+            return 1;
+        }
+        fpa_gauge_free(r);
+        free(reflected);
         fpa_model_free(m);
     }
     fpa_gauge_free(u);

@@ -54,7 +54,8 @@ typedef struct FpaChain FpaChain;
 typedef struct FpaGauge FpaGauge;
 
 /**
- * A trained L-CNN action (opaque).
+ * A trained L-CNN action (opaque), optionally averaged over lattice
+ * symmetries (`fpa_model_symmetrize`).
  */
 typedef struct FpaModel FpaModel;
 
@@ -244,6 +245,20 @@ int fpa_model_force(const struct FpaModel *model,
                     double *action,
                     double *force,
                     size_t len);
+
+/**
+ * From now on evaluates the model averaged over lattice symmetries,
+ * `A_S[U] = (1/|S|) Σ_{g∈S} A[gU]` (derivatives moved back with `g⁻¹`; README,
+ * "Lattice symmetries"): `set` = `"reflections"` (the 16 axis reflections,
+ * 16 evaluations per call), `"hypercubic"` (all 384 axis permutations and
+ * reflections that map the lattice onto itself), or `"none"` (the plain model,
+ * the state after `fpa_model_load`). The average is exactly symmetric; the
+ * plain network is not (it has weights per direction and shift).
+ *
+ * # Safety
+ * `model` comes from `fpa_model_load`; `set` is a NUL-terminated string.
+ */
+int fpa_model_symmetrize(struct FpaModel *model, const char *set);
 
 /**
  * Frees a model (NULL is accepted).

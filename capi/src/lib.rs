@@ -17,7 +17,7 @@
 //! * Objects made by `fpa_*_read`/`_load`/`_from_array`/`_new`/`fpa_chain_gauge`
 //!   are freed with the matching `fpa_*_free` (NULL is accepted).
 
-use fpa_core::action::{Action, Wilson};
+use fpa_core::action::{Action, Symmetrized, SymmetrySet, Wilson};
 use fpa_core::io::link_array::{field_from_array, field_to_array};
 use fpa_core::lattice::GaugeField;
 use fpa_core::lcnn::action::LcnnAction;
@@ -47,9 +47,21 @@ pub struct FpaChain {
     chain: WilsonChain<f64>,
 }
 
-/// A trained L-CNN action (opaque).
+/// A trained L-CNN action (opaque), optionally averaged over lattice
+/// symmetries (`fpa_model_symmetrize`).
 pub struct FpaModel {
     action: LcnnAction,
+    symmetrize: Option<SymmetrySet>,
+}
+
+impl FpaModel {
+    /// `f` applied to the model's action as it is evaluated: plain, or averaged.
+    fn with_action<R>(&self, f: impl FnOnce(&dyn Action<f64>) -> R) -> R {
+        match self.symmetrize {
+            None => f(&self.action),
+            Some(set) => f(&Symmetrized::new(&self.action, set)),
+        }
+    }
 }
 
 thread_local! {
@@ -385,7 +397,7 @@ pub unsafe extern "C" fn fpa_model_load(path: *const c_char, model: *mut *mut Fp
         let bytes = std::fs::read(&p).map_err(|e| format!("cannot read {p}: {e}"))?;
         let (m, params, _) = fpa_core::lcnn::model_file::decode(&bytes).map_err(|e| format!("{p}: {e}"))?;
         let action = LcnnAction::new(m, params, p);
-        *out = Box::into_raw(Box::new(FpaModel { action }));
+        *out = Box::into_raw(Box::new(FpaModel { action, symmetrize: None }));
         Ok(())
     })
 }
@@ -408,7 +420,7 @@ pub unsafe extern "C" fn fpa_model_action(model: *const FpaModel, gauge: *const 
         let (m, g) = (non_null(model, "model")?, non_null(gauge, "gauge")?);
         model_fits(m, g)?;
         let out = unsafe { out_slice(action, 1, 1, "action") }?;
-        out[0] = Action::<f64>::value(&m.action, &g.field);
+        out[0] = m.with_action(|a| a.value(&g.field));
         Ok(())
     })
 }
@@ -433,8 +445,34 @@ pub unsafe extern "C" fn fpa_model_force(
         let a = unsafe { out_slice(action, 1, 1, "action") }?;
         let out = unsafe { out_slice(force, len, 32 * g.field.geometry().volume(), "force") }?;
         let mut d = vec![[0.0; 8]; g.field.links().len()];
-        a[0] = m.action.value_and_derivative(&g.field, &mut d);
+        a[0] = m.with_action(|a| a.value_and_derivative(&g.field, &mut d));
         write_force(out, &d);
+        Ok(())
+    })
+}
+
+/// From now on evaluates the model averaged over lattice symmetries,
+/// `A_S[U] = (1/|S|) Σ_{g∈S} A[gU]` (derivatives moved back with `g⁻¹`; README,
+/// "Lattice symmetries"): `set` = `"reflections"` (the 16 axis reflections,
+/// 16 evaluations per call), `"hypercubic"` (all 384 axis permutations and
+/// reflections that map the lattice onto itself), or `"none"` (the plain model,
+/// the state after `fpa_model_load`). The average is exactly symmetric; the
+/// plain network is not (it has weights per direction and shift).
+///
+/// # Safety
+/// `model` comes from `fpa_model_load`; `set` is a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn fpa_model_symmetrize(model: *mut FpaModel, set: *const c_char) -> c_int {
+    guard(|| {
+        // SAFETY: the caller passes a model from fpa_model_load or NULL.
+        let m = unsafe { model.as_mut() }.ok_or("model is NULL")?;
+        let name = unsafe { path_arg(set) }.map_err(|_| "set is NULL".to_string())?;
+        m.symmetrize = match name.as_str() {
+            "none" => None,
+            other => Some(SymmetrySet::named(other).ok_or_else(|| {
+                format!("unknown symmetry set {other:?}: use \"reflections\", \"hypercubic\" or \"none\"")
+            })?),
+        };
         Ok(())
     })
 }

@@ -39,8 +39,13 @@ pub trait Action<T: Real>: Sync {
     }
 }
 
-/// A boxed action is an action (so wrappers such as [`Symmetrized`] take actions chosen at run time).
-impl<T: Real, A: Action<T> + ?Sized> Action<T> for alloc::boxed::Box<A> {
+/// A pointer to an action is an action: `&A`, `Box<dyn Action>`, `Arc<A>` (so
+/// wrappers such as [`Symmetrized`] take borrowed actions and actions chosen at run time).
+impl<T: Real, P> Action<T> for P
+where
+    P: core::ops::Deref + Sync,
+    P::Target: Action<T>,
+{
     fn value(&self, u: &GaugeField<T>) -> T {
         (**self).value(u)
     }
