@@ -174,6 +174,22 @@ pub struct ConfigRecord {
     pub evaluations: usize,
     pub max_gradient: f64,
     pub seconds: f64,
+    /// Instantons with ρ < 1.5: the minima from the standard start and by continuation in ρ
+    /// (`a_fp` is the lower; README, "Instantons"). Absent for other configurations and in
+    /// indexes written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minima: Option<InstantonMinima>,
+}
+
+/// The two minima of a small instanton's FP minimisation ([`fpa_core::rg::instanton_fp`]).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct InstantonMinima {
+    pub standard: f64,
+    pub continuation: f64,
+    /// The radii of the continuation, from 1.5 down to the instanton's own.
+    pub radii: Vec<f64>,
+    /// `"standard"` or `"continuation"`: which one `a_fp` is.
+    pub kept: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -437,7 +453,20 @@ impl Plan {
         let t = Instant::now();
         let v = job.source.field()?;
         let fp = FixedPoint::new(v.geometry().clone(), self.fp_settings, self.rhs())?;
-        let r = fp.solve(&v, None).map_err(|e| anyhow::anyhow!("{}: {e}", job.source.describe()))?;
+        let failed = |e: fpa_core::rg::fixed_point::FixedPointError| anyhow::anyhow!("{}: {e}", job.source.describe());
+        let (r, minima) = match &job.source {
+            Source::Instanton { inst, .. } => {
+                let m = fpa_core::rg::instanton_fp(&fp, inst).map_err(failed)?;
+                let minima = m.continued.as_ref().map(|(c, radii)| InstantonMinima {
+                    standard: m.standard.action,
+                    continuation: c.action,
+                    radii: radii.clone(),
+                    kept: if m.from_continuation { "continuation" } else { "standard" }.into(),
+                });
+                (m.into_kept(), minima)
+            }
+            Source::Nersc(_) => (fp.solve(&v, None).map_err(failed)?, None),
+        };
         let seconds = t.elapsed().as_secs_f64();
         if !r.report.converged {
             // The usual cause on rough configurations: the minimum lies on a kink of
@@ -489,6 +518,7 @@ impl Plan {
             evaluations: r.report.evaluations,
             max_gradient: r.report.max_gradient,
             seconds,
+            minima,
         }))
     }
 }

@@ -969,8 +969,10 @@ pub fn run(args: &PipelineArgs) -> Result<()> {
             )?;
             let mut rows = Vec::new();
             for &rho in &cfg.instantons.rhos {
-                let v = Instanton::centred(&geom, rho).field(geom.clone());
-                let r = fp.solve(&v, None)?;
+                let inst = Instanton::centred(&geom, rho);
+                let v = inst.field(geom.clone());
+                // The lower of the minima from the standard start and by continuation in rho.
+                let r = fpa_core::rg::instanton_fp(&fp, &inst)?.into_kept();
                 rows.push(InstantonRow {
                     rho,
                     wilson: Wilson.value(&v) / ACTION,

@@ -2,6 +2,7 @@
 //! equation `A_FP[V] = min_U { A[U] + T[U,V] }`.
 
 pub mod fixed_point;
+pub mod instanton;
 pub mod kernel;
 pub mod minimize;
 pub mod params;
@@ -10,6 +11,7 @@ pub mod stencil;
 pub mod tape;
 
 pub use fixed_point::{FixedPoint, FixedPointResult, FixedPointSettings};
+pub use instanton::{instanton_fp, InstantonMinimum};
 pub use kernel::{Kernel, KernelEval, Kink, RidgeLink};
 pub use minimize::{MinimizerReport, MinimizerSettings};
 pub use params::Blocking;

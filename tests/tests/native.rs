@@ -19,5 +19,6 @@ native! {
     training::wilson_loop_regression_generalises_to_larger_lattices,
     training::training_on_fp_data_lowers_both_losses,
     instanton::instanton_action_and_charge,
+    instanton::instanton_fp_keeps_the_lower_minimum,
     hmc::hmc_creutz_identity_and_plaquette,
 }
