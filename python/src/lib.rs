@@ -6,7 +6,7 @@
 //! `(Lt, Lz, Ly, Lx, 4, 8)`: `D_{x,mu,a} A = d/de A[U_mu(x) -> exp(i e t^a) U_mu(x)]`,
 //! `t^a = lambda^a/2`. Actions: `Z = ∫DU exp(-beta A[U])`, `beta = 6/g^2`.
 
-use fpa_core::action::{Action, Wilson};
+use fpa_core::action::{Action, Symmetrized, SymmetrySet, Wilson};
 use fpa_core::io::link_array::{field_from_array, field_to_array};
 use fpa_core::lattice::{GaugeField, Geometry};
 use fpa_core::lcnn::action::LcnnAction;
@@ -164,31 +164,72 @@ fn wilson_ensemble<'py>(
 }
 
 /// A trained L-CNN action, loaded from a `.safetensors` file written by `fpa train`.
+///
+/// `symmetrize`: `None` (the network itself), `"reflections"` or
+/// `"hypercubic"`: the action averaged over the 16 axis reflections or the 384
+/// hypercubic elements, `A_S[U] = (1/|S|) Σ_g A[gU]` (exactly symmetric, at
+/// |S| times the cost; README, "Lattice symmetries").
 #[pyclass]
 struct Model {
     action: LcnnAction,
+    symmetrize: Option<SymmetrySet>,
+}
+
+impl Model {
+    /// `f` applied to the action as it is evaluated: plain, or averaged.
+    fn with_action<R>(&self, f: impl FnOnce(&dyn Action<f64>) -> R) -> R {
+        match self.symmetrize {
+            None => f(&self.action),
+            Some(set) => f(&Symmetrized::new(&self.action, set)),
+        }
+    }
+}
+
+fn symmetry_set(name: Option<&str>) -> PyResult<Option<SymmetrySet>> {
+    name.map(|n| {
+        SymmetrySet::named(n).ok_or_else(|| {
+            PyValueError::new_err(format!("unknown symmetrize {n:?}: use None, \"reflections\" or \"hypercubic\""))
+        })
+    })
+    .transpose()
 }
 
 #[pymethods]
 impl Model {
-    /// `Model.load(path)`, the same as `Model(path)`.
+    /// `Model.load(path, symmetrize=None)`, the same as `Model(path, symmetrize)`.
     #[staticmethod]
-    fn load(path: &str) -> PyResult<Self> {
-        Model::new(path)
+    #[pyo3(signature = (path, symmetrize=None))]
+    fn load(path: &str, symmetrize: Option<&str>) -> PyResult<Self> {
+        Model::new(path, symmetrize)
     }
 
     #[new]
-    fn new(path: &str) -> PyResult<Self> {
+    #[pyo3(signature = (path, symmetrize=None))]
+    fn new(path: &str, symmetrize: Option<&str>) -> PyResult<Self> {
+        let symmetrize = symmetry_set(symmetrize)?;
         let bytes = std::fs::read(path).map_err(|e| PyIOError::new_err(format!("cannot read {path}: {e}")))?;
         let (m, p, _) =
             fpa_core::lcnn::model_file::decode(&bytes).map_err(|e| PyValueError::new_err(format!("{path}: {e}")))?;
-        Ok(Model { action: LcnnAction::new(m, p, path.into()) })
+        Ok(Model { action: LcnnAction::new(m, p, path.into()), symmetrize })
+    }
+
+    /// The symmetry set the action is averaged over (`None`, `"reflections"`,
+    /// `"hypercubic"`); settable.
+    #[getter]
+    fn get_symmetrize(&self) -> Option<&'static str> {
+        self.symmetrize.map(SymmetrySet::name)
+    }
+
+    #[setter]
+    fn set_symmetrize(&mut self, name: Option<&str>) -> PyResult<()> {
+        self.symmetrize = symmetry_set(name)?;
+        Ok(())
     }
 
     /// The model's action `A[U]` (`A[1] = 0`).
     fn action(&self, py: Python<'_>, links: PyReadonlyArrayDyn<'_, Complex64>) -> PyResult<f64> {
         let u = field_from(&links)?;
-        Ok(py.allow_threads(|| Action::<f64>::value(&self.action, &u)))
+        Ok(py.allow_threads(|| self.with_action(|a| a.value(&u))))
     }
 
     /// `(A, D A)`: the action and its link derivatives (the HMC force).
@@ -199,7 +240,7 @@ impl Model {
     ) -> PyResult<(f64, Bound<'py, PyArrayDyn<f64>>)> {
         let u = field_from(&links)?;
         let mut d = vec![[0.0; 8]; u.links().len()];
-        let a = py.allow_threads(|| self.action.value_and_derivative(&u, &mut d));
+        let a = py.allow_threads(|| self.with_action(|a| a.value_and_derivative(&u, &mut d)));
         Ok((a, force_to(py, &u, &d)?))
     }
 
@@ -331,7 +372,7 @@ fn train<'py>(
             Ok(d)
         })
         .collect::<PyResult<Vec<_>>>()?;
-    Ok((Model { action: LcnnAction::new(net, best, "trained in Python".into()) }, rows))
+    Ok((Model { action: LcnnAction::new(net, best, "trained in Python".into()), symmetrize: None }, rows))
 }
 
 /// `(A_FP, D A_FP)` of a coarse configuration by minimisation (the default RG

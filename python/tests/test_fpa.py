@@ -104,6 +104,39 @@ def test_model_is_gauge_invariant_and_its_force_is_the_derivative(config):
     assert abs(fd - dm[idx][c]) < 1e-5 * (1 + abs(fd))
 
 
+def reflect(u, mu):
+    """The field reflected along direction mu (x_mu -> -x_mu mod L), in numpy: links in direction mu
+    run the other way, so the link from x goes to the site -x - mu and is daggered; the others move
+    to -x."""
+    axis = 3 - mu
+    v = np.flip(u, axis=axis)  # site x -> L - 1 - x
+    out = np.roll(v, 1, axis=axis)  # L - 1 - x -> -x (mod L)
+    out[..., mu, :, :] = np.conj(np.swapaxes(v[..., mu, :, :], -1, -2))  # x -> -x - 1, daggered
+    return out
+
+
+def test_model_averaged_over_reflections(config):
+    u, h = config, 1e-5
+    plain = fpa.Model(MODEL)
+    averaged = fpa.Model(MODEL, symmetrize="reflections")
+    assert plain.symmetrize is None and averaged.symmetrize == "reflections"
+    a = averaged.action(u)
+    for mu in range(4):
+        r = reflect(u, mu)
+        assert abs(fpa.plaquette(r) - fpa.plaquette(u)) < 1e-13
+        assert abs(averaged.action(r) - a) < 1e-11 * a, mu
+        assert abs(plain.action(r) - plain.action(u)) > 1e-9 * a, "the network itself is not symmetric"
+    af, d = averaged.force(u)
+    assert af == a
+    idx, c = (1, 3, 2, 0, 0), 2
+    fd = (averaged.action(rotate(u, idx, c, h)) - averaged.action(rotate(u, idx, c, -h))) / (2 * h)
+    assert abs(fd - d[idx][c]) < 1e-5 * (1 + abs(fd))
+    averaged.symmetrize = None
+    assert averaged.action(u) == plain.action(u)
+    with pytest.raises(ValueError, match="unknown symmetrize"):
+        fpa.Model(MODEL, symmetrize="rotations")
+
+
 def test_gauge_files_round_trip(config, tmp_path):
     for fmt in ["nersc", "nersc-2row", "ildg", "openqcd"]:
         path = str(tmp_path / f"u.{fmt}")
