@@ -17,7 +17,7 @@
 //! * Objects made by `fpa_*_read`/`_load`/`_from_array`/`_new`/`fpa_chain_gauge`
 //!   are freed with the matching `fpa_*_free` (NULL is accepted).
 
-use fpa_core::action::{Action, Symmetrized, SymmetrySet, Wilson};
+use fpa_core::action::{Action, SymmetrySet, Wilson};
 use fpa_core::io::link_array::{field_from_array, field_to_array};
 use fpa_core::lattice::GaugeField;
 use fpa_core::lcnn::action::LcnnAction;
@@ -57,10 +57,7 @@ pub struct FpaModel {
 impl FpaModel {
     /// `f` applied to the model's action as it is evaluated: plain, or averaged.
     fn with_action<R>(&self, f: impl FnOnce(&dyn Action<f64>) -> R) -> R {
-        match self.symmetrize {
-            None => f(&self.action),
-            Some(set) => f(&Symmetrized::new(&self.action, set)),
-        }
+        fpa_core::action::with_symmetry(&self.action, self.symmetrize, f)
     }
 }
 

@@ -16,7 +16,7 @@ use alloc::vec::Vec;
 
 pub use check::derivative_error;
 pub use improved::Improved;
-pub use symmetrized::{Symmetrized, SymmetrySet};
+pub use symmetrized::{with_symmetry, Symmetrized, SymmetrySet};
 pub use wilson::{staple, Wilson};
 
 /// A lattice gauge action: its value and its link derivatives

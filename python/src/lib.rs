@@ -6,7 +6,7 @@
 //! `(Lt, Lz, Ly, Lx, 4, 8)`: `D_{x,mu,a} A = d/de A[U_mu(x) -> exp(i e t^a) U_mu(x)]`,
 //! `t^a = lambda^a/2`. Actions: `Z = ∫DU exp(-beta A[U])`, `beta = 6/g^2`.
 
-use fpa_core::action::{Action, Symmetrized, SymmetrySet, Wilson};
+use fpa_core::action::{Action, SymmetrySet, Wilson};
 use fpa_core::io::link_array::{field_from_array, field_to_array};
 use fpa_core::lattice::{GaugeField, Geometry};
 use fpa_core::lcnn::action::LcnnAction;
@@ -178,10 +178,7 @@ struct Model {
 impl Model {
     /// `f` applied to the action as it is evaluated: plain, or averaged.
     fn with_action<R>(&self, f: impl FnOnce(&dyn Action<f64>) -> R) -> R {
-        match self.symmetrize {
-            None => f(&self.action),
-            Some(set) => f(&Symmetrized::new(&self.action, set)),
-        }
+        fpa_core::action::with_symmetry(&self.action, self.symmetrize, f)
     }
 }
 

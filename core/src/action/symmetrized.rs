@@ -101,3 +101,16 @@ impl<T: Real, A: Action<T>> Action<T> for Symmetrized<A> {
         alloc::format!("{} averaged over {}", self.inner.name(), self.set.name())
     }
 }
+
+/// `f` applied to `action` as it is to be evaluated: itself for `None`, or
+/// averaged over `set` (for embedders that hold an action and an optional set).
+pub fn with_symmetry<T: Real, A: Action<T>, R>(
+    action: &A,
+    set: Option<SymmetrySet>,
+    f: impl FnOnce(&dyn Action<T>) -> R,
+) -> R {
+    match set {
+        None => f(action),
+        Some(set) => f(&Symmetrized::new(action, set)),
+    }
+}
