@@ -16,7 +16,7 @@
 //! | 4⁴, 0.9 | 11.50, 3.04 | 13.37, 0.29 |
 //!
 //! *Continuation in ρ* follows the smooth branch: minimise the same instanton
-//! at ρ₀ = [`CONTINUATION_FROM`] from the standard start (there it ends on the
+//! at ρ₀ = [`CONTINUATION_FROM`] from the standard start (on 8⁴ it ends on the
 //! smooth branch), then step ρ down to the target in equal steps of at most
 //! [`CONTINUATION_STEP`], each minimisation started from the previous
 //! minimiser. [`instanton_fp`] runs both and keeps the lower converged minimum.
