@@ -72,7 +72,8 @@ impl Mpi {
 /// request), or the error that stopped it.
 #[derive(Serialize, Deserialize)]
 enum Report {
-    Ready(Option<Outcome>),
+    /// Boxed: an outcome is a few hundred bytes, an error three words.
+    Ready(Option<Box<Outcome>>),
     Error(String),
 }
 
@@ -120,7 +121,7 @@ fn coordinate(args: &FpDataJob, world: &SimpleCommunicator) -> Result<Index> {
             Report::Error(e) => anyhow::bail!("rank {rank}: {e}"),
             Report::Ready(outcome) => {
                 if let Some(o) = outcome {
-                    store.record(o, &bar)?;
+                    store.record(*o, &bar)?;
                 }
                 let next = queue.next().map_or(STOP, |i| i as i64);
                 world.process_at_rank(rank).send(&next);
@@ -148,7 +149,7 @@ fn work(args: &FpDataJob, world: &SimpleCommunicator) {
     };
     let mut last = None;
     loop {
-        send(&Report::Ready(last.take()));
+        send(&Report::Ready(last.take().map(Box::new)));
         let (next, _) = root.receive::<i64>();
         if next == STOP {
             return;
