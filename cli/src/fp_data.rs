@@ -175,7 +175,7 @@ pub struct ConfigRecord {
     pub max_gradient: f64,
     pub seconds: f64,
     /// Instantons with ρ < 1.5: the minima from the standard start and by continuation in ρ
-    /// (`a_fp` is the lower; README, "Instantons"). Absent for other configurations and in
+    /// (`a_fp` is the lower; README, "Small instantons have two minima"). Absent for other configurations and in
     /// indexes written before it existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub minima: Option<InstantonMinima>,

@@ -85,13 +85,11 @@ pub fn instanton_fp(fp: &FixedPoint, inst: &Instanton) -> Result<InstantonMinimu
     if radii.is_empty() {
         return Ok(InstantonMinimum { standard, continued: None, from_continuation: false });
     }
-    let mut start = None;
-    let mut last = None;
+    // Each step starts from the previous step's minimiser (moved, not copied).
+    let mut last: Option<FixedPointResult> = None;
     for &rho in &radii {
         let step = Instanton { rho, ..*inst };
-        let r = fp.solve(&step.field(geom.clone()), start.take())?;
-        start = Some(r.minimizers.clone());
-        last = Some(r);
+        last = Some(fp.solve(&step.field(geom.clone()), last.take().map(|r| r.minimizers))?);
     }
     let continued = last.expect("at least one radius");
     let from_continuation = match (standard.report.converged, continued.report.converged) {
