@@ -279,6 +279,21 @@ impl TrainJob {
     }
 }
 
+/// Says how the validation split divides each `--data` directory: the split is drawn over all
+/// configurations together, so a small set (a few tuning instantons) can lose some of its
+/// configurations, or all of them, to validation by chance; those then take no part in the
+/// training or the read-out fit.
+fn report_split(sources: &[(&str, std::ops::Range<usize>)], n: usize, val: f64, seed: u64) {
+    let (_, held_out) = fpa_core::lcnn::trainer::validation_indices(n, val, seed);
+    for (dir, range) in sources {
+        let v = held_out.iter().filter(|i| range.contains(i)).count();
+        eprintln!("{dir}: {} configurations for training, {v} held out for validation", range.len() - v);
+    }
+    if sources.iter().any(|(_, r)| r.len() <= 20 && held_out.iter().any(|i| r.contains(i))) {
+        eprintln!("(the split is drawn over all configurations together; --val 0 trains or fits on every one)");
+    }
+}
+
 /// Trains the model of `job.settings` on its data, or resumes the run from its checkpoint,
 /// and writes the model with the lowest validation loss to `job.out`. Returns the run's log,
 /// or `None` when `stop_after` ended it before it was complete.
@@ -306,8 +321,10 @@ pub fn train_with(job: &TrainJob, sample_map: &dyn SampleMap, writes: bool) -> R
     ensure!(w.w1 >= 0.0 && w.w2 >= 0.0 && w.w1 + w.w2 > 0.0, "--w1 and --w2 must be >= 0, not both 0");
     let model = fpa_core::lcnn::Model::new(settings.spec.clone()).map_err(|e| anyhow::anyhow!("model spec: {e}"))?;
     let mut samples: Vec<Sample> = Vec::new();
+    let mut sources = Vec::with_capacity(settings.data.len());
     for d in &settings.data {
         let (_, s) = crate::dataset::load(Path::new(d))?;
+        sources.push((d.as_str(), samples.len()..samples.len() + s.len()));
         samples.extend(s);
     }
     ensure!(samples.len() >= 2, "the data hold {} configurations; training needs at least 2", samples.len());
@@ -323,6 +340,9 @@ pub fn train_with(job: &TrainJob, sample_map: &dyn SampleMap, writes: bool) -> R
     }
     // Validation split: a fixed permutation of the configurations.
     let (train, val) = validation_split(&samples, settings.val, settings.seed);
+    if !job.quiet && sources.len() > 1 {
+        report_split(&sources, samples.len(), settings.val, settings.seed);
+    }
 
     if writes {
         if let Some(dir) = job.out.parent().filter(|d| !d.as_os_str().is_empty()) {

@@ -322,6 +322,27 @@ fn train_resumes_eval_reports_and_weights_match_lge_cnn_conventions() {
     assert!(all_finite(&log3["epochs"]), "non-finite losses kept: {log3}");
     assert!(m3.exists());
 
+    // Two --data directories: the split is reported per directory and adds up to the log's.
+    let two = tmp.path().join("two.safetensors");
+    let a = ["train", "--data", d, "--data", d, "--model", s, "--epochs", "1", "--batch", "2", "--out"];
+    let o_two = fpa(&[&a[..], &[two.to_str().unwrap()]].concat(), 1);
+    ok(&o_two);
+    let err = String::from_utf8_lossy(&o_two.stderr);
+    let counts: Vec<(u64, u64)> = err
+        .lines()
+        .filter_map(|l| l.strip_prefix(&format!("{d}: ")))
+        .map(|l| {
+            let n: Vec<u64> = l.split(' ').filter_map(|w| w.parse().ok()).collect();
+            (n[0], n[1])
+        })
+        .collect();
+    assert_eq!(counts.len(), 2, "{err}");
+    let log_two: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(tmp.path().join("two.safetensors.log.json")).unwrap()).unwrap();
+    assert_eq!(counts.iter().map(|c| c.0).sum::<u64>(), log_two["train_configs"].as_u64().unwrap());
+    assert_eq!(counts.iter().map(|c| c.1).sum::<u64>(), log_two["val_configs"].as_u64().unwrap());
+    assert_eq!(log_two["val_configs"], 2, "round(0.2 x 8) configurations held out");
+
     // Bad input.
     let bad = tmp.path().join("bad.json");
     std::fs::write(&bad, r#"{"layers": [{"type": "lcb", "out": 3}], "head": {}}"#).unwrap();

@@ -161,10 +161,18 @@ impl core::error::Error for Diverged {}
 /// The validation split of `fpa train`: `round(n·val)` configurations (at most `n − 1`) chosen by
 /// the fixed permutation keyed by `(seed, u64::MAX)`; returns `(train, validation)`.
 pub fn validation_split(samples: &[Sample], val: f64, seed: u64) -> (Vec<&Sample>, Vec<&Sample>) {
-    let perm = shuffled(samples.len(), seed, u64::MAX);
-    let n_val = (libm::round(samples.len() as f64 * val) as usize).min(samples.len().saturating_sub(1));
+    let (train, val) = validation_indices(samples.len(), val, seed);
     let pick = |idx: &[usize]| idx.iter().map(|&i| &samples[i]).collect::<Vec<_>>();
-    (pick(&perm[n_val..]), pick(&perm[..n_val]))
+    (pick(&train), pick(&val))
+}
+
+/// The indices of [`validation_split`]'s `(train, validation)` parts of `n` configurations, in
+/// the same order.
+pub fn validation_indices(n: usize, val: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
+    let mut perm = shuffled(n, seed, u64::MAX);
+    let n_val = (libm::round(n as f64 * val) as usize).min(n.saturating_sub(1));
+    let train = perm.split_off(n_val);
+    (train, perm)
 }
 
 /// Mean `(L1, L2)` of per-configuration losses.
