@@ -423,13 +423,19 @@ fn open_spread<S: Serialize + serde::de::DeserializeOwned>(
     Ok(Some((summary, slab, lock)))
 }
 
-/// A Wilson chain on this rank's slab.
-struct SlabSweeps<'a> {
-    chain: SlabChain<f64>,
+/// A run on this rank's slab (a Wilson chain or HMC) with the communicator that makes it an
+/// [`Engine`]: one `Engine` impl for both, through [`SlabRun::field`].
+struct OnSlab<'a, R> {
+    run: R,
     engine: SlabEngine<'a>,
 }
 
-impl Engine for SlabSweeps<'_> {
+/// What [`OnSlab`] needs of a run: the slab field it updates.
+trait SlabRun {
+    fn field(&self) -> &SlabField<f64>;
+}
+
+impl<R: SlabRun> Engine for OnSlab<'_, R> {
     fn writes(&self) -> bool {
         self.engine.writes()
     }
@@ -437,19 +443,28 @@ impl Engine for SlabSweeps<'_> {
         self.engine.agree(flag)
     }
     fn average_plaquette(&mut self) -> f64 {
-        self.engine.average_plaquette(&self.chain.field)
+        self.engine.average_plaquette(self.run.field())
     }
     fn with_whole(&mut self, f: &mut dyn FnMut(&GaugeField<f64>) -> Result<()>) -> Result<()> {
-        self.engine.with_whole(&self.chain.field, f)
+        self.engine.with_whole(self.run.field(), f)
     }
 }
 
+impl SlabRun for SlabChain<f64> {
+    fn field(&self) -> &SlabField<f64> {
+        &self.field
+    }
+}
+
+/// A Wilson chain on this rank's slab.
+type SlabSweeps<'a> = OnSlab<'a, SlabChain<f64>>;
+
 impl Sweeps for SlabSweeps<'_> {
     fn sweeps(&self) -> u64 {
-        self.chain.sweeps
+        self.run.sweeps
     }
     fn step_observed(&mut self, after: &mut dyn FnMut(Phase)) {
-        self.chain.step_observed(&mut self.engine.comm, after)
+        self.run.step_observed(&mut self.engine.comm, after)
     }
     fn ranks(&self) -> usize {
         self.engine.comm.world.size() as usize
@@ -469,54 +484,47 @@ pub fn generate(job: &EnsembleJob, world: &SimpleCommunicator) -> Result<Option<
     };
     let s = &summary.settings;
     let chain = SlabChain::new(slab, s.beta, s.or_per_hb, s.seed, summary.sweeps)?;
-    let mut run = SlabSweeps { chain, engine: SlabEngine { comm: MpiSlabs { world } } };
+    let mut run = SlabSweeps { run: chain, engine: SlabEngine { comm: MpiSlabs { world } } };
     let out = crate::generate::drive(job, summary, &mut run);
     drop(lock);
     out
 }
 
 /// HMC on this rank's slab.
-struct SlabHmc<'a> {
+struct SlabTrajectories {
     action: Box<dyn SlabAction>,
     field: SlabField<f64>,
     params: HmcParams,
     seed: u64,
     trajectories: u64,
     warmup: u64,
-    engine: SlabEngine<'a>,
 }
 
-impl Engine for SlabHmc<'_> {
-    fn writes(&self) -> bool {
-        self.engine.writes()
-    }
-    fn agree(&mut self, flag: bool) -> bool {
-        self.engine.agree(flag)
-    }
-    fn average_plaquette(&mut self) -> f64 {
-        self.engine.average_plaquette(&self.field)
-    }
-    fn with_whole(&mut self, f: &mut dyn FnMut(&GaugeField<f64>) -> Result<()>) -> Result<()> {
-        self.engine.with_whole(&self.field, f)
+impl SlabRun for SlabTrajectories {
+    fn field(&self) -> &SlabField<f64> {
+        &self.field
     }
 }
+
+type SlabHmc<'a> = OnSlab<'a, SlabTrajectories>;
 
 impl Trajectories for SlabHmc<'_> {
     fn trajectories(&self) -> u64 {
-        self.trajectories
+        self.run.trajectories
     }
     fn step(&mut self) -> Trajectory {
-        let metropolis = self.trajectories >= self.warmup;
+        let r = &mut self.run;
+        let metropolis = r.trajectories >= r.warmup;
         let t = slab_trajectory(
-            self.action.as_ref(),
-            &self.params,
-            &mut self.field,
+            r.action.as_ref(),
+            &r.params,
+            &mut r.field,
             &mut self.engine.comm,
-            self.seed,
-            self.trajectories,
+            r.seed,
+            r.trajectories,
             metropolis,
         );
-        self.trajectories += 1;
+        r.trajectories += 1;
         t
     }
     fn ranks(&self) -> usize {
@@ -548,12 +556,14 @@ pub fn hmc(job: &HmcJob, world: &SimpleCommunicator) -> Result<Option<HmcSummary
     };
     let s = &summary.settings;
     let mut run = SlabHmc {
-        action,
-        field: slab,
-        params: crate::hmc::params(s),
-        seed: s.seed,
-        trajectories: summary.trajectories,
-        warmup: s.warmup,
+        run: SlabTrajectories {
+            action,
+            field: slab,
+            params: crate::hmc::params(s),
+            seed: s.seed,
+            trajectories: summary.trajectories,
+            warmup: s.warmup,
+        },
         engine: SlabEngine { comm: MpiSlabs { world } },
     };
     let out = crate::hmc::drive(job, summary, &mut run);
