@@ -39,6 +39,26 @@ pub fn parse_index(text: &str) -> Result<Index> {
     Ok(idx)
 }
 
+/// A training source `DIR` or `DIR@W`: the dataset directory and how many times each of its
+/// configurations counts (`W`, a positive number; 1 without `@`). A directory whose own name
+/// ends in `@` and a number is taken whole when it exists.
+pub fn weighted_source(arg: &str) -> Result<(&Path, f64)> {
+    if let Some((dir, w)) = arg.rsplit_once('@') {
+        if !Path::new(arg).is_dir() {
+            let weight: f64 = w
+                .parse()
+                .ok()
+                .with_context(|| format!("--data {arg}: the weight after '@' must be a number, not {w:?}"))?;
+            ensure!(
+                weight > 0.0 && weight.is_finite(),
+                "--data {arg}: the weight after '@' must be a positive number (each configuration of {dir} counts that many times)"
+            );
+            return Ok((Path::new(dir), weight));
+        }
+    }
+    Ok((Path::new(arg), 1.0))
+}
+
 /// Reads every configuration of a dataset directory.
 pub fn load(dir: &Path) -> Result<(Index, Vec<Sample>)> {
     let ip = dir.join("index.json");
@@ -88,7 +108,31 @@ pub fn load(dir: &Path) -> Result<(Index, Vec<Sample>)> {
             a_fp: c.a_fp,
             d_fp: d.data.chunks_exact(8).map(|x| core::array::from_fn(|a| x[a])).collect(),
             beta: c.beta_wil,
+            weight: 1.0,
         });
     }
     Ok((idx, samples))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::weighted_source;
+    use std::path::Path;
+
+    #[test]
+    fn data_weights_parse_and_bad_ones_are_named() {
+        assert_eq!(weighted_source("fp/train").unwrap(), (Path::new("fp/train"), 1.0));
+        assert_eq!(weighted_source("fp/inst@4").unwrap(), (Path::new("fp/inst"), 4.0));
+        assert_eq!(weighted_source("a@b/fp@0.5").unwrap(), (Path::new("a@b/fp"), 0.5));
+        for bad in ["fp@0", "fp@-1", "fp@x", "fp@", "fp@inf", "fp@NaN"] {
+            let e = weighted_source(bad).unwrap_err().to_string();
+            assert!(e.contains(bad) && e.contains("weight"), "{bad}: {e}");
+        }
+        // An existing directory whose name ends in @ and a number is taken whole.
+        let dir = std::env::temp_dir().join(format!("fpa-weight-{}@2", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let arg = dir.display().to_string();
+        assert_eq!(weighted_source(&arg).unwrap(), (dir.as_path(), 1.0));
+        std::fs::remove_dir(&dir).unwrap();
+    }
 }

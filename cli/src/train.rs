@@ -60,7 +60,9 @@ impl From<PrecisionArg> for Precision {
 
 #[derive(Args, Debug, Clone)]
 pub struct TrainArgs {
-    /// FP dataset directory written by `fpa fp-data` (repeat to combine)
+    /// FP dataset directory written by `fpa fp-data` (repeat to combine); `DIR@W` counts each of
+    /// its configurations W times (W > 0) in the loss, its gradient, the epoch and validation
+    /// means and the read-out fit, as if DIR were given W times, at the cost of once
     #[arg(long = "data", required = true)]
     pub data: Vec<PathBuf>,
     /// Model spec: a JSON file, or `paper` (3 x L-CB 12 channels, kernels 2,2,1), `paper-12-24-24`, or
@@ -323,9 +325,10 @@ pub fn train_with(job: &TrainJob, sample_map: &dyn SampleMap, writes: bool) -> R
     let mut samples: Vec<Sample> = Vec::new();
     let mut sources = Vec::with_capacity(settings.data.len());
     for d in &settings.data {
-        let (_, s) = crate::dataset::load(Path::new(d))?;
+        let (dir, weight) = crate::dataset::weighted_source(d)?;
+        let (_, s) = crate::dataset::load(dir)?;
         sources.push((d.as_str(), samples.len()..samples.len() + s.len()));
-        samples.extend(s);
+        samples.extend(s.into_iter().map(|s| Sample { weight, ..s }));
     }
     ensure!(samples.len() >= 2, "the data hold {} configurations; training needs at least 2", samples.len());
     let bad = samples.iter().filter(|s| !w.value.accepts(s.a_fp)).count();

@@ -322,15 +322,17 @@ fn train_resumes_eval_reports_and_weights_match_lge_cnn_conventions() {
     assert!(all_finite(&log3["epochs"]), "non-finite losses kept: {log3}");
     assert!(m3.exists());
 
-    // Two --data directories: the split is reported per directory and adds up to the log's.
+    // Two --data directories (the second weighted: DIR@W): the split is reported per directory
+    // and adds up to the log's.
     let two = tmp.path().join("two.safetensors");
-    let a = ["train", "--data", d, "--data", d, "--model", s, "--epochs", "1", "--batch", "2", "--out"];
+    let d2 = format!("{d}@2");
+    let a = ["train", "--data", d, "--data", &d2, "--model", s, "--epochs", "1", "--batch", "2", "--out"];
     let o_two = fpa(&[&a[..], &[two.to_str().unwrap()]].concat(), 1);
     ok(&o_two);
     let err = String::from_utf8_lossy(&o_two.stderr);
     let counts: Vec<(u64, u64)> = err
         .lines()
-        .filter_map(|l| l.strip_prefix(&format!("{d}: ")))
+        .filter_map(|l| l.strip_prefix(&format!("{d}: ")).or_else(|| l.strip_prefix(&format!("{d2}: "))))
         .map(|l| {
             let n: Vec<u64> = l.split(' ').filter_map(|w| w.parse().ok()).collect();
             (n[0], n[1])
@@ -342,6 +344,8 @@ fn train_resumes_eval_reports_and_weights_match_lge_cnn_conventions() {
     assert_eq!(counts.iter().map(|c| c.0).sum::<u64>(), log_two["train_configs"].as_u64().unwrap());
     assert_eq!(counts.iter().map(|c| c.1).sum::<u64>(), log_two["val_configs"].as_u64().unwrap());
     assert_eq!(log_two["val_configs"], 2, "round(0.2 x 8) configurations held out");
+    let a = ["train", "--data", &format!("{d}@0"), "--model", s, "--epochs", "1", "--out"];
+    fails_with(&fpa(&[&a[..], &[two.to_str().unwrap()]].concat(), 1), "must be a positive number");
 
     // Bad input.
     let bad = tmp.path().join("bad.json");

@@ -43,8 +43,13 @@ fn bench(c: &mut Criterion) {
             b.iter(|| action.value_and_derivative(&u, &mut force))
         });
         let (a, _, d) = action_and_gradients(&m, &p, &trivial, &u);
-        let sample =
-            Sample { links: u.clone(), a_fp: 0.9 * a, d_fp: d.iter().map(|x| x.map(|v| 0.9 * v)).collect(), beta: 6.0 };
+        let sample = Sample {
+            links: u.clone(),
+            a_fp: 0.9 * a,
+            d_fp: d.iter().map(|x| x.map(|v| 0.9 * v)).collect(),
+            beta: 6.0,
+            weight: 1.0,
+        };
         let mut adam = Adam::new(p.len());
         for (name, precision) in [("train step", Precision::F64), ("train step f32", Precision::F32)] {
             g.bench_function(BenchmarkId::new(name, format!("{l}^4")), |b| {

@@ -18,7 +18,7 @@ fn main() {
     let mut p = m.init_params(1);
     let u = GaugeField::<f64>::hot(Arc::new(Geometry::new(&[l; 4]).unwrap()), 1);
     let (vol, n_links) = (u.geometry().volume() as f64, u.links().len());
-    let sample = Sample { links: u, a_fp: vol, d_fp: vec![[0.0; 8]; n_links], beta: 6.0 };
+    let sample = Sample { links: u, a_fp: vol, d_fp: vec![[0.0; 8]; n_links], beta: 6.0, weight: 1.0 };
     let mut adam = Adam::new(p.len());
     let t = Instant::now();
     let (_, grad) = batch_loss_with(&m, &p, &[&sample], LossWeights::new(1.0, 1.0), true, precision, &LocalSamples);

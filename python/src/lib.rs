@@ -273,11 +273,12 @@ fn write_atomic(path: &str, bytes: &[u8]) -> PyResult<()> {
 /// `"relative-squared"` (`((A − A_FP)/A_FP)²`), as `fpa train --value-loss`.
 /// `precision`: `"f64"` or `"f32"`, the scalar of the passes behind each
 /// optimiser step (`fpa train --precision`); `warmup`: linear learning-rate
-/// warm-up over that many optimiser steps (`fpa train --warmup`). Same data, settings and seed give
-/// the same weights as `fpa train`.
+/// warm-up over that many optimiser steps (`fpa train --warmup`); `weights`: how many times
+/// each configuration counts (positive numbers, one per configuration; `fpa train --data DIR@W`).
+/// Same data, settings and seed give the same weights as `fpa train`.
 #[pyfunction]
 #[pyo3(signature = (links, a_fp, d_fp, model="paper", epochs=20, batch=4, lr=1e-3, schedule="cosine",
-    w1=1.0, w2=1.0, val=0.2, seed=1, patience=0, value_loss="density", precision="f64", warmup=0))]
+    w1=1.0, w2=1.0, val=0.2, seed=1, patience=0, value_loss="density", precision="f64", warmup=0, weights=None))]
 #[allow(clippy::too_many_arguments)]
 fn train<'py>(
     py: Python<'py>,
@@ -297,6 +298,7 @@ fn train<'py>(
     value_loss: &str,
     precision: &str,
     warmup: u64,
+    weights: Option<Vec<f64>>,
 ) -> PyResult<(Model, Vec<Bound<'py, pyo3::types::PyDict>>)> {
     use fpa_core::lcnn::train::{LossWeights, Precision, Sample, Schedule, ValueLoss};
     use fpa_core::lcnn::trainer::{validation_split, LoopSettings, Trainer};
@@ -312,6 +314,13 @@ fn train<'py>(
     }
     if links.len() < 2 {
         return Err(err("training needs at least 2 configurations".into()));
+    }
+    let weights = weights.unwrap_or_else(|| vec![1.0; links.len()]);
+    if weights.len() != links.len() || !weights.iter().all(|w| *w > 0.0 && w.is_finite()) {
+        return Err(err(format!(
+            "weights must be {} positive numbers, one per configuration",
+            links.len()
+        )));
     }
     if batch == 0 || !(lr > 0.0 && lr.is_finite()) || !(0.0..1.0).contains(&val) || w1 < 0.0 || w2 < 0.0 {
         return Err(err("need batch >= 1, lr > 0, 0 <= val < 1, w1, w2 >= 0".into()));
@@ -333,7 +342,7 @@ fn train<'py>(
     }
     .map_err(|e| err(format!("model {model:?} (a built-in name or a JSON spec): {e}")))?;
     let mut samples = Vec::with_capacity(links.len());
-    for (k, ((l, &a), d)) in links.iter().zip(&a_fp).zip(&d_fp).enumerate() {
+    for (k, (((l, &a), d), &weight)) in links.iter().zip(&a_fp).zip(&d_fp).zip(&weights).enumerate() {
         let u = field_from(l).map_err(|e| err(format!("configuration {k}: {e}")))?;
         let want: Vec<usize> = site_shape(&u).into_iter().chain([4, 8]).collect();
         if d.shape() != want.as_slice() {
@@ -344,7 +353,7 @@ fn train<'py>(
             return Err(err(format!("configuration {k}: non-finite FP data")));
         }
         let d_fp = dv.chunks_exact(8).map(|x| std::array::from_fn(|c| x[c])).collect();
-        samples.push(Sample { links: u, a_fp: a, d_fp, beta: 0.0 });
+        samples.push(Sample { links: u, a_fp: a, d_fp, beta: 0.0, weight });
     }
     let (train_set, val_set) = validation_split(&samples, val, seed);
     let settings = LoopSettings { epochs, batch, lr, schedule, weights: LossWeights { w1, w2, value }, seed, patience, precision, warmup, augment: false };

@@ -278,3 +278,14 @@ def test_train_from_numpy_arrays(tmp_path):
     assert [h["val_l2"] for h in history4] != [h["val_l2"] for h in history]
     with pytest.raises(ValueError, match="precision"):
         fpa.train(configs, a_fp, d_fp, model=spec, precision="f16")
+    # Per-configuration weights (fpa train --data DIR@W): all 1 is the plain run bit for bit;
+    # other weights change the run; bad ones are refused.
+    _, history5 = fpa.train(configs, a_fp, d_fp, model=spec, epochs=3, batch=2, lr=3e-3, val=0.25, seed=5,
+                            weights=[1.0] * 4)
+    assert history5 == history
+    _, history6 = fpa.train(configs, a_fp, d_fp, model=spec, epochs=3, batch=2, lr=3e-3, val=0.25, seed=5,
+                            weights=[1.0, 4.0, 1.0, 1.0])
+    assert history6 != history
+    for bad in ([1.0] * 3, [1.0, 0.0, 1.0, 1.0], [1.0, float("nan"), 1.0, 1.0]):
+        with pytest.raises(ValueError, match="weights"):
+            fpa.train(configs, a_fp, d_fp, model=spec, weights=bad)

@@ -221,7 +221,7 @@ pub fn lcnn_training_gradient_assembly() {
         let mut rng = fpa_core::rng::Rng::stream(43, &[fpa_core::rng::domain::TEST]);
         let d_fp: Vec<[f64; 8]> =
             (0..u.links().len()).map(|_| fpa_core::su3::random::gaussian_algebra(&mut rng)).collect();
-        let s = Sample { links: u.clone(), a_fp: 3.0, d_fp: d_fp.clone(), beta: 6.0 };
+        let s = Sample { links: u.clone(), a_fp: 3.0, d_fp: d_fp.clone(), beta: 6.0, weight: 1.0 };
         let trivial = if subtract { m.trivial_per_site(&p) } else { (0.0, vec![0.0; p.len()]) };
         let (a, ga, d) = action_and_gradients(&m, &p, &trivial, &u);
         let r: Vec<[f64; 8]> = d.iter().zip(&d_fp).map(|(x, y)| core::array::from_fn(|c| x[c] - y[c])).collect();
@@ -273,7 +273,7 @@ pub fn lcnn_training_in_f32_matches_f64() {
             let u = random_field(&g, Some(0.8), 72 + i);
             let mut rng = fpa_core::rng::Rng::stream(74 + i, &[fpa_core::rng::domain::TEST]);
             let d_fp = (0..u.links().len()).map(|_| fpa_core::su3::random::gaussian_algebra(&mut rng)).collect();
-            Sample { links: u, a_fp: 900.0, d_fp, beta: 5.0 }
+            Sample { links: u, a_fp: 900.0, d_fp, beta: 5.0, weight: 1.0 }
         })
         .collect();
     let batch: Vec<&Sample> = samples.iter().collect();

@@ -113,6 +113,7 @@ macro_rules! portable_checks {
             lcnn_layers::lact_layer_gradients_and_covariance,
             lcnn_layers::lexp_layer_gradients_and_covariance,
             training::readout_fit_recovers_a_teacher_exactly,
+            training::weighted_configurations_count_as_repeats,
         }
     };
 }

@@ -152,7 +152,7 @@ pub fn augmentation_keeps_the_losses_of_a_symmetric_model() {
     let links = random_field(&g, Some(0.7), 70);
     let mut rng = Rng::stream(71, &[domain::TEST]);
     let d_fp: Vec<Su3Alg<f64>> = (0..links.links().len()).map(|_| gaussian_algebra(&mut rng)).collect();
-    let s = Sample { a_fp: 1.3 * Wilson.value(&links), links, d_fp, beta: 5.0 };
+    let s = Sample { a_fp: 1.3 * Wilson.value(&links), links, d_fp, beta: 5.0, weight: 1.0 };
     let w = LossWeights::new(1.0, 100.0);
     let wilson = Model::new(ModelSpec { init: Init::Wilson, init_scale: 0.0, ..ModelSpec::paper_12() }).unwrap();
     let random = Model::new(ModelSpec { init_scale: 0.5, ..ModelSpec::lcb_stack(&[(3, 2), (3, 1)]) }).unwrap();

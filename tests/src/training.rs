@@ -116,6 +116,7 @@ pub fn small_fp_dataset(betas: &[f64], per_beta: usize, seed: u64) -> Vec<fpa_co
                 a_fp: r.action,
                 d_fp: r.derivative,
                 beta: b,
+                weight: 1.0,
             });
         }
     }
@@ -168,6 +169,71 @@ pub fn training_on_fp_data_lowers_both_losses() {
     assert!(l1 < w1 && l2 < w2, "the trained L-CNN describes the FP data better than Wilson");
 }
 
+/// A configuration of weight `w` counts as `w` copies of itself: the batch gradient of
+/// `[s₀, s₁ (weight 3)]` is that of `[s₀, s₁, s₁, s₁]` times 4/2 (batch means), the weighted
+/// mean losses are the repeated list's, and in the read-out fit a uniform weight changes
+/// nothing, a weight of 0 on the last configuration is dropping it (bit for bit), and a weight
+/// of 3 moves the fit.
+pub fn weighted_configurations_count_as_repeats() {
+    use fpa_core::lcnn::readout_fit::{fit_last_layer, FitSettings};
+    use fpa_core::lcnn::train::{batch_loss, LossWeights, Sample};
+    use fpa_core::lcnn::trainer::mean_losses;
+    let m = Model::new(ModelSpec { init_scale: 0.5, ..ModelSpec::lcb_stack(&[(2, 2), (2, 1)]) }).unwrap();
+    let p = m.init_params(7);
+    let g = lattice(&[2, 2, 2, 4]);
+    let mut rng = fpa_core::rng::Rng::stream(71, &[fpa_core::rng::domain::TEST]);
+    // Targets that no network of this shape meets exactly, so that the weights matter.
+    let samples: Vec<Sample> = (0..3)
+        .map(|i| {
+            let links = crate::util::random_field(&g, Some(0.5), 80 + i);
+            let d_fp = (0..links.links().len()).map(|_| core::array::from_fn(|_| 0.3 * rng.gaussian())).collect();
+            Sample { links, a_fp: 20.0 + 5.0 * i as f64, d_fp, beta: 6.0, weight: 1.0 }
+        })
+        .collect();
+    let with = |i: usize, weight: f64| Sample { weight, ..samples[i].clone() };
+    let w = LossWeights::new(1.0, 10.0);
+    let (s0, s1w) = (with(0, 1.0), with(1, 3.0));
+    let (lw, gw) = batch_loss(&m, &p, &[&s0, &s1w], w, true);
+    let repeated = [&samples[0], &samples[1], &samples[1], &samples[1]];
+    let (lr, gr) = batch_loss(&m, &p, &repeated, w, true);
+    let (gw, gr) = (gw.unwrap(), gr.unwrap());
+    let scale = gr.iter().fold(0.0f64, |a, x| a.max(x.abs()));
+    let err = gw.iter().zip(&gr).fold(0.0f64, |a, (x, y)| a.max((x / 2.0 - y).abs()));
+    assert!(scale > 0.0 && err < 1e-13 * scale, "weighted batch gradient off by {err:.3e} of {scale:.3e}");
+    let (mw, mr) = (mean_losses(&lw, &[&s0, &s1w]), mean_losses(&lr, &repeated));
+    assert!((mw.0 - mr.0).abs() < 1e-14 * mr.0 && (mw.1 - mr.1).abs() < 1e-14 * mr.1, "means {mw:?} vs {mr:?}");
+    // The read-out fit.
+    let set = FitSettings { directions: 8, ..Default::default() };
+    let fit = |weights: &[f64]| {
+        let s: Vec<Sample> = weights.iter().enumerate().map(|(i, &x)| with(i, x)).collect();
+        let refs: Vec<&Sample> = s.iter().collect();
+        let mut q = p.clone();
+        fit_last_layer(&m, &mut q, &refs, &set).unwrap();
+        q
+    };
+    // Compared through the fitted actions: the fit's features are redundant (`Re Tr XY = Re Tr
+    // YX`), so its weights are fixed only up to the ridge, the actions to rounding.
+    let actions = |q: &[f64]| -> Vec<f64> {
+        let t = m.trivial_per_site(q);
+        samples.iter().map(|s| fpa_core::lcnn::train::action_and_gradients(&m, q, &t, &s.links).0).collect()
+    };
+    let plain = fit(&[1.0, 1.0, 1.0]);
+    let a_plain = actions(&plain);
+    let moved_by = |q: &[f64]| actions(q).iter().zip(&a_plain).fold(0.0f64, |m, (x, y)| m.max((x - y).abs() / y.abs()));
+    let uniform = moved_by(&fit(&[2.5, 2.5, 2.5]));
+    assert!(uniform < 1e-9, "a uniform weight moved the fitted actions by {uniform:.3e} (relative)");
+    let dropped = {
+        let refs: Vec<&Sample> = samples[..2].iter().collect();
+        let mut q = p.clone();
+        fit_last_layer(&m, &mut q, &refs, &set).unwrap();
+        q
+    };
+    assert_eq!(fit(&[1.0, 1.0, 0.0]), dropped, "weight 0 is dropping the configuration");
+    let moved = moved_by(&fit(&[1.0, 3.0, 1.0]));
+    assert!(moved > 1e-4, "a weight of 3 moved the fitted actions by only {moved:.3e} (relative)");
+    eprintln!("weights: uniform 2.5 moved the fitted actions by {uniform:.1e}, a weight of 3 by {moved:.1e}");
+}
+
 /// The least-squares fit of the last layer is exact: a student that differs
 /// from a teacher network only in its last layer (without and with transport)
 /// recovers the teacher's actions and link derivatives on the fitted
@@ -195,7 +261,7 @@ pub fn readout_fit_recovers_a_teacher_exactly() {
             .iter()
             .map(|u| {
                 let (a, _, d) = action_and_gradients(&m, &teacher, &t_triv, u);
-                Sample { links: u.clone(), a_fp: a, d_fp: d, beta: 6.0 }
+                Sample { links: u.clone(), a_fp: a, d_fp: d, beta: 6.0, weight: 1.0 }
             })
             .collect();
         // The student: the teacher with a different last layer (or read-out).
@@ -228,7 +294,7 @@ pub fn readout_fit_recovers_a_teacher_exactly() {
     // Models whose action is not linear in the last layer's weights are refused.
     let g = lattice(&[2, 2, 2, 2]);
     let u = crate::util::random_field(&g, Some(0.5), 70);
-    let s = Sample { links: u.clone(), a_fp: 1.0, d_fp: vec![[0.0; 8]; u.links().len()], beta: 6.0 };
+    let s = Sample { links: u.clone(), a_fp: 1.0, d_fp: vec![[0.0; 8]; u.links().len()], beta: 6.0, weight: 1.0 };
     let mut spec = ModelSpec::lcb_stack(&[(2, 2), (2, 1)]);
     spec.head.hidden = vec![3];
     let bad = Model::new(spec).unwrap();

@@ -119,7 +119,7 @@ impl Learner {
         let Some((beta, seed)) = self.pending.pop() else { return Ok(0) };
         let (field, r) = wilson_config_with_fp(&self.geom, beta, seed, 30)?;
         if r.report.converged {
-            self.samples.push(Sample { links: field, a_fp: r.action, d_fp: r.derivative, beta });
+            self.samples.push(Sample { links: field, a_fp: r.action, d_fp: r.derivative, beta, weight: 1.0 });
         }
         Ok(self.pending.len() as u32)
     }

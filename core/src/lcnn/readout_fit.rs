@@ -12,11 +12,11 @@
 //! The link derivatives are linear in `c` too. So the correction `δc` that
 //! minimises
 //!
-//! `Σ_i [ w_A ((A_FP − A)/A_FP)² + w_D Σ_{x,μ,a} (D_FP − D)² / (64 V) ]`
+//! `Σ_i n_i [ w_A ((A_FP − A)/A_FP)² + w_D Σ_{x,μ,a} (D_FP − D)² / (64 V) ]`
 //!
-//! over the training configurations (the relative action error, the measure
-//! the evaluation uses, so that smooth configurations such as instantons count
-//! as much as rough ones) is the solution of linear normal equations. The derivative part is sketched: for `m` Gaussian link
+//! over the training configurations `i`, each counted `n_i` times ([`Sample::weight`]; the
+//! relative action error is the measure the evaluation uses, so that smooth
+//! configurations such as instantons count as much as rough ones) is the solution of linear normal equations. The derivative part is sketched: for `m` Gaussian link
 //! directions `r` per configuration, `r·D = d/dε A[exp(iε r·t) U]` comes from
 //! one forward pass on dual numbers, and `E[(r·x)²] = |x|²` makes the sketched
 //! sum an unbiased estimate of the invariant loss. The correction is added to
@@ -266,14 +266,16 @@ fn equations(
     let vol = s.links.geometry().volume() as f64;
     let sub = model.spec.subtract_trivial;
     let mut rows: Vec<(Vec<f64>, f64)> = Vec::with_capacity(set.directions + 1);
-    let d_scale = crate::real::sqrt_f64(set.derivative_weight / (L2_NORM * vol * set.directions as f64));
+    // A configuration of weight w counts w times: its rows times √w (exact for w = 1).
+    let counted = crate::real::sqrt_f64(s.weight);
+    let d_scale = crate::real::sqrt_f64(set.derivative_weight / (L2_NORM * vol * set.directions as f64)) * counted;
     for j in 0..set.directions.max(1) {
         let mut rng = Rng::stream(set.seed, &[domain::SKETCH, index as u64, j as u64]);
         let r: Vec<[f64; 8]> = (0..s.links.links().len()).map(|_| core::array::from_fn(|_| rng.gaussian())).collect();
         let (a, f) = fit.sums(model, params, &tangent_field(&s.links, &r));
         if j == 0 && s.a_fp.abs() > 1e-12 * vol {
             // The value equation, from the values of the dual numbers.
-            let scale = crate::real::sqrt_f64(set.value_weight) / s.a_fp.abs();
+            let scale = crate::real::sqrt_f64(set.value_weight) / s.a_fp.abs() * counted;
             let a_now = if sub { a.v - trivial.0 * vol } else { a.v };
             let mut row: Vec<f64> = f.iter().map(|x| x.v).collect();
             if sub {

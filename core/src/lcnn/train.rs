@@ -38,6 +38,12 @@ pub struct Sample {
     /// `D_FP[V]_{x,μ,a}` per link.
     pub d_fp: Vec<Su3Alg<f64>>,
     pub beta: f64,
+    /// How many times the configuration counts (`≥ 0`, finite; 1 for plain data): it
+    /// multiplies the configuration's loss and gradient in a batch, its share of the
+    /// epoch and validation means ([`super::trainer::mean_losses`]) and its equations in
+    /// the read-out fit (rows times `√weight`), as if it were in the data `weight` times
+    /// (`fpa train --data DIR@W`).
+    pub weight: f64,
 }
 
 /// The value term `L₁` of one configuration.
@@ -262,7 +268,9 @@ pub fn sample_loss_in<T: Real>(
     (loss, Some(g))
 }
 
-/// Mean losses and gradient over a batch (samples in parallel, summed in order), in `f64`.
+/// Per-configuration losses and the gradient of the batch loss
+/// `(1/n) Σ_i weight_i (w₁ L₁ + w₂ L₂)_i` over the `n` configurations of the batch
+/// (samples in parallel, summed in order), in `f64`.
 pub fn batch_loss(
     model: &Model,
     params: &[f64],
@@ -318,11 +326,13 @@ pub fn batch_loss_with(
     let mut grad = if want_grad { Some(alloc::vec![0.0; params.len()]) } else { None };
     let mut losses = Vec::with_capacity(batch.len());
     let inv = 1.0 / batch.len().max(1) as f64;
-    for (l, g) in results {
+    for ((l, g), s) in results.into_iter().zip(batch) {
         losses.push(l);
         if let (Some(acc), Some(g)) = (grad.as_mut(), g) {
+            // Exact for weight 1: plain data keep the bits they had before weights existed.
+            let c = inv * s.weight;
             for (a, b) in acc.iter_mut().zip(g) {
-                *a += inv * b;
+                *a += c * b;
             }
         }
     }

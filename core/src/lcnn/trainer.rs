@@ -77,7 +77,7 @@ pub fn augmentation(geom: &Geometry, seed: u64, epoch: usize, i: usize) -> Hyper
 
 /// The configuration `gV` with its FP data: `A_FP` unchanged, `D_FP` moved with the links.
 pub fn augmented(s: &Sample, g: &Hypercubic) -> Sample {
-    Sample { links: g.apply(&s.links), a_fp: s.a_fp, d_fp: g.apply_derivative(&s.links, &s.d_fp), beta: s.beta }
+    Sample { links: g.apply(&s.links), a_fp: s.a_fp, d_fp: g.apply_derivative(&s.links, &s.d_fp), ..*s }
 }
 
 /// One kept epoch.
@@ -175,10 +175,22 @@ pub fn validation_indices(n: usize, val: f64, seed: u64) -> (Vec<usize>, Vec<usi
     (train, perm)
 }
 
-/// Mean `(L1, L2)` of per-configuration losses.
-pub fn mean_losses(l: &[SampleLoss]) -> (f64, f64) {
-    let n = l.len().max(1) as f64;
-    (l.iter().map(|x| x.l1).sum::<f64>() / n, l.iter().map(|x| x.l2).sum::<f64>() / n)
+/// Mean `(L1, L2)` of per-configuration losses `l` of the configurations `samples` (in the
+/// same order), each counted [`Sample::weight`] times: `Σ_i w_i L_i / Σ_i w_i` (0 when the
+/// weights sum to 0). With all weights 1 this is the plain mean, bit for bit (`1·x` and a sum
+/// of ones are exact).
+pub fn mean_losses(l: &[SampleLoss], samples: &[&Sample]) -> (f64, f64) {
+    assert_eq!(l.len(), samples.len(), "one loss per configuration");
+    let total: f64 = samples.iter().map(|s| s.weight).sum();
+    let mean = |f: fn(&SampleLoss) -> f64| {
+        let sum: f64 = l.iter().zip(samples).map(|(x, s)| s.weight * f(x)).sum();
+        if total > 0.0 {
+            sum / total
+        } else {
+            0.0
+        }
+    };
+    (mean(|x| x.l1), mean(|x| x.l2))
 }
 
 /// A training run in memory.
@@ -260,10 +272,10 @@ impl<'a> Trainer<'a> {
     pub fn measure_initial(&mut self) {
         if self.history.initial.is_none() {
             let (l, _) = self.batch_loss(self.train, false, Precision::F64);
-            self.history.initial = Some(mean_losses(&l));
+            self.history.initial = Some(mean_losses(&l, self.train));
             if !self.val.is_empty() {
                 let (l, _) = self.batch_loss(self.val, false, Precision::F64);
-                self.history.initial_val = Some(mean_losses(&l));
+                self.history.initial_val = Some(mean_losses(&l, self.val));
             }
         }
         if self.settings.epochs == 0 {
@@ -285,6 +297,7 @@ impl<'a> Trainer<'a> {
         let lr = self.next_lr();
         let order = shuffled(self.train.len(), s.seed, epoch as u64);
         let mut losses = Vec::with_capacity(self.train.len());
+        let mut seen: Vec<&Sample> = Vec::with_capacity(self.train.len());
         let mut blew_up = None;
         for (step, chunk) in order.chunks(s.batch.max(1)).enumerate() {
             let moved: Vec<Sample> = if s.augment {
@@ -304,9 +317,10 @@ impl<'a> Trainer<'a> {
             let ramp = if s.warmup > 0 { ((self.adam.t + 1) as f64 / s.warmup as f64).min(1.0) } else { 1.0 };
             self.adam.step(&mut self.params, &g, lr * ramp);
             losses.extend(l);
+            seen.extend(chunk.iter().map(|&i| self.train[i]));
             on_step();
         }
-        let (t1, t2) = mean_losses(&losses);
+        let (t1, t2) = mean_losses(&losses, &seen);
         let h = &self.history;
         let initial = h.initial.map_or(f64::INFINITY, |l| w.total(l));
         let initial_val = h.initial_val.map_or(f64::INFINITY, |l| w.total(l));
@@ -321,7 +335,7 @@ impl<'a> Trainer<'a> {
             (None, None)
         } else {
             let (l, _) = self.batch_loss(self.val, false, Precision::F64);
-            let (a, b) = mean_losses(&l);
+            let (a, b) = mean_losses(&l, self.val);
             (Some(a), Some(b))
         };
         if let (Some(a), Some(b)) = (v1, v2) {
@@ -403,7 +417,7 @@ mod tests {
             .map(|i| {
                 let links = GaugeField::hot(g.clone(), 10 + i);
                 let d_fp = alloc::vec![[0.1; 8]; links.links().len()];
-                Sample { links, a_fp: 5.0, d_fp, beta: 6.0 }
+                Sample { links, a_fp: 5.0, d_fp, beta: 6.0, weight: 1.0 }
             })
             .collect();
         let refs: Vec<&Sample> = samples.iter().collect();
