@@ -71,6 +71,13 @@ pub struct FpDataArgs {
     /// Use at most this many configurations per ensemble
     #[arg(long)]
     pub limit: Option<usize>,
+    /// Enter every ensemble configuration smoothed by the Wilson flow to this flow time instead
+    /// (coarse lattice units; Lüscher's RK3 in steps of at most 0.02; repeat for several, 0 for
+    /// the configuration as it is). Each flowed copy is its own configuration (id `..._flowT`,
+    /// recorded with the ensemble's beta_wil and its `flow_time`): FP data between the rough
+    /// ensembles and smooth fields
+    #[arg(long = "wilson-flow", value_name = "T")]
+    pub flow_times: Vec<f64>,
     /// When resuming, minimise again the configurations the index lists as failed
     /// (e.g. after an fpa update that solves minima on kinks of N(Q)); without it they
     /// stay failed and are skipped
@@ -99,6 +106,9 @@ pub struct FpDataJob {
     pub max_evals: usize,
     /// At most this many configurations per ensemble.
     pub limit: Option<usize>,
+    /// Wilson-flow times at which every ensemble configuration enters, smoothed (empty: as it
+    /// is; 0: as it is, among others).
+    pub flow_times: Vec<f64>,
     /// On resume, compute the configurations listed as failed again.
     pub retry_failed: bool,
     pub out: PathBuf,
@@ -117,6 +127,7 @@ impl FpDataArgs {
             max_iter: self.max_iter,
             max_evals: self.max_evals,
             limit: self.limit,
+            flow_times: self.flow_times.clone(),
             retry_failed: self.retry_failed,
             out: self.out.clone(),
             quiet: self.quiet,
@@ -179,6 +190,10 @@ pub struct ConfigRecord {
     /// indexes written before it existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub minima: Option<InstantonMinima>,
+    /// The Wilson-flow time the ensemble configuration was smoothed to (`--wilson-flow`);
+    /// absent for configurations taken as they are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flow_time: Option<f64>,
 }
 
 /// The two minima of a small instanton's FP minimisation ([`fpa_core::rg::instanton_fp`]).
@@ -244,13 +259,27 @@ fn parse_depth(rhs: &str) -> Result<usize> {
 /// Where a coarse configuration comes from.
 enum Source {
     Nersc(PathBuf),
-    Instanton { lattice: String, inst: Instanton },
+    /// An ensemble configuration after the Wilson flow to time `t`.
+    Flowed(PathBuf, f64),
+    Instanton {
+        lattice: String,
+        inst: Instanton,
+    },
 }
+
+/// Largest Runge–Kutta step of `--wilson-flow` (the last step ends exactly at `t`).
+pub const FLOW_STEP: f64 = 0.02;
 
 impl Source {
     fn field(&self) -> Result<GaugeField<f64>> {
         match self {
             Source::Nersc(path) => Ok(read_gauge(path)?.field),
+            Source::Flowed(path, t) => {
+                let mut v = read_gauge(path)?.field;
+                let wilson = fpa_core::observe::flow::FlowKind::Action(&Wilson);
+                fpa_core::observe::flow::flow(wilson, &mut v, *t, FLOW_STEP, usize::MAX, |_| {});
+                Ok(v)
+            }
             Source::Instanton { lattice, inst } => {
                 let g = Geometry::parse(lattice)?;
                 Ok(inst.field(std::sync::Arc::new(g)))
@@ -260,6 +289,7 @@ impl Source {
     fn describe(&self) -> String {
         match self {
             Source::Nersc(path) => path.display().to_string(),
+            Source::Flowed(path, t) => format!("{}, Wilson flow to t = {t}", path.display()),
             Source::Instanton { lattice, inst } => format!(
                 "{}instanton rho={} centre={:?} on {lattice}",
                 if inst.anti { "anti-" } else { "" },
@@ -316,6 +346,14 @@ fn instanton_job(spec: &str) -> Result<Job> {
 }
 
 fn list_jobs(args: &FpDataJob) -> Result<Vec<Job>> {
+    for (i, t) in args.flow_times.iter().enumerate() {
+        ensure!(t.is_finite() && *t >= 0.0, "--wilson-flow {t}: the flow time must be a number >= 0");
+        ensure!(!args.flow_times[..i].contains(t), "--wilson-flow {t} is given twice");
+    }
+    ensure!(
+        args.flow_times.is_empty() || !args.ensembles.is_empty(),
+        "--wilson-flow smooths ensemble configurations: give --ensemble"
+    );
     let mut jobs = Vec::new();
     for dir in &args.ensembles {
         let path = dir.join("summary.json");
@@ -333,11 +371,15 @@ fn list_jobs(args: &FpDataJob) -> Result<Vec<Job>> {
             .collect();
         for c in s.configs.iter().take(args.limit.unwrap_or(usize::MAX)) {
             let stem = c.file.trim_end_matches(".nersc");
-            jobs.push(Job {
-                id: format!("{name}_{stem}"),
-                source: Source::Nersc(dir.join(&c.file)),
-                beta: s.settings.beta,
-            });
+            let path = dir.join(&c.file);
+            for &t in if args.flow_times.is_empty() { &[0.0][..] } else { &args.flow_times } {
+                let (id, source) = if t == 0.0 {
+                    (format!("{name}_{stem}"), Source::Nersc(path.clone()))
+                } else {
+                    (format!("{name}_{stem}_flow{t}"), Source::Flowed(path.clone(), t))
+                };
+                jobs.push(Job { id, source, beta: s.settings.beta });
+            }
         }
     }
     for spec in &args.instantons {
@@ -465,7 +507,7 @@ impl Plan {
                 });
                 (m.into_kept(), minima)
             }
-            Source::Nersc(_) => (fp.solve(&v, None).map_err(failed)?, None),
+            Source::Nersc(_) | Source::Flowed(..) => (fp.solve(&v, None).map_err(failed)?, None),
         };
         let seconds = t.elapsed().as_secs_f64();
         if !r.report.converged {
@@ -519,6 +561,10 @@ impl Plan {
             max_gradient: r.report.max_gradient,
             seconds,
             minima,
+            flow_time: match job.source {
+                Source::Flowed(_, t) => Some(t),
+                _ => None,
+            },
         }))
     }
 }

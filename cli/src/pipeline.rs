@@ -510,6 +510,7 @@ fn fp_data(
         max_iter,
         max_evals: crate::fp_data::DEFAULT_MAX_EVALUATIONS,
         limit,
+        flow_times: Vec::new(),
         retry_failed: false,
         out: out.to_path_buf(),
         quiet: ctx.quiet,

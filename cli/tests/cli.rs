@@ -238,6 +238,41 @@ fn fp_data_resumes_and_is_readable_from_numpy() {
         "summary.json",
     );
 
+    // --wilson-flow: every configuration enters at each flow time (0: as it is, the same record
+    // as without the option); the flowed links are the Wilson flow of the ensemble file.
+    let flowed = tmp.path().join("flowed");
+    ok(&run(args(&flowed, &["--limit", "1", "--wilson-flow", "0", "--wilson-flow", "0.2"]), 2));
+    let f = index(&flowed);
+    let cf = f["configs"].as_array().unwrap();
+    assert_eq!(cf.len(), 4, "2 ensembles x 1 configuration x 2 flow times");
+    for pair in cf.chunks(2) {
+        let (plain, smooth) = (&pair[0], &pair[1]);
+        let same = ca.iter().find(|c| c["id"] == plain["id"]).expect("the t = 0 entry is the plain one");
+        assert_eq!(plain["a_fp"], same["a_fp"]);
+        assert!(plain.get("flow_time").is_none());
+        assert_eq!(smooth["id"], format!("{}_flow0.2", plain["id"].as_str().unwrap()));
+        assert_eq!(smooth["flow_time"], 0.2);
+        let file = plain["source"].as_str().unwrap();
+        let mut v = fpa_cli::files::read_gauge(Path::new(file)).unwrap().field;
+        let wilson = fpa_core::observe::flow::FlowKind::Action(&fpa_core::action::Wilson);
+        fpa_core::observe::flow::flow(wilson, &mut v, 0.2, fpa_cli::fp_data::FLOW_STEP, usize::MAX, |_| {});
+        let stored =
+            fpa_core::io::npy::decode(&std::fs::read(flowed.join(smooth["links"].as_str().unwrap())).unwrap()).unwrap();
+        let want: Vec<f64> = v.links().iter().flat_map(|m| m.m.iter().flatten().flat_map(|z| [z.re, z.im])).collect();
+        assert_eq!(stored.data, want, "the stored links are the flowed field");
+        let (a0, a1) = (plain["a_wilson"].as_f64().unwrap(), smooth["a_wilson"].as_f64().unwrap());
+        assert!(a1 < 0.7 * a0, "the flow smooths: A_W {a0} -> {a1}");
+        assert!(smooth["a_fp"].as_f64().unwrap() < plain["a_fp"].as_f64().unwrap());
+    }
+    let bad_flows = [
+        (&["--wilson-flow=-1"][..], "flow time"),
+        (&["--wilson-flow", "NaN"], "flow time"),
+        (&["--wilson-flow", "0.1", "--wilson-flow", "0.1"], "twice"),
+    ];
+    for (bad, why) in bad_flows {
+        fails_with(&run(args(&tmp.path().join("w"), bad), 1), why);
+    }
+
     let python = Command::new("python3").args(["-c", "import numpy"]).status().map(|s| s.success()).unwrap_or(false);
     if std::env::var("FPA_REQUIRE_NUMPY").is_ok() || python {
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/check_fp_data.py");
