@@ -58,12 +58,19 @@ pub struct ConfigRow {
     pub a_fp: f64,
     pub a_model: f64,
     pub a_wilson: f64,
+    /// The Wilson-flow time of a flowed copy (`fpa fp-data --wilson-flow`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flow_time: Option<f64>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Report {
     /// Metrics per β_wil of the configurations from Wilson ensembles.
     pub per_beta: Vec<BetaRow>,
+    /// With flowed copies in the data (`fpa fp-data --wilson-flow`): the metrics per β_wil and
+    /// flow time (0 for configurations as they are), ordered by β_wil, then flow time.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub per_flow: Vec<BetaRow>,
     pub configs: Vec<ConfigRow>,
     /// Configurations that come from no ensemble (`beta_wil = 0`: instantons), one by one.
     #[serde(default)]
@@ -87,6 +94,9 @@ pub struct BaselineRow {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct BetaRow {
     pub beta_wil: f64,
+    /// Only in [`Report::per_flow`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flow_time: Option<f64>,
     pub configs: usize,
     pub lcnn: Metrics,
     pub wilson: Metrics,
@@ -104,15 +114,10 @@ fn metrics(rows: &[Prediction]) -> Metrics {
     }
 }
 
-/// Metrics per β_wil for a model and for the Wilson action, and every
-/// configuration's action values.
-pub fn evaluate(
-    model: &Model,
-    params: &[f64],
-    symmetrize: Option<SymmetrySet>,
-    samples: &[Sample],
-    ids: &[String],
-) -> Report {
+/// Metrics per β_wil (and flow time, with flowed copies in the data) for a model and for the
+/// Wilson action, and every configuration's action values.
+pub fn evaluate(model: &Model, params: &[f64], symmetrize: Option<SymmetrySet>, data: &Loaded) -> Report {
+    let (samples, ids, flow) = (&data.samples, &data.ids, &data.flow_times);
     let plain = LcnnAction::new(model.clone(), params.to_vec(), "model".into());
     let lcnn: Box<dyn Action<f64>> = match symmetrize {
         Some(set) => Box::new(Symmetrized::new(plain, set)),
@@ -135,7 +140,15 @@ pub fn evaluate(
     let configs: Vec<ConfigRow> = per
         .iter()
         .zip(ids)
-        .map(|(p, id)| ConfigRow { id: id.clone(), beta_wil: p.0, a_fp: p.1 .1, a_model: p.1 .0, a_wilson: p.2 .0 })
+        .zip(flow)
+        .map(|((p, id), &flow_time)| ConfigRow {
+            id: id.clone(),
+            beta_wil: p.0,
+            a_fp: p.1 .1,
+            a_model: p.1 .0,
+            a_wilson: p.2 .0,
+            flow_time,
+        })
         .collect();
     let instantons = configs.iter().filter(|c| c.beta_wil == 0.0).cloned().collect();
     let with_beta: Vec<(f64, ())> = per.iter().filter(|p| p.0 != 0.0).map(|p| (p.0, ())).collect();
@@ -144,9 +157,25 @@ pub fn evaluate(
         .map(|b| {
             let l: Vec<_> = per.iter().filter(|p| p.0 == b).map(|p| p.1).collect();
             let w: Vec<_> = per.iter().filter(|p| p.0 == b).map(|p| p.2).collect();
-            BetaRow { beta_wil: b, configs: l.len(), lcnn: metrics(&l), wilson: metrics(&w) }
+            BetaRow { beta_wil: b, flow_time: None, configs: l.len(), lcnn: metrics(&l), wilson: metrics(&w) }
         })
         .collect();
+    let mut keys: Vec<(f64, f64)> =
+        per.iter().zip(flow).filter(|(p, _)| p.0 != 0.0).map(|(p, t)| (p.0, t.unwrap_or(0.0))).collect();
+    keys.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
+    keys.dedup();
+    let per_flow = if flow.iter().any(Option::is_some) {
+        keys.into_iter()
+            .map(|(b, t)| {
+                let at: Vec<_> = per.iter().zip(flow).filter(|(p, f)| p.0 == b && f.unwrap_or(0.0) == t).collect();
+                let l: Vec<_> = at.iter().map(|(p, _)| p.1).collect();
+                let w: Vec<_> = at.iter().map(|(p, _)| p.2).collect();
+                BetaRow { beta_wil: b, flow_time: Some(t), configs: l.len(), lcnn: metrics(&l), wilson: metrics(&w) }
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     let baselines = [Improved::SYMANZIK, Improved::IWASAKI, Improved::DBW2]
         .iter()
         .map(|act| {
@@ -170,7 +199,7 @@ pub fn evaluate(
             BaselineRow { action: act.label.into(), per_beta }
         })
         .collect();
-    Report { per_beta, configs, instantons, baselines, symmetrize: symmetrize.map(|s| s.name().to_string()) }
+    Report { per_beta, per_flow, configs, instantons, baselines, symmetrize: symmetrize.map(|s| s.name().to_string()) }
 }
 
 /// The distinct couplings of `rows`, ascending.
@@ -212,24 +241,32 @@ pub fn plot_rows(prefix: &Path, rows: &[BetaRow], label: &str) -> Result<()> {
     )
 }
 
-/// The configurations of several datasets and their ids.
-pub fn load_all(dirs: &[PathBuf]) -> Result<(Vec<Sample>, Vec<String>)> {
-    let mut samples = Vec::new();
-    let mut ids = Vec::new();
+/// The configurations of one or more datasets, with their ids and flow times.
+pub struct Loaded {
+    pub samples: Vec<Sample>,
+    pub ids: Vec<String>,
+    /// `Some(t)` for a copy smoothed by the Wilson flow to `t` (`fpa fp-data --wilson-flow`).
+    pub flow_times: Vec<Option<f64>>,
+}
+
+/// The configurations of several datasets.
+pub fn load_all(dirs: &[PathBuf]) -> Result<Loaded> {
+    let mut out = Loaded { samples: Vec::new(), ids: Vec::new(), flow_times: Vec::new() };
     for d in dirs {
         let (idx, s) = crate::dataset::load(d)?;
-        ids.extend(idx.configs.iter().map(|c| c.id.clone()));
-        samples.extend(s);
+        out.ids.extend(idx.configs.iter().map(|c| c.id.clone()));
+        out.flow_times.extend(idx.configs.iter().map(|c| c.flow_time));
+        out.samples.extend(s);
     }
-    anyhow::ensure!(!samples.is_empty(), "no configurations in the data");
-    Ok((samples, ids))
+    anyhow::ensure!(!out.samples.is_empty(), "no configurations in the data");
+    Ok(out)
 }
 
 /// The report of the model in `model` (a safetensors file) on the FP datasets `data`.
 pub fn evaluate_files(model: &Path, data: &[PathBuf], symmetrize: Option<SymmetrySet>) -> Result<Report> {
     let (model, params, _) = model_io::load(model)?;
-    let (samples, ids) = load_all(data)?;
-    for s in &samples {
+    let data = load_all(data)?;
+    for s in &data.samples {
         anyhow::ensure!(
             s.links.nd() == model.dims(),
             "the data are {}D, the model is for {}D lattices",
@@ -237,7 +274,7 @@ pub fn evaluate_files(model: &Path, data: &[PathBuf], symmetrize: Option<Symmetr
             model.dims()
         );
     }
-    Ok(evaluate(&model, &params, symmetrize, &samples, &ids))
+    Ok(evaluate(&model, &params, symmetrize, &data))
 }
 
 /// Runs `fpa eval`: [`evaluate_files`], the report and its plots beside the model (or at
@@ -296,6 +333,34 @@ pub fn run(args: &EvalArgs) -> Result<()> {
             println!();
         }
     }
+    if !report.per_flow.is_empty() {
+        println!(
+            "{:>8} {:>7} {:>7} | {:>12} {:>12} {:>12} | {:>12} {:>12} {:>12}",
+            "beta_wil",
+            "flow t",
+            "configs",
+            "L-CNN relerr",
+            "signed",
+            "inv. loss",
+            "Wilson relerr",
+            "signed",
+            "inv. loss"
+        );
+        for r in &report.per_flow {
+            println!(
+                "{:>8} {:>7} {:>7} | {:>12.3e} {:>12.3e} {:>12.3e} | {:>12.3e} {:>12.3e} {:>12.3e}",
+                r.beta_wil,
+                r.flow_time.unwrap_or(0.0),
+                r.configs,
+                r.lcnn.rel_error,
+                r.lcnn.rel_error_signed,
+                r.lcnn.invariant_loss,
+                r.wilson.rel_error,
+                r.wilson.rel_error_signed,
+                r.wilson.invariant_loss
+            );
+        }
+    }
     if !report.instantons.is_empty() {
         println!(
             "{:<32} | {:>10} {:>10} {:>10} | {:>12}",
@@ -314,4 +379,41 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     }
     eprintln!("wrote {} and the plots {}.relerr.svg, .invloss.svg", Path::new(&json_path).display(), prefix.display());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fpa_core::lattice::{GaugeField, Geometry};
+    use fpa_core::lcnn::ModelSpec;
+    use std::sync::Arc;
+
+    /// With flowed copies in the data, the report adds rows per (β_wil, flow time), whose
+    /// configurations are exactly those of their coupling's row.
+    #[test]
+    fn flowed_copies_get_rows_per_flow_time() {
+        let m = Model::new(ModelSpec::lcb_stack(&[(2, 1)])).unwrap();
+        let p = m.init_params(1);
+        let g = Arc::new(Geometry::new(&[2, 2, 2, 2]).unwrap());
+        let samples: Vec<Sample> = (0..4)
+            .map(|i| {
+                let links = GaugeField::hot(g.clone(), 5 + i);
+                let d_fp = vec![[0.01; 8]; links.links().len()];
+                Sample { links, a_fp: 30.0 + i as f64, d_fp, beta: 6.0, weight: 1.0 }
+            })
+            .collect();
+        let ids: Vec<String> = (0..4).map(|i| format!("c{i}")).collect();
+        let plain = Loaded { samples: samples.clone(), ids: ids.clone(), flow_times: vec![None; 4] };
+        assert!(evaluate(&m, &p, None, &plain).per_flow.is_empty());
+        let flowed = Loaded { samples, ids, flow_times: vec![None, Some(0.2), None, Some(0.2)] };
+        let r = evaluate(&m, &p, None, &flowed);
+        assert_eq!(r.per_beta.len(), 1);
+        assert_eq!(
+            r.per_flow.iter().map(|x| (x.flow_time, x.configs)).collect::<Vec<_>>(),
+            [(Some(0.0), 2), (Some(0.2), 2)]
+        );
+        let mean = (r.per_flow[0].lcnn.rel_error + r.per_flow[1].lcnn.rel_error) / 2.0;
+        assert!((mean - r.per_beta[0].lcnn.rel_error).abs() < 1e-15 * mean);
+        assert_eq!(r.configs[1].flow_time, Some(0.2));
+    }
 }
