@@ -8,13 +8,17 @@
 # the script is run again. Minimiser tolerance 1e-6, as `fpa pipeline --preset paper` uses (the
 # training data of the shipped model were minimised to 1e-9). About 40 minutes on 2 cores, estimated
 # from the runs that made the data: fp/train and fp/test 12 min, fp/test8 about 20 (8^4 coarse
-# configurations are minimised on 16^4 fine lattices), the rest a few minutes each.
+# configurations are minimised on 16^4 fine lattices), the rest a few minutes each (fp/flow and
+# fp/flow-test 4 and 3 minutes on 2 cores, minimised to 1e-9 in session 37).
 #
 #   fp/train       40 configurations per beta_wil at 5.0, 5.25, ..., 7.0 (seeds 100-108), 4^4
 #   fp/test        10 per beta_wil at 5.0, 5.5, ..., 7.0 (seeds 900-904), 4^4, not used in training
 #   fp/test8        4 per beta_wil at 5.0, 5.5, ..., 7.0 (seeds 950-954), 8^4, not used in training
 #   fp/inst-tune2  instantons rho/a = 1.1, 1.4, 1.8, 2.3 on 8^4 (the fine-tuning set)
 #   fp/inst-eval   instantons rho/a = 1.0, 1.25, 1.5, 1.75, 2.0, 2.5 on 8^4 (the instanton table)
+#   fp/flow        the first 8 configurations of fp/train's ensembles at 5.0, 5.5, 6.0, 6.5, 7.0, each
+#                  smoothed by the Wilson flow to t = 0.1, 0.3 and 1 (120 configurations; session 37)
+#   fp/flow-test   the first 4 of fp/test's, the same flow times (60; not used in training)
 #
 # Instantons with rho/a < 1.5 are minimised twice (standard start, and continuation from rho/a = 1.5)
 # and keep the lower minimum (README, "Small instantons have two minima"); fpa versions before that
@@ -62,4 +66,9 @@ ensembles 8x8x8x8 4 950 test8 $TEST
 "$FPA" fp-data --instanton 8x8x8x8:1.0 --instanton 8x8x8x8:1.25 --instanton 8x8x8x8:1.5 \
   --instanton 8x8x8x8:1.75 --instanton 8x8x8x8:2.0 --instanton 8x8x8x8:2.5 --rhs wilson --tol 1e-6 \
   --out fp/inst-eval
+FLOW="--wilson-flow 0.1 --wilson-flow 0.3 --wilson-flow 1"
+# shellcheck disable=SC2046,SC2086
+"$FPA" fp-data $(from train $TEST) --limit 8 $FLOW --rhs wilson --tol 1e-6 --out fp/flow
+# shellcheck disable=SC2046,SC2086
+"$FPA" fp-data $(from test $TEST) --limit 4 $FLOW --rhs wilson --tol 1e-6 --out fp/flow-test
 echo "datasets in $DIR/fp"
