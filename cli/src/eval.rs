@@ -277,6 +277,43 @@ pub fn evaluate_files(model: &Path, data: &[PathBuf], symmetrize: Option<Symmetr
     Ok(evaluate(&model, &params, symmetrize, &data))
 }
 
+/// The table of `rows` on standard output (nothing when empty), with a flow-time column for
+/// [`Report::per_flow`].
+fn print_rows(rows: &[BetaRow], with_flow: bool) {
+    let key = |beta: &dyn std::fmt::Display, t: &dyn std::fmt::Display, n: &dyn std::fmt::Display| {
+        if with_flow {
+            format!("{beta:>8} {t:>7} {n:>7}")
+        } else {
+            format!("{beta:>8} {n:>7}")
+        }
+    };
+    if rows.is_empty() {
+        return;
+    }
+    println!(
+        "{} | {:>12} {:>12} {:>12} | {:>12} {:>12} {:>12}",
+        key(&"beta_wil", &"flow t", &"configs"),
+        "L-CNN relerr",
+        "signed",
+        "inv. loss",
+        "Wilson relerr",
+        "signed",
+        "inv. loss"
+    );
+    for r in rows {
+        println!(
+            "{} | {:>12.3e} {:>12.3e} {:>12.3e} | {:>12.3e} {:>12.3e} {:>12.3e}",
+            key(&r.beta_wil, &r.flow_time.unwrap_or(0.0), &r.configs),
+            r.lcnn.rel_error,
+            r.lcnn.rel_error_signed,
+            r.lcnn.invariant_loss,
+            r.wilson.rel_error,
+            r.wilson.rel_error_signed,
+            r.wilson.invariant_loss
+        );
+    }
+}
+
 /// Runs `fpa eval`: [`evaluate_files`], the report and its plots beside the model (or at
 /// `--out`), and the table on standard output.
 pub fn run(args: &EvalArgs) -> Result<()> {
@@ -299,25 +336,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());
     }
-    if !rows.is_empty() {
-        println!(
-            "{:>8} {:>7} | {:>12} {:>12} {:>12} | {:>12} {:>12} {:>12}",
-            "beta_wil", "configs", "L-CNN relerr", "signed", "inv. loss", "Wilson relerr", "signed", "inv. loss"
-        );
-    }
-    for r in rows {
-        println!(
-            "{:>8} {:>7} | {:>12.3e} {:>12.3e} {:>12.3e} | {:>12.3e} {:>12.3e} {:>12.3e}",
-            r.beta_wil,
-            r.configs,
-            r.lcnn.rel_error,
-            r.lcnn.rel_error_signed,
-            r.lcnn.invariant_loss,
-            r.wilson.rel_error,
-            r.wilson.rel_error_signed,
-            r.wilson.invariant_loss
-        );
-    }
+    print_rows(rows, false);
     if !rows.is_empty() && !report.baselines.is_empty() {
         print!("classical actions, relerr / inv. loss:");
         for b in &report.baselines {
@@ -333,34 +352,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
             println!();
         }
     }
-    if !report.per_flow.is_empty() {
-        println!(
-            "{:>8} {:>7} {:>7} | {:>12} {:>12} {:>12} | {:>12} {:>12} {:>12}",
-            "beta_wil",
-            "flow t",
-            "configs",
-            "L-CNN relerr",
-            "signed",
-            "inv. loss",
-            "Wilson relerr",
-            "signed",
-            "inv. loss"
-        );
-        for r in &report.per_flow {
-            println!(
-                "{:>8} {:>7} {:>7} | {:>12.3e} {:>12.3e} {:>12.3e} | {:>12.3e} {:>12.3e} {:>12.3e}",
-                r.beta_wil,
-                r.flow_time.unwrap_or(0.0),
-                r.configs,
-                r.lcnn.rel_error,
-                r.lcnn.rel_error_signed,
-                r.lcnn.invariant_loss,
-                r.wilson.rel_error,
-                r.wilson.rel_error_signed,
-                r.wilson.invariant_loss
-            );
-        }
-    }
+    print_rows(&report.per_flow, true);
     if !report.instantons.is_empty() {
         println!(
             "{:<32} | {:>10} {:>10} {:>10} | {:>12}",
