@@ -5,8 +5,9 @@
 #   bash models/fp-action.data.sh [DIR]      # DIR defaults to runs/fp-action-data
 #
 # FPA names the fpa binary (default: target/release/fpa, built if missing). Every step resumes when
-# the script is run again. Minimiser tolerance 1e-6, as `fpa pipeline --preset paper` uses (the
-# training data of the shipped model were minimised to 1e-9). About 40 minutes on 2 cores, estimated
+# the script is run again. Minimiser tolerance TOL, default 1e-6 as `fpa pipeline --preset paper`
+# uses; the training data of the shipped model were minimised to 1e-9 (`TOL=1e-9 bash ...`). About 40
+# minutes on 2 cores, estimated
 # from the runs that made the data: fp/train and fp/test 12 min, fp/test8 about 20 (8^4 coarse
 # configurations are minimised on 16^4 fine lattices), the rest a few minutes each (fp/flow and
 # fp/flow-test 4 and 3 minutes on 2 cores, minimised to 1e-9 in session 37).
@@ -29,6 +30,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 DIR="${1:-runs/fp-action-data}"
 FPA="${FPA:-$ROOT/target/release/fpa}"
+TOL="${TOL:-1e-6}"
 if [ ! -x "$FPA" ]; then
   cargo build --release -p fpa-cli --manifest-path "$ROOT/Cargo.toml"
 fi
@@ -56,19 +58,19 @@ ensembles 4x4x4x4 40 100 train $TRAIN
 ensembles 4x4x4x4 10 900 test $TEST
 ensembles 8x8x8x8 4 950 test8 $TEST
 # shellcheck disable=SC2046
-"$FPA" fp-data $(from train $TRAIN) --rhs wilson --tol 1e-6 --out fp/train --limit 40
+"$FPA" fp-data $(from train $TRAIN) --rhs wilson --tol "$TOL" --out fp/train --limit 40
 # shellcheck disable=SC2046
-"$FPA" fp-data $(from test $TEST) --rhs wilson --tol 1e-6 --out fp/test
+"$FPA" fp-data $(from test $TEST) --rhs wilson --tol "$TOL" --out fp/test
 # shellcheck disable=SC2046
-"$FPA" fp-data $(from test8 $TEST) --rhs wilson --tol 1e-6 --out fp/test8
+"$FPA" fp-data $(from test8 $TEST) --rhs wilson --tol "$TOL" --out fp/test8
 "$FPA" fp-data --instanton 8x8x8x8:1.1 --instanton 8x8x8x8:1.4 --instanton 8x8x8x8:1.8 \
-  --instanton 8x8x8x8:2.3 --rhs wilson --tol 1e-6 --out fp/inst-tune2
+  --instanton 8x8x8x8:2.3 --rhs wilson --tol "$TOL" --out fp/inst-tune2
 "$FPA" fp-data --instanton 8x8x8x8:1.0 --instanton 8x8x8x8:1.25 --instanton 8x8x8x8:1.5 \
-  --instanton 8x8x8x8:1.75 --instanton 8x8x8x8:2.0 --instanton 8x8x8x8:2.5 --rhs wilson --tol 1e-6 \
+  --instanton 8x8x8x8:1.75 --instanton 8x8x8x8:2.0 --instanton 8x8x8x8:2.5 --rhs wilson --tol "$TOL" \
   --out fp/inst-eval
 FLOW="--wilson-flow 0.1 --wilson-flow 0.3 --wilson-flow 1"
 # shellcheck disable=SC2046,SC2086
-"$FPA" fp-data $(from train $TEST) --limit 8 $FLOW --rhs wilson --tol 1e-6 --out fp/flow
+"$FPA" fp-data $(from train $TEST) --limit 8 $FLOW --rhs wilson --tol "$TOL" --out fp/flow
 # shellcheck disable=SC2046,SC2086
-"$FPA" fp-data $(from test $TEST) --limit 4 $FLOW --rhs wilson --tol 1e-6 --out fp/flow-test
+"$FPA" fp-data $(from test $TEST) --limit 4 $FLOW --rhs wilson --tol "$TOL" --out fp/flow-test
 echo "datasets in $DIR/fp"

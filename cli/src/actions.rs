@@ -17,9 +17,10 @@ pub struct ActionChoice {
     pub id: String,
 }
 
-/// Parses `wilson | symanzik | iwasaki | dbw2 | MODEL.safetensors[@reflections|@hypercubic]`: a
-/// model with a suffix is averaged over the lattice reflections (16 evaluations per call) or all
-/// hypercubic symmetries (384), see [`Symmetrized`].
+/// Parses `wilson | symanzik | iwasaki | dbw2 | CLASSICAL.json | MODEL.safetensors[@reflections|@hypercubic]`:
+/// a `.json` file is a classical parametrisation written by `fpa fit-classical`; a model with a
+/// suffix is averaged over the lattice reflections (16 evaluations per call) or all hypercubic
+/// symmetries (384), see [`Symmetrized`].
 pub fn parse(arg: &str) -> Result<ActionChoice> {
     if let Some((path, set)) = arg.rsplit_once('@').and_then(|(p, s)| Some((p, SymmetrySet::named(s)?))) {
         if !Path::new(arg).exists() {
@@ -40,12 +41,17 @@ pub fn parse(arg: &str) -> Result<ActionChoice> {
         path => {
             let p = Path::new(path);
             if !p.exists() {
-                anyhow::bail!("action {path:?}: not one of {BUILT_IN}, and no such model file");
+                anyhow::bail!("action {path:?}: not one of {BUILT_IN}, and no such model or classical-action file");
             }
             let bytes = std::fs::read(p).map_err(|e| anyhow::anyhow!("cannot read {path}: {e}"))?;
-            let (model, params, _) = crate::model_io::load(p)?;
             let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| path.into());
-            let id = format!("model:{name}:{:016x}", fpa_core::checksum::fnv1a(bytes.iter().copied()));
+            let hash = fpa_core::checksum::fnv1a(bytes.iter().copied());
+            if p.extension().is_some_and(|e| e == "json") {
+                let action = crate::classical::load(p)?;
+                return Ok(ActionChoice { action: Box::new(action), id: format!("classical:{name}:{hash:016x}") });
+            }
+            let (model, params, _) = crate::model_io::load(p)?;
+            let id = format!("model:{name}:{hash:016x}");
             ActionChoice { action: Box::new(LcnnAction::new(model, params, name)), id }
         }
     })
@@ -65,6 +71,6 @@ mod tests {
         let err = parse("wilson@reflections").err().unwrap().to_string();
         assert!(err.contains("only a model file can be averaged"), "{err}");
         let err = parse(&format!("{model}@rotations")).err().unwrap().to_string();
-        assert!(err.contains("no such model file"), "{err}");
+        assert!(err.contains("no such model or classical-action file"), "{err}");
     }
 }

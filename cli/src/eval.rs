@@ -3,6 +3,7 @@
 //! `⟨|A − A_FP| / A_FP⟩`, its signed mean (a bias), and the invariant loss
 //! `⟨Σ (D − D_FP)² / (64 V)⟩`.
 
+use crate::actions::ActionChoice;
 use crate::files::write_json;
 use crate::model_io;
 use crate::plot::{line_chart, Series};
@@ -35,6 +36,10 @@ pub struct EvalArgs {
     /// itself); the average is exactly symmetric and removes the part of the model's error that is not symmetric
     #[arg(long, value_parser = parse_symmetry)]
     pub symmetrize: Option<SymmetrySet>,
+    /// Another action to tabulate beside Symanzik, Iwasaki and DBW2 (repeat): a name of `--action`
+    /// or a classical parametrisation fitted by `fpa fit-classical` (`FILE.json`)
+    #[arg(long = "baseline")]
+    pub baselines: Vec<String>,
 }
 
 fn parse_symmetry(s: &str) -> Result<SymmetrySet, String> {
@@ -89,6 +94,9 @@ pub struct Report {
 pub struct BaselineRow {
     pub action: String,
     pub per_beta: Vec<(f64, Metrics)>,
+    /// `A / A_FP − 1` on the instantons of [`Report::instantons`], in that order.
+    #[serde(default)]
+    pub instantons: Vec<f64>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -116,7 +124,13 @@ fn metrics(rows: &[Prediction]) -> Metrics {
 
 /// Metrics per β_wil (and flow time, with flowed copies in the data) for a model and for the
 /// Wilson action, and every configuration's action values.
-pub fn evaluate(model: &Model, params: &[f64], symmetrize: Option<SymmetrySet>, data: &Loaded) -> Report {
+pub fn evaluate(
+    model: &Model,
+    params: &[f64],
+    symmetrize: Option<SymmetrySet>,
+    data: &Loaded,
+    extra_baselines: &[ActionChoice],
+) -> Report {
     let (samples, ids, flow) = (&data.samples, &data.ids, &data.flow_times);
     let plain = LcnnAction::new(model.clone(), params.to_vec(), "model".into());
     let lcnn: Box<dyn Action<f64>> = match symmetrize {
@@ -176,9 +190,12 @@ pub fn evaluate(model: &Model, params: &[f64], symmetrize: Option<SymmetrySet>, 
     } else {
         Vec::new()
     };
-    let baselines = [Improved::SYMANZIK, Improved::IWASAKI, Improved::DBW2]
+    let classical = [Improved::SYMANZIK, Improved::IWASAKI, Improved::DBW2];
+    let baselines = classical
         .iter()
-        .map(|act| {
+        .map(|a| (a.label.to_string(), a as &dyn Action<f64>))
+        .chain(extra_baselines.iter().map(|c| (c.action.name(), &*c.action as &dyn Action<f64>)))
+        .map(|(label, act)| {
             let rows: Vec<(f64, Prediction)> = samples
                 .iter()
                 .filter(|s| s.beta != 0.0)
@@ -196,7 +213,9 @@ pub fn evaluate(model: &Model, params: &[f64], symmetrize: Option<SymmetrySet>, 
                     (b, metrics(&at))
                 })
                 .collect();
-            BaselineRow { action: act.label.into(), per_beta }
+            let instantons =
+                samples.iter().filter(|s| s.beta == 0.0).map(|s| act.value(&s.links) / s.a_fp - 1.0).collect();
+            BaselineRow { action: label, per_beta, instantons }
         })
         .collect();
     Report { per_beta, per_flow, configs, instantons, baselines, symmetrize: symmetrize.map(|s| s.name().to_string()) }
@@ -263,7 +282,16 @@ pub fn load_all(dirs: &[PathBuf]) -> Result<Loaded> {
 }
 
 /// The report of the model in `model` (a safetensors file) on the FP datasets `data`.
-pub fn evaluate_files(model: &Path, data: &[PathBuf], symmetrize: Option<SymmetrySet>) -> Result<Report> {
+pub fn evaluate_files(
+    model: &Path,
+    data: &[PathBuf],
+    symmetrize: Option<SymmetrySet>,
+    baselines: &[String],
+) -> Result<Report> {
+    let extra = baselines
+        .iter()
+        .map(|b| crate::actions::parse(b).with_context(|| format!("--baseline {b}")))
+        .collect::<Result<Vec<_>>>()?;
     let (model, params, _) = model_io::load(model)?;
     let data = load_all(data)?;
     for s in &data.samples {
@@ -274,7 +302,7 @@ pub fn evaluate_files(model: &Path, data: &[PathBuf], symmetrize: Option<Symmetr
             model.dims()
         );
     }
-    Ok(evaluate(&model, &params, symmetrize, &data))
+    Ok(evaluate(&model, &params, symmetrize, &data, &extra))
 }
 
 /// The table of `rows` on standard output (nothing when empty), with a flow-time column for
@@ -326,7 +354,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     if let Some(dir) = prefix.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
-    let report = evaluate_files(&args.model, &args.data, args.symmetrize)?;
+    let report = evaluate_files(&args.model, &args.data, args.symmetrize, &args.baselines)?;
     let rows = &report.per_beta;
     let mut json_path = prefix.as_os_str().to_owned();
     json_path.push(".json");
@@ -354,12 +382,14 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     }
     print_rows(&report.per_flow, true);
     if !report.instantons.is_empty() {
-        println!(
-            "{:<32} | {:>10} {:>10} {:>10} | {:>12}",
-            "instanton", "A_FP/A_inst", "L-CNN", "Wilson", "L-CNN/FP - 1"
-        );
-        for c in &report.instantons {
-            println!(
+        let extra = &report.baselines;
+        print!("{:<32} | {:>10} {:>10} {:>10} | {:>12}", "instanton", "A_FP/A_inst", "L-CNN", "Wilson", "L-CNN/FP - 1");
+        for b in extra {
+            print!(" {:>14}", format!("{}/FP - 1", b.action.chars().take(9).collect::<String>()));
+        }
+        println!();
+        for (i, c) in report.instantons.iter().enumerate() {
+            print!(
                 "{:<32} | {:>10.4} {:>10.4} {:>10.4} | {:>12.3e}",
                 c.id,
                 c.a_fp / ACTION,
@@ -367,6 +397,10 @@ pub fn run(args: &EvalArgs) -> Result<()> {
                 c.a_wilson / ACTION,
                 c.a_model / c.a_fp - 1.0
             );
+            for b in extra {
+                print!(" {:>14.3e}", b.instantons[i]);
+            }
+            println!();
         }
     }
     eprintln!("wrote {} and the plots {}.relerr.svg, .invloss.svg", Path::new(&json_path).display(), prefix.display());
@@ -396,9 +430,9 @@ mod tests {
             .collect();
         let ids: Vec<String> = (0..4).map(|i| format!("c{i}")).collect();
         let plain = Loaded { samples: samples.clone(), ids: ids.clone(), flow_times: vec![None; 4] };
-        assert!(evaluate(&m, &p, None, &plain).per_flow.is_empty());
+        assert!(evaluate(&m, &p, None, &plain, &[]).per_flow.is_empty());
         let flowed = Loaded { samples, ids, flow_times: vec![None, Some(0.2), None, Some(0.2)] };
-        let r = evaluate(&m, &p, None, &flowed);
+        let r = evaluate(&m, &p, None, &flowed, &[]);
         assert_eq!(r.per_beta.len(), 1);
         assert_eq!(
             r.per_flow.iter().map(|x| (x.flow_time, x.configs)).collect::<Vec<_>>(),

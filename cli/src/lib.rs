@@ -6,6 +6,7 @@ pub mod blockspin;
 pub mod chain;
 pub mod charged;
 pub mod charged_cnn;
+pub mod classical;
 pub mod convert;
 pub mod dataset;
 pub mod eval;

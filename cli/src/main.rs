@@ -2,8 +2,8 @@
 
 use clap::{Parser, Subcommand};
 use fpa_cli::{
-    blockspin, charged, charged_cnn, convert, eval, flow, fp_data, generate, hmc, measure, phi4, pipeline, scaling,
-    train,
+    blockspin, charged, charged_cnn, classical, convert, eval, flow, fp_data, generate, hmc, measure, phi4, pipeline,
+    scaling, train,
 };
 
 #[derive(Parser)]
@@ -30,6 +30,8 @@ enum Command {
     Train(train::TrainArgs),
     /// Evaluate a trained model on FP data against the Wilson action, per beta
     Eval(eval::EvalArgs),
+    /// Fit the classical (APE-type fat-link polynomial) parametrisation of the FP action to FP data
+    FitClassical(classical::FitClassicalArgs),
     /// Hybrid Monte Carlo ensembles for Wilson, Symanzik, Iwasaki, DBW2 or a trained L-CNN action
     Hmc(hmc::HmcArgs),
     /// Gradient flow (Wilson, Symanzik, Zeuthen, or an L-CNN's fixed point flow): E(t), t0, w0
@@ -108,6 +110,7 @@ fn main() {
         Command::FpData(a) => fp_data::run(a),
         Command::Train(a) => train::run(a),
         Command::Eval(a) => eval::run(a),
+        Command::FitClassical(a) => classical::run(a),
         Command::Pipeline(a) => pipeline::run(a),
         Command::Hmc(a) => hmc::run(a),
         Command::Flow(a) => flow::run(a),

@@ -615,7 +615,7 @@ fn instanton_finetune(
 
 fn load_eval(model: &Path, data: &[PathBuf]) -> Result<Report> {
     let (m, p, _) = crate::model_io::load(model)?;
-    Ok(evaluate(&m, &p, None, &crate::eval::load_all(data)?))
+    Ok(evaluate(&m, &p, None, &crate::eval::load_all(data)?, &[]))
 }
 
 /// One instanton radius: actions in units of the continuum value.

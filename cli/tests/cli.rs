@@ -444,6 +444,80 @@ fn train_resumes_eval_reports_and_weights_match_lge_cnn_conventions() {
     }
 }
 
+fn shipped_model() -> String {
+    concat!(env!("CARGO_MANIFEST_DIR"), "/../models/fp-action.safetensors").to_string()
+}
+
+/// `fit-classical`: the APE-type polynomial fitted to FP data beats Wilson on its objective, does
+/// not depend on the thread count, serves as `eval --baseline` and as `--flow`, and bad input is
+/// refused with a message that names it.
+#[test]
+fn fit_classical_beats_wilson_and_serves_as_an_action() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ens = tmp.path().join("b5.5");
+    small_ensemble(&ens, "5.5", "4");
+    let data = tmp.path().join("data");
+    ok(&fpa(&["fp-data", "--ensemble", ens.to_str().unwrap(), "--quiet", "--out", data.to_str().unwrap()], 2));
+    let d = data.to_str().unwrap();
+    let (c1, c2) = (tmp.path().join("c1.json"), tmp.path().join("c2.json"));
+    let fit = |out: &Path, threads: usize| {
+        let a = ["fit-classical", "--data", d, "--smear", "0.05", "--smear", "0.1", "--degree", "3", "--out"];
+        fpa(&[&a[..], &[out.to_str().unwrap()]].concat(), threads)
+    };
+    ok(&fit(&c1, 1));
+    ok(&fit(&c2, 2));
+    let read = |p: &Path| -> serde_json::Value { serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap() };
+    let (f1, f2) = (read(&c1), read(&c2));
+    assert_eq!(f1["coeffs"], f2["coeffs"], "the fit depends on the thread count");
+    assert_eq!(f1["kind"], "fat-polynomial");
+    assert_eq!(f1["terms"].as_array().unwrap().len(), 9, "degree 3: 9 terms");
+    assert_eq!(f1["scan"].as_array().unwrap().len(), 2);
+    let (obj, wil) = (f1["objective"].as_f64().unwrap(), f1["objective_wilson"].as_f64().unwrap());
+    assert!(obj < 0.5 * wil, "fitted objective {obj} vs Wilson's {wil}");
+    let lead = f1["leading_sum"].as_f64().unwrap();
+    assert!((lead - 1.0).abs() < 1e-12, "normalisation imposed: {lead}");
+
+    let ev = tmp.path().join("ev");
+    let e = ["eval", "--model", &shipped_model(), "--data", d, "--out", ev.to_str().unwrap(), "--baseline"];
+    let o = fpa(&[&e[..], &[c1.to_str().unwrap(), "--json"]].concat(), 2);
+    ok(&o);
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let rows = report["baselines"].as_array().unwrap();
+    let ours = rows.iter().find(|r| r["action"] == "c1.json").expect("the --baseline row");
+    let m = &ours["per_beta"][0][1];
+    assert!(
+        m["invariant_loss"].as_f64().unwrap() < report["per_beta"][0]["wilson"]["invariant_loss"].as_f64().unwrap(),
+        "the fitted action's derivatives are no better than Wilson's on its own data: {ours}"
+    );
+
+    let f = tmp.path().join("flow");
+    let a = [
+        "flow",
+        ens.to_str().unwrap(),
+        "--flow",
+        c1.to_str().unwrap(),
+        "--tmax",
+        "0.1",
+        "--dt",
+        "0.05",
+        "--quiet",
+        "--out",
+    ];
+    ok(&fpa(&[&a[..], &[f.to_str().unwrap()]].concat(), 2));
+
+    // Bad input.
+    let a = ["fit-classical", "--data", d, "--smear", "0", "--out", c2.to_str().unwrap()];
+    fails_with(&fpa(&a, 1), "--smear");
+    let broken = tmp.path().join("broken.json");
+    std::fs::write(&broken, r#"{"kind": "fat-polynomial"}"#).unwrap();
+    let e = [&e[..], &[broken.to_str().unwrap()]].concat();
+    fails_with(&fpa(&e, 1), "not a classical-action file");
+    let mut short = f1.clone();
+    short["coeffs"] = serde_json::json!([1.0]);
+    std::fs::write(&broken, serde_json::to_vec(&short).unwrap()).unwrap();
+    fails_with(&fpa(&e, 1), "terms but 1 coefficients");
+}
+
 fn all_finite(v: &serde_json::Value) -> bool {
     match v {
         serde_json::Value::Number(n) => n.as_f64().is_some_and(f64::is_finite),

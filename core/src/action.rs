@@ -5,6 +5,7 @@
 //! every action agrees with the Wilson action for smooth fields.
 
 pub mod check;
+pub mod fat_polynomial;
 pub mod improved;
 pub mod symmetrized;
 pub mod wilson;
@@ -15,6 +16,7 @@ use crate::su3::Su3Alg;
 use alloc::vec::Vec;
 
 pub use check::derivative_error;
+pub use fat_polynomial::FatPolynomial;
 pub use improved::Improved;
 pub use symmetrized::{with_symmetry, Symmetrized, SymmetrySet};
 pub use wilson::{staple, Wilson};

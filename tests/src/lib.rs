@@ -9,6 +9,7 @@
 pub mod action;
 pub mod blockspin;
 pub mod charged;
+pub mod classical;
 pub mod fixed_point;
 pub mod flow;
 pub mod gauge;
@@ -37,6 +38,10 @@ macro_rules! portable_checks {
             action::wilson_value_identities,
             action::improved_derivatives_match_finite_differences,
             action::improved_action_values,
+            classical::fat_polynomial_derivatives_match_finite_differences,
+            classical::fat_polynomial_is_gauge_invariant,
+            classical::fat_polynomial_identities,
+            classical::fat_polynomial_fit_recovers_known_coefficients,
             flow::flow_lowers_its_action_at_the_gradient_rate,
             flow::flow_integrator_is_third_order,
             flow::flow_is_gauge_covariant,
