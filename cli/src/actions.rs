@@ -68,6 +68,10 @@ mod tests {
         let sym = parse(&format!("{model}@reflections")).unwrap();
         assert_eq!(sym.id, format!("{}@reflections", plain.id));
         assert_eq!(sym.action.name(), "fp-action.safetensors averaged over reflections");
+        let classical = concat!(env!("CARGO_MANIFEST_DIR"), "/../models/fat-polynomial.json");
+        let c = parse(classical).unwrap();
+        assert!(c.id.starts_with("classical:fat-polynomial.json:"), "{}", c.id);
+        assert_eq!(c.action.name(), "fat-polynomial.json");
         let err = parse("wilson@reflections").err().unwrap().to_string();
         assert!(err.contains("only a model file can be averaged"), "{err}");
         let err = parse(&format!("{model}@rotations")).err().unwrap().to_string();

@@ -73,6 +73,7 @@ pub struct ClassicalFile {
     pub scan: Vec<ScanRow>,
     pub program: String,
     /// The command line that wrote the file.
+    #[serde(default)]
     pub command: String,
 }
 
