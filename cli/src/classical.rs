@@ -118,12 +118,7 @@ pub fn run(args: &FitClassicalArgs) -> Result<()> {
     ensure!(args.ridge >= 0.0 && args.ridge.is_finite(), "--ridge must be a non-negative number");
     let mut samples = Vec::new();
     for d in &args.data {
-        let (dir, weight) = crate::dataset::weighted_source(d)?;
-        let (_, s) = crate::dataset::load(dir)?;
-        samples.extend(s.into_iter().map(|mut s| {
-            s.weight = weight;
-            s
-        }));
+        samples.extend(crate::dataset::load_weighted(d)?);
     }
     ensure!(!samples.is_empty(), "no configurations in the data");
     let configs: Vec<FitConfig<'_>> =

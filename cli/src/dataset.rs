@@ -59,6 +59,13 @@ pub fn weighted_source(arg: &str) -> Result<(&Path, f64)> {
     Ok((Path::new(arg), 1.0))
 }
 
+/// Reads the configurations of a source `DIR` or `DIR@W` ([`weighted_source`]), each with weight W.
+pub fn load_weighted(arg: &str) -> Result<Vec<Sample>> {
+    let (dir, weight) = weighted_source(arg)?;
+    let (_, samples) = load(dir)?;
+    Ok(samples.into_iter().map(|s| Sample { weight, ..s }).collect())
+}
+
 /// Reads every configuration of a dataset directory.
 pub fn load(dir: &Path) -> Result<(Index, Vec<Sample>)> {
     let ip = dir.join("index.json");

@@ -382,9 +382,8 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     }
     print_rows(&report.per_flow, true);
     if !report.instantons.is_empty() {
-        let extra = &report.baselines;
         print!("{:<32} | {:>10} {:>10} {:>10} | {:>12}", "instanton", "A_FP/A_inst", "L-CNN", "Wilson", "L-CNN/FP - 1");
-        for b in extra {
+        for b in &report.baselines {
             print!(" {:>14}", format!("{}/FP - 1", b.action.chars().take(9).collect::<String>()));
         }
         println!();
@@ -397,7 +396,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
                 c.a_wilson / ACTION,
                 c.a_model / c.a_fp - 1.0
             );
-            for b in extra {
+            for b in &report.baselines {
                 print!(" {:>14.3e}", b.instantons[i]);
             }
             println!();

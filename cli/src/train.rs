@@ -325,10 +325,9 @@ pub fn train_with(job: &TrainJob, sample_map: &dyn SampleMap, writes: bool) -> R
     let mut samples: Vec<Sample> = Vec::new();
     let mut sources = Vec::with_capacity(settings.data.len());
     for d in &settings.data {
-        let (dir, weight) = crate::dataset::weighted_source(d)?;
-        let (_, s) = crate::dataset::load(dir)?;
+        let s = crate::dataset::load_weighted(d)?;
         sources.push((d.as_str(), samples.len()..samples.len() + s.len()));
-        samples.extend(s.into_iter().map(|s| Sample { weight, ..s }));
+        samples.extend(s);
     }
     ensure!(samples.len() >= 2, "the data hold {} configurations; training needs at least 2", samples.len());
     let bad = samples.iter().filter(|s| !w.value.accepts(s.a_fp)).count();

@@ -69,7 +69,7 @@ pub fn fat_polynomial_identities() {
         }
     }
     let cold = GaugeField::<f64>::cold(g.clone());
-    for w in fat_links(&cold, 0.2) {
+    for w in fat_links(&cold, 0.2).links() {
         assert!(w.dist(&fpa_core::su3::Mat3::identity()) < 1e-15, "fat link of the unit field");
     }
     let act = sample_action(0.2);

@@ -13,8 +13,8 @@
 //!   the links; `W = U` on smooth fields).
 //!
 //! The Wilson action is `p = u` (`c_{(1,0)} = 1`). For smooth fields `u ≈ w`, so the action
-//! agrees with the continuum (and with Wilson's) when `Σ_{k+l=1} c_{(k,l)} = 1`; a fit leaves
-//! that sum free and reports it.
+//! agrees with the continuum (and with Wilson's) when `Σ_{k+l=1} c_{(k,l)} = 1`; [`fit`] imposes
+//! that sum or, asked to, leaves it free.
 //!
 //! `A` is linear in the coefficients, so a fit to FP values and derivatives for a fixed `s`
 //! is a linear least-squares problem ([`fit`]); [`FatPolynomial::basis`] gives every term's
@@ -22,8 +22,9 @@
 //! `G` with `δf = Re Tr(G† δX)` on the fat plaquettes, through the smearing onto the thin links,
 //! then `D_{x,μ,a} = Re Tr(i t^a U_μ(x) G_μ(x)†)`.
 
-use super::Action;
-use crate::lattice::{GaugeField, Geometry};
+use super::{staple, Action};
+use crate::lattice::GaugeField;
+use crate::observe::plaquette::plaquette;
 use crate::real::Real;
 use crate::rg::kernel::derivatives_from_gradients;
 use crate::su3::{Mat3, Su3Alg};
@@ -59,28 +60,19 @@ fn powi<T: Real>(x: T, n: u32) -> T {
     r
 }
 
-/// The plaquette `P_μν(x) = X_μ(x) X_ν(x+μ̂) X_μ(x+ν̂)† X_ν(x)†` of any link array in storage
-/// order (`x·D + μ`), and its four links.
-#[inline]
-fn plaquette_links<T: Real>(g: &Geometry, links: &[Mat3<T>], x: usize, mu: usize, nu: usize) -> [Mat3<T>; 4] {
-    let nd = g.nd();
-    [links[x * nd + mu], links[g.up(x, mu) * nd + nu], links[g.up(x, nu) * nd + mu], links[x * nd + nu]]
-}
-
 /// The planes `(μ, ν)`, `μ < ν`, in the order the per-plaquette arrays use
 /// (index `x·n_planes + plane`).
 fn planes(nd: usize) -> Vec<(usize, usize)> {
     (0..nd).flat_map(|mu| (mu + 1..nd).map(move |nu| (mu, nu))).collect()
 }
 
-/// `3 − Re Tr P` for every plaquette of `links` (index `x·n_planes + plane`).
-fn plaquette_deficits<T: Real>(g: &Geometry, links: &[Mat3<T>]) -> Vec<T> {
-    let pl = planes(g.nd());
+/// `3 − Re Tr P` for every plaquette of `u` (thin or fat links; index `x·n_planes + plane`).
+fn plaquette_deficits<T: Real>(u: &GaugeField<T>) -> Vec<T> {
+    let pl = planes(u.nd());
     let three = T::from_f64(3.0);
-    crate::par::map_range(g.volume() * pl.len(), |i| {
+    crate::par::map_range(u.geometry().volume() * pl.len(), |i| {
         let (mu, nu) = pl[i % pl.len()];
-        let [a, b, c, d] = plaquette_links(g, links, i / pl.len(), mu, nu);
-        three - (a * b).mul_adj(&c).re_tr_mul_adj(&d)
+        three - plaquette(u, i / pl.len(), mu, nu).re_tr()
     })
 }
 
@@ -88,8 +80,8 @@ fn plaquette_deficits<T: Real>(g: &Geometry, links: &[Mat3<T>]) -> Vec<T> {
 /// (`δf = Re Tr(G† δX)`): for `P = X₁ X₂ X₃† X₄†`,
 /// `G₁ = b (X₂ X₃† X₄†)†`, `G₂ = b X₁† X₄ X₃`, `G₃ = b X₄† X₁ X₂`, `G₄ = b X₁ X₂ X₃†`.
 /// Serial, so the sums have one order whatever the thread count.
-fn add_plaquette_gradient<T: Real>(g: &Geometry, links: &[Mat3<T>], weights: &[T], grad: &mut [Mat3<T>]) {
-    let nd = g.nd();
+fn add_plaquette_gradient<T: Real>(u: &GaugeField<T>, weights: &[T], grad: &mut [Mat3<T>]) {
+    let (g, nd) = (u.geometry(), u.nd());
     let pl = planes(nd);
     for (i, &b) in weights.iter().enumerate() {
         if b == T::zero() {
@@ -97,8 +89,8 @@ fn add_plaquette_gradient<T: Real>(g: &Geometry, links: &[Mat3<T>], weights: &[T
         }
         let x = i / pl.len();
         let (mu, nu) = pl[i % pl.len()];
-        let [x1, x2, x3, x4] = plaquette_links(g, links, x, mu, nu);
         let (xmu, xnu) = (g.up(x, mu), g.up(x, nu));
+        let (x1, x2, x3, x4) = (*u.link(x, mu), *u.link(xmu, nu), *u.link(xnu, mu), *u.link(x, nu));
         grad[x * nd + mu] += x2.mul_adj(&x3).mul_adj(&x4).adj().scale(b);
         grad[xmu * nd + nu] += (x1.adj_mul(&x4) * x3).scale(b);
         grad[xnu * nd + mu] += x4.adj_mul(&(x1 * x2)).scale(b);
@@ -106,32 +98,29 @@ fn add_plaquette_gradient<T: Real>(g: &Geometry, links: &[Mat3<T>], weights: &[T
     }
 }
 
-/// The fat links `W_μ(x)` of the module documentation, in storage order.
-pub fn fat_links<T: Real>(u: &GaugeField<T>, smear: f64) -> Vec<Mat3<T>> {
-    let g = u.geometry();
-    let nd = g.nd();
-    let (own, s) = (T::from_f64(1.0 - 2.0 * (nd as f64 - 1.0) * smear), T::from_f64(smear));
-    crate::par::map_range(g.n_links(), |l| {
+/// The weights `(1 − 2(D−1)s, s)` of a link and of its staples in a fat link.
+fn smearing_weights<T: Real>(nd: usize, smear: f64) -> (T, T) {
+    (T::from_f64(1.0 - 2.0 * (nd as f64 - 1.0) * smear), T::from_f64(smear))
+}
+
+/// The fat links `W_μ(x)` of the module documentation. The APE staples are the adjoint of the
+/// Wilson action's [`staple`] `K` (oriented so that `U_μ(x) K` closes the plaquettes).
+pub fn fat_links<T: Real>(u: &GaugeField<T>, smear: f64) -> GaugeField<T> {
+    let nd = u.nd();
+    let (own, s) = smearing_weights::<T>(nd, smear);
+    let links = crate::par::map_range(u.geometry().n_links(), |l| {
         let (x, mu) = (l / nd, l % nd);
-        let mut st = Mat3::zero();
-        for nu in (0..nd).filter(|&nu| nu != mu) {
-            // upper: U_ν(x) U_μ(x+ν̂) U_ν(x+μ̂)†
-            st += (*u.link(x, nu) * *u.link(g.up(x, nu), mu)).mul_adj(u.link(g.up(x, mu), nu));
-            // lower: U_ν(x−ν̂)† U_μ(x−ν̂) U_ν(x−ν̂+μ̂)
-            let xm = g.dn(x, nu);
-            st += u.link(xm, nu).adj_mul(&(*u.link(xm, mu) * *u.link(g.up(xm, mu), nu)));
-        }
-        u.link(x, mu).scale(own) + st.scale(s)
-    })
+        u.link(x, mu).scale(own) + staple(u, x, mu).adj().scale(s)
+    });
+    GaugeField::from_links(u.geometry().clone(), links)
 }
 
 /// Adds to `grad` (thin links) the gradient that `gw` (on the fat links) carries back through
 /// the smearing. For a staple `A B C†` with gradient `Γ = s·G_W`: `G_A = Γ C B†`,
 /// `G_B = A† Γ C`, `G_C = Γ† A B`; for `A† B C`: `G_A = B C Γ†`, `G_B = A Γ C†`, `G_C = B† A Γ`.
 fn add_smearing_gradient<T: Real>(u: &GaugeField<T>, smear: f64, gw: &[Mat3<T>], grad: &mut [Mat3<T>]) {
-    let g = u.geometry();
-    let nd = g.nd();
-    let (own, s) = (T::from_f64(1.0 - 2.0 * (nd as f64 - 1.0) * smear), T::from_f64(smear));
+    let (g, nd) = (u.geometry(), u.nd());
+    let (own, s) = smearing_weights::<T>(nd, smear);
     for (l, gl) in gw.iter().enumerate() {
         let (x, mu) = (l / nd, l % nd);
         grad[l] += gl.scale(own);
@@ -159,10 +148,26 @@ impl FatPolynomial {
         FatPolynomial { smear, terms, coeffs, label: label.into() }
     }
 
-    /// The thin and fat plaquette deficits `u_p`, `w_p`.
-    fn deficits<T: Real>(&self, u: &GaugeField<T>) -> (Vec<T>, Vec<T>, Vec<Mat3<T>>) {
+    /// The thin and fat plaquette deficits `u_p`, `w_p`, and the fat links.
+    fn deficits<T: Real>(&self, u: &GaugeField<T>) -> (Vec<T>, Vec<T>, GaugeField<T>) {
         let w = fat_links(u, self.smear);
-        (plaquette_deficits(u.geometry(), u.links()), plaquette_deficits(u.geometry(), &w), w)
+        (plaquette_deficits(u), plaquette_deficits(&w), w)
+    }
+
+    /// `p(u, w)` with coefficients `coeffs`, and its partial derivatives `∂p/∂u`, `∂p/∂w`.
+    fn polynomial<T: Real>(&self, coeffs: &[f64], u: T, w: T) -> (T, T, T) {
+        let (mut p, mut du, mut dw) = (T::zero(), T::zero(), T::zero());
+        for (&(k, l), &c) in self.terms.iter().zip(coeffs) {
+            let c = T::from_f64(c);
+            p += c * powi(u, k) * powi(w, l);
+            if k > 0 {
+                du += c * T::from_f64(k as f64) * powi(u, k - 1) * powi(w, l);
+            }
+            if l > 0 {
+                dw += c * T::from_f64(l as f64) * powi(u, k) * powi(w, l - 1);
+            }
+        }
+        (p, du, dw)
     }
 
     /// `A` and its link derivatives for the polynomial with coefficients `coeffs`, from the
@@ -170,7 +175,7 @@ impl FatPolynomial {
     fn value_and_gradient<T: Real>(
         &self,
         u: &GaugeField<T>,
-        (up, wp, fat): &(Vec<T>, Vec<T>, Vec<Mat3<T>>),
+        (up, wp, fat): &(Vec<T>, Vec<T>, GaugeField<T>),
         coeffs: &[f64],
     ) -> (T, Vec<Su3Alg<T>>) {
         let third = T::from_f64(1.0 / 3.0);
@@ -179,26 +184,16 @@ impl FatPolynomial {
         let mut thin = Vec::with_capacity(up.len());
         let mut thick = Vec::with_capacity(up.len());
         for (&uu, &ww) in up.iter().zip(wp) {
-            let (mut p, mut du, mut dw) = (T::zero(), T::zero(), T::zero());
-            for (&(k, l), &c) in self.terms.iter().zip(coeffs) {
-                let c = T::from_f64(c);
-                p += c * powi(uu, k) * powi(ww, l);
-                if k > 0 {
-                    du += c * T::from_f64(k as f64) * powi(uu, k - 1) * powi(ww, l);
-                }
-                if l > 0 {
-                    dw += c * T::from_f64(l as f64) * powi(uu, k) * powi(ww, l - 1);
-                }
-            }
+            let (p, du, dw) = self.polynomial(coeffs, uu, ww);
             value += p * third;
             thin.push(-du * third);
             thick.push(-dw * third);
         }
         let g = u.geometry();
         let mut gw = alloc::vec![Mat3::zero(); g.n_links()];
-        add_plaquette_gradient(g, fat, &thick, &mut gw);
+        add_plaquette_gradient(fat, &thick, &mut gw);
         let mut gu = alloc::vec![Mat3::zero(); g.n_links()];
-        add_plaquette_gradient(g, u.links(), &thin, &mut gu);
+        add_plaquette_gradient(u, &thin, &mut gu);
         add_smearing_gradient(u, self.smear, &gw, &mut gu);
         (value, derivatives_from_gradients(u, &gu))
     }
@@ -224,14 +219,11 @@ impl FatPolynomial {
 impl<T: Real> Action<T> for FatPolynomial {
     fn value(&self, u: &GaugeField<T>) -> T {
         let (up, wp, _) = self.deficits(u);
-        let third = T::from_f64(1.0 / 3.0);
         let mut a = T::zero();
         for (&uu, &ww) in up.iter().zip(&wp) {
-            for (&(k, l), &c) in self.terms.iter().zip(&self.coeffs) {
-                a += T::from_f64(c) * powi(uu, k) * powi(ww, l);
-            }
+            a += self.polynomial(&self.coeffs, uu, ww).0;
         }
-        a * third
+        a * T::from_f64(1.0 / 3.0)
     }
 
     fn value_and_derivative(&self, u: &GaugeField<T>, out: &mut [Su3Alg<T>]) -> T {
@@ -301,7 +293,7 @@ fn triangle(mut a: Vec<f64>, k: usize) -> Vec<f64> {
 ///
 /// with a ridge of `ridge` times the mean squared column norm; with `normalised`, subject to
 /// `c_(1,0) + c_(0,1) = 1` (the continuum normalisation). The polynomial terms are nearly
-/// collinear (condition numbers of 1e5 and more), so the normal equations would lose too many
+/// collinear (condition numbers of 1e9 for the normal matrix), so the normal equations would lose too many
 /// digits: every configuration's rows `[basis | target]` are reduced to a triangle by Householder
 /// reflections (in parallel), the triangles are stacked and reduced in configuration order (so
 /// the result does not depend on the thread count), and `R c = r` is solved by back substitution.
