@@ -206,54 +206,57 @@ pub fn set_mat_lane<V: Lanes>(m: &mut crate::su3::Mat3<V>, i: usize, v: &crate::
     }
 }
 
-/// A register form of [`F64x8`] for the kernels: `F64x8` itself, or (inside
-/// the AVX-512 kernel of [`crate::mc::packed`]) one 512-bit register.
+/// A register form of [`F64x8`] for the kernels: `F64x8` itself, or, inside
+/// the kernels of [`crate::mc::packed`], one 512-bit register (AVX-512) or a
+/// 256-bit register holding one half of a pack (AVX2: a kernel then runs the
+/// two halves of a pack one after the other, so that a matrix of packs needs
+/// 18 registers, not 36). A pack is `PARTS` values of `LANES` lanes each.
 pub trait Pack: Lanes<Scalar = f64> {
-    fn load(p: &F64x8) -> Self;
-    fn store(self) -> F64x8;
-    /// Lane `i` of the result is lane `i ^ mask` of `self` (`mask < 8`).
-    fn flip(self, mask: u8) -> Self;
+    /// How many values of this form make one [`F64x8`] (`LANES · PARTS = 8`).
+    const PARTS: usize;
+    /// Part `part` of `p` with its lanes permuted by `mask < 8`: lane `i` of the
+    /// result is lane `(part · LANES + i) ^ mask` of `p` (so a mask may take the
+    /// lanes from the other part).
+    fn load(p: &F64x8, part: usize, mask: u8) -> Self;
+    /// Writes the lanes of part `part` of `p`.
+    fn store(self, p: &mut F64x8, part: usize);
 }
 
 impl Pack for F64x8 {
+    const PARTS: usize = 1;
     #[inline(always)]
-    fn load(p: &F64x8) -> Self {
-        *p
+    fn load(p: &F64x8, _: usize, mask: u8) -> Self {
+        p.flip(mask)
     }
     #[inline(always)]
-    fn store(self) -> F64x8 {
-        self
-    }
-    #[inline(always)]
-    fn flip(self, mask: u8) -> Self {
-        F64x8::flip(self, mask)
+    fn store(self, p: &mut F64x8, _: usize) {
+        *p = self;
     }
 }
 
-/// A stored matrix of packs in register form, lanes permuted by `mask` (see [`Pack::flip`]).
+/// Part `part` of a stored matrix of packs in register form, lanes permuted by
+/// `mask` (see [`Pack::load`]).
 #[inline(always)]
-pub fn load_mat<P: Pack>(m: &crate::su3::Mat3<F64x8>, mask: u8) -> crate::su3::Mat3<P> {
+pub fn load_mat<P: Pack>(m: &crate::su3::Mat3<F64x8>, part: usize, mask: u8) -> crate::su3::Mat3<P> {
     let mut r = crate::su3::Mat3::<P>::zero();
     for (ro, rm) in r.m.iter_mut().zip(&m.m) {
         for (z, w) in ro.iter_mut().zip(rm) {
-            z.re = P::load(&w.re).flip(mask);
-            z.im = P::load(&w.im).flip(mask);
+            z.re = P::load(&w.re, part, mask);
+            z.im = P::load(&w.im, part, mask);
         }
     }
     r
 }
 
-/// A matrix of packs in register form, stored.
+/// Stores a matrix in register form as part `part` of the matrix of packs `out`.
 #[inline(always)]
-pub fn store_mat<P: Pack>(m: &crate::su3::Mat3<P>) -> crate::su3::Mat3<F64x8> {
-    let mut r = crate::su3::Mat3::<F64x8>::zero();
-    for (ro, rm) in r.m.iter_mut().zip(&m.m) {
+pub fn store_mat<P: Pack>(m: &crate::su3::Mat3<P>, out: &mut crate::su3::Mat3<F64x8>, part: usize) {
+    for (ro, rm) in out.m.iter_mut().zip(&m.m) {
         for (z, w) in ro.iter_mut().zip(rm) {
-            z.re = w.re.store();
-            z.im = w.im.store();
+            w.re.store(&mut z.re, part);
+            w.im.store(&mut z.im, part);
         }
     }
-    r
 }
 
 #[cfg(test)]

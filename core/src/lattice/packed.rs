@@ -227,14 +227,20 @@ impl PackedField {
 /// [`PackedField::view`]): the [`LinkSource`] of the packed kernels.
 pub struct PackedView<'f, P> {
     field: &'f PackedField,
+    /// Which part of every pack is read (see [`Pack::PARTS`]).
+    part: usize,
     form: core::marker::PhantomData<P>,
 }
 
 impl PackedField {
-    /// The field as a [`LinkSource`] with links in the register form `P`.
+    /// The field as a [`LinkSource`] with links in the register form `P`, of
+    /// which part `part` (`< P::PARTS`) of every pack is read: the lanes
+    /// `part · P::LANES ..` of a site's pack, which a path that wraps around a
+    /// halved direction takes from wherever the lane permutation puts them.
     #[inline(always)]
-    pub fn view<P: Pack>(&self) -> PackedView<'_, P> {
-        PackedView { field: self, form: core::marker::PhantomData }
+    pub fn view<P: Pack>(&self, part: usize) -> PackedView<'_, P> {
+        debug_assert!(part < P::PARTS);
+        PackedView { field: self, part, form: core::marker::PhantomData }
     }
 }
 
@@ -274,7 +280,7 @@ impl<P: Pack> LinkSource for PackedView<'_, P> {
     }
     #[inline(always)]
     fn link_at(&self, x: PackedSite, mu: usize) -> Loaded<P> {
-        Loaded(load_mat(self.field.pack_at(x.outer as usize, mu), x.flip))
+        Loaded(load_mat(self.field.pack_at(x.outer as usize, mu), self.part, x.flip))
     }
 }
 
@@ -297,7 +303,7 @@ mod tests {
             for parity in 0..2 {
                 for o in layout.outer_sites_of_parity(parity) {
                     for mu in 0..4 {
-                        let k = staple_in(&p.view::<F64x8>(), PackedSite { outer: o as u32, flip: 0 }, mu);
+                        let k = staple_in(&p.view::<F64x8>(0), PackedSite { outer: o as u32, flip: 0 }, mu);
                         for l in 0..PACK {
                             let x = layout.global_site(o, l);
                             assert_eq!(g.parity(x), parity);

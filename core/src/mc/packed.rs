@@ -40,20 +40,27 @@ impl HeatbathDraw {
 
 /// New `U_mu(o)` for the eight lanes of outer site `o`, in place of the old one in
 /// `link`: a heatbath hit (with `draw`) or an overrelaxation step (`None`), computed
-/// on the packs in register form `P`, with the staples from `f`.
+/// on the packs in register form `P` (one part of the pack after the other), with
+/// the staples from `f`. Lane `l` draws from the stream of its own site whatever
+/// part it is in.
 #[inline(always)]
 fn new_pack<P: Pack>(f: &PackedField, o: usize, mu: usize, draw: Option<HeatbathDraw>, out: &mut Mat3<F64x8>) {
-    let k = staple_in(&f.view::<P>(), PackedSite { outer: o as u32, flip: 0 }, mu);
-    let link = load_mat::<P>(out, 0);
-    let new = match draw {
-        Some(HeatbathDraw { beta, key }) => {
-            let layout = f.layout();
-            let sites: [u64; PACK] = core::array::from_fn(|l| layout.global_site(o, l) as u64);
-            heatbath_hits(link, &k, beta, &mut key.lane_rngs(&sites, mu as u64))
-        }
-        None => overrelax_hits(link, &k),
-    };
-    *out = store_mat(&new);
+    let mut rngs = draw.map(|d| {
+        let layout = f.layout();
+        let sites: [u64; PACK] = core::array::from_fn(|l| layout.global_site(o, l) as u64);
+        d.key.lane_rngs(&sites, mu as u64)
+    });
+    for part in 0..P::PARTS {
+        // The staples read U_mu only on the other parity, so the parts already
+        // written into `out` do not enter the later ones.
+        let k = staple_in(&f.view::<P>(part), PackedSite { outer: o as u32, flip: 0 }, mu);
+        let link = load_mat::<P>(out, part, 0);
+        let new = match (draw, rngs.as_mut()) {
+            (Some(d), Some(rngs)) => heatbath_hits(link, &k, d.beta, &mut rngs[part * P::LANES..(part + 1) * P::LANES]),
+            _ => overrelax_hits(link, &k),
+        };
+        store_mat(&new, out, part);
+    }
 }
 
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
@@ -78,26 +85,27 @@ mod x86 {
     #[repr(transparent)]
     pub struct Zmm(__m512d);
 
+    /// A lane-wise arithmetic operator on a register type, from its intrinsic.
     macro_rules! zmm_op {
-        ($tr:ident, $f:ident, $intr:ident, $atr:ident, $af:ident) => {
-            impl $tr for Zmm {
-                type Output = Zmm;
+        ($ty:ident, $tr:ident, $f:ident, $intr:ident, $atr:ident, $af:ident) => {
+            impl $tr for $ty {
+                type Output = $ty;
                 #[inline(always)]
-                fn $f(self, o: Zmm) -> Zmm {
-                    unsafe { Zmm($intr(self.0, o.0)) }
+                fn $f(self, o: $ty) -> $ty {
+                    unsafe { $ty($intr(self.0, o.0)) }
                 }
             }
-            impl $atr for Zmm {
+            impl $atr for $ty {
                 #[inline(always)]
-                fn $af(&mut self, o: Zmm) {
+                fn $af(&mut self, o: $ty) {
                     *self = $tr::$f(*self, o);
                 }
             }
         };
     }
-    zmm_op!(Add, add, _mm512_add_pd, AddAssign, add_assign);
-    zmm_op!(Sub, sub, _mm512_sub_pd, SubAssign, sub_assign);
-    zmm_op!(Mul, mul, _mm512_mul_pd, MulAssign, mul_assign);
+    zmm_op!(Zmm, Add, add, _mm512_add_pd, AddAssign, add_assign);
+    zmm_op!(Zmm, Sub, sub, _mm512_sub_pd, SubAssign, sub_assign);
+    zmm_op!(Zmm, Mul, mul, _mm512_mul_pd, MulAssign, mul_assign);
 
     impl Neg for Zmm {
         type Output = Zmm;
@@ -128,7 +136,7 @@ mod x86 {
         fn set_lane(&mut self, i: usize, v: f64) {
             let mut a = self.store();
             a.0[i] = v;
-            *self = Zmm::load(&a);
+            *self = Zmm::load(&a, 0, 0);
         }
         #[inline(always)]
         fn lane_sqrt(self) -> Self {
@@ -150,28 +158,134 @@ mod x86 {
         }
     }
 
-    impl Pack for Zmm {
-        #[inline(always)]
-        fn load(p: &F64x8) -> Self {
-            // F64x8 is 64-byte aligned.
-            unsafe { Zmm(_mm512_load_pd(p.0.as_ptr())) }
-        }
+    impl Zmm {
         #[inline(always)]
         fn store(self) -> F64x8 {
             let mut r = F64x8::default();
-            unsafe { _mm512_store_pd(r.0.as_mut_ptr(), self.0) };
+            <Zmm as Pack>::store(self, &mut r, 0);
             r
         }
+    }
+
+    impl Pack for Zmm {
+        const PARTS: usize = 1;
         #[inline(always)]
-        fn flip(self, mask: u8) -> Self {
+        fn load(p: &F64x8, _: usize, mask: u8) -> Self {
+            // F64x8 is 64-byte aligned.
+            let v = unsafe { _mm512_load_pd(p.0.as_ptr()) };
             if mask == 0 {
-                return self;
+                return Zmm(v);
             }
             unsafe {
                 let lanes = _mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0);
                 let from = _mm512_xor_si512(lanes, _mm512_set1_epi64(mask as i64));
-                Zmm(_mm512_permutexvar_pd(from, self.0))
+                Zmm(_mm512_permutexvar_pd(from, v))
             }
+        }
+        #[inline(always)]
+        fn store(self, p: &mut F64x8, _: usize) {
+            unsafe { _mm512_store_pd(p.0.as_mut_ptr(), self.0) };
+        }
+    }
+
+    /// Half an [`F64x8`] (lanes `0..4` or `4..8`) in one 256-bit register: the
+    /// AVX2 kernel runs a pack as its two halves one after the other, so that a
+    /// matrix needs 18 of the 16 registers rather than 36 (with `F64x8` itself,
+    /// two registers per pack, the compiler spilled most of the kernel and it
+    /// ran 4x slower per link than the AVX-512 kernel). IEEE operations lane by
+    /// lane, no FMA, as on the scalar path: the same bits.
+    ///
+    /// SAFETY (every `unsafe` block on this type): values of it exist only
+    /// inside [`new_pack_avx2`], which runs only where AVX2 was detected.
+    #[derive(Clone, Copy, Debug)]
+    #[repr(transparent)]
+    pub struct Ymm(__m256d);
+
+    zmm_op!(Ymm, Add, add, _mm256_add_pd, AddAssign, add_assign);
+    zmm_op!(Ymm, Sub, sub, _mm256_sub_pd, SubAssign, sub_assign);
+    zmm_op!(Ymm, Mul, mul, _mm256_mul_pd, MulAssign, mul_assign);
+
+    impl Neg for Ymm {
+        type Output = Ymm;
+        /// Flips the sign bit, as `-x` does on `f64`.
+        #[inline(always)]
+        fn neg(self) -> Ymm {
+            unsafe { Ymm(_mm256_xor_pd(self.0, _mm256_set1_pd(-0.0))) }
+        }
+    }
+
+    impl Ring for Ymm {
+        #[inline(always)]
+        fn from_f64(x: f64) -> Self {
+            unsafe { Ymm(_mm256_set1_pd(x)) }
+        }
+    }
+
+    impl Ymm {
+        #[inline(always)]
+        fn to_array(self) -> [f64; 4] {
+            let mut a = [0.0; 4];
+            unsafe { _mm256_storeu_pd(a.as_mut_ptr(), self.0) };
+            a
+        }
+    }
+
+    impl Lanes for Ymm {
+        const LANES: usize = 4;
+        type Scalar = f64;
+        #[inline(always)]
+        fn lane(&self, i: usize) -> f64 {
+            self.to_array()[i]
+        }
+        #[inline(always)]
+        fn set_lane(&mut self, i: usize, v: f64) {
+            let mut a = self.to_array();
+            a[i] = v;
+            *self = Ymm::from_lanes(&a);
+        }
+        #[inline(always)]
+        fn lane_sqrt(self) -> Self {
+            unsafe { Ymm(_mm256_sqrt_pd(self.0)) }
+        }
+        #[inline(always)]
+        fn lane_div(self, o: Self) -> Self {
+            unsafe { Ymm(_mm256_div_pd(self.0, o.0)) }
+        }
+        #[inline(always)]
+        fn from_lanes(v: &[f64]) -> Self {
+            assert_eq!(v.len(), 4);
+            unsafe { Ymm(_mm256_loadu_pd(v.as_ptr())) }
+        }
+        #[inline(always)]
+        fn to_lanes(&self, out: &mut [f64]) {
+            assert_eq!(out.len(), 4);
+            unsafe { _mm256_storeu_pd(out.as_mut_ptr(), self.0) }
+        }
+    }
+
+    impl Pack for Ymm {
+        const PARTS: usize = 2;
+        /// Lane `i` of part `h` is lane `(4h + i) ^ mask` of the pack: lane
+        /// `i ^ (mask & 3)` of half `h ^ (mask >> 2)`.
+        #[inline(always)]
+        fn load(p: &F64x8, part: usize, mask: u8) -> Self {
+            let half = part ^ (mask as usize >> 2);
+            debug_assert!(half < 2);
+            // F64x8 is 64-byte aligned, so each half is 32-byte aligned.
+            unsafe {
+                let v = _mm256_load_pd(p.0.as_ptr().add(4 * half));
+                Ymm(match mask & 3 {
+                    0 => v,
+                    1 => _mm256_permute_pd::<0b0101>(v),
+                    2 => _mm256_permute2f128_pd::<0x01>(v, v),
+                    _ => _mm256_permute4x64_pd::<0b00_01_10_11>(v),
+                })
+            }
+        }
+        #[inline(always)]
+        fn store(self, p: &mut F64x8, part: usize) {
+            assert!(part < 2);
+            unsafe { _mm256_store_pd(p.0.as_mut_ptr().add(4 * part), self.0) };
         }
     }
 
@@ -188,7 +302,7 @@ mod x86 {
 
     #[target_feature(enable = "avx2")]
     pub unsafe fn new_pack_avx2(f: &PackedField, o: usize, mu: usize, d: Option<HeatbathDraw>, out: &mut Mat3<F64x8>) {
-        new_pack::<F64x8>(f, o, mu, d, out)
+        new_pack::<Ymm>(f, o, mu, d, out)
     }
 }
 
@@ -239,4 +353,38 @@ pub fn run_packed(
     apply_updates(&mut f, updates, beta, seed, sweep, kernel);
     f.unpack_into(u);
     true
+}
+
+#[cfg(all(test, target_arch = "x86_64", target_feature = "sse2"))]
+mod tests {
+    use super::x86::Ymm;
+    use crate::lanes::{F64x8, Lanes, Pack};
+    use crate::simd::Kernel;
+
+    /// Every part and lane mask of a half-pack load is the flipped pack's half,
+    /// and stores write exactly their half.
+    #[target_feature(enable = "avx2")]
+    unsafe fn check_half_packs() {
+        let p = F64x8(core::array::from_fn(|i| 10.0 + i as f64));
+        for mask in 0..8u8 {
+            let flipped = p.flip(mask);
+            for part in 0..2 {
+                let mut got = [0.0; 4];
+                Ymm::load(&p, part, mask).to_lanes(&mut got);
+                assert_eq!(got[..], flipped.0[4 * part..4 * part + 4], "mask {mask} part {part}");
+                let mut q = F64x8::default();
+                Ymm::load(&p, part, mask).store(&mut q, part);
+                assert_eq!(q.0[4 * part..4 * part + 4], flipped.0[4 * part..4 * part + 4]);
+                assert!(q.0[4 * (1 - part)..4 * (2 - part)].iter().all(|&x| x == 0.0));
+            }
+        }
+    }
+
+    #[test]
+    fn half_packs_are_the_halves_of_the_permuted_pack() {
+        if Kernel::Avx2Fma.available() {
+            // SAFETY: AVX2 was detected.
+            unsafe { check_half_packs() }
+        }
+    }
 }
