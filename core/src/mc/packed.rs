@@ -306,6 +306,118 @@ mod x86 {
     }
 }
 
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod wasm {
+    use super::*;
+    use crate::lanes::Lanes;
+    use crate::real::Ring;
+    use core::arch::wasm32::*;
+    use core::ops::{Add, AddAssign, Mul, MulAssign, Neg, Sub, SubAssign};
+
+    /// A quarter of an [`F64x8`] (lanes `2q, 2q + 1`) in one simd128 register:
+    /// the wasm32 kernel runs a pack as its four quarters one after the other,
+    /// so that a matrix needs 18 registers rather than 72. IEEE operations lane
+    /// by lane (wasm's `f64x2` arithmetic, square root and sign flip are the
+    /// scalar ones): the same bits.
+    #[derive(Clone, Copy, Debug)]
+    #[repr(transparent)]
+    pub struct V128(v128);
+
+    macro_rules! v128_op {
+        ($tr:ident, $f:ident, $intr:ident, $atr:ident, $af:ident) => {
+            impl $tr for V128 {
+                type Output = V128;
+                #[inline(always)]
+                fn $f(self, o: V128) -> V128 {
+                    V128($intr(self.0, o.0))
+                }
+            }
+            impl $atr for V128 {
+                #[inline(always)]
+                fn $af(&mut self, o: V128) {
+                    *self = $tr::$f(*self, o);
+                }
+            }
+        };
+    }
+    v128_op!(Add, add, f64x2_add, AddAssign, add_assign);
+    v128_op!(Sub, sub, f64x2_sub, SubAssign, sub_assign);
+    v128_op!(Mul, mul, f64x2_mul, MulAssign, mul_assign);
+
+    impl Neg for V128 {
+        type Output = V128;
+        #[inline(always)]
+        fn neg(self) -> V128 {
+            V128(f64x2_neg(self.0))
+        }
+    }
+
+    impl Ring for V128 {
+        #[inline(always)]
+        fn from_f64(x: f64) -> Self {
+            V128(f64x2_splat(x))
+        }
+    }
+
+    impl Lanes for V128 {
+        const LANES: usize = 2;
+        type Scalar = f64;
+        #[inline(always)]
+        fn lane(&self, i: usize) -> f64 {
+            if i == 0 {
+                f64x2_extract_lane::<0>(self.0)
+            } else {
+                f64x2_extract_lane::<1>(self.0)
+            }
+        }
+        #[inline(always)]
+        fn set_lane(&mut self, i: usize, v: f64) {
+            self.0 = if i == 0 { f64x2_replace_lane::<0>(self.0, v) } else { f64x2_replace_lane::<1>(self.0, v) };
+        }
+        #[inline(always)]
+        fn lane_sqrt(self) -> Self {
+            V128(f64x2_sqrt(self.0))
+        }
+        #[inline(always)]
+        fn lane_div(self, o: Self) -> Self {
+            V128(f64x2_div(self.0, o.0))
+        }
+        #[inline(always)]
+        fn from_lanes(v: &[f64]) -> Self {
+            V128(f64x2(v[0], v[1]))
+        }
+        #[inline(always)]
+        fn to_lanes(&self, out: &mut [f64]) {
+            out[0] = self.lane(0);
+            out[1] = self.lane(1);
+        }
+    }
+
+    impl Pack for V128 {
+        const PARTS: usize = 4;
+        /// Lane `i` of quarter `q` is lane `(2q + i) ^ mask` of the pack: lane
+        /// `i ^ (mask & 1)` of quarter `q ^ (mask >> 1)`.
+        #[inline(always)]
+        fn load(p: &F64x8, part: usize, mask: u8) -> Self {
+            let q = part ^ (mask as usize >> 1);
+            assert!(q < 4);
+            // SAFETY: lanes 2q, 2q + 1 of the pack are in bounds (q < 4); v128 loads need no alignment.
+            let v = unsafe { v128_load(p.0.as_ptr().add(2 * q) as *const v128) };
+            V128(if mask & 1 == 0 { v } else { i64x2_shuffle::<1, 0>(v, v) })
+        }
+        #[inline(always)]
+        fn store(self, p: &mut F64x8, part: usize) {
+            assert!(part < 4);
+            // SAFETY: lanes 2·part, 2·part + 1 are in bounds; v128 stores need no alignment.
+            unsafe { v128_store(p.0.as_mut_ptr().add(2 * part) as *mut v128, self.0) }
+        }
+    }
+
+    pub fn new_pack_simd128(f: &PackedField, o: usize, mu: usize, d: Option<HeatbathDraw>, out: &mut Mat3<F64x8>) {
+        new_pack::<V128>(f, o, mu, d, out)
+    }
+}
+
 /// [`new_pack`] compiled for `kernel`.
 #[inline(always)]
 fn new_pack_with(kernel: Kernel, f: &PackedField, o: usize, mu: usize, d: Option<HeatbathDraw>, out: &mut Mat3<F64x8>) {
@@ -315,6 +427,9 @@ fn new_pack_with(kernel: Kernel, f: &PackedField, o: usize, mu: usize, d: Option
         Kernel::Avx512 => unsafe { x86::new_pack_avx512(f, o, mu, d, out) },
         #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
         Kernel::Avx2Fma => unsafe { x86::new_pack_avx2(f, o, mu, d, out) },
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        _ => wasm::new_pack_simd128(f, o, mu, d, out),
+        #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
         _ => new_pack::<F64x8>(f, o, mu, d, out),
     }
 }
