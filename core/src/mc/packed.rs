@@ -11,9 +11,11 @@
 //! and whichever kernel runs.
 //!
 //! The per-pack kernel is compiled three times: for AVX-512 (one 512-bit
-//! register per pack, explicit AVX-512F operations), for AVX2 (two 256-bit registers), and for the build
-//! target (SSE2 on x86-64, simd128 on wasm32, NEON on aarch64); the best one
-//! the CPU supports runs ([`crate::simd::kernel`], capped by `FPA_SIMD`).
+//! register per pack, explicit AVX-512F operations), for AVX2 (a pack as two
+//! halves, one 256-bit register each, run one after the other), and for the
+//! build target (on wasm32 with simd128 a pack as four 128-bit quarters; SSE2
+//! on x86-64 and NEON on aarch64 on [`F64x8`]); the best one the CPU supports
+//! runs ([`crate::simd::kernel`], capped by `FPA_SIMD`).
 
 use super::heatbath::{heatbath_hits, overrelax_hits, Update};
 use crate::action::wilson::staple_in;
