@@ -142,6 +142,9 @@ trait Element: Copy {
 
 impl Element for f64 {
     fn portable(m: usize, n: usize, k: usize, a: &[f64], lda: usize, b: &[f64], c: &mut [f64]) {
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        wasm::gemm_f64_simd128(m, n, k, a, lda, b, c);
+        #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
         crate::gemm::gemm_weights_tiled(m, n, k, a, lda, b, c)
     }
     #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
@@ -193,6 +196,94 @@ fn gemm_with<E: Element>(kernel: Kernel, m: usize, n: usize, k: usize, a: &[E], 
         }
         #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
         other => panic!("kernel {} is not built for this architecture", other.name()),
+    }
+}
+
+/// The wasm32 `f64` product on simd128 registers: tiles of 4 rows × 4 columns
+/// (8 `v128` accumulators, 2 for the row of `b`, 1 for the weight) with the
+/// entries summed over `k` in order by separate multiply and add, exactly as
+/// [`crate::gemm::gemm_weights_tiled`] does (which the edges use): the same
+/// bits. Written with `core::arch::wasm32` because LLVM kept the generic
+/// tile's `[f64; 4]` rows in memory.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod wasm {
+    use core::arch::wasm32::*;
+
+    const MR: usize = 4;
+    const NR: usize = 4;
+
+    pub fn gemm_f64_simd128(m: usize, n: usize, k: usize, a: &[f64], lda: usize, b: &[f64], c: &mut [f64]) {
+        let (mt, nt) = (m / MR * MR, n / NR * NR);
+        for i0 in (0..mt).step_by(MR) {
+            for j0 in (0..nt).step_by(NR) {
+                tile(k, &a[i0 * lda..], lda, &b[j0..], n, &mut c[i0 * n + j0..], n);
+            }
+        }
+        // The edges, as the generic kernel (same tiles) sums them: the last
+        // columns skip zero weights, the last rows of full column tiles do not.
+        if nt < n {
+            edge(m, n - nt, k, a, lda, &b[nt..], n, &mut c[nt..], n, true);
+        }
+        if mt < m {
+            edge(m - mt, nt, k, &a[mt * lda..], lda, b, n, &mut c[mt * n..], n, false);
+        }
+    }
+
+    /// `c[i][j] += Σ_k a[i][k] b[k][j]` for `i < m`, `j < nc`, with row
+    /// strides, the terms with a zero weight left out if `skip_zero`.
+    #[allow(clippy::too_many_arguments)]
+    fn edge(
+        m: usize,
+        nc: usize,
+        k: usize,
+        a: &[f64],
+        lda: usize,
+        b: &[f64],
+        ldb: usize,
+        c: &mut [f64],
+        ldc: usize,
+        skip_zero: bool,
+    ) {
+        for i in 0..m {
+            for j in 0..nc {
+                let mut acc = 0.0;
+                for kk in 0..k {
+                    let w = a[i * lda + kk];
+                    if !(skip_zero && w == 0.0) {
+                        acc += b[kk * ldb + j] * w;
+                    }
+                }
+                c[i * ldc + j] += acc;
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn tile(k: usize, a: &[f64], lda: usize, b: &[f64], ldb: usize, c: &mut [f64], ldc: usize) {
+        assert!(a.len() >= (MR - 1) * lda + k && b.len() >= (k.max(1) - 1) * ldb + NR);
+        assert!(c.len() >= (MR - 1) * ldc + NR);
+        let mut acc = [[f64x2_splat(0.0); 2]; MR];
+        for kk in 0..k {
+            // SAFETY: b[kk·ldb .. kk·ldb + 4] is in bounds (asserted above); v128 loads need no alignment.
+            let (b0, b1) = unsafe {
+                let p = b.as_ptr().add(kk * ldb);
+                (v128_load(p as *const v128), v128_load(p.add(2) as *const v128))
+            };
+            for (ii, row) in acc.iter_mut().enumerate() {
+                let w = f64x2_splat(a[ii * lda + kk]);
+                row[0] = f64x2_add(row[0], f64x2_mul(b0, w));
+                row[1] = f64x2_add(row[1], f64x2_mul(b1, w));
+            }
+        }
+        for (ii, row) in acc.iter().enumerate() {
+            let out = &mut c[ii * ldc..ii * ldc + NR];
+            // SAFETY: out has 4 entries; v128 loads and stores need no alignment.
+            unsafe {
+                let p = out.as_mut_ptr();
+                v128_store(p as *mut v128, f64x2_add(v128_load(p as *const v128), row[0]));
+                v128_store(p.add(2) as *mut v128, f64x2_add(v128_load(p.add(2) as *const v128), row[1]));
+            }
+        }
     }
 }
 

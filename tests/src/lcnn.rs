@@ -527,3 +527,28 @@ pub fn lcnn_quadratic_readout() {
     check_same(&m, &pq, &wide, &pw, "quadratic into a wider quadratic");
     assert!(widen(&m, &pq, &linear, 1).is_err(), "a quadratic read-out into a linear one must be refused");
 }
+
+/// The portable `f64` product (`simd::gemm_f64_with(Kernel::Portable, …)`, on
+/// wasm32 an explicit simd128 kernel) is the generic tiled product bit for bit,
+/// on shapes with partial tiles in both directions, zero weights and a row
+/// stride longer than `k`, and agrees with the naive sum.
+pub fn portable_gemm_is_the_tiled_product_bit_for_bit() {
+    use fpa_core::rng::{domain, Rng};
+    use fpa_core::simd::{gemm_f64_with, Kernel};
+    let mut rng = Rng::stream(5, &[domain::TEST]);
+    for (m, n, k, lda) in
+        [(4, 4, 3, 3), (12, 37, 25, 25), (7, 16, 9, 11), (13, 5, 1, 2), (3, 2, 0, 0), (25, 64, 13, 13)]
+    {
+        let a: Vec<f64> = (0..m * lda).map(|i| if i % 7 == 3 { 0.0 } else { rng.uniform() - 0.5 }).collect();
+        let b: Vec<f64> = (0..k * n).map(|_| rng.uniform() - 0.5).collect();
+        let c0: Vec<f64> = (0..m * n).map(|_| rng.uniform() - 0.5).collect();
+        let (mut c, mut reference) = (c0.clone(), c0.clone());
+        gemm_f64_with(Kernel::Portable, m, n, k, &a, lda, &b, &mut c);
+        fpa_core::gemm::gemm_weights_tiled(m, n, k, &a, lda, &b, &mut reference);
+        for i in 0..m * n {
+            assert_eq!(c[i].to_bits(), reference[i].to_bits(), "{m}x{n}x{k}: entry {i}");
+            let naive = c0[i] + (0..k).map(|l| a[(i / n) * lda + l] * b[l * n + i % n]).sum::<f64>();
+            assert!((c[i] - naive).abs() <= 1e-13 * (1.0 + naive.abs()), "{m}x{n}x{k}: entry {i}");
+        }
+    }
+}
