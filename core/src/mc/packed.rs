@@ -65,6 +65,37 @@ fn new_pack<P: Pack>(f: &PackedField, o: usize, mu: usize, draw: Option<Heatbath
     }
 }
 
+/// Lane-wise `+`, `−`, `·` and their assignments on a register wrapper
+/// `$ty(register)` of the kernels below, from the intrinsics that do them (the
+/// x86 ones are `unsafe`, the wasm32 ones are not).
+#[cfg(any(
+    all(target_arch = "x86_64", target_feature = "sse2"),
+    all(target_arch = "wasm32", target_feature = "simd128")
+))]
+macro_rules! register_ops {
+    ($ty:ident, $add:ident, $sub:ident, $mul:ident) => {
+        register_ops!(@op $ty, Add, add, $add, AddAssign, add_assign);
+        register_ops!(@op $ty, Sub, sub, $sub, SubAssign, sub_assign);
+        register_ops!(@op $ty, Mul, mul, $mul, MulAssign, mul_assign);
+    };
+    (@op $ty:ident, $tr:ident, $f:ident, $intr:ident, $atr:ident, $af:ident) => {
+        impl $tr for $ty {
+            type Output = $ty;
+            #[inline(always)]
+            #[allow(unused_unsafe)]
+            fn $f(self, o: $ty) -> $ty {
+                unsafe { $ty($intr(self.0, o.0)) }
+            }
+        }
+        impl $atr for $ty {
+            #[inline(always)]
+            fn $af(&mut self, o: $ty) {
+                *self = $tr::$f(*self, o);
+            }
+        }
+    };
+}
+
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
 mod x86 {
     use super::*;
@@ -87,27 +118,7 @@ mod x86 {
     #[repr(transparent)]
     pub struct Zmm(__m512d);
 
-    /// A lane-wise arithmetic operator on a register type, from its intrinsic.
-    macro_rules! zmm_op {
-        ($ty:ident, $tr:ident, $f:ident, $intr:ident, $atr:ident, $af:ident) => {
-            impl $tr for $ty {
-                type Output = $ty;
-                #[inline(always)]
-                fn $f(self, o: $ty) -> $ty {
-                    unsafe { $ty($intr(self.0, o.0)) }
-                }
-            }
-            impl $atr for $ty {
-                #[inline(always)]
-                fn $af(&mut self, o: $ty) {
-                    *self = $tr::$f(*self, o);
-                }
-            }
-        };
-    }
-    zmm_op!(Zmm, Add, add, _mm512_add_pd, AddAssign, add_assign);
-    zmm_op!(Zmm, Sub, sub, _mm512_sub_pd, SubAssign, sub_assign);
-    zmm_op!(Zmm, Mul, mul, _mm512_mul_pd, MulAssign, mul_assign);
+    register_ops!(Zmm, _mm512_add_pd, _mm512_sub_pd, _mm512_mul_pd);
 
     impl Neg for Zmm {
         type Output = Zmm;
@@ -203,9 +214,7 @@ mod x86 {
     #[repr(transparent)]
     pub struct Ymm(__m256d);
 
-    zmm_op!(Ymm, Add, add, _mm256_add_pd, AddAssign, add_assign);
-    zmm_op!(Ymm, Sub, sub, _mm256_sub_pd, SubAssign, sub_assign);
-    zmm_op!(Ymm, Mul, mul, _mm256_mul_pd, MulAssign, mul_assign);
+    register_ops!(Ymm, _mm256_add_pd, _mm256_sub_pd, _mm256_mul_pd);
 
     impl Neg for Ymm {
         type Output = Ymm;
@@ -325,26 +334,7 @@ mod wasm {
     #[repr(transparent)]
     pub struct V128(v128);
 
-    macro_rules! v128_op {
-        ($tr:ident, $f:ident, $intr:ident, $atr:ident, $af:ident) => {
-            impl $tr for V128 {
-                type Output = V128;
-                #[inline(always)]
-                fn $f(self, o: V128) -> V128 {
-                    V128($intr(self.0, o.0))
-                }
-            }
-            impl $atr for V128 {
-                #[inline(always)]
-                fn $af(&mut self, o: V128) {
-                    *self = $tr::$f(*self, o);
-                }
-            }
-        };
-    }
-    v128_op!(Add, add, f64x2_add, AddAssign, add_assign);
-    v128_op!(Sub, sub, f64x2_sub, SubAssign, sub_assign);
-    v128_op!(Mul, mul, f64x2_mul, MulAssign, mul_assign);
+    register_ops!(V128, f64x2_add, f64x2_sub, f64x2_mul);
 
     impl Neg for V128 {
         type Output = V128;
