@@ -1,7 +1,9 @@
 // Timings of the WebAssembly build in headless Chromium, threaded and single-threaded bundle:
 // compound sweeps (1 heatbath + 4 overrelaxation) on 8^4 and a forward pass of the 12-12-12 L-CNN
-// on 4^4 (each the fastest of three repetitions, in the page's worker; see www/worker.js).
-// usage: [REPEAT=n] node e2e/bench.mjs [pkg ...]   (default: pkg-st pkg; build them with cargo xtask wasm)
+// on 4^4 (each the fastest of five repetitions after two seconds of warm-up, in the page's worker;
+// see www/worker.js).
+// usage: [REPEAT=n] node e2e/bench.mjs [pkg[:threads] ...]   (default: pkg-st pkg; build them with cargo xtask wasm;
+// `pkg:1` runs the threaded bundle with a pool of one thread, the page's `?threads=1`)
 // The bundles take turns, REPEAT rounds (default 3, each in a fresh browser); each figure is the
 // fastest round (this class of machine varies by 1.5x from run to run). Prints one line per run and
 // a JSON summary on the last line. Compare with the native
@@ -21,7 +23,8 @@ const repeat = Number(process.env.REPEAT || 3);
 const results = [];
 let failed = false;
 for (let round = 0; round < repeat; round++) {
-  for (const pkg of pkgs) {
+  for (const run of pkgs) {
+    const [pkg, threads] = run.split(':');
     if (!fs.existsSync(path.join(root, pkg, 'fpa_wasm.js'))) {
       console.log(`FAIL ${pkg}: www/${pkg} is not built (cargo xtask wasm)`);
       failed = true;
@@ -40,16 +43,16 @@ for (let round = 0; round < repeat; round++) {
     const errors = [];
     page.on('pageerror', (e) => errors.push(String(e)));
     try {
-      await page.goto(`http://127.0.0.1:${server.address().port}/index.html?pkg=${pkg}&bench=1`);
+      await page.goto(`http://127.0.0.1:${server.address().port}/index.html?pkg=${pkg}&bench=1${threads ? `&threads=${threads}` : ''}`);
       await page.waitForFunction(() => window.__fpa && window.__fpa.done && window.__fpa.done.bench, null, { timeout: 300000 });
       const s = await page.evaluate(() => window.__fpa);
       const b = s.bench;
       const nsPerLink = (b.msPerSweep * 1e6) / ((1 + b.nOr) * b.links);
-      const r = { pkg, threads: s.threads, threaded: s.threaded, msPerCompoundSweep: b.msPerSweep, nsPerLinkUpdate: nsPerLink, msLcnnForward4: b.msForward };
-      const best = results.find((x) => x.pkg === pkg);
+      const r = { pkg: run, threads: s.threads, threaded: s.threaded, msPerCompoundSweep: b.msPerSweep, nsPerLinkUpdate: nsPerLink, msLcnnForward4: b.msForward };
+      const best = results.find((x) => x.pkg === run);
       if (!best) results.push(r);
       else for (const k of ['msPerCompoundSweep', 'nsPerLinkUpdate', 'msLcnnForward4']) best[k] = Math.min(best[k], r[k]);
-      console.log(`${pkg}: ${s.threads} thread(s): 1 HB + ${b.nOr} OR on 8^4 ${b.msPerSweep.toFixed(1)} ms per compound sweep (${nsPerLink.toFixed(0)} ns per link update); L-CNN forward on ${b.lcnnL}^4 ${b.msForward.toFixed(1)} ms`);
+      console.log(`${run}: ${s.threads} thread(s): 1 HB + ${b.nOr} OR on 8^4 ${b.msPerSweep.toFixed(1)} ms per compound sweep (${nsPerLink.toFixed(0)} ns per link update); L-CNN forward on ${b.lcnnL}^4 ${b.msForward.toFixed(1)} ms`);
     } catch (e) {
       console.log(`FAIL ${pkg}: ${e}\n${errors.join('\n')}`);
       failed = true;
@@ -61,10 +64,14 @@ for (let round = 0; round < repeat; round++) {
 server.close();
 // Each threaded bundle `pkg<x>` against its single-threaded build `pkg-st<x>` (pkg-old against
 // pkg-st-old when two builds are compared), or against the only single-threaded bundle.
+// The same bundle on one thread (`pkg:1`), when it was run, is a second reference.
 const singles = results.filter((r) => r.threads === 1);
 for (const many of results.filter((r) => r.threads > 1)) {
-  const one = singles.find((r) => r.pkg === many.pkg.replace(/^pkg/, 'pkg-st')) ?? (singles.length === 1 ? singles[0] : undefined);
-  if (one) {
+  const same = singles.filter((r) => r.pkg === `${many.pkg}:1`);
+  const others = singles.filter((r) => !r.pkg.includes(':'));
+  const st = others.filter((r) => r.pkg === many.pkg.replace(/^pkg/, 'pkg-st'));
+  const refs = [...same, ...(st.length ? st : others.length === 1 ? others : [])];
+  for (const one of refs) {
     console.log(`fastest of ${repeat} rounds: ${many.pkg} against ${one.pkg}: speed-up on ${many.threads} threads: heatbath ${(one.msPerCompoundSweep / many.msPerCompoundSweep).toFixed(2)}x, L-CNN forward ${(one.msLcnnForward4 / many.msLcnnForward4).toFixed(2)}x`);
   }
 }

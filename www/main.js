@@ -1,6 +1,8 @@
 // The page: controls and charts (plotters-canvas needs the main thread's canvas).
 const params = new URLSearchParams(location.search);
 const pkg = params.get('pkg') || 'pkg';
+// `?threads=N` sizes the worker's rayon pool (default: all cores), e.g. to time the threaded bundle on one thread.
+const threadsParam = params.get('threads') ? `&threads=${Number(params.get('threads'))}` : '';
 const wasm = await import(`./${pkg}/fpa_wasm.js`);
 await wasm.default();
 
@@ -38,7 +40,7 @@ function showError(e) {
 // and starts a new one instead of waiting forever.
 let worker;
 function startWorker() {
-  worker = new Worker(new URL(`./worker.js?pkg=${pkg}`, import.meta.url), { type: 'module' });
+  worker = new Worker(new URL(`./worker.js?pkg=${pkg}${threadsParam}`, import.meta.url), { type: 'module' });
   worker.onmessage = onWorkerMessage;
   worker.onerror = (e) => {
     e.preventDefault();

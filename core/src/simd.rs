@@ -263,16 +263,18 @@ mod wasm {
         assert!(a.len() >= (MR - 1) * lda + k && b.len() >= (k.max(1) - 1) * ldb + NR);
         assert!(c.len() >= (MR - 1) * ldc + NR);
         let mut acc = [[f64x2_splat(0.0); 2]; MR];
+        let (ap, bp) = (a.as_ptr(), b.as_ptr());
         for kk in 0..k {
-            // SAFETY: b[kk·ldb .. kk·ldb + 4] is in bounds (asserted above); v128 loads need no alignment.
-            let (b0, b1) = unsafe {
-                let p = b.as_ptr().add(kk * ldb);
-                (v128_load(p as *const v128), v128_load(p.add(2) as *const v128))
-            };
-            for (ii, row) in acc.iter_mut().enumerate() {
-                let w = f64x2_splat(a[ii * lda + kk]);
-                row[0] = f64x2_add(row[0], f64x2_mul(b0, w));
-                row[1] = f64x2_add(row[1], f64x2_mul(b1, w));
+            // SAFETY: b[kk·ldb .. kk·ldb + 4] and a[ii·lda + kk] are in bounds
+            // (asserted above); v128 loads need no alignment.
+            unsafe {
+                let p = bp.add(kk * ldb);
+                let (b0, b1) = (v128_load(p as *const v128), v128_load(p.add(2) as *const v128));
+                for (ii, row) in acc.iter_mut().enumerate() {
+                    let w = f64x2_splat(*ap.add(ii * lda + kk));
+                    row[0] = f64x2_add(row[0], f64x2_mul(b0, w));
+                    row[1] = f64x2_add(row[1], f64x2_mul(b1, w));
+                }
             }
         }
         for (ii, row) in acc.iter().enumerate() {

@@ -152,19 +152,36 @@ fn check_beta(beta: f64) -> Result<(), JsError> {
     }
 }
 
-/// A forward pass of the paper's 3 x 12-channel L-CNN on a hot `l`⁴
-/// configuration (for timing from JavaScript); returns the action.
+/// The paper's 3 x 12-channel L-CNN (`ModelSpec::paper_12`, weights
+/// `init_params(1)`) and a hot `l`⁴ configuration, built once, for timing
+/// forward passes from JavaScript: [`LcnnBench::forward`] is what the native
+/// benchmark `cargo bench -p fpa-core --bench lcnn -- 'forward/4\^4'` times
+/// (`Model::action`, the trivial-field value included).
 #[wasm_bindgen]
-pub fn lcnn_forward_once(l: u32) -> Result<f64, JsError> {
-    if !(2..=8).contains(&l) {
-        return Err(JsError::new("lcnn_forward_once: l must be between 2 and 8"));
+pub struct LcnnBench {
+    model: fpa_core::lcnn::Model,
+    params: Vec<f64>,
+    field: GaugeField<f64>,
+}
+
+#[wasm_bindgen]
+impl LcnnBench {
+    #[wasm_bindgen(constructor)]
+    pub fn new(l: u32) -> Result<LcnnBench, JsError> {
+        if !(2..=8).contains(&l) {
+            return Err(JsError::new("LcnnBench: l must be between 2 and 8"));
+        }
+        let g = Arc::new(Geometry::new(&[l as usize; 4]).unwrap());
+        let model = fpa_core::lcnn::Model::new(fpa_core::lcnn::ModelSpec::paper_12())
+            .map_err(|e| JsError::new(&e.to_string()))?;
+        let params = model.init_params(1);
+        Ok(LcnnBench { model, params, field: GaugeField::<f64>::hot(g, 1) })
     }
-    let g = Arc::new(Geometry::new(&[l as usize; 4]).unwrap());
-    let m =
-        fpa_core::lcnn::Model::new(fpa_core::lcnn::ModelSpec::paper_12()).map_err(|e| JsError::new(&e.to_string()))?;
-    let p = m.init_params(1);
-    let u = GaugeField::<f64>::hot(g, 1);
-    Ok(m.action(&p, &u))
+
+    /// One forward pass; returns the action.
+    pub fn forward(&self) -> f64 {
+        self.model.action(&self.params, &self.field)
+    }
 }
 
 /// The checksum of a chain after `sweeps` compound sweeps: the same computation
