@@ -5,6 +5,9 @@
 //! the training passes in f64 and in f32 (`--precision f32`).
 //! Compare with the PyTorch figures in `shared/baselines.md`.
 //! `FPA_BENCH_SPEC=12-24-24` runs the wider 12-24-24 network instead.
+//! The C allocator stays at its defaults (no `host::keep_freed_memory`), as
+//! in a program that embeds fpa-core: the feature maps are reused by
+//! `fpa_core::recycle`.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use fpa_core::action::Action;
@@ -18,7 +21,9 @@ use fpa_core::mc::WilsonChain;
 use std::sync::Arc;
 
 fn bench(c: &mut Criterion) {
-    fpa_core::host::keep_freed_memory();
+    if std::env::var("NO_KEEP").is_err() {
+        fpa_core::host::keep_freed_memory();
+    }
     let spec = std::env::var("FPA_BENCH_SPEC").ok();
     let mut g = c.benchmark_group(format!("lcnn {}", spec.as_deref().unwrap_or("12-12-12")));
     g.sample_size(10);

@@ -1,11 +1,11 @@
-//! Process-level tuning for native programs that run the L-CNN or the
-//! minimiser on large lattices (`std` only).
+//! Process-level tuning for native programs (`std` only).
 //!
-//! A layer allocates fresh feature maps of tens of MB per call (an 8⁴ L-CB
-//! layer's transported blocks are 64 MB). glibc serves such blocks with
-//! `mmap` and returns them to the kernel on `free`, so every call pays page
-//! faults and the kernel's zeroing of the same memory again: 30 % of an 8⁴
-//! L-CNN forward pass (`cargo bench --bench lcnn`: 250 ms before, 175 ms after).
+//! The L-CNN's feature maps (tens of MB per call) no longer need it: they are
+//! reused through [`crate::recycle`]'s pool whatever the allocator does. What
+//! is left here is for the rest of a program's large, short-lived allocations
+//! (the minimiser's fine fields, data sets): glibc serves blocks above its
+//! `mmap` threshold with `mmap` and returns them to the kernel on `free`, so
+//! every new one pays page faults and the kernel's zeroing again.
 
 /// Asks the C allocator to keep freed memory for reuse instead of returning
 /// it to the kernel: blocks up to 32 MB (glibc's largest allowed threshold)

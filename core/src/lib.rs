@@ -28,6 +28,7 @@ pub mod mc;
 pub mod observe;
 pub mod par;
 pub mod real;
+pub mod recycle;
 pub mod rg;
 pub mod rng;
 pub mod scalar;

@@ -74,6 +74,25 @@ where
     }
 }
 
+/// Appends `f(0), …, f(n − 1)` to `v`, written in place and in parallel when
+/// available (and `n` is not tiny).
+pub fn extend_with<T, F>(v: &mut Vec<T>, n: usize, f: F)
+where
+    T: Send,
+    F: Fn(usize) -> T + Sync + Send,
+{
+    #[cfg(feature = "rayon")]
+    {
+        use rayon::prelude::*;
+        if n >= 4096 {
+            // An indexed parallel iterator: rayon reserves and writes each piece in place.
+            v.par_extend((0..n).into_par_iter().map(f));
+            return;
+        }
+    }
+    v.extend((0..n).map(f));
+}
+
 /// Calls `f(i, &mut out[i])` for every element, in parallel when available.
 pub fn for_each_mut<R, F>(out: &mut [R], f: F)
 where

@@ -11,7 +11,7 @@
 //! they run in parallel without races and sum in a fixed order.
 
 use crate::lattice::GaugeField;
-use crate::real::Real;
+use crate::real::{Real, Ring};
 use crate::su3::Mat3;
 use alloc::vec::Vec;
 
@@ -19,15 +19,30 @@ use alloc::vec::Vec;
 /// business: everything else goes through the accessors, whose canonical
 /// order (for [`Self::iter`] and [`Self::from_site_major`]) is site-major,
 /// `site·channels + c`, sites in [`crate::lattice::Geometry`] order.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Features<T> {
+/// The storage comes from and goes back to [`crate::recycle`]'s pool.
+#[derive(Debug, PartialEq)]
+pub struct Features<T: Ring> {
     pub channels: usize,
     data: Vec<Mat3<T>>,
 }
 
+impl<T: Ring> Drop for Features<T> {
+    fn drop(&mut self) {
+        crate::recycle::recycle(core::mem::take(&mut self.data));
+    }
+}
+
+impl<T: Ring> Clone for Features<T> {
+    fn clone(&self) -> Self {
+        let mut data = crate::recycle::with_capacity(self.data.len());
+        data.extend_from_slice(&self.data);
+        Features { channels: self.channels, data }
+    }
+}
+
 impl<T: Real> Features<T> {
     pub fn zeros(volume: usize, channels: usize) -> Self {
-        Features { channels, data: alloc::vec![Mat3::zero(); volume * channels] }
+        Features { channels, data: crate::recycle::filled(volume * channels, Mat3::zero()) }
     }
     /// From matrices in the canonical order (`site·channels + c`).
     pub fn from_site_major(channels: usize, data: Vec<Mat3<T>>) -> Self {
@@ -95,22 +110,23 @@ impl<T: Real> Features<T> {
     /// Channels of all `parts` side by side, in order, per site (one pass).
     pub fn concat_all(parts: &[&Self]) -> Self {
         let v = parts.iter().map(|p| p.volume()).max().unwrap_or(0);
-        let c = parts.iter().map(|p| p.channels).sum();
-        let mut data = Vec::with_capacity(v * c);
-        for x in 0..v {
-            for p in parts.iter().filter(|p| p.channels > 0) {
-                data.extend_from_slice(p.site(x));
-            }
-        }
+        // Output channel k of a site is channel `local` of part `part`.
+        let from: Vec<(usize, usize)> =
+            parts.iter().enumerate().flat_map(|(i, p)| (0..p.channels).map(move |local| (i, local))).collect();
+        let c = from.len();
+        let mut data = crate::recycle::with_capacity(v * c);
+        crate::par::extend_with(&mut data, v * c, |i| {
+            let (part, local) = from[i % c];
+            *parts[part].at(i / c, local)
+        });
         Features { channels: c, data }
     }
     /// Channels `range` of every site.
     pub fn select(&self, start: usize, len: usize) -> Self {
         let v = self.volume();
-        let mut data = Vec::with_capacity(v * len);
-        for x in 0..v {
-            data.extend_from_slice(&self.site(x)[start..start + len]);
-        }
+        assert!(start + len <= self.channels, "select: channels {start}..{} of {}", start + len, self.channels);
+        let mut data = crate::recycle::with_capacity(v * len);
+        crate::par::extend_with(&mut data, v * len, |i| *self.at(i / len, start + i % len));
         Features { channels: len, data }
     }
 }

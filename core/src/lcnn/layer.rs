@@ -41,14 +41,14 @@ use core::ops::Range;
 pub type LayerTape = Box<dyn Any + Send + Sync>;
 
 /// The result of a layer's forward pass.
-pub struct Step<T> {
+pub struct Step<T: crate::real::Ring> {
     pub features: Features<T>,
     /// The new link field (L-Exp only).
     pub links: Option<GaugeField<T>>,
     pub tape: Option<LayerTape>,
 }
 
-impl<T> Step<T> {
+impl<T: crate::real::Ring> Step<T> {
     /// A step that only produces features.
     pub fn features(features: Features<T>) -> Self {
         Step { features, links: None, tape: None }
@@ -56,7 +56,7 @@ impl<T> Step<T> {
 }
 
 /// What a layer's backward pass is given.
-pub struct BackwardInput<'a, T> {
+pub struct BackwardInput<'a, T: crate::real::Ring> {
     /// The layer's weights.
     pub params: &'a [f64],
     /// The link field that entered the layer.
@@ -71,7 +71,7 @@ pub struct BackwardInput<'a, T> {
     pub need_params: bool,
 }
 
-impl<T: 'static> BackwardInput<'_, T> {
+impl<T: crate::real::Ring> BackwardInput<'_, T> {
     /// The tape entry of type `X` (a layer's own; a mismatch is a bug).
     pub fn tape<X: 'static>(&self, layer: &str) -> &X {
         self.tape.and_then(|t| t.downcast_ref::<X>()).unwrap_or_else(|| panic!("{layer}: tape missing"))

@@ -198,7 +198,7 @@ impl LcbShape {
 
 /// What the backward pass needs from the forward pass.
 #[derive(Clone, Debug)]
-pub struct LcbTape<T> {
+pub struct LcbTape<T: crate::real::Ring> {
     shift_tape: ShiftTape<T>,
     /// All transported blocks `T W` (n·S channels), block-major; block 0 is the input.
     blocks: Features<T>,
@@ -397,8 +397,8 @@ pub fn backward<T: Real>(
     let parts: Vec<Part<T>> = crate::par::map_range(vol.div_ceil(GRAD_CHUNK), |ch| {
         let (start, end) = (ch * GRAD_CHUNK, ((ch + 1) * GRAD_CHUNK).min(vol));
         let mut part = Part {
-            g_w: Vec::with_capacity((end - start) * n_in),
-            g_blocks: Vec::with_capacity((end - start) * n_in * nbk),
+            g_w: crate::recycle::with_capacity((end - start) * n_in),
+            g_blocks: crate::recycle::with_capacity((end - start) * n_in * nbk),
             g_weights: if need_params { alloc::vec![T::zero(); s.n_params()] } else { Vec::new() },
         };
         let mut gw_main = if need_params { alloc::vec![T::zero(); m * kp] } else { Vec::new() };
@@ -494,13 +494,16 @@ pub fn backward<T: Real>(
         part
     });
     let mut g_weights = if need_params { alloc::vec![T::zero(); s.n_params()] } else { Vec::new() };
-    let (mut g_w, mut g_blocks) = (Vec::with_capacity(vol * n_in), Vec::with_capacity(vol * n_in * nbk));
+    let mut g_w = crate::recycle::with_capacity(vol * n_in);
+    let mut g_blocks = crate::recycle::with_capacity(vol * n_in * nbk);
     for p in parts {
         for (a, b) in g_weights.iter_mut().zip(p.g_weights) {
             *a += b;
         }
-        g_w.extend(p.g_w);
-        g_blocks.extend(p.g_blocks);
+        g_w.extend_from_slice(&p.g_w);
+        g_blocks.extend_from_slice(&p.g_blocks);
+        crate::recycle::recycle(p.g_w);
+        crate::recycle::recycle(p.g_blocks);
     }
     let mut g_w = Features::from_site_major(n_in, g_w);
     let g_blocks = Features::from_site_major(n_in * nbk, g_blocks);

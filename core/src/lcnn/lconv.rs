@@ -68,7 +68,7 @@ impl LayerOp for LConvShape {
 }
 
 #[derive(Clone, Debug)]
-pub struct LConvTape<T> {
+pub struct LConvTape<T: crate::real::Ring> {
     shift_tape: ShiftTape<T>,
     blocks: Features<T>,
 }

@@ -240,7 +240,7 @@ pub struct Model {
 }
 
 /// Intermediate results of a forward pass.
-pub struct Tape<T> {
+pub struct Tape<T: crate::real::Ring> {
     /// Link fields: the input, then after every L-Exp.
     links: Vec<GaugeField<T>>,
     /// Input feature map of every layer, then the final one.

@@ -29,7 +29,7 @@ struct Chain {
 
 /// Forward results kept for the backward pass.
 #[derive(Clone, Debug)]
-pub struct ShiftTape<T> {
+pub struct ShiftTape<T: crate::real::Ring> {
     /// The input map (first state of every chain).
     input: Features<T>,
     /// Per chain: every single-step transport after the input.

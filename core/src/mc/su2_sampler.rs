@@ -122,7 +122,7 @@ fn su2_from_disk(y0: f64, u: f64, v: f64, s: f64) -> [f64; 4] {
 /// do not draw). Each lane gets the bits `sample_su2(alpha[l], &mut rngs[l])`
 /// gives and leaves its stream where that leaves it: the draws run stream by
 /// stream in the scalar order, and only the arithmetic on them (the
-/// Kennedy–Pendleton logarithms, [`kennedy_pendleton_lanes`], and the square
+/// Kennedy–Pendleton logarithms, in a private helper, and the square
 /// roots and products of the last step) runs for all lanes together.
 #[inline(always)]
 pub fn sample_su2_lanes<const N: usize>(alpha: &[f64; N], wanted: &[bool; N], rngs: &mut [Rng]) -> [[f64; N]; 4] {

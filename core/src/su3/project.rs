@@ -143,7 +143,8 @@ pub fn project_su3<T: Real>(q: &Mat3<T>, start: Option<&Mat3<T>>, tol: f64, max_
 }
 
 /// The global maximum of `Re Tr(W Q†)` over SU(3) and, where it exists and comes
-/// close, the best local maximum of another branch (see [`polar_candidates`]).
+/// close, the best local maximum of another branch (the candidates of the
+/// polar form `Q = P H`, one per branch of `Σ θ_k`).
 #[derive(Clone, Copy, Debug)]
 pub struct Branches<T> {
     pub best: Projection<T>,
