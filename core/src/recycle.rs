@@ -83,7 +83,7 @@ mod imp {
     /// allocated (`Layout::array::<T>`: `bytes` bytes aligned to `align`). It
     /// can serve any element type with that alignment whose size divides
     /// `bytes`: the vector it becomes frees it with the same layout.
-    struct Kept {
+    pub(super) struct Kept {
         ptr: NonNull<u8>,
         bytes: usize,
         align: usize,
@@ -99,7 +99,9 @@ mod imp {
         }
     }
 
-    struct Pool {
+    /// The kept buffers. Its methods return the buffers they free, for the
+    /// caller to drop after releasing the lock.
+    pub(super) struct Pool {
         /// Oldest first.
         kept: VecDeque<Kept>,
         bytes: usize,
@@ -107,9 +109,16 @@ mod imp {
     }
 
     impl Pool {
-        /// Takes the oldest buffers out until at most `limit` bytes are kept;
-        /// the caller drops them after releasing the lock.
-        fn shrink_to(&mut self, limit: usize) -> Vec<Kept> {
+        pub(super) const fn new(limit: usize) -> Self {
+            Pool { kept: VecDeque::new(), bytes: 0, limit }
+        }
+
+        pub(super) fn bytes(&self) -> usize {
+            self.bytes
+        }
+
+        /// Takes the oldest buffers out until at most `limit` bytes are kept.
+        pub(super) fn shrink_to(&mut self, limit: usize) -> Vec<Kept> {
             let mut out = Vec::new();
             while self.bytes > limit {
                 let Some(k) = self.kept.pop_front() else { break };
@@ -118,9 +127,66 @@ mod imp {
             }
             out
         }
+
+        pub(super) fn set_limit(&mut self, limit: usize) -> Vec<Kept> {
+            self.limit = limit;
+            self.shrink_to(limit)
+        }
+
+        /// A kept buffer with room for `cap` elements of `T` (at most `2 cap`),
+        /// empty. On a miss, kept buffers of at least the requested size are
+        /// freed (oldest first) before the caller allocates, so that the pool
+        /// never adds to the peak memory of a computation whose buffers do not
+        /// match one another.
+        pub(super) fn take<T: Send + 'static>(&mut self, cap: usize) -> (Option<Vec<T>>, Vec<Kept>) {
+            let size = size_of::<T>();
+            let want = cap.saturating_mul(size);
+            if size == 0 || want < MIN_BYTES {
+                return (None, Vec::new());
+            }
+            let fits = |k: &Kept| {
+                let n = k.bytes / size;
+                k.align == align_of::<T>() && k.bytes.is_multiple_of(size) && n >= cap && n / 2 <= cap
+            };
+            let best =
+                (self.kept.iter().enumerate()).filter(|(_, k)| fits(k)).min_by_key(|(_, k)| k.bytes).map(|(i, _)| i);
+            let Some(k) = best.and_then(|i| self.kept.remove(i)) else {
+                return (None, self.shrink_to(self.bytes.saturating_sub(want)));
+            };
+            self.bytes -= k.bytes;
+            let k = ManuallyDrop::new(k);
+            // SAFETY: the allocation has `T`'s alignment and `k.bytes = n · size_of::<T>()`
+            // bytes, the layout of a `Vec<T>` of capacity `n`; it is empty (length 0)
+            // and now owned by the vector alone.
+            (Some(unsafe { Vec::from_raw_parts(k.ptr.as_ptr() as *mut T, 0, k.bytes / size) }), Vec::new())
+        }
+
+        /// Keeps `v`'s buffer (emptied) if it is large and within the bound.
+        pub(super) fn give<T: Send + 'static>(&mut self, v: Vec<T>) -> Vec<Kept> {
+            let bytes = v.capacity().saturating_mul(size_of::<T>());
+            if bytes < MIN_BYTES {
+                return Vec::new();
+            }
+            let mut v = ManuallyDrop::new(v);
+            v.clear();
+            // SAFETY: a vector's buffer is allocated with `Layout::array::<T>(capacity)`:
+            // `bytes` bytes aligned to `align_of::<T>()`; `Kept` frees it with that layout.
+            let k = Kept {
+                ptr: unsafe { NonNull::new_unchecked(v.as_mut_ptr() as *mut u8) },
+                bytes,
+                align: align_of::<T>(),
+            };
+            if bytes > self.limit {
+                return alloc::vec![k];
+            }
+            let freed = self.shrink_to(self.limit - bytes);
+            self.bytes += bytes;
+            self.kept.push_back(k);
+            freed
+        }
     }
 
-    static POOL: Mutex<Pool> = Mutex::new(Pool { kept: VecDeque::new(), bytes: 0, limit: DEFAULT_LIMIT });
+    static POOL: Mutex<Pool> = Mutex::new(Pool::new(DEFAULT_LIMIT));
 
     fn pool() -> std::sync::MutexGuard<'static, Pool> {
         // Every change to the pool is a push or a pop with its byte count, so a
@@ -128,60 +194,23 @@ mod imp {
         POOL.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// A kept buffer with room for `cap` elements of `T` (at most `2 cap`). On
-    /// a miss, kept buffers of at least the requested size are freed (oldest
-    /// first) before the caller allocates, so that the pool never adds to the
-    /// peak memory of a computation whose buffers do not match each other.
+    // Each function below drops the freed buffers after the lock is released
+    // (the guard is a temporary of the first statement).
+
     pub fn take<T: Send + 'static>(cap: usize) -> Option<Vec<T>> {
-        let size = size_of::<T>();
-        let want = cap.saturating_mul(size);
-        if size == 0 || want < MIN_BYTES {
+        if cap.saturating_mul(size_of::<T>()) < MIN_BYTES {
             return None;
         }
-        let fits = |k: &Kept| {
-            let n = k.bytes / size;
-            k.align == align_of::<T>() && k.bytes.is_multiple_of(size) && n >= cap && n / 2 <= cap
-        };
-        let mut p = pool();
-        let best = (p.kept.iter().enumerate()).filter(|(_, k)| fits(k)).min_by_key(|(_, k)| k.bytes).map(|(i, _)| i);
-        let Some(best) = best else {
-            let limit = p.bytes.saturating_sub(want);
-            let freed = p.shrink_to(limit);
-            drop(p);
-            drop(freed);
-            return None;
-        };
-        let k = ManuallyDrop::new(p.kept.remove(best)?);
-        p.bytes -= k.bytes;
-        // SAFETY: the allocation has `T`'s alignment and `k.bytes = n · size_of::<T>()`
-        // bytes, the layout of a `Vec<T>` of capacity `n`; it is empty (length 0)
-        // and now owned by the vector alone.
-        Some(unsafe { Vec::from_raw_parts(k.ptr.as_ptr() as *mut T, 0, k.bytes / size) })
+        let (v, freed) = pool().take(cap);
+        drop(freed);
+        v
     }
 
     pub fn give<T: Send + 'static>(v: Vec<T>) {
-        let bytes = v.capacity().saturating_mul(size_of::<T>());
-        if bytes < MIN_BYTES {
-            return;
+        if v.capacity().saturating_mul(size_of::<T>()) >= MIN_BYTES {
+            let freed = pool().give(v);
+            drop(freed);
         }
-        let mut v = ManuallyDrop::new(v);
-        v.clear();
-        // SAFETY: a vector's buffer is allocated with `Layout::array::<T>(capacity)`:
-        // `bytes` bytes aligned to `align_of::<T>()`; `Kept` frees it with that layout.
-        let k =
-            Kept { ptr: unsafe { NonNull::new_unchecked(v.as_mut_ptr() as *mut u8) }, bytes, align: align_of::<T>() };
-        let mut p = pool();
-        if bytes > p.limit {
-            drop(p);
-            drop(k);
-            return;
-        }
-        let limit = p.limit - bytes;
-        let freed = p.shrink_to(limit);
-        p.bytes += bytes;
-        p.kept.push_back(k);
-        drop(p);
-        drop(freed);
     }
 
     pub fn release() {
@@ -190,7 +219,7 @@ mod imp {
     }
 
     pub fn kept_bytes() -> usize {
-        pool().bytes
+        pool().bytes()
     }
 
     pub fn limit() -> usize {
@@ -198,11 +227,7 @@ mod imp {
     }
 
     pub fn set_limit(bytes: usize) {
-        let freed = {
-            let mut p = pool();
-            p.limit = bytes;
-            p.shrink_to(bytes)
-        };
+        let freed = pool().set_limit(bytes);
         drop(freed);
     }
 }
@@ -227,64 +252,77 @@ mod imp {
 
 #[cfg(all(test, feature = "std", not(target_arch = "wasm32")))]
 mod tests {
+    use super::imp::Pool;
     use super::*;
 
-    // One test: the pool is process-wide, so separate tests would race on it.
+    fn vec_of(n: usize) -> Vec<f64> {
+        alloc::vec![1.0; n]
+    }
+
+    // On a pool of its own: the process-wide one is shared with whatever else runs.
     #[test]
     fn buffers_are_reused_by_layout_and_size_and_bounded() {
-        release();
-        set_limit(DEFAULT_LIMIT);
+        let mut p = Pool::new(DEFAULT_LIMIT);
         let n = MIN_BYTES / 8 + 16;
         // Small buffers are not kept.
-        recycle(alloc::vec![1.0f64; 16]);
-        assert_eq!(kept_bytes(), 0);
-        // A large one is, and comes back for a request of its size, filled anew.
-        let v = filled(n, 7.0f64);
+        drop(p.give(vec_of(16)));
+        assert_eq!(p.bytes(), 0);
+        // A large one is, and comes back, empty, for a request of its size.
+        let v = vec_of(n);
         let ptr = v.as_ptr();
-        recycle(v);
-        assert_eq!(kept_bytes(), n * 8);
-        let w = filled(n - 3, 0.0f64);
-        assert_eq!(w.as_ptr(), ptr);
-        assert_eq!((w.len(), w.capacity()), (n - 3, n));
-        assert!(w.iter().all(|&x| x == 0.0));
-        assert_eq!(kept_bytes(), 0);
+        drop(p.give(v));
+        assert_eq!(p.bytes(), n * 8);
+        let w: Vec<f64> = p.take(n - 3).0.unwrap();
+        assert_eq!((w.as_ptr(), w.len(), w.capacity()), (ptr, 0, n));
+        assert_eq!(p.bytes(), 0);
         // Another element type with the same alignment whose size divides the buffer's: reused.
-        recycle(w);
-        let pairs = with_capacity::<[f64; 2]>(n / 2);
+        drop(p.give(w));
+        let pairs: Vec<[f64; 2]> = p.take(n / 2).0.unwrap();
         assert_eq!((pairs.as_ptr() as *const f64, pairs.capacity()), (ptr, n / 2));
-        recycle(pairs);
+        drop(p.give(pairs));
         // Another alignment: not reused, and the miss frees the kept buffer
         // (kept buffers of at least the requested size go before a fresh allocation).
-        assert!(imp::take::<u32>(2 * n).is_none());
-        assert_eq!(kept_bytes(), 0);
+        let (none, freed) = p.take::<u32>(2 * n);
+        assert!(none.is_none());
+        assert_eq!((freed.len(), p.bytes()), (1, 0));
         // The smallest fitting buffer is taken; none for a request under half a buffer's capacity.
-        let (big, small) = (filled(4 * n, 1.0f64), filled(2 * n, 1.0f64));
+        let (big, small) = (vec_of(4 * n), vec_of(2 * n));
         let small_ptr = small.as_ptr();
-        recycle(big);
-        recycle(small);
-        let got = with_capacity::<f64>(2 * n);
+        drop(p.give(big));
+        drop(p.give(small));
+        let got: Vec<f64> = p.take(2 * n).0.unwrap();
         assert_eq!(got.as_ptr(), small_ptr);
-        assert_eq!(kept_bytes(), 4 * n * 8);
-        assert!(imp::take::<f64>(n).is_none(), "a buffer of 4n for a request of n");
-        // That miss freed the kept buffer of 4n before the caller's allocation.
-        assert_eq!(kept_bytes(), 0);
+        assert_eq!(p.bytes(), 4 * n * 8);
+        let (none, freed) = p.take::<f64>(n);
+        assert!(none.is_none(), "a buffer of 4n for a request of n");
+        assert_eq!((freed.len(), p.bytes()), (1, 0));
         // The bound: the oldest buffers go first; a buffer above the bound is not kept.
-        release();
-        set_limit(3 * n * 8);
-        let (a, b, c) = (filled(n, 1.0f64), filled(2 * n, 1.0f64), filled(n, 2.0f64));
+        drop(p.set_limit(3 * n * 8));
+        let (a, b, c) = (vec_of(n), vec_of(2 * n), vec_of(n));
         let c_ptr = c.as_ptr();
-        recycle(a);
-        recycle(b);
-        recycle(c);
-        assert_eq!(kept_bytes(), 3 * n * 8);
+        drop(p.give(a));
+        drop(p.give(b));
+        let freed = p.give(c);
+        assert_eq!((freed.len(), p.bytes()), (1, 3 * n * 8));
         // `a` (older, same size) was freed to make room, so `c` is the fitting one.
-        let got = with_capacity::<f64>(n);
+        let got: Vec<f64> = p.take(n).0.unwrap();
         assert_eq!(got.as_ptr(), c_ptr);
-        recycle(filled(4 * n, 1.0f64));
-        assert!(kept_bytes() <= 2 * n * 8);
-        set_limit(0);
-        assert_eq!(kept_bytes(), 0);
-        set_limit(DEFAULT_LIMIT);
-        release();
+        let freed = p.give(vec_of(4 * n));
+        assert_eq!((freed.len(), p.bytes()), (1, 2 * n * 8));
+        assert_eq!(p.set_limit(0).len(), 1);
+        assert_eq!(p.bytes(), 0);
+    }
+
+    #[test]
+    fn filled_vectors_are_filled() {
+        let n = MIN_BYTES / 8 + 5;
+        let v = filled(n, 3.5f64);
+        assert_eq!(v.len(), n);
+        assert!(v.iter().all(|&x| x == 3.5));
+        recycle(v);
+        let w = filled(n - 1, -1.0f64);
+        assert_eq!(w.len(), n - 1);
+        assert!(w.iter().all(|&x| x == -1.0));
+        assert!(with_capacity::<f64>(n).is_empty());
     }
 }
