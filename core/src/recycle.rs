@@ -139,11 +139,10 @@ mod imp {
         /// never adds to the peak memory of a computation whose buffers do not
         /// match one another.
         pub(super) fn take<T: Send + 'static>(&mut self, cap: usize) -> (Option<Vec<T>>, Vec<Kept>) {
-            let size = size_of::<T>();
-            let want = cap.saturating_mul(size);
-            if size == 0 || want < MIN_BYTES {
+            if !large::<T>(cap) {
                 return (None, Vec::new());
             }
+            let (size, want) = (size_of::<T>(), cap.saturating_mul(size_of::<T>()));
             let fits = |k: &Kept| {
                 let n = k.bytes / size;
                 k.align == align_of::<T>() && k.bytes.is_multiple_of(size) && n >= cap && n / 2 <= cap
@@ -163,10 +162,10 @@ mod imp {
 
         /// Keeps `v`'s buffer (emptied) if it is large and within the bound.
         pub(super) fn give<T: Send + 'static>(&mut self, v: Vec<T>) -> Vec<Kept> {
-            let bytes = v.capacity().saturating_mul(size_of::<T>());
-            if bytes < MIN_BYTES {
+            if !large::<T>(v.capacity()) {
                 return Vec::new();
             }
+            let bytes = v.capacity().saturating_mul(size_of::<T>());
             let mut v = ManuallyDrop::new(v);
             v.clear();
             // SAFETY: a vector's buffer is allocated with `Layout::array::<T>(capacity)`:
@@ -186,6 +185,11 @@ mod imp {
         }
     }
 
+    /// Whether `n` elements of `T` make a buffer the pool deals with at all.
+    fn large<T>(n: usize) -> bool {
+        size_of::<T>() > 0 && n.saturating_mul(size_of::<T>()) >= MIN_BYTES
+    }
+
     static POOL: Mutex<Pool> = Mutex::new(Pool::new(DEFAULT_LIMIT));
 
     fn pool() -> std::sync::MutexGuard<'static, Pool> {
@@ -198,7 +202,8 @@ mod imp {
     // (the guard is a temporary of the first statement).
 
     pub fn take<T: Send + 'static>(cap: usize) -> Option<Vec<T>> {
-        if cap.saturating_mul(size_of::<T>()) < MIN_BYTES {
+        // Small requests do not take the lock.
+        if !large::<T>(cap) {
             return None;
         }
         let (v, freed) = pool().take(cap);
@@ -207,7 +212,7 @@ mod imp {
     }
 
     pub fn give<T: Send + 'static>(v: Vec<T>) {
-        if v.capacity().saturating_mul(size_of::<T>()) >= MIN_BYTES {
+        if large::<T>(v.capacity()) {
             let freed = pool().give(v);
             drop(freed);
         }
