@@ -27,6 +27,7 @@ usage: python3 scripts/torch_fp_train.py DATA.npz INIT.safetensors OUT.npz --sec
            [--lr 1e-4] [--warmup 100] [--widths 24,24,24] [--deep] [--noise 0.01] [--w1 100]
            [--w2 100] [--batch 16] [--log LOG.jsonl] [--name NAME] [--threads 2] [--f64]
 """
+import copy
 import itertools
 import json
 import math
@@ -39,14 +40,10 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lge_cnn  # noqa: E402
-from torch_lcnn import gell_mann_generators  # noqa: E402
+from torch_lcnn import dag, gell_mann_generators  # noqa: E402
 
 D = 4
 N_PLAQ = D * (D - 1) // 2
-
-
-def dag(a):
-    return a.conj().transpose(-1, -2)
 
 
 def roll(a, o, axis):
@@ -82,13 +79,15 @@ class Net(torch.nn.Module):
     def state(self):
         """lge-cnn state dict; the value at U = 1 is folded into the last bias, so the summed
         output is the action with A[1] = 0, as `forward` computes it."""
-        import copy
+        trivial = self.trivial_per_site()
+        # copies: on the CPU, .double().cpu().numpy() of f64 parameters would share their memory
+        def copy_of(p):
+            return p.detach().double().cpu().numpy().copy()
 
-        trivial = copy.deepcopy(self).trivial_per_site()
-        out = {f"convs.{i}.weight": p.detach().double().cpu().numpy() for i, p in enumerate(self.convs)}
+        out = {f"convs.{i}.weight": copy_of(p) for i, p in enumerate(self.convs)}
         for j, (w, b) in enumerate(zip(self.weights, self.biases)):
-            out[f"linears.{j}.weight"] = w.detach().double().cpu().numpy()
-            out[f"linears.{j}.bias"] = b.detach().double().cpu().numpy()
+            out[f"linears.{j}.weight"] = copy_of(w)
+            out[f"linears.{j}.bias"] = copy_of(b)
         out[f"linears.{len(self.weights) - 1}.bias"] = out[f"linears.{len(self.weights) - 1}.bias"] - trivial
         return out
 
@@ -142,11 +141,12 @@ class Net(torch.nn.Module):
         return self.raw(u) - vol * self.raw(one)
 
     def trivial_per_site(self):
-        """The network's value per site on the trivial field (a 1^4 lattice: rolls are identities)."""
-        p = self.convs[0]
+        """The network's value per site on the trivial field, in f64 on a copy (a 1^4 lattice: rolls
+        are identities)."""
+        net = copy.deepcopy(self).double()
         with torch.no_grad():
-            one = torch.eye(3, dtype=torch.complex128, device=p.device).expand(1, 1, 1, 1, 1, D, 3, 3)
-            return self.double().raw(one).item()
+            one = torch.eye(3, dtype=torch.complex128, device=self.convs[0].device).expand(1, 1, 1, 1, 1, D, 3, 3)
+            return net.raw(one).item()
 
     def raw(self, u):
         w = self.plaquettes(u)
@@ -226,9 +226,7 @@ class Data:
                     "links": links.to(device),
                     "dfp": torch.tensor(z[f"g{k}_dfp"].astype(np.float32)).to(rdtype).to(device),
                     "afp": torch.tensor(z[f"g{k}_afp"]).to(device),
-                    "beta": z[f"g{k}_beta"],
                     "weight": torch.tensor(z[f"g{k}_weight"]).to(device),
-                    "set": z[f"g{k}_set"],
                 }
             )
             k += 1
@@ -305,27 +303,25 @@ def main(argv):
          "widths": [p.shape[0] for p in net.convs], "lr": lr0, "seconds": seconds, "dtype": str(rdtype)})
 
     def evaluate(items):
-        """Mean weighted (l1, l2) and per-configuration predictions, in f64 for the monitoring."""
+        """Means of l1 and l2 over `items`, weighted by the configurations' dataset weights."""
         out = []
         for gi in sorted({g for g, _ in items}):
             g = data.groups[gi]
             ids = [i for gg, i in items if gg == gi]
             for s in range(0, len(ids), 32):
                 sel = torch.tensor(ids[s : s + 32], device=device)
-                l1, l2, a, _ = losses(net, t, g["links"][sel], g["dfp"][sel], g["afp"][sel], False)
-                for k, i in enumerate(ids[s : s + 32]):
-                    out.append((gi, i, l1[k].item(), l2[k].item(), a[k].item()))
-        w = np.array([data.groups[gi]["weight"][i].item() for gi, i, *_ in out])
-        l1 = float(np.sum(w * np.array([o[2] for o in out])) / w.sum())
-        l2 = float(np.sum(w * np.array([o[3] for o in out])) / w.sum())
-        return l1, l2, out
+                l1, l2, _, _ = losses(net, t, g["links"][sel], g["dfp"][sel], g["afp"][sel], False)
+                w, l1, l2 = g["weight"][sel].double(), l1.detach().double(), l2.detach().double()
+                out.append(torch.stack([w.sum(), (w * l1).sum(), (w * l2).sum()]))
+        w, l1, l2 = torch.stack(out).sum(0).tolist()
+        return l1 / w, l2 / w
 
     opt = torch.optim.Adam(net.parameters(), lr=lr0, amsgrad=True)
-    v1, v2, _ = evaluate(val)
+    v1, v2 = evaluate(val)
     best = w1 * v1 + w2 * v2
     best_state = net.state()
     log({"event": "val", "epoch": 0, "l1": v1, "l2": v2, "loss": best})
-    last_save, epoch, step, good = 0.0, 0, 0, None
+    last_save, epoch, step, good = 0.0, 0, 0, best_state
     warmup = int(opts.get("warmup", 100))
     t_train = time.time()
     perms = list(itertools.permutations(range(D)))
@@ -343,7 +339,6 @@ def main(argv):
             batches += [(gi, ids[s : s + per]) for s in range(0, len(ids), per)]
         batches = [batches[i] for i in rng.permutation(len(batches))]
         e1 = e2 = ew = 0.0
-        good = net.state() if good is None else good
         for gi, ids in batches:
             frac = (time.time() - t_train) / seconds
             if frac > 1:
@@ -371,7 +366,7 @@ def main(argv):
             opt = torch.optim.Adam(net.parameters(), lr=lr0, amsgrad=True)
             lr0 /= 2
             continue
-        v1, v2, _ = evaluate(val)
+        v1, v2 = evaluate(val)
         vloss = w1 * v1 + w2 * v2
         rec = {"event": "epoch", "epoch": epoch, "step": step, "lr": lr, "train_l1": e1 / max(ew, 1), "train_l2": e2 / max(ew, 1), "val_l1": v1, "val_l2": v2}
         if vloss > 50 * best:  # divergence that stayed finite
