@@ -20,12 +20,13 @@ random couplings, `--noise` (0.01) times lge-cnn's initial scale, and zero read-
 the model's action up to that noise) and deepened (`--deep`: one more kernel-2 layer before the
 last, started as the identity). Training runs in complex64 unless `--f64`. The state with the lowest
 validation loss (15 % of the 4^4 configurations, seed 3) is written as an lge-cnn state (`.npz`, see
-scripts/lge_cnn.py; `from-lge` makes it an fpa model, the value at U = 1 folded into the bias).
+scripts/lge_cnn.py; the last epoch's state beside it as OUT.last.npz; `from-lge` makes it an fpa model, the value at U = 1 folded into the bias).
 DATA is made by scripts/pack_fp_data.py.
 
 usage: python3 scripts/torch_fp_train.py DATA.npz INIT.safetensors OUT.npz --seconds S
            [--lr 1e-4] [--warmup 100] [--widths 24,24,24] [--deep] [--noise 0.01] [--w1 100]
            [--w2 100] [--batch 16] [--log LOG.jsonl] [--name NAME] [--threads 2] [--f64]
+           [--set-weight DIR=W[,DIR=W ...]]   (overrides the packed weight of a source directory)
 """
 import copy
 import itertools
@@ -227,10 +228,18 @@ class Data:
                     "dfp": torch.tensor(z[f"g{k}_dfp"].astype(np.float32)).to(rdtype).to(device),
                     "afp": torch.tensor(z[f"g{k}_afp"]).to(device),
                     "weight": torch.tensor(z[f"g{k}_weight"]).to(device),
+                    "set": torch.tensor(z[f"g{k}_set"]).to(device),
                 }
             )
             k += 1
         self.sets = json.loads(str(z["sets"]))
+
+    def set_weight(self, name, weight):
+        """Every configuration of the source directory `name` counts `weight` times (`DIR@W` at packing)."""
+        if name not in self.sets:
+            sys.exit(f"--set-weight: no directory {name!r} in the data (it has {self.sets})")
+        for g in self.groups:
+            g["weight"] = torch.where(g["set"] == self.sets.index(name), torch.full_like(g["weight"], weight), g["weight"])
 
 
 def permute_axes(u, d, perm):
@@ -286,6 +295,9 @@ def main(argv):
     net = Net(state).to(device)
     n_params = sum(p.numel() for p in net.parameters())
     data = Data(data_path, device, rdtype, cdtype)
+    for spec in filter(None, opts.get("set-weight", "").split(",")):
+        set_name, _, w = spec.rpartition("=")
+        data.set_weight(set_name, float(w))
     t = gell_mann_generators().to(cdtype).to(device)
 
     # split: 15 % of the configurations of 4^4 lattices held out (seed 3), other lattices train only
@@ -387,6 +399,11 @@ def main(argv):
         log(rec)
     np.savez(out_path + ".tmp.npz", **best_state)
     os.replace(out_path + ".tmp.npz", out_path)
+    # the last epoch's state too: a fine-tune whose validation loss never beats its start still
+    # moved the weights (e.g. towards up-weighted instantons), and that is what a scan compares
+    last = out_path[: -len(".npz")] if out_path.endswith(".npz") else out_path
+    np.savez(last + ".last.tmp.npz", **good)
+    os.replace(last + ".last.tmp.npz", last + ".last.npz")
     log({"event": "done", "epochs": epoch, "steps": step, "best_val_loss": best})
 
 
