@@ -15,6 +15,7 @@ use fpa_core::lcnn::trainer::{validation_split, EpochLog, EpochOutcome, History,
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -513,6 +514,11 @@ fn train_epochs(job: &TrainJob, trainer: &mut Trainer, ckpt: &Path, log: &mut Tr
     );
     bar.set_position((trainer.history.epochs.len() * steps_per_epoch) as u64);
     bar.reset_eta();
+    // Without a terminal (nohup, CI, a batch system) indicatif draws nothing: say each epoch and
+    // each taken-back epoch on its own line instead, with the ETA from this process's epochs.
+    let lines = !job.quiet && !std::io::stderr().is_terminal();
+    let say = |msg: String| if lines { eprintln!("{msg}") } else { bar.println(msg) };
+    let started = Instant::now();
     let save = |trainer: &Trainer, log: &mut TrainLog| -> Result<()> {
         log.history = trainer.history.clone();
         if !writes {
@@ -536,7 +542,7 @@ fn train_epochs(job: &TrainJob, trainer: &mut Trainer, ckpt: &Path, log: &mut Tr
         let kept = match outcome {
             EpochOutcome::TakenBack(why) => {
                 bar.set_position((epoch * steps_per_epoch) as u64);
-                bar.println(format!(
+                say(format!(
                     "{why}: epoch taken back, learning rate halved (x{})",
                     0.5f64.powi(trainer.history.halvings as i32)
                 ));
@@ -557,6 +563,11 @@ fn train_epochs(job: &TrainJob, trainer: &mut Trainer, ckpt: &Path, log: &mut Tr
             e.val_l2.unwrap_or(f64::NAN),
             h.best_epoch.unwrap() + 1
         ));
+        if lines {
+            let left = job.settings.epochs.saturating_sub(h.epochs.len());
+            let eta = started.elapsed().as_secs_f64() / (done_here + 1) as f64 * left as f64;
+            say(format!("epoch {}, {:.0} s, ETA {}", bar.message(), e.seconds, hms(eta)));
+        }
         save(trainer, log)?;
         if writes {
             plot(&sibling(&job.out, ".loss.svg"), log)?;
@@ -573,6 +584,12 @@ fn train_epochs(job: &TrainJob, trainer: &mut Trainer, ckpt: &Path, log: &mut Tr
     }
     bar.finish_and_clear();
     Ok(true)
+}
+
+/// Seconds as `h:mm:ss`.
+fn hms(seconds: f64) -> String {
+    let s = seconds.max(0.0).round() as u64;
+    format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
 }
 
 fn plot(path: &Path, log: &TrainLog) -> Result<()> {
