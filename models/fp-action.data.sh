@@ -14,7 +14,7 @@
 #
 #   fp/train       40 configurations per beta_wil at 5.0, 5.25, ..., 7.0 (seeds 100-108), 4^4
 #   fp/more        40 more per beta_wil at 5.0, 5.25, ..., 7.0 (seeds 300-308), 4^4, minimised to 1e-6
-#                  (session 41: the experiments with more data, width and depth; 11 min on 2 cores)
+#                  (training data of steps 5b and 6 of the shipped model, session 41; 11 min on 2 cores)
 #   fp/test        10 per beta_wil at 5.0, 5.5, ..., 7.0 (seeds 900-904), 4^4, not used in training
 #   fp/test8        4 per beta_wil at 5.0, 5.5, ..., 7.0 (seeds 950-954), 8^4, not used in training
 #   fp/inst-tune2  instantons rho/a = 1.1, 1.4, 1.8, 2.3 on 8^4 (the fine-tuning set)
