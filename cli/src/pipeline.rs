@@ -549,6 +549,7 @@ fn train(
         precision: t.precision,
         warmup: 0,
         augment: false,
+        train_only: Vec::new(),
     };
     crate::train::train(&TrainJob { settings, out: out.to_path_buf(), quiet: ctx.quiet, stop_after: None }).map(|_| ())
 }
@@ -590,6 +591,7 @@ fn instanton_finetune(
             precision: Precision::F64,
             warmup: 0,
             augment: false,
+            train_only: Vec::new(),
         };
         crate::train::train(&TrainJob { settings, out: out.clone(), quiet: ctx.quiet, stop_after: None }).map(|_| ())
     })?;

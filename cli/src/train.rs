@@ -11,11 +11,12 @@ use clap::{Args, ValueEnum};
 use fpa_core::io::safetensors::{self, NamedTensor};
 use fpa_core::lcnn::readout_fit::{fit_last_layer, FitReport, FitSettings};
 use fpa_core::lcnn::train::{Adam, LocalSamples, LossWeights, Precision, Sample, SampleMap, Schedule, ValueLoss};
-use fpa_core::lcnn::trainer::{validation_split, EpochLog, EpochOutcome, History, LoopSettings, Trainer};
+use fpa_core::lcnn::trainer::{validation_indices, EpochLog, EpochOutcome, History, LoopSettings, Trainer};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -111,6 +112,13 @@ pub struct TrainArgs {
     /// Fraction of configurations held out for validation
     #[arg(long, default_value_t = 0.2)]
     pub val: f64,
+    /// Keep every configuration of this `--data` directory in training (repeat for several; the
+    /// argument as given to `--data`, `DIR@W` included, or its directory): the split is drawn over
+    /// all configurations as without the flag, then this directory's held-out ones train too, so
+    /// the other directories' split does not change. For small sets that must be fitted, such as
+    /// a few tuning instantons, whatever the seed
+    #[arg(long = "train-only")]
+    pub train_only: Vec<PathBuf>,
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Start from the weights of this model: the same spec (fine-tuning), or a smaller network of the
@@ -169,6 +177,9 @@ pub struct TrainSettings {
     /// Absent in runs from before it existed: false.
     #[serde(default)]
     pub augment: bool,
+    /// `--train-only` directories (absent in runs from before it existed: none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub train_only: Vec<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -277,6 +288,7 @@ impl TrainJob {
             precision: args.precision.into(),
             warmup: args.warmup,
             augment: args.augment,
+            train_only: args.train_only.iter().map(|d| d.display().to_string()).collect(),
         };
         Ok(TrainJob { settings, out: args.out.clone(), quiet: args.quiet, stop_after: args.stop_after })
     }
@@ -284,17 +296,52 @@ impl TrainJob {
 
 /// Says how the validation split divides each `--data` directory: the split is drawn over all
 /// configurations together, so a small set (a few tuning instantons) can lose some of its
-/// configurations, or all of them, to validation by chance; those then take no part in the
-/// training or the read-out fit.
-fn report_split(sources: &[(&str, std::ops::Range<usize>)], n: usize, val: f64, seed: u64) {
-    let (_, held_out) = fpa_core::lcnn::trainer::validation_indices(n, val, seed);
+/// configurations, or all of them, to validation by chance (unless it is `--train-only`); those
+/// then take no part in the training or the read-out fit.
+fn report_split(sources: &[(&str, Range<usize>)], held_out: &[usize]) {
     for (dir, range) in sources {
         let v = held_out.iter().filter(|i| range.contains(i)).count();
         eprintln!("{dir}: {} configurations for training, {v} held out for validation", range.len() - v);
     }
     if sources.iter().any(|(_, r)| r.len() <= 20 && held_out.iter().any(|i| r.contains(i))) {
-        eprintln!("(the split is drawn over all configurations together; --val 0 trains or fits on every one)");
+        eprintln!(
+            "(the split is drawn over all configurations together; --train-only DIR keeps DIR in training, --val 0 trains or fits on every one)"
+        );
     }
+}
+
+/// `(train, validation)` indices of the configurations: [`validation_indices`]' fixed permutation,
+/// then the held-out configurations of the `keep` ranges (the `--train-only` directories) moved
+/// to the end of the training part, so that the split of every other directory is unchanged.
+fn split_indices(n: usize, val: f64, seed: u64, keep: &[Range<usize>]) -> (Vec<usize>, Vec<usize>) {
+    let (mut train, held_out) = validation_indices(n, val, seed);
+    let (kept, held_out): (Vec<usize>, Vec<usize>) =
+        held_out.into_iter().partition(|i| keep.iter().any(|r| r.contains(i)));
+    train.extend(kept);
+    (train, held_out)
+}
+
+/// The `--data` entries that a `--train-only` argument names: the entry as written, or else
+/// every entry of that directory.
+fn train_only_sources(data: &[String], train_only: &[String]) -> Result<Vec<usize>> {
+    let mut picked = Vec::new();
+    for t in train_only {
+        let exact: Vec<usize> = (0..data.len()).filter(|&i| data[i] == *t).collect();
+        let by_dir: Vec<usize> = if exact.is_empty() {
+            let mut v = Vec::new();
+            for (i, d) in data.iter().enumerate() {
+                if crate::dataset::weighted_source(d)?.0 == Path::new(t) {
+                    v.push(i);
+                }
+            }
+            v
+        } else {
+            exact
+        };
+        ensure!(!by_dir.is_empty(), "--train-only {t}: not one of the --data directories ({})", data.join(", "));
+        picked.extend(by_dir);
+    }
+    Ok(picked)
 }
 
 /// Trains the model of `job.settings` on its data, or resumes the run from its checkpoint,
@@ -341,11 +388,15 @@ pub fn train_with(job: &TrainJob, sample_map: &dyn SampleMap, writes: bool) -> R
             model.dims()
         );
     }
-    // Validation split: a fixed permutation of the configurations.
-    let (train, val) = validation_split(&samples, settings.val, settings.seed);
+    // Validation split: a fixed permutation of the configurations, `--train-only` ones kept.
+    let keep: Vec<Range<usize>> =
+        train_only_sources(&settings.data, &settings.train_only)?.into_iter().map(|i| sources[i].1.clone()).collect();
+    let (train_idx, val_idx) = split_indices(samples.len(), settings.val, settings.seed, &keep);
     if !job.quiet && sources.len() > 1 {
-        report_split(&sources, samples.len(), settings.val, settings.seed);
+        report_split(&sources, &val_idx);
     }
+    let (train, val): (Vec<&Sample>, Vec<&Sample>) =
+        (train_idx.iter().map(|&i| &samples[i]).collect(), val_idx.iter().map(|&i| &samples[i]).collect());
 
     if writes {
         if let Some(dir) = job.out.parent().filter(|d| !d.as_os_str().is_empty()) {

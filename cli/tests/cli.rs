@@ -379,6 +379,30 @@ fn train_resumes_eval_reports_and_weights_match_lge_cnn_conventions() {
     assert_eq!(counts.iter().map(|c| c.0).sum::<u64>(), log_two["train_configs"].as_u64().unwrap());
     assert_eq!(counts.iter().map(|c| c.1).sum::<u64>(), log_two["val_configs"].as_u64().unwrap());
     assert_eq!(log_two["val_configs"], 2, "round(0.2 x 8) configurations held out");
+    // --train-only: the named directory (as given to --data) keeps all of its configurations in
+    // training; the other directory's split is the one above. Seed 6 holds out one of each.
+    let split = |extra: &[&str], out: &str| {
+        let a = ["train", "--data", d, "--data", &d2, "--model", s, "--epochs", "1", "--batch", "2", "--seed", "6"];
+        let o = fpa(&[&a[..], extra, &["--out", tmp.path().join(out).to_str().unwrap()]].concat(), 1);
+        ok(&o);
+        let err = String::from_utf8_lossy(&o.stderr).to_string();
+        let count = |prefix: &str| -> (u64, u64) {
+            let l = err.lines().find_map(|l| l.strip_prefix(&format!("{prefix}: "))).unwrap_or_else(|| panic!("{err}"));
+            let n: Vec<u64> = l.split(' ').filter_map(|w| w.parse().ok()).collect();
+            (n[0], n[1])
+        };
+        let log: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(tmp.path().join(format!("{out}.log.json"))).unwrap()).unwrap();
+        (count(d), count(&d2), log["train_configs"].as_u64().unwrap(), log["val_configs"].as_u64().unwrap())
+    };
+    let (plain_1, plain_2, _, _) = split(&[], "s3.safetensors");
+    assert_eq!((plain_1.1, plain_2.1), (1, 1), "seed 6 holds out one configuration of each directory");
+    let (kept_1, kept_2, n_train, n_val) = split(&["--train-only", &d2], "s3k.safetensors");
+    assert_eq!(kept_1, plain_1, "the other directory's split does not change");
+    assert_eq!(kept_2, (4, 0), "the --train-only directory keeps every configuration in training");
+    assert_eq!((n_train, n_val), (7, 1));
+    let a = ["train", "--data", d, "--model", s, "--epochs", "1", "--train-only", "elsewhere", "--out"];
+    fails_with(&fpa(&[&a[..], &[two.to_str().unwrap()]].concat(), 1), "--train-only elsewhere: not one of the --data");
     let a = ["train", "--data", &format!("{d}@0"), "--model", s, "--epochs", "1", "--out"];
     fails_with(&fpa(&[&a[..], &[two.to_str().unwrap()]].concat(), 1), "must be a positive number");
 
