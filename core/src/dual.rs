@@ -10,8 +10,11 @@ use crate::real::{Real, Ring};
 use core::iter::Sum;
 use core::ops::{Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Sub, SubAssign};
 
-/// A dual number: value `v`, tangent `d`.
+/// A dual number: value `v`, tangent `d`, in that order in memory
+/// (`repr(C)`), so a slice of duals is a slice of `T` with the two planes
+/// interleaved (see [`as_interleaved`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[repr(C)]
 pub struct Dual<T> {
     pub v: T,
     pub d: T,
@@ -32,6 +35,21 @@ impl<T: Real> Dual<T> {
     fn chain(self, f: T, df: T) -> Self {
         Dual { v: f, d: df * self.d }
     }
+}
+
+/// A slice of `n` dual numbers as the `2n` numbers `v₀ d₀ v₁ d₁ …`.
+fn as_interleaved<T: Real>(x: &[Dual<T>]) -> &[T] {
+    const { assert!(core::mem::size_of::<Dual<T>>() == 2 * core::mem::size_of::<T>()) };
+    // SAFETY: `Dual<T>` is `repr(C)` with two fields of type `T` and no padding
+    // (asserted above), so `n` duals are `2n` properly aligned `T`s.
+    unsafe { core::slice::from_raw_parts(x.as_ptr() as *const T, 2 * x.len()) }
+}
+
+/// [`as_interleaved`] for a mutable slice.
+fn as_interleaved_mut<T: Real>(x: &mut [Dual<T>]) -> &mut [T] {
+    const { assert!(core::mem::size_of::<Dual<T>>() == 2 * core::mem::size_of::<T>()) };
+    // SAFETY: as in `as_interleaved`; the borrow is exclusive.
+    unsafe { core::slice::from_raw_parts_mut(x.as_mut_ptr() as *mut T, 2 * x.len()) }
 }
 
 /// The value and tangent planes of a slice of dual numbers.
@@ -145,16 +163,12 @@ impl<T: Real> Real for Dual<T> {
             ci.d += d;
         }
     }
+    /// Real weights act on both planes alike: with the planes interleaved,
+    /// `b` is a `k × 2n` matrix of `T` and `c` an `m × 2n` one, so this is
+    /// one product of `T` (each entry the same chain over `k` as a product
+    /// per plane, without copying the planes apart and back).
     fn gemm_weights(m: usize, n: usize, k: usize, a: &[f64], lda: usize, b: &[Self], c: &mut [Self]) {
-        let (bv, bd) = planes(&b[..k * n]);
-        let mut cv = alloc::vec![T::zero(); m * n];
-        let mut cd = alloc::vec![T::zero(); m * n];
-        T::gemm_weights(m, n, k, a, lda, &bv, &mut cv);
-        T::gemm_weights(m, n, k, a, lda, &bd, &mut cd);
-        for (ci, (v, d)) in c.iter_mut().zip(cv.into_iter().zip(cd)) {
-            ci.v += v;
-            ci.d += d;
-        }
+        T::gemm_weights(m, 2 * n, k, a, lda, as_interleaved(&b[..k * n]), as_interleaved_mut(&mut c[..m * n]));
     }
     #[inline(always)]
     fn sqrt(self) -> Self {

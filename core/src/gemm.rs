@@ -182,6 +182,20 @@ mod tests {
                 assert!((cw[i * n + j].v - want).abs() < 1e-12 && (cw[i * n + j].d + want).abs() < 1e-12);
             }
         }
+        // On interleaved planes: the same bits as one product per plane
+        // (a start in c, tangents unrelated to the values).
+        let c0: alloc::vec::Vec<Dual<f64>> = (0..m * n).map(|i| Dual::new(i as f64 / 3.0, 1.0 - i as f64)).collect();
+        let bw: alloc::vec::Vec<Dual<f64>> =
+            b.iter().enumerate().map(|(i, &x)| Dual::new(x, x * x - i as f64)).collect();
+        let mut cw = c0.clone();
+        Dual::gemm_weights(m, n, k, &a, k, &bw, &mut cw);
+        let plane = |f: fn(&Dual<f64>) -> f64| {
+            let mut c: alloc::vec::Vec<f64> = c0.iter().map(f).collect();
+            f64::gemm_weights(m, n, k, &a, k, &bw.iter().map(f).collect::<alloc::vec::Vec<_>>(), &mut c);
+            c
+        };
+        let (cv, cdd) = (plane(|x| x.v), plane(|x| x.d));
+        assert!(cw.iter().zip(cv.iter().zip(&cdd)).all(|(x, (v, d))| x.v == *v && x.d == *d));
         for i in 0..m {
             for j in 0..k {
                 let want = (0..n).map(|l| a2[i * n + l] * bt[j * n + l]).sum::<f64>();
