@@ -160,6 +160,25 @@ int main(int argc, char **argv) {
         }
         printf("L-CNN action %.6f (Wilson %.6f)\n", a_m, a_w);
 
+        /* The pool of freed feature maps: the evaluations above left buffers in it; releasing them
+           and a bound of 0 leave it empty, and the model's values do not change. */
+        size_t kept = fpa_buffers_kept(), limit = fpa_buffers_limit();
+        fpa_buffers_release();
+        if (!(kept > 0) || fpa_buffers_kept() != 0 || limit != ((size_t)1 << 30)) {
+            fprintf(stderr, "buffer pool: %zu bytes kept, %zu after release, limit %zu\n", kept,
+                    fpa_buffers_kept(), limit);
+            return 1;
+        }
+        fpa_buffers_set_limit(0);
+        double a_0 = 0.0;
+        CHECK(fpa_model_action(m, u, &a_0));
+        if (fpa_buffers_kept() != 0 || fpa_buffers_limit() != 0 || a_0 != a_m) {
+            fprintf(stderr, "bound 0: %zu bytes kept, action %.17g vs %.17g\n", fpa_buffers_kept(), a_0, a_m);
+            return 1;
+        }
+        fpa_buffers_set_limit(limit);
+        printf("buffer pool: %zu bytes kept after two evaluations, released\n", kept);
+
         /* Averaged over the 16 reflections, the action is reflection invariant; the plain network is
            not (it has weights per direction). */
         double *reflected = malloc(n_links * sizeof(double));

@@ -281,6 +281,33 @@ void fpa_model_free(struct FpaModel *model);
  */
 int fpa_fp_action(const struct FpaGauge *gauge, double *action, double *force, size_t len);
 
+/**
+ * Bytes held now by fpa's pool of freed feature-map buffers. L-CNN
+ * evaluations keep the large buffers they free (>= 256 KiB each, at most
+ * `fpa_buffers_limit()` bytes in all, 1 GiB by default) and reuse them in the
+ * next evaluation instead of returning them to the system; values never
+ * depend on the pool.
+ */
+size_t fpa_buffers_kept(void);
+
+/**
+ * The bound on the bytes the buffer pool keeps.
+ */
+size_t fpa_buffers_limit(void);
+
+/**
+ * Sets the bound on the bytes the buffer pool keeps (0: keep nothing, every
+ * buffer goes back to the system when freed); frees the oldest kept buffers
+ * until the pool is within it.
+ */
+void fpa_buffers_set_limit(size_t bytes);
+
+/**
+ * Frees every kept buffer now (the bound stays): for a program that is done
+ * with L-CNN evaluations for a while and wants the memory back.
+ */
+void fpa_buffers_release(void);
+
 #ifdef __cplusplus
 }  // extern "C"
 #endif  // __cplusplus

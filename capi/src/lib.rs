@@ -509,3 +509,34 @@ pub unsafe extern "C" fn fpa_fp_action(gauge: *const FpaGauge, action: *mut f64,
         Ok(())
     })
 }
+
+/// Bytes held now by fpa's pool of freed feature-map buffers. L-CNN
+/// evaluations keep the large buffers they free (>= 256 KiB each, at most
+/// `fpa_buffers_limit()` bytes in all, 1 GiB by default) and reuse them in the
+/// next evaluation instead of returning them to the system; values never
+/// depend on the pool.
+#[no_mangle]
+pub extern "C" fn fpa_buffers_kept() -> usize {
+    fpa_core::recycle::kept_bytes()
+}
+
+/// The bound on the bytes the buffer pool keeps.
+#[no_mangle]
+pub extern "C" fn fpa_buffers_limit() -> usize {
+    fpa_core::recycle::limit()
+}
+
+/// Sets the bound on the bytes the buffer pool keeps (0: keep nothing, every
+/// buffer goes back to the system when freed); frees the oldest kept buffers
+/// until the pool is within it.
+#[no_mangle]
+pub extern "C" fn fpa_buffers_set_limit(bytes: usize) {
+    fpa_core::recycle::set_limit(bytes)
+}
+
+/// Frees every kept buffer now (the bound stays): for a program that is done
+/// with L-CNN evaluations for a while and wants the memory back.
+#[no_mangle]
+pub extern "C" fn fpa_buffers_release() {
+    fpa_core::recycle::release()
+}

@@ -1,6 +1,7 @@
 //! The C ABI from C and C++: compiles `examples/example.c` against the static
 //! library, runs it (heatbath, plaquette, Wilson action and force, array round
-//! trip, error codes, the shipped L-CNN model, plain and averaged over the reflections), and compiles the header as C++.
+//! trip, error codes, the shipped L-CNN model, plain and averaged over the reflections, the buffer pool's
+//! controls), and compiles the header as C++.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -56,6 +57,7 @@ fn c_example_runs_and_header_compiles_as_cpp() {
     assert!(stdout.contains("L-CNN action") && stdout.ends_with("ok\n"), "{stdout}");
     assert!(stdout.contains("expected error: cannot read /no/such/file.nersc"), "{stdout}");
     assert!(stdout.contains("averaged over reflections"), "{stdout}");
+    assert!(stdout.contains("buffer pool:"), "{stdout}");
     assert!(stdout.contains("expected error: unknown symmetry set \"rotations\""), "{stdout}");
 
     let cxx = std::env::var("CXX").unwrap_or_else(|_| "c++".into());

@@ -404,6 +404,33 @@ fn fp_action<'py>(
     Ok((r.action, force_to(py, &u, &r.derivative)?))
 }
 
+/// Bytes held now by fpa's pool of freed feature-map buffers (L-CNN
+/// evaluations keep the large buffers they free, at most `buffer_limit()`
+/// bytes, and reuse them; values never depend on the pool).
+#[pyfunction]
+fn buffers_kept() -> usize {
+    fpa_core::recycle::kept_bytes()
+}
+
+/// The bound on the bytes the buffer pool keeps (1 GiB by default).
+#[pyfunction]
+fn buffer_limit() -> usize {
+    fpa_core::recycle::limit()
+}
+
+/// Sets the bound on the bytes the buffer pool keeps (0: keep nothing) and
+/// frees the oldest kept buffers until the pool is within it.
+#[pyfunction]
+fn set_buffer_limit(bytes: usize) {
+    fpa_core::recycle::set_limit(bytes)
+}
+
+/// Frees every kept buffer now (the bound stays).
+#[pyfunction]
+fn release_buffers() {
+    fpa_core::recycle::release()
+}
+
 #[pymodule]
 #[pyo3(name = "fpa")]
 fn fpa_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -416,6 +443,10 @@ fn fpa_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(wilson_configuration, m)?)?;
     m.add_function(wrap_pyfunction!(fp_action, m)?)?;
     m.add_function(wrap_pyfunction!(train, m)?)?;
+    m.add_function(wrap_pyfunction!(buffers_kept, m)?)?;
+    m.add_function(wrap_pyfunction!(buffer_limit, m)?)?;
+    m.add_function(wrap_pyfunction!(set_buffer_limit, m)?)?;
+    m.add_function(wrap_pyfunction!(release_buffers, m)?)?;
     m.add_class::<Model>()?;
     Ok(())
 }

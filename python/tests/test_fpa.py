@@ -137,6 +137,24 @@ def test_model_averaged_over_reflections(config):
         fpa.Model(MODEL, symmetrize="rotations")
 
 
+def test_buffer_pool_controls(config):
+    model = fpa.Model(MODEL)
+    a = model.action(config)
+    model.force(config)
+    limit = fpa.buffer_limit()
+    assert limit == 1 << 30
+    assert fpa.buffers_kept() > 0, "L-CNN evaluations keep the feature maps they free"
+    fpa.release_buffers()
+    assert fpa.buffers_kept() == 0
+    fpa.set_buffer_limit(0)
+    try:
+        assert model.action(config) == a
+        assert fpa.buffers_kept() == 0 and fpa.buffer_limit() == 0
+    finally:
+        fpa.set_buffer_limit(limit)
+    assert model.action(config) == a and fpa.buffers_kept() > 0
+
+
 def test_gauge_files_round_trip(config, tmp_path):
     for fmt in ["nersc", "nersc-2row", "ildg", "openqcd"]:
         path = str(tmp_path / f"u.{fmt}")
