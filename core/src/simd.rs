@@ -363,10 +363,11 @@ mod x86 {
     tile!(tile_avx512_f32, f32, "avx512f,avx2,fma", 16, _mm512_setzero_ps, _mm512_loadu_ps, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_add_ps, _mm512_storeu_ps);
 
     /// A `R × 2W` tile over the last `cols < 2W` columns, with masked loads
-    /// and stores (masked-off lanes read 0 and are not written): the same FMA
-    /// chains as [`tile!`], so the same bits as the single entries of
-    /// [`edge!`]. `$mask(cols)` gives the masks of the two vectors;
-    /// `$load(mask, p)` and `$store(p, mask, v)` wrap the instructions.
+    /// and stores (masked-off lanes are neither read nor written): the same
+    /// FMA chains as [`tile!`], so the same bits. `$mask(cols)` gives the masks
+    /// of the two vectors; `$load(mask, p)` and `$store(p, mask, v)` wrap the
+    /// instructions. The second vector's address may lie past the end of the
+    /// row (`cols ≤ W`: nothing is read there), hence `wrapping_add`.
     macro_rules! tile_masked {
         ($name:ident, $t:ty, $features:literal, $w:literal, $mask:ident, $zero:ident, $load:ident, $set1:ident, $fma:ident, $add:ident, $store:ident) => {
             #[target_feature(enable = $features)]
@@ -384,7 +385,7 @@ mod x86 {
                 let mut acc = [[$zero(); 2]; R];
                 for kk in 0..k {
                     let bk = b.add(kk * ld + j0);
-                    let (b0, b1) = ($load(m0, bk), $load(m1, bk.add($w)));
+                    let (b0, b1) = ($load(m0, bk), $load(m1, bk.wrapping_add($w)));
                     for (ii, row) in acc.iter_mut().enumerate() {
                         let w = $set1(*a.add((i0 + ii) * lda + kk));
                         row[0] = $fma(w, b0, row[0]);
@@ -394,7 +395,7 @@ mod x86 {
                 for (ii, row) in acc.iter().enumerate() {
                     let ci = c.add((i0 + ii) * ld + j0);
                     $store(ci, m0, $add($load(m0, ci), row[0]));
-                    $store(ci.add($w), m1, $add($load(m1, ci.add($w)), row[1]));
+                    $store(ci.wrapping_add($w), m1, $add($load(m1, ci.wrapping_add($w)), row[1]));
                 }
             }
         };
