@@ -6,6 +6,7 @@
 //! the derivative of the gradient along `r` (forward-over-reverse): this is how
 //! the weight gradient of the invariant loss `Σ r·D` is computed.
 
+use crate::lanes::PACK;
 use crate::real::{Real, Ring};
 use core::iter::Sum;
 use core::ops::{Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Sub, SubAssign};
@@ -65,21 +66,21 @@ impl<T: Real> PartialOrd for Dual<T> {
     }
 }
 
-impl<T: Real> Add for Dual<T> {
+impl<T: Ring> Add for Dual<T> {
     type Output = Self;
     #[inline(always)]
     fn add(self, o: Self) -> Self {
         Dual { v: self.v + o.v, d: self.d + o.d }
     }
 }
-impl<T: Real> Sub for Dual<T> {
+impl<T: Ring> Sub for Dual<T> {
     type Output = Self;
     #[inline(always)]
     fn sub(self, o: Self) -> Self {
         Dual { v: self.v - o.v, d: self.d - o.d }
     }
 }
-impl<T: Real> Mul for Dual<T> {
+impl<T: Ring> Mul for Dual<T> {
     type Output = Self;
     #[inline(always)]
     fn mul(self, o: Self) -> Self {
@@ -95,26 +96,26 @@ impl<T: Real> Div for Dual<T> {
         Dual { v: q, d: (self.d - q * o.d) * inv }
     }
 }
-impl<T: Real> Neg for Dual<T> {
+impl<T: Ring> Neg for Dual<T> {
     type Output = Self;
     #[inline(always)]
     fn neg(self) -> Self {
         Dual { v: -self.v, d: -self.d }
     }
 }
-impl<T: Real> AddAssign for Dual<T> {
+impl<T: Ring> AddAssign for Dual<T> {
     #[inline(always)]
     fn add_assign(&mut self, o: Self) {
         *self = *self + o;
     }
 }
-impl<T: Real> SubAssign for Dual<T> {
+impl<T: Ring> SubAssign for Dual<T> {
     #[inline(always)]
     fn sub_assign(&mut self, o: Self) {
         *self = *self - o;
     }
 }
-impl<T: Real> MulAssign for Dual<T> {
+impl<T: Ring> MulAssign for Dual<T> {
     #[inline(always)]
     fn mul_assign(&mut self, o: Self) {
         *self = *self * o;
@@ -132,15 +133,31 @@ impl<T: Real> Sum for Dual<T> {
     }
 }
 
-impl<T: Real> Ring for Dual<T> {
+impl<T: Ring> Ring for Dual<T> {
     #[inline(always)]
     fn from_f64(x: f64) -> Self {
-        Dual::constant(T::from_f64(x))
+        Dual { v: T::from_f64(x), d: T::zero() }
     }
 }
 
 impl<T: Real> Real for Dual<T> {
     const EPSILON: f64 = T::EPSILON;
+    type Pack = Dual<T::Pack>;
+    #[inline(always)]
+    fn pack(x: &[Self]) -> Self::Pack {
+        let v: [T; PACK] = core::array::from_fn(|i| x[i].v);
+        let d: [T; PACK] = core::array::from_fn(|i| x[i].d);
+        Dual { v: T::pack(&v), d: T::pack(&d) }
+    }
+    #[inline(always)]
+    fn unpack(p: &Self::Pack, out: &mut [Self]) {
+        let (mut v, mut d) = ([T::zero(); PACK], [T::zero(); PACK]);
+        T::unpack(&p.v, &mut v);
+        T::unpack(&p.d, &mut d);
+        for (o, (v, d)) in out[..PACK].iter_mut().zip(v.into_iter().zip(d)) {
+            *o = Dual { v, d };
+        }
+    }
     #[inline(always)]
     fn to_f64(self) -> f64 {
         self.v.to_f64()

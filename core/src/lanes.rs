@@ -1,35 +1,41 @@
-//! Packs of `f64` lanes: one value per lattice site for several sites at once
+//! Packs of lanes: one value per lattice site for several sites at once
 //! (Grid's "virtual node" idea; see [`crate::lattice::packed`]).
 //!
-//! [`F64x8`] implements [`Ring`], so the generic SU(3) code (`Mat3` products,
-//! staples, SU(2) subgroup hits) runs on eight sites at once, and it runs the
-//! *same* operations in every lane as on one `f64`: no fused multiply-adds, no
+//! [`SitePack`] (eight values of any [`Ring`]; [`F64x8`] for `f64`) implements
+//! [`Ring`], so the generic SU(3) code (`Mat3` products, staples, SU(2)
+//! subgroup hits) runs on eight sites at once, and it runs the *same*
+//! operations in every lane as on one value: no fused multiply-adds, no
 //! reassociation, lane-wise correctly rounded `√` and `/`. The results are
 //! therefore the same bits as the scalar path's. The compiler turns the lane
 //! loops into vector instructions of the width the function is compiled for
-//! (see [`crate::mc::packed`] for the run-time choice of AVX-512 or AVX2).
+//! (see [`crate::mc::packed`] for the run-time choice of AVX-512 or AVX2). The
+//! heatbath runs on [`F64x8`]; the L-CNN's per-site products run on packs of
+//! `f32`, `f64` and dual numbers.
 //!
 //! [`Lanes`] abstracts over "one site" (any [`Real`], one lane) and "eight
 //! sites" ([`F64x8`]), so per-site code with random draws (the heatbath)
 //! is written once for both.
 
-use crate::real::{sqrt_f64, Real, Ring};
+use crate::real::{Real, Ring};
 use core::ops::{Add, AddAssign, Mul, MulAssign, Neg, Sub, SubAssign};
 
-/// Number of lanes of [`F64x8`].
+/// Number of lanes of a [`SitePack`].
 pub const PACK: usize = 8;
 
-/// Eight `f64`, one per site; arithmetic is lane-wise.
+/// Eight values, one per site; arithmetic is lane-wise.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 #[repr(C, align(64))]
-pub struct F64x8(pub [f64; PACK]);
+pub struct SitePack<T>(pub [T; PACK]);
+
+/// Eight `f64`, one per site (the heatbath's pack).
+pub type F64x8 = SitePack<f64>;
 
 /// `[f(a[0], b[0]), …, f(a[7], b[7])]`, written out: straight-line code that
 /// the compiler maps onto vector registers (a loop here became gathers).
 macro_rules! each_lane {
     ($a:ident, $b:ident, $e:expr) => {{
         let f = $e;
-        F64x8([
+        SitePack([
             f($a.0[0], $b.0[0]),
             f($a.0[1], $b.0[1]),
             f($a.0[2], $b.0[2]),
@@ -51,11 +57,11 @@ macro_rules! flipped {
     }};
 }
 
-impl F64x8 {
+impl<T: Copy> SitePack<T> {
     /// Lane `i` of the result is lane `i ^ mask` of `self` (`mask < 8`).
     #[inline(always)]
     pub fn flip(self, mask: u8) -> Self {
-        F64x8(match mask {
+        SitePack(match mask {
             0 => self.0,
             1 => flipped!(self.0, 1),
             2 => flipped!(self.0, 2),
@@ -70,14 +76,14 @@ impl F64x8 {
 
 macro_rules! lanewise {
     ($tr:ident, $f:ident, $op:tt, $atr:ident, $af:ident) => {
-        impl $tr for F64x8 {
+        impl<T: Ring> $tr for SitePack<T> {
             type Output = Self;
             #[inline(always)]
             fn $f(self, o: Self) -> Self {
-                each_lane!(self, o, |x: f64, y: f64| x $op y)
+                each_lane!(self, o, |x: T, y: T| x $op y)
             }
         }
-        impl $atr for F64x8 {
+        impl<T: Ring> $atr for SitePack<T> {
             #[inline(always)]
             fn $af(&mut self, o: Self) {
                 *self = *self $op o;
@@ -89,18 +95,18 @@ lanewise!(Add, add, +, AddAssign, add_assign);
 lanewise!(Sub, sub, -, SubAssign, sub_assign);
 lanewise!(Mul, mul, *, MulAssign, mul_assign);
 
-impl Neg for F64x8 {
+impl<T: Ring> Neg for SitePack<T> {
     type Output = Self;
     #[inline(always)]
     fn neg(self) -> Self {
-        each_lane!(self, self, |x: f64, _: f64| -x)
+        each_lane!(self, self, |x: T, _: T| -x)
     }
 }
 
-impl Ring for F64x8 {
+impl<T: Ring> Ring for SitePack<T> {
     #[inline(always)]
     fn from_f64(x: f64) -> Self {
-        F64x8([x; PACK])
+        SitePack([T::from_f64(x); PACK])
     }
 }
 
@@ -151,35 +157,64 @@ impl<T: Real> Lanes for T {
     }
 }
 
-impl Lanes for F64x8 {
+impl<T: Real> Lanes for SitePack<T> {
     const LANES: usize = PACK;
-    type Scalar = f64;
+    type Scalar = T;
     #[inline(always)]
-    fn lane(&self, i: usize) -> f64 {
+    fn lane(&self, i: usize) -> T {
         self.0[i]
     }
     #[inline(always)]
-    fn set_lane(&mut self, i: usize, v: f64) {
+    fn set_lane(&mut self, i: usize, v: T) {
         self.0[i] = v;
     }
     #[inline(always)]
     fn lane_sqrt(self) -> Self {
-        each_lane!(self, self, |x: f64, _: f64| sqrt_f64(x))
+        each_lane!(self, self, |x: T, _: T| x.sqrt())
     }
     #[inline(always)]
     fn lane_div(self, o: Self) -> Self {
-        each_lane!(self, o, |x: f64, y: f64| x / y)
+        each_lane!(self, o, |x: T, y: T| x / y)
     }
     #[inline(always)]
-    fn from_lanes(v: &[f64]) -> Self {
-        let mut r = F64x8::default();
+    fn from_lanes(v: &[T]) -> Self {
+        let mut r = SitePack::default();
         r.0.copy_from_slice(v);
         r
     }
     #[inline(always)]
-    fn to_lanes(&self, out: &mut [f64]) {
+    fn to_lanes(&self, out: &mut [T]) {
         out.copy_from_slice(&self.0);
     }
+}
+
+/// The matrices `m[0..PACK]` as one matrix of packs ([`Real::Pack`]; lane
+/// `i` is `m[i]`).
+#[inline(always)]
+pub fn pack_mats<T: Real>(m: &[crate::su3::Mat3<T>; PACK]) -> crate::su3::Mat3<T::Pack> {
+    let mut r = crate::su3::Mat3::<T::Pack>::zero();
+    for (e, z) in r.m.iter_mut().flatten().enumerate() {
+        let (re, im): ([T; PACK], [T; PACK]) =
+            (core::array::from_fn(|i| m[i].m[e / 3][e % 3].re), core::array::from_fn(|i| m[i].m[e / 3][e % 3].im));
+        z.re = T::pack(&re);
+        z.im = T::pack(&im);
+    }
+    r
+}
+
+/// The [`PACK`] matrices of a matrix of packs ([`pack_mats`] undone).
+#[inline(always)]
+pub fn unpack_mats<T: Real>(p: &crate::su3::Mat3<T::Pack>) -> [crate::su3::Mat3<T>; PACK] {
+    let mut r = [crate::su3::Mat3::<T>::zero(); PACK];
+    let (mut re, mut im) = ([T::zero(); PACK], [T::zero(); PACK]);
+    for (e, z) in p.m.iter().flatten().enumerate() {
+        T::unpack(&z.re, &mut re);
+        T::unpack(&z.im, &mut im);
+        for (i, m) in r.iter_mut().enumerate() {
+            m.m[e / 3][e % 3] = crate::su3::Complex::new(re[i], im[i]);
+        }
+    }
+    r
 }
 
 /// Lane `i` of a matrix of lane packs.
@@ -262,11 +297,12 @@ pub fn store_mat<P: Pack>(m: &crate::su3::Mat3<P>, out: &mut crate::su3::Mat3<F6
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::real::sqrt_f64;
     use crate::su3::Mat3;
 
     #[test]
     fn flips_are_involutions_and_compose_by_xor() {
-        let a = F64x8(core::array::from_fn(|i| i as f64));
+        let a = SitePack(core::array::from_fn(|i| i as f64));
         for m in 0..8u8 {
             assert_eq!(a.flip(m).flip(m), a);
             for n in 0..8u8 {
@@ -294,7 +330,61 @@ mod tests {
         let mut w = [0.0; PACK];
         F64x8::from_lanes(&v).to_lanes(&mut w);
         assert_eq!((F64x8::from_lanes(&v).0, w), (v, v));
-        let s = F64x8(core::array::from_fn(|i| 0.1 + i as f64)).lane_sqrt();
+        let s = SitePack(core::array::from_fn(|i| 0.1 + i as f64)).lane_sqrt();
         assert!((0..PACK).all(|i| s.0[i].to_bits() == sqrt_f64(0.1 + i as f64).to_bits()));
+    }
+
+    /// The L-CNN's packs ([`Real::Pack`]): `f32`, `f64` and dual numbers over
+    /// both, products of packs lane for lane the products of the lanes.
+    #[test]
+    fn real_packs_give_the_lanes_products_bit_for_bit() {
+        fn check<T: Real>(mats: &[Mat3<T>]) {
+            let a: [Mat3<T>; PACK] = core::array::from_fn(|i| mats[i]);
+            let b: [Mat3<T>; PACK] = core::array::from_fn(|i| mats[PACK + i]);
+            let (pa, pb) = (pack_mats(&a), pack_mats(&b));
+            assert!(unpack_mats::<T>(&pa) == a, "pack_mats, unpack_mats");
+            let (p, q) = (unpack_mats::<T>(&(pa.mul_adj(&pb) * pa + pb)), unpack_mats::<T>(&pa.adj_mul(&pb)));
+            for i in 0..PACK {
+                assert!(p[i] == a[i].mul_adj(&b[i]) * a[i] + b[i], "lane {i}");
+                assert!(q[i] == a[i].adj_mul(&b[i]), "lane {i}");
+            }
+        }
+        let mut rng = crate::rng::Rng::stream(2, &[crate::rng::domain::TEST]);
+        let mats: alloc::vec::Vec<Mat3<f64>> = (0..2 * PACK).map(|_| crate::su3::random::haar_su3(&mut rng)).collect();
+        let tangents: alloc::vec::Vec<Mat3<f64>> =
+            (0..2 * PACK).map(|_| crate::su3::random::haar_su3(&mut rng)).collect();
+        let cast = |m: &Mat3<f64>, f: &dyn Fn(f64) -> f32| {
+            let mut r = Mat3::<f32>::zero();
+            for (z, w) in r.m.iter_mut().flatten().zip(m.m.iter().flatten()) {
+                *z = crate::su3::Complex::new(f(w.re), f(w.im));
+            }
+            r
+        };
+        let dual = |m: &Mat3<f64>, t: &Mat3<f64>| {
+            let mut r = Mat3::<crate::dual::Dual<f64>>::zero();
+            for (z, (w, d)) in r.m.iter_mut().flatten().zip(m.m.iter().flatten().zip(t.m.iter().flatten())) {
+                *z = crate::su3::Complex::new(crate::dual::Dual::new(w.re, d.re), crate::dual::Dual::new(w.im, d.im));
+            }
+            r
+        };
+        check(&mats);
+        let m32: alloc::vec::Vec<Mat3<f32>> = mats.iter().map(|m| cast(m, &|x| x as f32)).collect();
+        check(&m32);
+        let d64: alloc::vec::Vec<_> = mats.iter().zip(&tangents).map(|(m, t)| dual(m, t)).collect();
+        check(&d64);
+        let d32: alloc::vec::Vec<Mat3<crate::dual::Dual<f32>>> = d64
+            .iter()
+            .map(|m| {
+                let mut r = Mat3::zero();
+                for (z, w) in r.m.iter_mut().flatten().zip(m.m.iter().flatten()) {
+                    *z = crate::su3::Complex::new(
+                        crate::dual::Dual::new(w.re.v as f32, w.re.d as f32),
+                        crate::dual::Dual::new(w.im.v as f32, w.im.d as f32),
+                    );
+                }
+                r
+            })
+            .collect();
+        check(&d32);
     }
 }

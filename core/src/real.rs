@@ -81,6 +81,17 @@ pub trait Real: Ring + Debug + Default + PartialEq + PartialOrd + Div<Output = S
     fn gemm_weights(m: usize, n: usize, k: usize, a: &[f64], lda: usize, b: &[Self], c: &mut [Self]) {
         crate::gemm::gemm_weights_tiled(m, n, k, a, lda, b, c)
     }
+    /// [`PACK`](crate::lanes::PACK) values, one per site, in the form whose
+    /// lane-wise arithmetic the compiler vectorises best: a
+    /// [`SitePack`](crate::lanes::SitePack) of `f32` or `f64`, and for a dual
+    /// number the dual of its scalar's packs (value and tangent planes apart).
+    /// Lane `i` of any expression of packs is the same expression of lanes
+    /// `i`, bit for bit.
+    type Pack: Ring;
+    /// `v[0..PACK]` as one pack.
+    fn pack(v: &[Self]) -> Self::Pack;
+    /// The lanes of `p` into `out[0..PACK]`.
+    fn unpack(p: &Self::Pack, out: &mut [Self]);
     /// `true` unless the value is NaN or infinite.
     #[inline(always)]
     fn is_finite(self) -> bool {
@@ -177,6 +188,17 @@ macro_rules! impl_real {
         impl Real for $t {
             $($extra)*
             const EPSILON: f64 = <$t>::EPSILON as f64;
+            type Pack = crate::lanes::SitePack<$t>;
+            #[inline(always)]
+            fn pack(v: &[Self]) -> Self::Pack {
+                let mut p = crate::lanes::SitePack([0.0; crate::lanes::PACK]);
+                p.0.copy_from_slice(&v[..crate::lanes::PACK]);
+                p
+            }
+            #[inline(always)]
+            fn unpack(p: &Self::Pack, out: &mut [Self]) {
+                out[..crate::lanes::PACK].copy_from_slice(&p.0);
+            }
             #[inline(always)]
             fn to_f64(self) -> f64 {
                 self as f64

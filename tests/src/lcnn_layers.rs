@@ -2,8 +2,10 @@
 //! ([`fpa_core::lcnn::layer_check`]): weight, link and input-feature
 //! gradients against central differences, and gauge covariance
 //! `layer(U^Ω, Ω W Ω†) = Ω layer(U, W) Ω†`. One check per layer, named after it,
-//! on a 4D and a 3D lattice with random links, random input features and
-//! random weights of order one.
+//! on two 4D lattices and a 3D one with random links, random input features
+//! and random weights of order one. Their volumes (24, 54, 24) are not
+//! multiples of the L-CB layers' 16-site blocks and 8-site lane packs, so the
+//! short blocks and packs are checked too.
 
 use crate::util::{lattice, random_field};
 use fpa_core::lcnn::layer::{Layer, LayerOp};
@@ -14,7 +16,7 @@ use fpa_core::rng::{domain, Rng};
 
 /// Builds the layer `spec` on `n_in` channels and checks it on both lattices.
 fn check(spec: LayerSpec, n_in: usize) {
-    for dims in [vec![2usize, 3, 2, 2], vec![3, 2, 4]] {
+    for dims in [vec![2usize, 3, 2, 2], vec![3, 3, 2, 3], vec![3, 2, 4]] {
         let layer = Layer::resolve(&spec, n_in, dims.len()).unwrap();
         let g = lattice(&dims);
         let u = random_field(&g, None, 21);

@@ -174,8 +174,8 @@ impl PackedField {
                 // Component by component: each pack is written once, whole.
                 for i in 0..3 {
                     for j in 0..3 {
-                        m.m[i][j].re = F64x8(core::array::from_fn(|l| lanes[l].m[i][j].re));
-                        m.m[i][j].im = F64x8(core::array::from_fn(|l| lanes[l].m[i][j].im));
+                        m.m[i][j].re = crate::lanes::SitePack(core::array::from_fn(|l| lanes[l].m[i][j].re));
+                        m.m[i][j].im = crate::lanes::SitePack(core::array::from_fn(|l| lanes[l].m[i][j].im));
                     }
                 }
             });

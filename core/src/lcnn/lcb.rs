@@ -25,8 +25,9 @@
 use super::features::Features;
 use super::layer::{BackwardInput, LayerOp, Step};
 use super::shifts::{ShiftTape, Shifts};
+use crate::lanes::{pack_mats, unpack_mats, PACK};
 use crate::lattice::GaugeField;
-use crate::real::Real;
+use crate::real::{Real, Ring};
 use crate::rng::Rng;
 use crate::su3::{Complex, Mat3};
 use alloc::boxed::Box;
@@ -210,57 +211,114 @@ const SITE_BLOCK: usize = 16;
 const OUT_GROUP: usize = 4;
 /// Real components of a 3x3 complex matrix.
 const COMP: usize = 18;
+/// Lane packs of [`PACK`] sites per site block.
+const PACKS: usize = SITE_BLOCK / PACK;
+/// Columns of a block's rows (a short last block is padded with zeros).
+const COLS: usize = SITE_BLOCK * COMP;
 
+/// Column of real component `comp` (`2(3i + j)`: `Re z_ij`, `+1`: `Im z_ij`) of
+/// site `b` of a block, in the packed right factors and in the rows computed
+/// from them (`tmp`, `H`, `G_R'`): the block's sites in packs of [`PACK`], each
+/// pack its matrices' components one after the other with the sites
+/// innermost. So the matrices of one pack are one contiguous run of
+/// `COMP · PACK` numbers, a `Mat3<T::Pack>`, and the per-site 3 × 3
+/// products run on eight sites at once ([`crate::lanes`]: the same operations
+/// in every lane, the same bits as on one site). The order of the columns
+/// does not matter to the products `ω · R'` and `Aᵀ H`, whose columns are
+/// independent.
 #[inline(always)]
-fn pack<T: Real>(m: &Mat3<T>, out: &mut [T]) {
-    for (i, z) in m.m.iter().flatten().enumerate() {
-        out[2 * i] = z.re;
-        out[2 * i + 1] = z.im;
-    }
+fn col(b: usize, comp: usize) -> usize {
+    (b / PACK) * COMP * PACK + comp * PACK + b % PACK
 }
 
+/// The matrices of pack `p` of a block row (`COLS` numbers).
 #[inline(always)]
-fn unpack<T: Real>(v: &[T]) -> Mat3<T> {
-    let mut m = Mat3::zero();
-    for (i, z) in m.m.iter_mut().flatten().enumerate() {
-        *z = Complex::new(v[2 * i], v[2 * i + 1]);
+fn load_pack<T: Real>(row: &[T], p: usize) -> Mat3<T::Pack> {
+    let v = &row[p * COMP * PACK..(p + 1) * COMP * PACK];
+    let mut m = Mat3::<T::Pack>::zero();
+    for (e, z) in m.m.iter_mut().flatten().enumerate() {
+        z.re = T::pack(&v[2 * e * PACK..]);
+        z.im = T::pack(&v[(2 * e + 1) * PACK..]);
     }
     m
 }
 
-/// The left factors at one site, into `l`.
-fn left<T: Real>(w: &[Mat3<T>], l: &mut Vec<Mat3<T>>) {
-    l.clear();
-    l.extend_from_slice(w);
-    l.extend(w.iter().map(|m| m.adj()));
-    l.push(Mat3::identity());
+/// Writes the matrices of pack `p` of a block row.
+#[inline(always)]
+fn store_pack<T: Real>(m: &Mat3<T::Pack>, row: &mut [T], p: usize) {
+    let v = &mut row[p * COMP * PACK..(p + 1) * COMP * PACK];
+    for (e, z) in m.m.iter().flatten().enumerate() {
+        T::unpack(&z.re, &mut v[2 * e * PACK..]);
+        T::unpack(&z.im, &mut v[(2 * e + 1) * PACK..]);
+    }
+}
+
+/// Sites of pack `p` of the block of `nb` sites from `x0` (fewer than
+/// [`PACK`] in a short last pack).
+#[inline(always)]
+fn lanes_of(nb: usize, p: usize) -> usize {
+    nb.saturating_sub(p * PACK).min(PACK)
+}
+
+/// Channel `c` of the sites of pack `p` of a block, with `f` applied (zero
+/// in the lanes past the block's end).
+#[inline(always)]
+fn gather<T: Real>(
+    x: &Features<T>,
+    x0: usize,
+    nb: usize,
+    p: usize,
+    c: usize,
+    f: impl Fn(&Mat3<T>) -> Mat3<T>,
+) -> Mat3<T::Pack> {
+    let mut m = [Mat3::zero(); PACK];
+    for (i, mi) in m.iter_mut().enumerate().take(lanes_of(nb, p)) {
+        *mi = f(x.at(x0 + p * PACK + i, c));
+    }
+    pack_mats(&m)
+}
+
+/// The left factors `W_1..W_n, W_1†..W_n†` of a block's sites (the unit
+/// factor apart), `lp[v · PACKS + p]` for pack `p`.
+fn left_packs<T: Real>(w: &Features<T>, x0: usize, nb: usize, lp: &mut Vec<Mat3<T::Pack>>) {
+    let n = w.channels;
+    lp.clear();
+    for v in 0..2 * n {
+        lp.extend((0..PACKS).map(|p| {
+            if v < n {
+                gather(w, x0, nb, p, v, |m| *m)
+            } else {
+                gather(w, x0, nb, p, v - n, |m| m.adj())
+            }
+        }));
+    }
 }
 
 /// Packed right factors of the sites `x0..x0+nb`: row `k'` holds factor
 /// `R_k` (and, with complex weights, row `2k+1` holds `i R_k`), the sites'
-/// components side by side. The trailing unit factor is handled apart.
+/// components in the columns [`col`]. The trailing unit factor is handled apart.
 fn pack_right<T: Real>(s: &LcbShape, blocks: &Features<T>, x0: usize, nb: usize, rp: &mut Vec<T>) {
     let nr1 = s.n_right() - 1;
     let c = if s.complex { 2 } else { 1 };
-    let n = nb * COMP;
     rp.clear();
-    rp.resize(nr1 * c * n, T::zero());
+    rp.resize(nr1 * c * COLS, T::zero());
     let half = nr1 / 2;
-    let mut buf = [T::zero(); COMP];
-    for b in 0..nb {
-        let site = blocks.site(x0 + b);
-        for k in 0..nr1 {
-            let m = if k < half { site[k] } else { site[k - half].adj() };
-            pack(&m, &mut buf);
-            let row = k * c;
-            rp[row * n + b * COMP..row * n + (b + 1) * COMP].copy_from_slice(&buf);
+    for k in 0..nr1 {
+        let row = k * c;
+        for p in 0..PACKS {
+            let m = if k < half {
+                gather(blocks, x0, nb, p, k, |m| *m)
+            } else {
+                gather(blocks, x0, nb, p, k - half, |m| m.adj())
+            };
+            store_pack(&m, &mut rp[row * COLS..(row + 1) * COLS], p);
             if s.complex {
                 // i·R: (re, im) → (−im, re)
-                let o = &mut rp[(row + 1) * n + b * COMP..(row + 1) * n + (b + 1) * COMP];
-                for e in 0..9 {
-                    o[2 * e] = -buf[2 * e + 1];
-                    o[2 * e + 1] = buf[2 * e];
+                let mut im = m;
+                for z in im.m.iter_mut().flatten() {
+                    *z = Complex::new(-z.im, z.re);
                 }
+                store_pack(&im, &mut rp[(row + 1) * COLS..(row + 2) * COLS], p);
             }
         }
     }
@@ -268,22 +326,14 @@ fn pack_right<T: Real>(s: &LcbShape, blocks: &Features<T>, x0: usize, nb: usize,
 
 /// `tmp_{u,v} = Σ_k ω_{u,v,k} R_k` for the packed sites (unit factor
 /// included), for the weight rows `rows` (row `u·n_left + v`) only.
-fn combine_block<T: Real>(
-    s: &LcbShape,
-    weights: &[f64],
-    rp: &[T],
-    nb: usize,
-    rows: core::ops::Range<usize>,
-    tmp: &mut Vec<T>,
-) {
+fn combine_block<T: Real>(s: &LcbShape, weights: &[f64], rp: &[T], rows: core::ops::Range<usize>, tmp: &mut Vec<T>) {
     let c = if s.complex { 2 } else { 1 };
     let nr = s.n_right();
     let kp = (nr - 1) * c;
-    let n = nb * COMP;
     let lda = nr * c;
     tmp.clear();
-    tmp.resize(rows.len() * n, T::zero());
-    T::gemm_weights(rows.len(), n, kp, &weights[rows.start * lda..], lda, rp, tmp);
+    tmp.resize(rows.len() * COLS, T::zero());
+    T::gemm_weights(rows.len(), COLS, kp, &weights[rows.start * lda..], lda, rp, tmp);
     for (i, row) in rows.enumerate() {
         let (re, im) = if s.complex {
             (weights[row * lda + kp], weights[row * lda + kp + 1])
@@ -293,11 +343,11 @@ fn combine_block<T: Real>(
         if re == 0.0 && im == 0.0 {
             continue;
         }
-        for b in 0..nb {
+        for b in 0..SITE_BLOCK {
             for d in 0..3 {
-                let e = i * n + b * COMP + 2 * (3 * d + d);
+                let e = i * COLS + col(b, 2 * (3 * d + d));
                 tmp[e] += T::from_f64(re);
-                tmp[e + 1] += T::from_f64(im);
+                tmp[e + PACK] += T::from_f64(im);
             }
         }
     }
@@ -331,27 +381,28 @@ pub fn forward<T: Real>(
     out.for_each_site_block_mut_init(
         SITE_BLOCK,
         || (Vec::new(), Vec::new(), Vec::new()),
-        |(rp, tmp, l), blk, o| {
+        |(rp, tmp, lp), blk, o| {
             let x0 = blk * SITE_BLOCK;
             let nb = o.len() / s.n_out;
-            let n = nb * COMP;
             pack_right(s, &blocks, x0, nb, rp);
+            left_packs(w, x0, nb, lp);
             // A few output channels at a time keep tmp and their weight rows
             // in cache while the packed right factors are reused.
             let mut u0 = 0;
             while u0 < s.n_out {
                 let u1 = (u0 + OUT_GROUP).min(s.n_out);
-                combine_block(s, weights, rp, nb, u0 * nl..u1 * nl, tmp);
-                for b in 0..nb {
-                    left(w.site(x0 + b), l);
-                    for uo in u0..u1 {
-                        let row = |v: usize| (uo - u0) * nl + v;
-                        let t = |v: usize| unpack(&tmp[row(v) * n + b * COMP..row(v) * n + (b + 1) * COMP]);
-                        let mut acc = t(nl - 1); // L = 1
+                combine_block(s, weights, rp, u0 * nl..u1 * nl, tmp);
+                for uo in u0..u1 {
+                    let row = |v: usize| &tmp[((uo - u0) * nl + v) * COLS..((uo - u0) * nl + v + 1) * COLS];
+                    for p in (0..PACKS).filter(|&p| lanes_of(nb, p) > 0) {
+                        // W'_u = tmp_{u,unit} + Σ_v L_v tmp_{u,v}, eight sites at once
+                        let mut acc = load_pack(row(nl - 1), p);
                         for v in 0..nl - 1 {
-                            acc += l[v] * t(v);
+                            acc += lp[v * PACKS + p] * load_pack(row(v), p);
                         }
-                        o[b * s.n_out + uo] = acc;
+                        for (i, m) in unpack_mats::<T>(&acc).into_iter().take(lanes_of(nb, p)).enumerate() {
+                            o[(p * PACK + i) * s.n_out + uo] = m;
+                        }
                     }
                 }
                 u0 = u1;
@@ -402,13 +453,19 @@ pub fn backward<T: Real>(
             g_weights: if need_params { alloc::vec![T::zero(); s.n_params()] } else { Vec::new() },
         };
         let mut gw_main = if need_params { alloc::vec![T::zero(); m * kp] } else { Vec::new() };
-        let (mut rp, mut rpt, mut tmp, mut h, mut gr, mut l) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut rp, mut rpt, mut tmp, mut h, mut gr) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut lp, mut gp, mut glp) = (Vec::new(), Vec::new(), Vec::new());
+        let unit = Mat3::<T::Pack>::identity();
         let mut x0 = start;
         while x0 < end {
             let nb = SITE_BLOCK.min(end - x0);
-            let n = nb * COMP;
+            let n = COLS;
             pack_right(s, &tape.blocks, x0, nb, &mut rp);
+            left_packs(w, x0, nb, &mut lp);
+            gp.clear();
+            for uo in 0..s.n_out {
+                gp.extend((0..PACKS).map(|p| gather(g_out, x0, nb, p, uo, |m| *m)));
+            }
             if need_params {
                 // R'ᵀ for the weight gradient Σ_sites ⟨H_row, R'_k⟩ = H · R'ᵀ
                 rpt.clear();
@@ -421,39 +478,48 @@ pub fn backward<T: Real>(
             }
             gr.clear();
             gr.resize(kp * n, T::zero());
-            let mut g_left = alloc::vec![Mat3::zero(); nb * nl];
-            let mut buf = [T::zero(); COMP];
+            // G_{L_v} for v < nl − 1 (the unit factor's is not needed), per pack
+            glp.clear();
+            glp.resize((nl - 1) * PACKS, Mat3::zero());
             // Output channels in groups, as in the forward pass.
             let mut u0 = 0;
             while u0 < s.n_out {
                 let u1 = (u0 + OUT_GROUP).min(s.n_out);
                 let rows = u0 * nl..u1 * nl;
-                combine_block(s, weights, &rp, nb, rows.clone(), &mut tmp);
+                combine_block(s, weights, &rp, rows.clone(), &mut tmp);
                 h.clear();
                 h.resize(rows.len() * n, T::zero());
-                for b in 0..nb {
-                    left(w.site(x0 + b), &mut l);
-                    let g = g_out.site(x0 + b);
-                    for uo in u0..u1 {
-                        for v in 0..nl {
-                            let row = uo * nl + v;
-                            let r = row - rows.start;
-                            let t = unpack(&tmp[r * n + b * COMP..r * n + (b + 1) * COMP]);
-                            g_left[b * nl + v] += g[uo].mul_adj(&t); // G_L += G_u tmp†
-                            let hm = l[v].adj_mul(&g[uo]); // H = L_v† G_u
-                            pack(&hm, &mut buf);
-                            h[r * n + b * COMP..r * n + (b + 1) * COMP].copy_from_slice(&buf);
+                for uo in u0..u1 {
+                    for v in 0..nl {
+                        let row = uo * nl + v;
+                        let r = row - rows.start;
+                        for p in (0..PACKS).filter(|&p| lanes_of(nb, p) > 0) {
+                            let t = load_pack(&tmp[r * n..(r + 1) * n], p);
+                            let g = &gp[uo * PACKS + p];
+                            let l = if v < nl - 1 {
+                                glp[v * PACKS + p] += g.mul_adj(&t); // G_L += G_u tmp†
+                                &lp[v * PACKS + p]
+                            } else {
+                                &unit
+                            };
+                            let hm = l.adj_mul(g); // H = L_v† G_u
+                            store_pack(&hm, &mut h[r * n..(r + 1) * n], p);
                             if !need_params {
                                 continue;
                             }
-                            // unit column: ∂/∂Re ω = Re Tr H, ∂/∂Im ω = Im Tr H
+                            // unit column: ∂/∂Re ω = Re Tr H, ∂/∂Im ω = Im Tr H (sites in order)
                             let tr = hm.trace();
+                            let (mut re, mut im) = ([T::zero(); PACK], [T::zero(); PACK]);
+                            T::unpack(&tr.re, &mut re);
+                            T::unpack(&tr.im, &mut im);
                             let idx = row * nr + nr - 1;
-                            if s.complex {
-                                part.g_weights[2 * idx] += tr.re;
-                                part.g_weights[2 * idx + 1] += tr.im;
-                            } else {
-                                part.g_weights[idx] += tr.re;
+                            for i in 0..lanes_of(nb, p) {
+                                if s.complex {
+                                    part.g_weights[2 * idx] += re[i];
+                                    part.g_weights[2 * idx + 1] += im[i];
+                                } else {
+                                    part.g_weights[idx] += re[i];
+                                }
                             }
                         }
                     }
@@ -467,20 +533,33 @@ pub fn backward<T: Real>(
                 u0 = u1;
             }
             let half = (nr - 1) / 2;
-            for b in 0..nb {
-                let gl = &g_left[b * nl..(b + 1) * nl];
-                part.g_w.extend((0..n_in).map(|j| gl[j] + gl[n_in + j].adj()));
-                let gr_at = |k: usize| -> Mat3<T> {
-                    let re = unpack(&gr[(k * c) * n + b * COMP..(k * c) * n + (b + 1) * COMP]);
+            let (gw0, gb0) = (part.g_w.len(), part.g_blocks.len());
+            part.g_w.resize(gw0 + nb * n_in, Mat3::zero());
+            part.g_blocks.resize(gb0 + nb * half, Mat3::zero());
+            for p in (0..PACKS).filter(|&p| lanes_of(nb, p) > 0) {
+                let sites = p * PACK..p * PACK + lanes_of(nb, p);
+                for j in 0..n_in {
+                    let g = unpack_mats::<T>(&(glp[j * PACKS + p] + glp[(n_in + j) * PACKS + p].adj()));
+                    for b in sites.clone() {
+                        part.g_w[gw0 + b * n_in + j] = g[b % PACK];
+                    }
+                }
+                let gr_at = |k: usize| -> Mat3<T::Pack> {
+                    let re = load_pack(&gr[(k * c) * n..(k * c + 1) * n], p);
                     if s.complex {
                         // R'_{2k+1} = i R_k: G_{R_k} += −i G_{R'_{2k+1}}
-                        let gi = unpack(&gr[(k * c + 1) * n + b * COMP..(k * c + 1) * n + (b + 1) * COMP]);
-                        re + gi.scale_c(Complex::new(T::zero(), -T::one()))
+                        let gi = load_pack(&gr[(k * c + 1) * n..(k * c + 2) * n], p);
+                        re + gi.scale_c(Complex::new(T::Pack::zero(), -T::Pack::one()))
                     } else {
                         re
                     }
                 };
-                part.g_blocks.extend((0..half).map(|k| gr_at(k) + gr_at(half + k).adj()));
+                for k in 0..half {
+                    let g = unpack_mats::<T>(&(gr_at(k) + gr_at(half + k).adj()));
+                    for b in sites.clone() {
+                        part.g_blocks[gb0 + b * half + k] = g[b % PACK];
+                    }
+                }
             }
             x0 += nb;
         }

@@ -472,7 +472,7 @@ mod tests {
     /// and stores write exactly their half.
     #[target_feature(enable = "avx2")]
     unsafe fn check_half_packs() {
-        let p = F64x8(core::array::from_fn(|i| 10.0 + i as f64));
+        let p = crate::lanes::SitePack(core::array::from_fn(|i| 10.0 + i as f64));
         for mask in 0..8u8 {
             let flipped = p.flip(mask);
             for part in 0..2 {
