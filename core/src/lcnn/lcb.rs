@@ -303,23 +303,23 @@ fn pack_right<T: Real>(s: &LcbShape, blocks: &Features<T>, x0: usize, nb: usize,
     rp.clear();
     rp.resize(nr1 * c * COLS, T::zero());
     let half = nr1 / 2;
-    for k in 0..nr1 {
+    let mut store = |k: usize, p: usize, m: &Mat3<T::Pack>| {
         let row = k * c;
-        for p in 0..PACKS {
-            let m = if k < half {
-                gather(blocks, x0, nb, p, k, |m| *m)
-            } else {
-                gather(blocks, x0, nb, p, k - half, |m| m.adj())
-            };
-            store_pack(&m, &mut rp[row * COLS..(row + 1) * COLS], p);
-            if s.complex {
-                // i·R: (re, im) → (−im, re)
-                let mut im = m;
-                for z in im.m.iter_mut().flatten() {
-                    *z = Complex::new(-z.im, z.re);
-                }
-                store_pack(&im, &mut rp[(row + 1) * COLS..(row + 2) * COLS], p);
+        store_pack(m, &mut rp[row * COLS..(row + 1) * COLS], p);
+        if s.complex {
+            // i·R: (re, im) → (−im, re)
+            let mut im = *m;
+            for z in im.m.iter_mut().flatten() {
+                *z = Complex::new(-z.im, z.re);
             }
+            store_pack(&im, &mut rp[(row + 1) * COLS..(row + 2) * COLS], p);
+        }
+    };
+    for k in 0..half {
+        for p in 0..PACKS {
+            let m = gather(blocks, x0, nb, p, k, |m| *m);
+            store(k, p, &m);
+            store(half + k, p, &m.adj());
         }
     }
 }
