@@ -217,6 +217,27 @@ pub fn unpack_mats<T: Real>(p: &crate::su3::Mat3<T::Pack>) -> [crate::su3::Mat3<
     r
 }
 
+/// `m` in every lane.
+#[inline(always)]
+pub fn splat_mat<T: Real>(m: &crate::su3::Mat3<T>) -> crate::su3::Mat3<T::Pack> {
+    pack_mats(&[*m; PACK])
+}
+
+/// The up to [`PACK`] matrices of `m` as one matrix of packs (zero in the lanes past `m.len()`).
+#[inline(always)]
+pub fn pack_slice<T: Real>(m: &[crate::su3::Mat3<T>]) -> crate::su3::Mat3<T::Pack> {
+    let mut a = [crate::su3::Mat3::<T>::zero(); PACK];
+    a[..m.len()].copy_from_slice(m);
+    pack_mats(&a)
+}
+
+/// The first `out.len()` (up to [`PACK`]) lanes of `p` into `out`.
+#[inline(always)]
+pub fn unpack_slice<T: Real>(p: &crate::su3::Mat3<T::Pack>, out: &mut [crate::su3::Mat3<T>]) {
+    let n = out.len();
+    out.copy_from_slice(&unpack_mats::<T>(p)[..n]);
+}
+
 /// Lane `i` of a matrix of lane packs.
 #[inline(always)]
 pub fn mat_lane<V: Lanes>(m: &crate::su3::Mat3<V>, i: usize) -> crate::su3::Mat3<V::Scalar> {
