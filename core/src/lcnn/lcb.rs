@@ -300,9 +300,11 @@ fn left_packs<T: Real>(w: &Features<T>, x0: usize, nb: usize, lp: &mut Vec<Mat3<
 fn pack_right<T: Real>(s: &LcbShape, blocks: &Features<T>, x0: usize, nb: usize, rp: &mut Vec<T>) {
     let nr1 = s.n_right() - 1;
     let c = if s.complex { 2 } else { 1 };
-    rp.clear();
+    // Every entry is written below (short packs' missing lanes as zeros), so
+    // the buffer is not cleared first.
     rp.resize(nr1 * c * COLS, T::zero());
     let half = nr1 / 2;
+    debug_assert_eq!(2 * half, nr1);
     let mut store = |k: usize, p: usize, m: &Mat3<T::Pack>| {
         let row = k * c;
         store_pack(m, &mut rp[row * COLS..(row + 1) * COLS], p);
@@ -445,23 +447,49 @@ pub fn backward<T: Real>(
         g_blocks: Vec<Mat3<T>>,
         g_weights: Vec<T>,
     }
-    let parts: Vec<Part<T>> = crate::par::map_range(vol.div_ceil(GRAD_CHUNK), |ch| {
+    struct Scratch<T: Real> {
+        rp: Vec<T>,
+        rpt: Vec<T>,
+        tmp: Vec<T>,
+        h: Vec<T>,
+        gr: Vec<T>,
+        gw_main: Vec<T>,
+        lp: Vec<Mat3<T::Pack>>,
+        gp: Vec<Mat3<T::Pack>>,
+        glp: Vec<Mat3<T::Pack>>,
+    }
+    // Each worker's buffers, kept from one chunk of sites to the next (every
+    // one is cleared or overwritten before it is read).
+    let scratch = || Scratch::<T> {
+        rp: Vec::new(),
+        rpt: Vec::new(),
+        tmp: Vec::new(),
+        h: Vec::new(),
+        gr: Vec::new(),
+        gw_main: Vec::new(),
+        lp: Vec::new(),
+        gp: Vec::new(),
+        glp: Vec::new(),
+    };
+    let parts: Vec<Part<T>> = crate::par::map_range_init(vol.div_ceil(GRAD_CHUNK), scratch, |sc, ch| {
         let (start, end) = (ch * GRAD_CHUNK, ((ch + 1) * GRAD_CHUNK).min(vol));
         let mut part = Part {
             g_w: crate::recycle::with_capacity((end - start) * n_in),
             g_blocks: crate::recycle::with_capacity((end - start) * n_in * nbk),
             g_weights: if need_params { alloc::vec![T::zero(); s.n_params()] } else { Vec::new() },
         };
-        let mut gw_main = if need_params { alloc::vec![T::zero(); m * kp] } else { Vec::new() };
-        let (mut rp, mut rpt, mut tmp, mut h, mut gr) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        let (mut lp, mut gp, mut glp) = (Vec::new(), Vec::new(), Vec::new());
+        let Scratch { rp, rpt, tmp, h, gr, gw_main, lp, gp, glp } = sc;
+        gw_main.clear();
+        if need_params {
+            gw_main.resize(m * kp, T::zero());
+        }
         let unit = Mat3::<T::Pack>::identity();
         let mut x0 = start;
         while x0 < end {
             let nb = SITE_BLOCK.min(end - x0);
             let n = COLS;
-            pack_right(s, &tape.blocks, x0, nb, &mut rp);
-            left_packs(w, x0, nb, &mut lp);
+            pack_right(s, &tape.blocks, x0, nb, rp);
+            left_packs(w, x0, nb, lp);
             gp.clear();
             for uo in 0..s.n_out {
                 gp.extend((0..PACKS).map(|p| gather(g_out, x0, nb, p, uo, |m| *m)));
@@ -486,7 +514,7 @@ pub fn backward<T: Real>(
             while u0 < s.n_out {
                 let u1 = (u0 + OUT_GROUP).min(s.n_out);
                 let rows = u0 * nl..u1 * nl;
-                combine_block(s, weights, &rp, rows.clone(), &mut tmp);
+                combine_block(s, weights, rp, rows.clone(), tmp);
                 h.clear();
                 h.resize(rows.len() * n, T::zero());
                 for uo in u0..u1 {
@@ -526,10 +554,10 @@ pub fn backward<T: Real>(
                 }
                 // ∂/∂ω (without the unit column): Σ_sites ⟨H_row, R'_k⟩
                 if need_params {
-                    T::gemm(rows.len(), kp, n, &h, &rpt, &mut gw_main[rows.start * kp..rows.end * kp]);
+                    T::gemm(rows.len(), kp, n, h, rpt, &mut gw_main[rows.start * kp..rows.end * kp]);
                 }
                 // G_R' += Aᵀ H over this group's rows
-                T::gemm_weights(kp, n, rows.len(), &at[rows.start..], m, &h, &mut gr);
+                T::gemm_weights(kp, n, rows.len(), &at[rows.start..], m, h, gr);
                 u0 = u1;
             }
             let half = (nr - 1) / 2;
