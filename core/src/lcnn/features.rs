@@ -27,6 +27,30 @@ pub struct Features<T: Ring> {
     data: Vec<Mat3<T>>,
 }
 
+/// Channels `first..first + len` of every site of a feature map, read in
+/// place (no copy).
+#[derive(Clone, Copy, Debug)]
+pub struct Channels<'a, T: Ring> {
+    features: &'a Features<T>,
+    first: usize,
+    len: usize,
+}
+
+impl<'a, T: Ring> Channels<'a, T> {
+    /// The viewed channels of `site`.
+    #[inline(always)]
+    pub fn site(&self, site: usize) -> &'a [Mat3<T>] {
+        let c = self.features.channels;
+        &self.features.data[site * c + self.first..site * c + self.first + self.len]
+    }
+    pub fn len(&self) -> usize {
+        self.len
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
 impl<T: Ring> Drop for Features<T> {
     fn drop(&mut self) {
         crate::recycle::recycle(core::mem::take(&mut self.data));
@@ -104,6 +128,20 @@ impl<T: Real> Features<T> {
             }
         });
     }
+    /// `self += other` for a view of another map's channels (as many as `self` has).
+    pub fn add_assign_channels(&mut self, other: Channels<'_, T>) {
+        assert_eq!(other.len, self.channels, "add_assign_channels: channel counts differ");
+        self.for_each_site_mut(|x, a| {
+            for (a, b) in a.iter_mut().zip(other.site(x)) {
+                *a += *b;
+            }
+        });
+    }
+    /// Channels `first..first + len` of every site, as a view.
+    pub fn view(&self, first: usize, len: usize) -> Channels<'_, T> {
+        assert!(first + len <= self.channels, "view: channels {first}..{} of {}", first + len, self.channels);
+        Channels { features: self, first, len }
+    }
     /// Channels side by side: `[self, other]` per site.
     pub fn concat(&self, other: &Self) -> Self {
         Self::concat_all(&[self, other])
@@ -134,24 +172,34 @@ impl<T: Real> Features<T> {
 
 /// One transport step of every channel along `mu` (`forward`: `T₊`, else `T₋`).
 pub fn transport<T: Real>(u: &GaugeField<T>, w: &Features<T>, mu: usize, forward: bool) -> Features<T> {
-    let g = u.geometry();
-    let n = w.channels;
-    let mut out = Features::zeros(g.volume(), n);
-    out.for_each_site_mut(|x, o| {
-        let (link, src) = if forward {
-            (*u.link(x, mu), g.up(x, mu))
-        } else {
-            let xm = g.dn(x, mu);
-            (u.link(xm, mu).adj(), xm)
-        };
-        // forward: U W' U†; backward: U'† W' U' with U' = U_μ(x−μ̂): both are L W' L†,
-        // for eight channels at once (the same operations in every lane: the same bits).
-        let l = splat_mat(&link);
-        for (oc, wc) in o.chunks_mut(PACK).zip(w.site(src).chunks(PACK)) {
-            unpack_slice(&(l * pack_slice(wc)).mul_adj(&l), oc);
-        }
-    });
+    let mut out = Features::zeros(u.geometry().volume(), w.channels);
+    out.for_each_site_mut(|x, o| transport_site(u, w, mu, forward, x, o));
     out
+}
+
+/// [`transport`] at one site `x`: its `w.channels` transported channels into `out`.
+#[inline]
+pub fn transport_site<T: Real>(
+    u: &GaugeField<T>,
+    w: &Features<T>,
+    mu: usize,
+    forward: bool,
+    x: usize,
+    out: &mut [Mat3<T>],
+) {
+    let g = u.geometry();
+    let (link, src) = if forward {
+        (*u.link(x, mu), g.up(x, mu))
+    } else {
+        let xm = g.dn(x, mu);
+        (u.link(xm, mu).adj(), xm)
+    };
+    // forward: U W' U†; backward: U'† W' U' with U' = U_μ(x−μ̂): both are L W' L†,
+    // for eight channels at once (the same operations in every lane: the same bits).
+    let l = splat_mat(&link);
+    for (oc, wc) in out.chunks_mut(PACK).zip(w.site(src).chunks(PACK)) {
+        unpack_slice(&(l * pack_slice(wc)).mul_adj(&l), oc);
+    }
 }
 
 /// Backward of [`transport`]: returns `G_W` and adds the link gradients to `g_u`.
@@ -160,13 +208,31 @@ pub fn transport_backward<T: Real>(
     w: &Features<T>,
     mu: usize,
     forward: bool,
-    g_out: &Features<T>,
+    g_out: Channels<'_, T>,
     g_u: &mut [Mat3<T>],
 ) -> Features<T> {
+    let mut g_w = Features::zeros(u.geometry().volume(), w.channels);
+    transport_backward_into(u, w, mu, forward, g_out, &mut g_w, false, g_u);
+    g_w
+}
+
+/// [`transport_backward`] writing `G_W` into `g_w`, or with `add` adding it
+/// there (`g_w(y) += G_W(y)`, the same operation as [`Features::add_assign`]
+/// of a returned `G_W`, without the map in between).
+#[allow(clippy::too_many_arguments)]
+pub fn transport_backward_into<T: Real>(
+    u: &GaugeField<T>,
+    w: &Features<T>,
+    mu: usize,
+    forward: bool,
+    g_out: Channels<'_, T>,
+    g_w: &mut Features<T>,
+    add: bool,
+    g_u: &mut [Mat3<T>],
+) {
     let geom = u.geometry();
     let nd = u.nd();
-    let n = w.channels;
-    let mut g_w = Features::zeros(geom.volume(), n);
+    assert_eq!((g_out.len(), g_w.channels), (w.channels, w.channels), "transport_backward: channel counts differ");
     // G_W: site y receives from the site whose transport read W(y).
     g_w.for_each_site_mut(|y, gw| {
         let (x, l) = if forward {
@@ -177,7 +243,14 @@ pub fn transport_backward<T: Real>(
         };
         let lp = splat_mat(&l);
         for (gc, oc) in gw.chunks_mut(PACK).zip(g_out.site(x).chunks(PACK)) {
-            unpack_slice(&(lp.adj_mul(&pack_slice(oc)) * lp), gc);
+            let t = lp.adj_mul(&pack_slice(oc)) * lp;
+            if add {
+                for (a, b) in gc.iter_mut().zip(&unpack_mats::<T>(&t)) {
+                    *a += *b;
+                }
+            } else {
+                unpack_slice(&t, gc);
+            }
         }
     });
     // Link gradients of U_μ(y): from the transport at x = y (forward) or x = y + μ (backward).
@@ -202,5 +275,4 @@ pub fn transport_backward<T: Real>(
         }
         gl[mu] += acc;
     });
-    g_w
 }

@@ -429,7 +429,7 @@ pub fn backward<T: Real>(
     need_params: bool,
 ) -> (Features<T>, Vec<T>) {
     let n_in = s.n_in;
-    let w = &tape.blocks.select(0, n_in);
+    let w = tape.shift_tape.input();
     let vol = u.geometry().volume();
     let c = if s.complex { 2 } else { 1 };
     let (nl, nr, nbk) = (s.n_left(), s.n_right(), s.blocks());

@@ -4,7 +4,7 @@
 //! (lge-cnn `LConvBilin` order), each shift made of `dilation` single
 //! transport steps. Without `symmetric` only the positive shifts are used.
 
-use super::features::{transport, transport_backward, Features};
+use super::features::{transport, transport_backward, transport_backward_into, transport_site, Features};
 use crate::lattice::GaugeField;
 use crate::real::Real;
 use crate::su3::Mat3;
@@ -32,8 +32,16 @@ struct Chain {
 pub struct ShiftTape<T: crate::real::Ring> {
     /// The input map (first state of every chain).
     input: Features<T>,
-    /// Per chain: every single-step transport after the input.
+    /// Per chain: every single-step transport after the input but the last
+    /// (the backward pass's inputs; the last is only a block).
     chains: Vec<Vec<Features<T>>>,
+}
+
+impl<T: crate::real::Ring> ShiftTape<T> {
+    /// The input map.
+    pub fn input(&self) -> &Features<T> {
+        &self.input
+    }
 }
 
 impl Shifts {
@@ -58,24 +66,45 @@ impl Shifts {
         1 + chains * (self.kernel - 1)
     }
 
+    /// Single transport steps per chain.
+    fn steps(&self) -> usize {
+        (self.kernel - 1) * self.dilation
+    }
+
     /// All blocks, block-major (`n·S` channels; block 0 is `w`).
     pub fn forward<T: Real>(&self, u: &GaugeField<T>, w: &Features<T>) -> (Features<T>, ShiftTape<T>) {
-        let mut chains: Vec<Vec<Features<T>>> = Vec::new();
-        for c in self.chains() {
+        let chains = self.chains();
+        let steps = self.steps();
+        let mut kept: Vec<Vec<Features<T>>> = Vec::new();
+        for c in &chains {
             let mut states: Vec<Features<T>> = Vec::new();
-            for _ in 0..(self.kernel - 1) * self.dilation {
+            for _ in 1..steps {
                 let next = transport(u, states.last().unwrap_or(w), c.mu, c.forward);
                 states.push(next);
             }
-            chains.push(states);
+            kept.push(states);
         }
-        // Block order: w, then per chain the shifts 1, 2, … (every `dilation` steps).
-        let mut parts = alloc::vec![w];
-        for states in &chains {
-            parts.extend(states.iter().skip(self.dilation - 1).step_by(self.dilation));
-        }
-        let blocks = Features::concat_all(&parts);
-        (blocks, ShiftTape { input: w.clone(), chains })
+        // Block order: w, then per chain the shifts 1, 2, … (every `dilation` steps). Each
+        // chain's last step is transported straight into its block.
+        let n = w.channels;
+        let mut blocks = Features::zeros(u.geometry().volume(), n * self.blocks());
+        blocks.for_each_site_mut(|x, out| {
+            out[..n].copy_from_slice(w.site(x));
+            let mut b = 1;
+            for (c, states) in chains.iter().zip(&kept) {
+                for shift in 1..self.kernel {
+                    let step = shift * self.dilation;
+                    let block = &mut out[b * n..(b + 1) * n];
+                    if step < steps {
+                        block.copy_from_slice(states[step - 1].site(x));
+                    } else {
+                        transport_site(u, states.last().unwrap_or(w), c.mu, c.forward, x, block);
+                    }
+                    b += 1;
+                }
+            }
+        });
+        (blocks, ShiftTape { input: w.clone(), chains: kept })
     }
 
     /// Gradient with respect to `w` from the gradient of all blocks; link
@@ -94,23 +123,27 @@ impl Shifts {
         for (c, states) in self.chains().iter().zip(&tape.chains) {
             let mut g_state: Option<Features<T>> = None;
             // states[step - 1] is the map after `step` transport steps.
-            for step in (1..=states.len()).rev() {
-                if step % self.dilation == 0 {
-                    let gb = g_blocks.select((block + step / self.dilation - 1) * n, n);
-                    g_state = Some(match g_state {
-                        Some(mut g) => {
-                            g.add_assign(&gb);
-                            g
-                        }
-                        None => gb,
-                    });
-                }
-                let g = g_state.take().unwrap_or_else(|| Features::zeros(vol, n));
+            for step in (1..=self.steps()).rev() {
+                // Block `block + step/dilation − 1` is this step's map itself: its gradient
+                // joins the one carried from the later steps (read in place, not copied).
+                let own = (step % self.dilation == 0).then(|| g_blocks.view((block + step / self.dilation - 1) * n, n));
+                let carried = match (g_state.take(), own) {
+                    (Some(mut g), Some(gb)) => {
+                        g.add_assign_channels(gb);
+                        Some(g)
+                    }
+                    (Some(g), None) => Some(g),
+                    (None, Some(_)) => None,
+                    (None, None) => Some(Features::zeros(vol, n)),
+                };
+                let g = carried.as_ref().map_or_else(|| own.unwrap(), |g| g.view(0, n));
                 let before = if step == 1 { &tape.input } else { &states[step - 2] };
-                g_state = Some(transport_backward(u, before, c.mu, c.forward, &g, g_u));
-            }
-            if let Some(g) = g_state {
-                g_w.add_assign(&g);
+                if step == 1 {
+                    // The chain's last backward step adds straight into G_W.
+                    transport_backward_into(u, before, c.mu, c.forward, g, &mut g_w, true, g_u);
+                } else {
+                    g_state = Some(transport_backward(u, before, c.mu, c.forward, g, g_u));
+                }
             }
             block += self.kernel - 1;
         }
