@@ -206,14 +206,7 @@ pub fn pack_mats<T: Real>(m: &[crate::su3::Mat3<T>; PACK]) -> crate::su3::Mat3<T
 #[inline(always)]
 pub fn unpack_mats<T: Real>(p: &crate::su3::Mat3<T::Pack>) -> [crate::su3::Mat3<T>; PACK] {
     let mut r = [crate::su3::Mat3::<T>::zero(); PACK];
-    let (mut re, mut im) = ([T::zero(); PACK], [T::zero(); PACK]);
-    for (e, z) in p.m.iter().flatten().enumerate() {
-        T::unpack(&z.re, &mut re);
-        T::unpack(&z.im, &mut im);
-        for (i, m) in r.iter_mut().enumerate() {
-            m.m[e / 3][e % 3] = crate::su3::Complex::new(re[i], im[i]);
-        }
-    }
+    unpack_slice::<T>(p, &mut r);
     r
 }
 
@@ -226,16 +219,28 @@ pub fn splat_mat<T: Real>(m: &crate::su3::Mat3<T>) -> crate::su3::Mat3<T::Pack> 
 /// The up to [`PACK`] matrices of `m` as one matrix of packs (zero in the lanes past `m.len()`).
 #[inline(always)]
 pub fn pack_slice<T: Real>(m: &[crate::su3::Mat3<T>]) -> crate::su3::Mat3<T::Pack> {
-    let mut a = [crate::su3::Mat3::<T>::zero(); PACK];
-    a[..m.len()].copy_from_slice(m);
-    pack_mats(&a)
+    match <&[crate::su3::Mat3<T>; PACK]>::try_from(m) {
+        // A whole pack is read in place (no copy into a padded array first).
+        Ok(whole) => pack_mats(whole),
+        Err(_) => {
+            let mut a = [crate::su3::Mat3::<T>::zero(); PACK];
+            a[..m.len()].copy_from_slice(m);
+            pack_mats(&a)
+        }
+    }
 }
 
-/// The first `out.len()` (up to [`PACK`]) lanes of `p` into `out`.
+/// The first `out.len()` (up to [`PACK`]) lanes of `p`, written into `out` in place.
 #[inline(always)]
 pub fn unpack_slice<T: Real>(p: &crate::su3::Mat3<T::Pack>, out: &mut [crate::su3::Mat3<T>]) {
-    let n = out.len();
-    out.copy_from_slice(&unpack_mats::<T>(p)[..n]);
+    let (mut re, mut im) = ([T::zero(); PACK], [T::zero(); PACK]);
+    for (e, z) in p.m.iter().flatten().enumerate() {
+        T::unpack(&z.re, &mut re);
+        T::unpack(&z.im, &mut im);
+        for (i, m) in out.iter_mut().enumerate() {
+            m.m[e / 3][e % 3] = crate::su3::Complex::new(re[i], im[i]);
+        }
+    }
 }
 
 /// Lane `i` of a matrix of lane packs.

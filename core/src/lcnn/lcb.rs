@@ -402,8 +402,9 @@ pub fn forward<T: Real>(
                         for v in 0..nl - 1 {
                             acc += lp[v * PACKS + p] * load_pack(row(v), p);
                         }
-                        for (i, m) in unpack_mats::<T>(&acc).into_iter().take(lanes_of(nb, p)).enumerate() {
-                            o[(p * PACK + i) * s.n_out + uo] = m;
+                        let ms = unpack_mats::<T>(&acc);
+                        for (i, m) in ms.iter().take(lanes_of(nb, p)).enumerate() {
+                            o[(p * PACK + i) * s.n_out + uo] = *m;
                         }
                     }
                 }
