@@ -191,13 +191,11 @@ macro_rules! impl_real {
             type Pack = crate::lanes::SitePack<$t>;
             #[inline(always)]
             fn pack(v: &[Self]) -> Self::Pack {
-                let mut p = crate::lanes::SitePack([0.0; crate::lanes::PACK]);
-                p.0.copy_from_slice(&v[..crate::lanes::PACK]);
-                p
+                crate::lanes::Lanes::from_lanes(&v[..crate::lanes::PACK])
             }
             #[inline(always)]
             fn unpack(p: &Self::Pack, out: &mut [Self]) {
-                out[..crate::lanes::PACK].copy_from_slice(&p.0);
+                crate::lanes::Lanes::to_lanes(p, &mut out[..crate::lanes::PACK])
             }
             #[inline(always)]
             fn to_f64(self) -> f64 {
