@@ -4,6 +4,8 @@
 pub mod heatbath;
 pub mod hmc;
 pub mod packed;
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+mod su2_avx512;
 pub mod su2_sampler;
 
 pub use heatbath::{heatbath_sweep, overrelax_sweep, McError, SlabChain, WilsonChain};

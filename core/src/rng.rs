@@ -109,6 +109,22 @@ impl Rng {
         key.iter().fold(StreamKey::new(seed), |k, &w| k.with(w)).rng()
     }
 
+    /// The generator's four state words (for code that runs several
+    /// streams side by side in vector registers and hands them back).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    #[inline(always)]
+    pub(crate) fn words(&self) -> [u64; 4] {
+        self.s
+    }
+
+    /// The stream continued from the state words `s` (as [`Rng::words`] gave
+    /// them, advanced by the same xoshiro256++ steps).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    #[inline(always)]
+    pub(crate) fn set_words(&mut self, s: [u64; 4]) {
+        self.s = s;
+    }
+
     #[inline(always)]
     pub fn next_u64(&mut self) -> u64 {
         let s = &mut self.s;

@@ -12,7 +12,7 @@
 //! are updated in parallel. Every link draws from its own stream keyed by
 //! `(seed, sweep, site, mu)`: the chain is bit-identical on any thread count.
 
-use super::su2_sampler::sample_su2_lanes;
+use super::su2_sampler::Su2Draws;
 use crate::action::staple;
 use crate::lanes::{mat_lane, set_mat_lane, Lanes, PACK};
 use crate::lattice::packed::{PackedField, PackedLayout};
@@ -102,7 +102,7 @@ fn block_is_nonzero(k: f64) -> bool {
 /// then reunitarisation, for every lane (`V::LANES` sites at once, lane `i`
 /// drawing from `rngs[i]`). Lane `i` gets the bits a single site gets.
 #[inline(always)]
-pub fn heatbath_hits<V: Lanes>(mut link: Mat3<V>, staple: &Mat3<V>, beta: f64, rngs: &mut [Rng]) -> Mat3<V> {
+pub fn heatbath_hits<V: Lanes + Su2Draws>(mut link: Mat3<V>, staple: &Mat3<V>, beta: f64, rngs: &mut [Rng]) -> Mat3<V> {
     debug_assert_eq!(rngs.len(), V::LANES);
     for &(p, q) in &SUBGROUPS {
         let (k, v) = block_norm_and_direction(&link, staple, p, q);
@@ -112,7 +112,7 @@ pub fn heatbath_hits<V: Lanes>(mut link: Mat3<V>, staple: &Mat3<V>, beta: f64, r
         let norms = lanes_f64(k);
         let nonzero = norms.map(block_is_nonzero);
         let alpha = norms.map(|k| 2.0 * beta * k / 3.0);
-        let ys = sample_su2_lanes(&alpha, &nonzero, rngs);
+        let ys = V::draw_su2(&alpha, &nonzero, rngs);
         let y: Quaternion<V> = core::array::from_fn(|c| {
             let lanes: [V::Scalar; PACK] = ys[c].map(<V::Scalar as Ring>::from_f64);
             V::from_lanes(&lanes[..V::LANES])

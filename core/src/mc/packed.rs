@@ -18,6 +18,7 @@
 //! runs ([`crate::simd::kernel`], capped by `FPA_SIMD`).
 
 use super::heatbath::{heatbath_hits, overrelax_hits, Update};
+use super::su2_sampler::Su2Draws;
 use crate::action::wilson::staple_in;
 use crate::lanes::{load_mat, store_mat, F64x8, Pack, PACK};
 use crate::lattice::packed::{PackedField, PackedLayout, PackedSite};
@@ -46,7 +47,13 @@ impl HeatbathDraw {
 /// the staples from `f`. Lane `l` draws from the stream of its own site whatever
 /// part it is in.
 #[inline(always)]
-fn new_pack<P: Pack>(f: &PackedField, o: usize, mu: usize, draw: Option<HeatbathDraw>, out: &mut Mat3<F64x8>) {
+fn new_pack<P: Pack + Su2Draws>(
+    f: &PackedField,
+    o: usize,
+    mu: usize,
+    draw: Option<HeatbathDraw>,
+    out: &mut Mat3<F64x8>,
+) {
     let mut rngs = draw.map(|d| {
         let layout = f.layout();
         let sites: [u64; PACK] = core::array::from_fn(|l| layout.global_site(o, l) as u64);
@@ -171,6 +178,15 @@ mod x86 {
         }
     }
 
+    impl Su2Draws for Zmm {
+        /// All eight lanes' rejection loops in registers, the same bits.
+        #[inline(always)]
+        fn draw_su2(alpha: &[f64; PACK], wanted: &[bool; PACK], rngs: &mut [crate::rng::Rng]) -> [[f64; PACK]; 4] {
+            // SAFETY: Zmm values, and so this call, exist only inside the AVX-512 kernel.
+            unsafe { super::super::su2_avx512::sample_su2_8(alpha, wanted, rngs) }
+        }
+    }
+
     impl Zmm {
         #[inline(always)]
         fn store(self) -> F64x8 {
@@ -215,6 +231,8 @@ mod x86 {
     pub struct Ymm(__m256d);
 
     register_ops!(Ymm, _mm256_add_pd, _mm256_sub_pd, _mm256_mul_pd);
+
+    impl Su2Draws for Ymm {}
 
     impl Neg for Ymm {
         type Output = Ymm;
@@ -335,6 +353,8 @@ mod wasm {
     pub struct V128(v128);
 
     register_ops!(V128, f64x2_add, f64x2_sub, f64x2_mul);
+
+    impl Su2Draws for V128 {}
 
     impl Neg for V128 {
         type Output = V128;

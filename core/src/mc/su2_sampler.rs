@@ -7,11 +7,12 @@
 //! draws several from several streams with the same bits per lane, taking the
 //! logarithms of all lanes as one vector.
 
-use crate::real::sqrt_f64;
+use crate::lanes::{F64x8, PACK};
+use crate::real::{sqrt_f64, Real};
 use crate::rng::Rng;
 
 /// Below this `α` Creutz's method is used, above it Kennedy–Pendleton.
-const KP_THRESHOLD: f64 = 2.0;
+pub(super) const KP_THRESHOLD: f64 = 2.0;
 
 /// `y₀` from `√(1−y₀²) e^{α y₀}` (α ≥ 0).
 #[inline]
@@ -116,6 +117,21 @@ fn su2_from_disk(y0: f64, u: f64, v: f64, s: f64) -> [f64; 4] {
     [y0, r * u * f, r * v * f, r * (1.0 - 2.0 * s)]
 }
 
+/// How the heatbath kernel of a lane type draws the SU(2) elements of its
+/// `PACK` lanes: by default [`sample_su2_lanes`] (each lane's rejection loops
+/// on their own); the AVX-512 pack runs all eight lanes' streams in registers
+/// (`super::su2_avx512`). Either way lane `l` gets the bits of
+/// `sample_su2(alpha[l], &mut rngs[l])`.
+pub trait Su2Draws {
+    #[inline(always)]
+    fn draw_su2(alpha: &[f64; PACK], wanted: &[bool; PACK], rngs: &mut [Rng]) -> [[f64; PACK]; 4] {
+        sample_su2_lanes(alpha, wanted, rngs)
+    }
+}
+
+impl<T: Real> Su2Draws for T {}
+impl Su2Draws for F64x8 {}
+
 /// [`sample_su2`] for several streams at once: `y[c][l]` for each lane `l`
 /// of `wanted` with `alpha[l]`, drawn from `rngs[l]` (one stream per lane, at
 /// most `N`; lanes not wanted, and lanes from `rngs.len()` on, get zeros and
@@ -178,6 +194,20 @@ fn kennedy_pendleton_lanes<const N: usize>(alpha: &[f64; N], kp: &[bool; N], rng
     y0
 }
 
+/// `ln 2` split into a high part with trailing zero bits and the rest (msun's `ln2_hi`, `ln2_lo`).
+pub(super) const LN2_HI: f64 = f64::from_bits(0x3fe62e42_fee00000);
+pub(super) const LN2_LO: f64 = f64::from_bits(0x3dea39ef_35793c76);
+/// msun's `Lg1` … `Lg7`: the Remez polynomial `R(z)` of `e_log.c`.
+pub(super) const LG: [f64; 7] = [
+    f64::from_bits(0x3fe55555_55555593),
+    f64::from_bits(0x3fd99999_9997fa04),
+    f64::from_bits(0x3fd24924_94229359),
+    f64::from_bits(0x3fcc71c5_1d8e78af),
+    f64::from_bits(0x3fc74664_96cb03de),
+    f64::from_bits(0x3fc39a09_d078c69f),
+    f64::from_bits(0x3fc2f112_df3e5244),
+];
+
 /// `ln x` lane by lane, bit for bit [`libm::log`] (FreeBSD msun's `e_log.c`:
 /// `x = 2^k (1 + f)` with `√2/2 < 1 + f < √2`, `s = f/(2 + f)`,
 /// `ln(1 + f) = f − (f²/2 − s (f²/2 + R(s²)))` with the degree-14 Remez
@@ -186,17 +216,6 @@ fn kennedy_pendleton_lanes<const N: usize>(alpha: &[f64; N], kp: &[bool; N], rng
 /// normal numbers (zero, subnormal, negative, infinite, NaN) take `libm::log`.
 #[inline(always)]
 pub fn log_lanes<const N: usize>(x: &[f64; N]) -> [f64; N] {
-    const LN2_HI: f64 = f64::from_bits(0x3fe62e42_fee00000);
-    const LN2_LO: f64 = f64::from_bits(0x3dea39ef_35793c76);
-    const LG: [f64; 7] = [
-        f64::from_bits(0x3fe55555_55555593),
-        f64::from_bits(0x3fd99999_9997fa04),
-        f64::from_bits(0x3fd24924_94229359),
-        f64::from_bits(0x3fcc71c5_1d8e78af),
-        f64::from_bits(0x3fc74664_96cb03de),
-        f64::from_bits(0x3fc39a09_d078c69f),
-        f64::from_bits(0x3fc2f112_df3e5244),
-    ];
     let mut out = [0.0; N];
     let mut special = false;
     for l in 0..N {
