@@ -4,13 +4,17 @@
 //! on its own (one unpredictable branch per proposal) and only the
 //! logarithms as a vector. Here the eight lanes' xoshiro256++ streams live in
 //! four 512-bit registers (word `i` of lane `l` in lane `l` of register `i`)
-//! and every step of the sampler runs on all lanes under a mask: a lane that
-//! is not drawing (accepted, not wanted, or on the Creutz path) keeps its
-//! stream state, so each lane draws exactly the numbers, in exactly the order,
-//! that the one-lane sampler draws from its stream, and gets the same bits
-//! (every operation is the IEEE operation of the scalar code, no FMA; the
-//! integer-to-float conversions are exact). A rejection loop runs until its
-//! last lane accepts.
+//! and every step of the sampler runs on all lanes at once; a rejection loop
+//! runs until its last lane accepts. Each lane still draws exactly the
+//! numbers, in exactly the order, that the one-lane sampler draws from its
+//! stream, and gets the same bits: every operation is the IEEE operation of
+//! the scalar code (no FMA), the conversions from random words to floats are
+//! exact, and the streams are advanced *speculatively*: inside a loop every
+//! lane's generator steps on, and the state a lane must continue from (the
+//! one right after its accepted proposal, or its state at the loop's start if
+//! it did not take part) is kept aside under a mask and restored when the
+//! loop ends. So the generator's own chain of dependencies does not wait for
+//! the acceptance tests, which run beside it.
 //!
 //! SAFETY (every function here): call only where AVX-512F was detected; the
 //! functions are `#[inline(always)]` so that they compile into the caller's
@@ -25,8 +29,11 @@ use core::arch::x86_64::*;
 /// mantissa gives the `f64` `2^52 + n` exactly.
 const MAGIC_BITS: i64 = 0x4330_0000_0000_0000;
 const TWO_52: f64 = 4_503_599_627_370_496.0;
+/// The bits of `1.0` and `2.0`.
+const ONE_BITS: i64 = 0x3ff0_0000_0000_0000;
+const TWO_BITS: i64 = 0x4000_0000_0000_0000;
 
-/// Eight xoshiro256++ streams side by side.
+/// Eight xoshiro256++ streams side by side, advanced on every lane.
 struct Streams8 {
     s: [__m512i; 4],
 }
@@ -56,10 +63,9 @@ impl Streams8 {
         }
     }
 
-    /// `next_u64` on the lanes of `m`; the other lanes keep their state (and
-    /// their entry of the result is not a draw).
+    /// `next_u64` on every lane.
     #[inline(always)]
-    unsafe fn next(&mut self, m: __mmask8) -> __m512i {
+    unsafe fn next(&mut self) -> __m512i {
         let [s0, s1, s2, s3] = self.s;
         let result = _mm512_add_epi64(_mm512_rol_epi64::<23>(_mm512_add_epi64(s0, s3)), s0);
         let t = _mm512_slli_epi64::<17>(s1);
@@ -69,46 +75,53 @@ impl Streams8 {
         let s0 = _mm512_xor_si512(s0, s3);
         let s2 = _mm512_xor_si512(s2, t);
         let s3 = _mm512_rol_epi64::<45>(s3);
-        let new = [s0, s1, s2, s3];
-        for (old, new) in self.s.iter_mut().zip(new) {
-            *old = _mm512_mask_mov_epi64(*old, m, new);
-        }
+        self.s = [s0, s1, s2, s3];
         result
     }
 
-    /// `Rng::uniform` on the lanes of `m`: `(x >> 11) · 2^-53`.
+    /// Copies the state of the lanes of `m` into `kept`.
     #[inline(always)]
-    unsafe fn uniform(&mut self, m: __mmask8) -> __m512d {
-        let n = _mm512_srli_epi64::<11>(self.next(m));
-        _mm512_mul_pd(exact_f64(n), _mm512_set1_pd(1.0 / (1u64 << 53) as f64))
+    unsafe fn keep(&self, kept: &mut [__m512i; 4], m: __mmask8) {
+        for (k, s) in kept.iter_mut().zip(self.s) {
+            *k = _mm512_mask_mov_epi64(*k, m, s);
+        }
     }
 
-    /// `Rng::uniform_pos` on the lanes of `m`: `((x >> 11) + 1) · 2^-53`.
+    /// `Rng::uniform`, `(x >> 11) · 2^-53`, on every lane.
     #[inline(always)]
-    unsafe fn uniform_pos(&mut self, m: __mmask8) -> __m512d {
-        let n = _mm512_add_epi64(_mm512_srli_epi64::<11>(self.next(m)), _mm512_set1_epi64(1));
-        _mm512_mul_pd(exact_f64(n), _mm512_set1_pd(1.0 / (1u64 << 53) as f64))
+    unsafe fn uniform(&mut self) -> __m512d {
+        unit_float(self.next(), ONE_BITS, 1.0, 1.0 / (1u64 << 53) as f64)
     }
 
-    /// `2 · uniform − 1` on the lanes of `m` (product, then difference).
+    /// `Rng::uniform_pos`, `((x >> 11) + 1) · 2^-53`, on every lane: the
+    /// uniform plus `2^-53`, exact (`(n + 1) · 2^-53 ≤ 1` has at most 53 bits).
     #[inline(always)]
-    unsafe fn symmetric(&mut self, m: __mmask8) -> __m512d {
-        _mm512_sub_pd(_mm512_mul_pd(_mm512_set1_pd(2.0), self.uniform(m)), _mm512_set1_pd(1.0))
+    unsafe fn uniform_pos(&mut self) -> __m512d {
+        _mm512_add_pd(self.uniform(), _mm512_set1_pd(1.0 / (1u64 << 53) as f64))
+    }
+
+    /// `2 · uniform − 1` on every lane.
+    #[inline(always)]
+    unsafe fn symmetric(&mut self) -> __m512d {
+        unit_float(self.next(), TWO_BITS, 3.0, 1.0 / (1u64 << 52) as f64)
     }
 }
 
-/// The unsigned integers `n < 2^53 + 2^32` of the lanes as `f64`, exactly (what
-/// `n as f64` gives): `hi · 2^32 + lo` with both halves converted through the
-/// mantissa of `2^52`. (AVX-512F has no 64-bit integer conversion.)
+/// The scalar sampler's floats from a random word `x`, exactly: with
+/// `base`, `offset`, `lsb` = bits of 1, 1, `2^-53` the uniform
+/// `(x >> 11) · 2^-53`; with bits of 2, 3, `2^-52` the symmetric `2u − 1`.
+/// Write `x >> 11 = 2m + b` (`m = x >> 12`, `b` bit 11 of `x`). The float with
+/// the exponent of `c` (1 or 2) and mantissa `m` is `c + c·m·2^-52`; minus
+/// `offset` that is `m·2^-52` (uniform) or `m·2^-51 − 1`; plus `b · lsb` it is
+/// `(2m + b)·2^-53` or `(2m + b)·2^-52 − 1`. Every intermediate and the result
+/// are multiples of their last bit of magnitude at most 2, so no step rounds
+/// (Sterbenz for the subtractions), and the scalar products and difference
+/// do not round either: the same values.
 #[inline(always)]
-unsafe fn exact_f64(n: __m512i) -> __m512d {
-    let magic = _mm512_set1_epi64(MAGIC_BITS);
-    let two52 = _mm512_set1_pd(TWO_52);
-    let lo = _mm512_and_si512(n, _mm512_set1_epi64(0xffff_ffff));
-    let hi = _mm512_srli_epi64::<32>(n);
-    let flo = _mm512_sub_pd(_mm512_castsi512_pd(_mm512_or_si512(lo, magic)), two52);
-    let fhi = _mm512_sub_pd(_mm512_castsi512_pd(_mm512_or_si512(hi, magic)), two52);
-    _mm512_add_pd(_mm512_mul_pd(fhi, _mm512_set1_pd(4_294_967_296.0)), flo)
+unsafe fn unit_float(x: __m512i, base: i64, offset: f64, lsb: f64) -> __m512d {
+    let high = _mm512_castsi512_pd(_mm512_or_si512(_mm512_srli_epi64::<12>(x), _mm512_set1_epi64(base)));
+    let odd = _mm512_test_epi64_mask(x, _mm512_set1_epi64(1 << 11));
+    _mm512_add_pd(_mm512_sub_pd(high, _mm512_set1_pd(offset)), _mm512_maskz_mov_pd(odd, _mm512_set1_pd(lsb)))
 }
 
 /// `ln x` for positive normal `x` in every lane, bit for bit
@@ -145,22 +158,35 @@ unsafe fn log8(x: __m512d) -> __m512d {
     add(add(sub(a, hfsq), f), mul(dk, set(LN2_HI)))
 }
 
-/// `cos²φ` of a uniform angle on the lanes of `m` (the one-lane rejection from
-/// the square, every lane until it accepts); other lanes 0.
+/// A point `(u, v)` uniform in the unit disk and `s = u² + v²` for the lanes of
+/// `m` (the one-lane rejection from the square, every lane until it accepts;
+/// `strict` the `s < 1` test of Marsaglia's direction, else the angle's
+/// `0 < s ≤ 1`). The streams of the lanes of `m` continue right after their
+/// accepted pair, the others where they were.
 #[inline(always)]
-unsafe fn cos2_uniform_angle8(st: &mut Streams8, m: __mmask8) -> __m512d {
-    let mut c2 = _mm512_setzero_pd();
+unsafe fn disk_point8(st: &mut Streams8, m: __mmask8, strict: bool) -> (__m512d, __m512d, __m512d) {
+    let (mut u, mut v, mut s) = (_mm512_setzero_pd(), _mm512_setzero_pd(), _mm512_setzero_pd());
+    let one = _mm512_set1_pd(1.0);
+    let mut kept = st.s;
     let mut pending = m;
     while pending != 0 {
-        let x = st.symmetric(pending);
-        let y = st.symmetric(pending);
-        let r2 = _mm512_add_pd(_mm512_mul_pd(x, x), _mm512_mul_pd(y, y));
-        let ok = _mm512_mask_cmp_pd_mask::<_CMP_GT_OQ>(pending, r2, _mm512_setzero_pd())
-            & _mm512_cmp_pd_mask::<_CMP_LE_OQ>(r2, _mm512_set1_pd(1.0));
-        c2 = _mm512_mask_mov_pd(c2, ok, _mm512_div_pd(_mm512_mul_pd(x, x), r2));
+        let pu = st.symmetric();
+        let pv = st.symmetric();
+        let ps = _mm512_add_pd(_mm512_mul_pd(pu, pu), _mm512_mul_pd(pv, pv));
+        let ok = if strict {
+            _mm512_mask_cmp_pd_mask::<_CMP_LT_OQ>(pending, ps, one)
+        } else {
+            _mm512_mask_cmp_pd_mask::<_CMP_GT_OQ>(pending, ps, _mm512_setzero_pd())
+                & _mm512_cmp_pd_mask::<_CMP_LE_OQ>(ps, one)
+        };
+        u = _mm512_mask_mov_pd(u, ok, pu);
+        v = _mm512_mask_mov_pd(v, ok, pv);
+        s = _mm512_mask_mov_pd(s, ok, ps);
+        st.keep(&mut kept, ok);
         pending &= !ok;
     }
-    c2
+    st.s = kept;
+    (u, v, s)
 }
 
 /// Kennedy–Pendleton `y₀` on the lanes of `m`, 0 elsewhere; rounds of
@@ -170,20 +196,25 @@ unsafe fn kennedy_pendleton8(alpha: __m512d, m: __mmask8, st: &mut Streams8) -> 
     let one = _mm512_set1_pd(1.0);
     let inv = _mm512_div_pd(one, _mm512_mul_pd(_mm512_set1_pd(2.0), alpha));
     let mut y0 = _mm512_setzero_pd();
+    let mut kept = st.s;
     let mut pending = m;
     while pending != 0 {
-        let r1 = st.uniform_pos(pending);
-        let r3 = st.uniform_pos(pending);
-        let c2 = cos2_uniform_angle8(st, pending);
-        let r4 = st.uniform(pending);
-        // Lanes not pending have r₁, r₃ in (0, 1] too, so the logarithms are defined.
+        let r1 = st.uniform_pos();
+        let r3 = st.uniform_pos();
+        // cos²φ = x²/(x² + y²) of a point in the disk.
+        let (x, _, r2) = disk_point8(st, pending, false);
+        let c2 = _mm512_div_pd(_mm512_mul_pd(x, x), r2);
+        let r4 = st.uniform();
+        // r₁, r₃ are in (0, 1] on every lane, so the logarithms are defined.
         let sum = _mm512_add_pd(log8(r1), _mm512_mul_pd(c2, log8(r3)));
         let minus_sum = _mm512_castsi512_pd(_mm512_xor_si512(_mm512_castpd_si512(sum), _mm512_set1_epi64(i64::MIN)));
         let lambda2 = _mm512_mul_pd(minus_sum, inv);
         let ok = _mm512_mask_cmp_pd_mask::<_CMP_LE_OQ>(pending, _mm512_mul_pd(r4, r4), _mm512_sub_pd(one, lambda2));
         y0 = _mm512_mask_mov_pd(y0, ok, _mm512_sub_pd(one, _mm512_mul_pd(_mm512_set1_pd(2.0), lambda2)));
+        st.keep(&mut kept, ok);
         pending &= !ok;
     }
+    st.s = kept;
     y0
 }
 
@@ -212,18 +243,7 @@ pub(super) unsafe fn sample_su2_8(alpha: &[f64; PACK], wanted: &[bool; PACK], rn
     let y0_kp = kennedy_pendleton8(_mm512_loadu_pd(alpha.as_ptr()), kp, &mut st);
     let y0 = _mm512_mask_mov_pd(_mm512_loadu_pd(y0.as_ptr()), kp, y0_kp);
     // A point in the unit disk for Marsaglia's direction, every drawn lane.
-    let (mut u, mut v, mut s) = (_mm512_setzero_pd(), _mm512_setzero_pd(), _mm512_setzero_pd());
-    let mut pending = drawn;
-    while pending != 0 {
-        let pu = st.symmetric(pending);
-        let pv = st.symmetric(pending);
-        let ps = _mm512_add_pd(_mm512_mul_pd(pu, pu), _mm512_mul_pd(pv, pv));
-        let ok = _mm512_mask_cmp_pd_mask::<_CMP_LT_OQ>(pending, ps, _mm512_set1_pd(1.0));
-        u = _mm512_mask_mov_pd(u, ok, pu);
-        v = _mm512_mask_mov_pd(v, ok, pv);
-        s = _mm512_mask_mov_pd(s, ok, ps);
-        pending &= !ok;
-    }
+    let (u, v, s) = disk_point8(&mut st, drawn, true);
     st.store(rngs);
     // (y₀, r u f, r v f, r (1 − 2s)) with r = √max(1 − y₀², 0), f = 2√(1 − s).
     let one = _mm512_set1_pd(1.0);
@@ -262,9 +282,11 @@ mod tests {
     }
 
     #[target_feature(enable = "avx512f")]
-    unsafe fn exact_8(n: &[u64; PACK]) -> [f64; PACK] {
-        let mut out = [0.0; PACK];
-        _mm512_storeu_pd(out.as_mut_ptr(), exact_f64(_mm512_loadu_si512(n.as_ptr().cast())));
+    unsafe fn unit_floats_8(x: &[u64; PACK]) -> [[f64; PACK]; 2] {
+        let x = _mm512_loadu_si512(x.as_ptr().cast());
+        let mut out = [[0.0; PACK]; 2];
+        _mm512_storeu_pd(out[0].as_mut_ptr(), unit_float(x, ONE_BITS, 1.0, 1.0 / (1u64 << 53) as f64));
+        _mm512_storeu_pd(out[1].as_mut_ptr(), unit_float(x, TWO_BITS, 3.0, 1.0 / (1u64 << 52) as f64));
         out
     }
 
@@ -311,10 +333,10 @@ mod tests {
         }
     }
 
-    /// The register logarithm is `libm::log` bit for bit on `(0, 1]` and the
-    /// integer conversion is exact up to `2^53 + 1`.
+    /// The register logarithm is `libm::log` bit for bit on `(0, 1]`, and the
+    /// floats made from random words are the scalar sampler's.
     #[test]
-    fn register_log_and_conversion_are_exact() {
+    fn register_log_and_unit_floats_are_exact() {
         if !Kernel::Avx512.available() {
             return;
         }
@@ -332,16 +354,19 @@ mod tests {
             for l in 0..PACK {
                 assert_eq!(got[l].to_bits(), libm::log(x[l]).to_bits(), "ln {}", x[l]);
             }
-            let n: [u64; PACK] = core::array::from_fn(|l| match l {
+            let w: [u64; PACK] = core::array::from_fn(|l| match l {
                 0 => 0,
-                1 => 1 << 53,
-                2 => (1 << 53) - 1,
-                _ => r.next_u64() >> (11 + r.next_u64() % 40),
+                1 => u64::MAX,
+                2 => 1 << 63,
+                3 => ((1 << 63) - 1) | (1 << 11),
+                _ => r.next_u64(),
             });
             // SAFETY: as above.
-            let got = unsafe { exact_8(&n) };
+            let [u, sym] = unsafe { unit_floats_8(&w) };
             for l in 0..PACK {
-                assert_eq!(got[l], n[l] as f64, "{}", n[l]);
+                let want = (w[l] >> 11) as f64 * (1.0 / (1u64 << 53) as f64);
+                assert_eq!(u[l].to_bits(), want.to_bits(), "uniform of {:#x}", w[l]);
+                assert_eq!(sym[l].to_bits(), (2.0 * want - 1.0).to_bits(), "2u - 1 of {:#x}", w[l]);
             }
         }
     }
