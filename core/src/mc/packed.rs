@@ -183,7 +183,9 @@ mod x86 {
         #[inline(always)]
         fn draw_su2(alpha: &[f64; PACK], wanted: &[bool; PACK], rngs: &mut [crate::rng::Rng]) -> [[f64; PACK]; 4] {
             // SAFETY: Zmm values, and so this call, exist only inside the AVX-512 kernel.
-            unsafe { super::super::su2_avx512::sample_su2_8(alpha, wanted, rngs) }
+            unsafe {
+                super::super::su2_vector::sample_su2_regs::<super::super::su2_vector::Avx512>(alpha, wanted, rngs)
+            }
         }
     }
 
@@ -232,7 +234,14 @@ mod x86 {
 
     register_ops!(Ymm, _mm256_add_pd, _mm256_sub_pd, _mm256_mul_pd);
 
-    impl Su2Draws for Ymm {}
+    impl Su2Draws for Ymm {
+        /// The four lanes' rejection loops in registers, the same bits.
+        #[inline(always)]
+        fn draw_su2(alpha: &[f64; PACK], wanted: &[bool; PACK], rngs: &mut [crate::rng::Rng]) -> [[f64; PACK]; 4] {
+            // SAFETY: Ymm values, and so this call, exist only inside the AVX2 kernel.
+            unsafe { super::super::su2_vector::sample_su2_regs::<super::super::su2_vector::Avx2>(alpha, wanted, rngs) }
+        }
+    }
 
     impl Neg for Ymm {
         type Output = Ymm;
