@@ -119,8 +119,8 @@ fn su2_from_disk(y0: f64, u: f64, v: f64, s: f64) -> [f64; 4] {
 
 /// How the heatbath kernel of a lane type draws the SU(2) elements of its
 /// `PACK` lanes: by default [`sample_su2_lanes`] (each lane's rejection loops
-/// on their own); the AVX-512 pack runs all eight lanes' streams in registers
-/// (`super::su2_avx512`). Either way lane `l` gets the bits of
+/// on their own); the AVX-512 and AVX2 packs run all their lanes' streams in
+/// registers (`super::su2_vector`). Either way lane `l` gets the bits of
 /// `sample_su2(alpha[l], &mut rngs[l])`.
 pub trait Su2Draws {
     #[inline(always)]
