@@ -27,6 +27,33 @@ pub fn keep_freed_memory() -> bool {
     }
 }
 
+/// Asks the kernel to back `region` with transparent huge pages (2 MB instead
+/// of 4 KB; `madvise(MADV_HUGEPAGE)` on the 4 KB pages inside it). Call it on
+/// memory not yet written: pages that were touched already stay small. Only
+/// 2 MB-aligned stretches can become huge pages
+/// ([`crate::lattice::huge_buf::HugeBuf`] starts its buffers on one). A hint:
+/// it changes no value, and where the kernel does not take it (no THP, not
+/// Linux) nothing happens. Returns whether the kernel accepted it; a region
+/// without a whole huge page in it is not submitted.
+pub fn advise_huge_pages<T>(region: &mut [core::mem::MaybeUninit<T>]) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        const PAGE: usize = 4096;
+        let start = region.as_mut_ptr() as usize;
+        let end = start + core::mem::size_of_val(region);
+        let (first, last) = (start.div_ceil(PAGE) * PAGE, end / PAGE * PAGE);
+        // SAFETY: the page-aligned range lies inside `region`; MADV_HUGEPAGE
+        // changes how the kernel backs it, never its contents.
+        last >= first + (2 << 20)
+            && unsafe { libc::madvise(first as *mut libc::c_void, last - first, libc::MADV_HUGEPAGE) == 0 }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = region;
+        false
+    }
+}
+
 /// Writes `bytes` to `path` through a temporary file in the same directory
 /// (`.NAME.PID.tmp`) and a rename, so that a killed process or a full disk
 /// never leaves a half-written `path`; the temporary file is removed on
@@ -53,6 +80,22 @@ pub fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()>
 #[cfg(test)]
 mod tests {
     use super::write_atomic;
+
+    /// The kernel takes the hint for a region with a whole huge page in it
+    /// wherever THP exists (it accepts `MADV_HUGEPAGE` in every mode but a
+    /// kernel built without THP); a smaller region is not submitted.
+    #[test]
+    fn huge_page_advice_needs_a_whole_huge_page() {
+        let mut small: alloc::vec::Vec<u64> = alloc::vec::Vec::with_capacity(1000);
+        assert!(!super::advise_huge_pages(small.spare_capacity_mut()));
+        let mut big: alloc::vec::Vec<u64> = alloc::vec::Vec::with_capacity(3 << 20);
+        let took = super::advise_huge_pages(big.spare_capacity_mut());
+        if cfg!(target_os = "linux") && std::path::Path::new("/sys/kernel/mm/transparent_hugepage/enabled").exists() {
+            assert!(took);
+        }
+        big.extend(0..3u64 << 20);
+        assert!(big.iter().enumerate().all(|(i, &x)| x == i as u64));
+    }
 
     #[test]
     fn atomic_write_replaces_the_file_and_leaves_no_temporary() {

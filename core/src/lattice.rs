@@ -4,6 +4,7 @@ pub mod field;
 pub mod gauge;
 pub mod gauge_fix;
 pub mod geometry;
+pub mod huge_buf;
 pub mod packed;
 pub mod path;
 pub mod slab;

@@ -18,6 +18,7 @@
 //! [`crate::mc::packed`]); [`GaugeField`] keeps its own storage order.
 
 use super::geometry::{Geometry, MAX_DIM};
+use super::huge_buf::HugeBuf;
 use super::GaugeField;
 use crate::action::wilson::LinkSource;
 use crate::lanes::{load_mat, mat_lane, F64x8, Pack, PACK};
@@ -139,7 +140,9 @@ impl PackedLayout {
 #[derive(Clone, Debug)]
 pub struct PackedField {
     layout: Arc<PackedLayout>,
-    links: Vec<Vec<Mat3<F64x8>>>,
+    /// In huge pages where the kernel gives them: from 16⁴ on the arrays outgrow
+    /// the caches and every sweep reads all of them ([`HugeBuf`]).
+    links: Vec<HugeBuf<Mat3<F64x8>>>,
 }
 
 /// A site of a [`PackedField`] seen from the lanes of one pack: lane `l`
@@ -154,7 +157,7 @@ impl PackedField {
     /// The links of `u` rearranged into `layout` (which must be `u`'s).
     pub fn pack(layout: &Arc<PackedLayout>, u: &GaugeField<f64>) -> Self {
         let arrays = 2 * layout.nd;
-        let links = (0..arrays).map(|_| alloc::vec![Mat3::zero(); layout.half]).collect();
+        let links = (0..arrays).map(|_| HugeBuf::filled(layout.half, Mat3::zero())).collect();
         let mut f = PackedField { layout: layout.clone(), links };
         f.repack(u);
         f
@@ -313,6 +316,19 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// At 16⁴ every array spans several huge pages and starts on one.
+    #[test]
+    fn a_field_in_huge_buffers_round_trips() {
+        let g = Arc::new(Geometry::new(&[16, 16, 16, 16]).unwrap());
+        let layout = Arc::new(PackedLayout::new(&g).unwrap());
+        let u: GaugeField<f64> = GaugeField::hot(g.clone(), 3);
+        let p = PackedField::pack(&layout, &u);
+        assert!(p.links.iter().all(|a| (a.as_ptr() as usize).is_multiple_of(super::super::huge_buf::HUGE_PAGE)));
+        let mut back = GaugeField::cold(g);
+        p.unpack_into(&mut back);
+        assert_eq!(back, u);
     }
 
     #[test]
