@@ -44,7 +44,7 @@ pub fn advise_huge_pages<T>(region: &mut [core::mem::MaybeUninit<T>]) -> bool {
         let (first, last) = (start.div_ceil(PAGE) * PAGE, end / PAGE * PAGE);
         // SAFETY: the page-aligned range lies inside `region`; MADV_HUGEPAGE
         // changes how the kernel backs it, never its contents.
-        last >= first + (2 << 20)
+        last >= first + crate::lattice::huge_buf::HUGE_PAGE
             && unsafe { libc::madvise(first as *mut libc::c_void, last - first, libc::MADV_HUGEPAGE) == 0 }
     }
     #[cfg(not(target_os = "linux"))]
