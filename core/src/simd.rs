@@ -10,29 +10,34 @@
 //! Kernels ([`Kernel`]):
 //! * `Avx512`: 12 × 16 tiles (f64; 12 × 32 in f32) in 24 512-bit accumulators, FMA;
 //! * `Avx2Fma`: 6 × 8 tiles (f64; 6 × 16 in f32) in 12 256-bit accumulators, FMA;
+//! * `Neon` (aarch64): 12 × 4 tiles (f64; 12 × 8 in f32) in 24 128-bit accumulators, FMA;
 //! * `Portable`: [`crate::gemm::gemm_weights_tiled`], plain Rust that the
 //!   compiler vectorises for the build target (wasm32 builds use it with
 //!   simd128), with separate multiply and add.
 //!
 //! Every kernel sums each entry over `k` in order into an accumulator that
 //! starts at zero and is added to `c` at the end, so results never depend on
-//! tiling or thread count. The two FMA kernels round identically (one
-//! rounding per multiply-add, edges included), so they agree bit for bit;
-//! the portable kernel rounds the product and the sum separately and differs
-//! from them in the last bits (relative ~1e-16 per term).
+//! tiling or thread count. The three FMA kernels round identically (one
+//! rounding per multiply-add, edges included), so they agree bit for bit,
+//! x86-64 and aarch64 alike; the portable kernel rounds the product and the
+//! sum separately and differs from them in the last bits (relative ~1e-16 per
+//! term).
 //!
-//! The x86 kernels are built for `x86_64` targets with SSE2 (every hosted one);
-//! soft-float targets such as `x86_64-unknown-none` get the portable kernel.
+//! The x86 kernels are built for `x86_64` targets with SSE2 (every hosted one),
+//! the NEON kernel for `aarch64` targets with NEON (every hosted one: Linux,
+//! macOS); soft-float targets such as `x86_64-unknown-none` get the portable
+//! kernel.
 //!
 //! The choice: the best kernel the CPU supports, detected once (with the
 //! `std` feature; without it, the best one the build's target features
-//! enable). `FPA_SIMD=portable` (or `avx2`) in the environment caps it, e.g.
-//! to get the same bits as a wasm32 or non-FMA machine.
+//! enable). `FPA_SIMD=portable` (or `neon`, `avx2`) in the environment caps
+//! it, e.g. to get the same bits as a wasm32 or non-FMA machine.
 
 /// A GEMM kernel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kernel {
     Portable,
+    Neon,
     Avx2Fma,
     Avx512,
 }
@@ -41,6 +46,7 @@ impl Kernel {
     pub fn name(self) -> &'static str {
         match self {
             Kernel::Portable => "portable",
+            Kernel::Neon => "neon",
             Kernel::Avx2Fma => "avx2+fma",
             Kernel::Avx512 => "avx512",
         }
@@ -54,14 +60,20 @@ impl Kernel {
             Kernel::Avx2Fma => x86::has_avx2_fma(),
             #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
             Kernel::Avx512 => x86::has_avx512(),
-            #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
+            // NEON is part of every hosted aarch64 target (the build enables it).
+            #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+            Kernel::Neon => true,
+            #[allow(unreachable_patterns)]
             _ => false,
         }
     }
 
     /// All kernels this machine can run, best last.
     pub fn all_available() -> alloc::vec::Vec<Kernel> {
-        [Kernel::Portable, Kernel::Avx2Fma, Kernel::Avx512].into_iter().filter(|k| k.available()).collect()
+        [Kernel::Portable, Kernel::Neon, Kernel::Avx2Fma, Kernel::Avx512]
+            .into_iter()
+            .filter(|k| k.available())
+            .collect()
     }
 }
 
@@ -73,11 +85,13 @@ pub fn kernel() -> Kernel {
         Kernel::Portable => 1,
         Kernel::Avx2Fma => 2,
         Kernel::Avx512 => 3,
+        Kernel::Neon => 4,
     };
     match CHOSEN.load(Ordering::Relaxed) {
         1 => Kernel::Portable,
         2 => Kernel::Avx2Fma,
         3 => Kernel::Avx512,
+        4 => Kernel::Neon,
         _ => {
             let k = detect();
             CHOSEN.store(code(k), Ordering::Relaxed);
@@ -86,21 +100,21 @@ pub fn kernel() -> Kernel {
     }
 }
 
+/// The best available kernel no better than the cap of `FPA_SIMD` (kernels
+/// ranked in the order of [`Kernel`]: a cap of `avx2` leaves NEON on aarch64,
+/// a cap of `neon` leaves the portable kernel on x86-64).
 fn detect() -> Kernel {
-    let best = *Kernel::all_available().last().unwrap_or(&Kernel::Portable);
     #[cfg(feature = "std")]
-    {
-        let cap = match std::env::var("FPA_SIMD").as_deref() {
-            Ok("portable") => Kernel::Portable,
-            Ok("avx2") => Kernel::Avx2Fma,
-            _ => Kernel::Avx512,
-        };
-        let rank = |k: Kernel| k as u8;
-        if rank(cap) < rank(best) {
-            return cap;
-        }
-    }
-    best
+    let cap = match std::env::var("FPA_SIMD").as_deref() {
+        Ok("portable") => Kernel::Portable,
+        Ok("neon") => Kernel::Neon,
+        Ok("avx2") => Kernel::Avx2Fma,
+        _ => Kernel::Avx512,
+    };
+    #[cfg(not(feature = "std"))]
+    let cap = Kernel::Avx512;
+    let rank = |k: &Kernel| *k as u8;
+    Kernel::all_available().into_iter().rfind(|k| rank(k) <= rank(&cap)).unwrap_or(Kernel::Portable)
 }
 
 /// `c += a·b` with the kernel of [`kernel`].
@@ -138,6 +152,10 @@ trait Element: Copy {
     /// The CPU has AVX-512F; the operands hold the entries the shapes name.
     #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
     unsafe fn avx512(m: usize, n: usize, k: usize, a: *const Self, lda: usize, b: *const Self, c: *mut Self);
+    /// # Safety
+    /// The operands hold the entries the shapes name (NEON is in every build of the kernel).
+    #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+    unsafe fn neon(m: usize, n: usize, k: usize, a: *const Self, lda: usize, b: *const Self, c: *mut Self);
 }
 
 impl Element for f64 {
@@ -155,6 +173,10 @@ impl Element for f64 {
     unsafe fn avx512(m: usize, n: usize, k: usize, a: *const f64, lda: usize, b: *const f64, c: *mut f64) {
         x86::gemm_avx512(m, n, k, a, lda, b, c)
     }
+    #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+    unsafe fn neon(m: usize, n: usize, k: usize, a: *const f64, lda: usize, b: *const f64, c: *mut f64) {
+        neon::gemm_neon(m, n, k, a, lda, b, c)
+    }
 }
 
 impl Element for f32 {
@@ -169,6 +191,10 @@ impl Element for f32 {
     #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
     unsafe fn avx512(m: usize, n: usize, k: usize, a: *const f32, lda: usize, b: *const f32, c: *mut f32) {
         x86::gemm_avx512_f32(m, n, k, a, lda, b, c)
+    }
+    #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+    unsafe fn neon(m: usize, n: usize, k: usize, a: *const f32, lda: usize, b: *const f32, c: *mut f32) {
+        neon::gemm_neon_f32(m, n, k, a, lda, b, c)
     }
 }
 
@@ -194,7 +220,10 @@ fn gemm_with<E: Element>(kernel: Kernel, m: usize, n: usize, k: usize, a: &[E], 
             // SAFETY: as above.
             unsafe { E::avx512(m, n, k, a.as_ptr(), lda, b.as_ptr(), c.as_mut_ptr()) }
         }
-        #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
+        #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+        // SAFETY: as above (NEON is enabled for the whole build).
+        Kernel::Neon => unsafe { E::neon(m, n, k, a.as_ptr(), lda, b.as_ptr(), c.as_mut_ptr()) },
+        #[allow(unreachable_patterns)]
         other => panic!("kernel {} is not built for this architecture", other.name()),
     }
 }
@@ -289,8 +318,58 @@ mod wasm {
     }
 }
 
+/// What the x86 and the NEON tiles share: the row blocking of a column
+/// block, and the guard against unrolling.
+#[cfg(any(
+    all(target_arch = "x86_64", target_feature = "sse2"),
+    all(target_arch = "aarch64", target_feature = "neon")
+))]
+mod tiles {
+    pub const MR: usize = 4;
+
+    /// An empty `asm!` block: it emits nothing, but LLVM does not unroll a
+    /// loop that holds inline assembly (it counts as a call). Under Zen 4's
+    /// tuning (`target-cpu=native` on a Zen 4) LLVM unrolled the `k` loop of
+    /// the tiles twice, which needs more than the 32 vector registers: half
+    /// of the accumulators lived on the stack and the `f64` AVX-512 kernel
+    /// ran at 37 GFLOP/s per core instead of 56 (`gemm_rate`, 100 × 288 × 216).
+    #[inline(always)]
+    pub fn no_unroll() {
+        // SAFETY: an empty block that reads and writes nothing.
+        unsafe { core::arch::asm!("", options(nomem, nostack, preserves_flags)) }
+    }
+}
+
+/// The tiles of one column block: `tall`-row tiles over rows `0..m_tall`,
+/// then `MR`-row tiles while `MR` rows are left, then one tile of the last
+/// `m mod MR` rows (`i0` names the first row in `args`; `MR` is the
+/// caller's, [`tiles::MR`]).
+#[cfg(any(
+    all(target_arch = "x86_64", target_feature = "sse2"),
+    all(target_arch = "aarch64", target_feature = "neon")
+))]
+macro_rules! row_tiles {
+    ($tile:ident::<$tall:literal>, $m_tall:expr, $m:expr, |$i0:ident| ($($arg:expr),*)) => {
+        let m_full = $m_tall + ($m - $m_tall) / MR * MR;
+        for $i0 in (0..$m_tall).step_by($tall) {
+            $tile::<$tall>($($arg),*);
+        }
+        for $i0 in ($m_tall..m_full).step_by(MR) {
+            $tile::<MR>($($arg),*);
+        }
+        let $i0 = m_full;
+        match $m - m_full {
+            1 => $tile::<1>($($arg),*),
+            2 => $tile::<2>($($arg),*),
+            3 => $tile::<3>($($arg),*),
+            _ => {}
+        }
+    };
+}
+
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
 mod x86 {
+    use super::tiles::{no_unroll, MR};
     use core::arch::x86_64::*;
 
     pub fn has_avx2_fma() -> bool {
@@ -313,20 +392,6 @@ mod x86 {
         {
             cfg!(target_feature = "avx512f") && has_avx2_fma()
         }
-    }
-
-    const MR: usize = 4;
-
-    /// An empty `asm!` block: it emits nothing, but LLVM does not unroll a
-    /// loop that holds inline assembly (it counts as a call). Under Zen 4's
-    /// tuning (`target-cpu=native` on a Zen 4) LLVM unrolled the `k` loop of
-    /// the tiles twice, which needs more than the 32 vector registers: half
-    /// of the accumulators lived on the stack and the `f64` AVX-512 kernel
-    /// ran at 37 GFLOP/s per core instead of 56 (`gemm_rate`, 100 × 288 × 216).
-    #[inline(always)]
-    fn no_unroll() {
-        // SAFETY: an empty block that reads and writes nothing.
-        unsafe { core::arch::asm!("", options(nomem, nostack, preserves_flags)) }
     }
 
     /// One `R × 2W` tile of `c += a·b` (rows `i0..i0+R`, columns `j0..j0+2W`
@@ -455,28 +520,6 @@ mod x86 {
     #[rustfmt::skip]
     tile_masked!(tile_masked_avx2_f32, f32, "avx2,fma", 8, mask_ps, _mm256_setzero_ps, maskload_ps, _mm256_set1_ps, _mm256_fmadd_ps, _mm256_add_ps, _mm256_maskstore_ps);
 
-    /// The tiles of one column block: `tall`-row tiles over rows `0..m_tall`,
-    /// then `MR`-row tiles while `MR` rows are left, then one tile of the last
-    /// `m mod MR` rows (`i0` names the first row in `args`).
-    macro_rules! row_tiles {
-        ($tile:ident::<$tall:literal>, $m_tall:expr, $m:expr, |$i0:ident| ($($arg:expr),*)) => {
-            let m_full = $m_tall + ($m - $m_tall) / MR * MR;
-            for $i0 in (0..$m_tall).step_by($tall) {
-                $tile::<$tall>($($arg),*);
-            }
-            for $i0 in ($m_tall..m_full).step_by(MR) {
-                $tile::<MR>($($arg),*);
-            }
-            let $i0 = m_full;
-            match $m - m_full {
-                1 => $tile::<1>($($arg),*),
-                2 => $tile::<2>($($arg),*),
-                3 => $tile::<3>($($arg),*),
-                _ => {}
-            }
-        };
-    }
-
     /// The two drivers for one precision: AVX2 with 6 × 2W tiles (12 of the 16
     /// vector registers hold accumulators), AVX-512 with 12 × 2W tiles (24 of
     /// the 32 registers: per `k`, fourteen loads for twenty-four FMAs); then
@@ -533,6 +576,104 @@ mod x86 {
         8,
         16
     );
+}
+
+/// The aarch64 kernel: NEON's 32 128-bit registers hold `R × 2` accumulators
+/// of `W` lanes (`W` = 2 in `f64`, 4 in `f32`), tiles of 12 rows × 2W columns
+/// (24 accumulators; per `k`, two loads of `b`, twelve broadcast loads of `a`
+/// and twenty-four FMAs), then 4-row tiles and one tile of the last `m mod 4`
+/// rows, and for the last `n mod 2W` columns the same tiles on copies of
+/// those columns padded with zeros (NEON has no masked loads; the padded
+/// lanes are computed and dropped). `vfmaq` is a fused multiply-add, so every
+/// entry is the FMA chain over `k` in order that the x86 kernels compute: the
+/// same bits on aarch64 as with AVX2 or AVX-512.
+#[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+mod neon {
+    use super::tiles::{no_unroll, MR};
+    use core::arch::aarch64::*;
+    use core::ptr::copy_nonoverlapping;
+
+    /// The tile `$name` (`R` rows × `2W` columns from column `j0`), its
+    /// padded twin `$edge` for the last `cols < 2W` columns, and the driver
+    /// `$gemm`, for one precision.
+    macro_rules! neon_kernel {
+        ($gemm:ident, $name:ident, $edge:ident, $t:ty, $w:literal, $dupz:ident, $load:ident, $dup:ident, $fma:ident, $add:ident, $store:ident) => {
+            #[inline]
+            unsafe fn $name<const R: usize>(
+                (i0, j0): (usize, usize),
+                ld: usize,
+                k: usize,
+                a: *const $t,
+                lda: usize,
+                b: *const $t,
+                c: *mut $t,
+            ) {
+                let mut acc = [[$dupz(0.0); 2]; R];
+                for kk in 0..k {
+                    no_unroll();
+                    let bk = b.add(kk * ld + j0);
+                    let (b0, b1) = ($load(bk), $load(bk.add($w)));
+                    for (ii, row) in acc.iter_mut().enumerate() {
+                        let w = $dup(a.add((i0 + ii) * lda + kk));
+                        row[0] = $fma(row[0], w, b0);
+                        row[1] = $fma(row[1], w, b1);
+                    }
+                }
+                for (ii, row) in acc.iter().enumerate() {
+                    let ci = c.add((i0 + ii) * ld + j0);
+                    $store(ci, $add($load(ci), row[0]));
+                    $store(ci.add($w), $add($load(ci.add($w)), row[1]));
+                }
+            }
+
+            #[inline]
+            unsafe fn $edge<const R: usize>(
+                (i0, j0, cols): (usize, usize, usize),
+                ld: usize,
+                k: usize,
+                a: *const $t,
+                lda: usize,
+                b: *const $t,
+                c: *mut $t,
+            ) {
+                let mut row = [0.0 as $t; 2 * $w];
+                let mut acc = [[$dupz(0.0); 2]; R];
+                for kk in 0..k {
+                    no_unroll();
+                    copy_nonoverlapping(b.add(kk * ld + j0), row.as_mut_ptr(), cols);
+                    let (b0, b1) = ($load(row.as_ptr()), $load(row.as_ptr().add($w)));
+                    for (ii, r) in acc.iter_mut().enumerate() {
+                        let w = $dup(a.add((i0 + ii) * lda + kk));
+                        r[0] = $fma(r[0], w, b0);
+                        r[1] = $fma(r[1], w, b1);
+                    }
+                }
+                for (ii, r) in acc.iter().enumerate() {
+                    let ci = c.add((i0 + ii) * ld + j0);
+                    copy_nonoverlapping(ci, row.as_mut_ptr(), cols);
+                    $store(row.as_mut_ptr(), $add($load(row.as_ptr()), r[0]));
+                    $store(row.as_mut_ptr().add($w), $add($load(row.as_ptr().add($w)), r[1]));
+                    copy_nonoverlapping(row.as_ptr(), ci, cols);
+                }
+            }
+
+            /// `c += a·b` (`b` and `c` with `n` columns, `a` with row stride `lda`).
+            pub unsafe fn $gemm(m: usize, n: usize, k: usize, a: *const $t, lda: usize, b: *const $t, c: *mut $t) {
+                const NR: usize = 2 * $w;
+                let (m12, n_full) = (m / 12 * 12, n / NR * NR);
+                for j0 in (0..n_full).step_by(NR) {
+                    row_tiles!($name::<12>, m12, m, |i0| ((i0, j0), n, k, a, lda, b, c));
+                }
+                if n > n_full {
+                    row_tiles!($edge::<12>, m12, m, |i0| ((i0, n_full, n - n_full), n, k, a, lda, b, c));
+                }
+            }
+        };
+    }
+    #[rustfmt::skip]
+    neon_kernel!(gemm_neon, tile_f64, edge_f64, f64, 2, vdupq_n_f64, vld1q_f64, vld1q_dup_f64, vfmaq_f64, vaddq_f64, vst1q_f64);
+    #[rustfmt::skip]
+    neon_kernel!(gemm_neon_f32, tile_f32, edge_f32, f32, 4, vdupq_n_f32, vld1q_f32, vld1q_dup_f32, vfmaq_f32, vaddq_f32, vst1q_f32);
 }
 
 #[cfg(test)]

@@ -552,3 +552,34 @@ pub fn portable_gemm_is_the_tiled_product_bit_for_bit() {
         }
     }
 }
+
+/// The bits of an L-CNN training step's numbers with the GEMM kernel of
+/// this process: the paper's 12-12-12 network on the 4⁴ field of
+/// [`crate::mc::short_chain_checksum`] (whose bits are the same everywhere),
+/// with two pretend FP targets, both losses and their weight gradients from
+/// the `f64` and the `f32` passes (every product of the forward, link
+/// backward and dual passes), hashed. The FMA kernels (AVX2, AVX-512, NEON)
+/// round every product identically, so their hashes agree across CPUs and
+/// architectures; `None` where this process runs the portable kernel (no
+/// FMA), whose bits differ in the last digits.
+pub fn lcnn_training_step_checksum() -> Option<String> {
+    use fpa_core::lcnn::train::{batch_loss_with, LocalSamples, LossWeights, Precision, Sample, ValueLoss};
+    use fpa_core::simd::{kernel, Kernel};
+    if kernel() == Kernel::Portable {
+        return None;
+    }
+    let m = Model::new(ModelSpec { init_scale: 0.3, ..ModelSpec::paper_12() }).unwrap();
+    let p = m.init_params(71);
+    let u = crate::mc::short_chain_field();
+    let mut rng = fpa_core::rng::Rng::stream(74, &[fpa_core::rng::domain::TEST]);
+    let d_fp = (0..u.links().len()).map(|_| fpa_core::su3::random::gaussian_algebra(&mut rng)).collect();
+    let sample = Sample { links: u, a_fp: 400.0, d_fp, beta: 6.0, weight: 1.0 };
+    let w = LossWeights { w1: 1.0, w2: 100.0, value: ValueLoss::RelativeSquared };
+    let mut numbers = Vec::new();
+    for precision in [Precision::F64, Precision::F32] {
+        let (losses, g) = batch_loss_with(&m, &p, &[&sample], w, true, precision, &LocalSamples);
+        numbers.extend([losses[0].a_pred, losses[0].l1, losses[0].l2]);
+        numbers.extend(g.unwrap());
+    }
+    Some(format!("{:016x}", fpa_core::checksum::fnv1a_f64(numbers)))
+}

@@ -287,12 +287,17 @@ pub fn packed_updates_are_the_one_site_updates_bit_for_bit() {
 /// FNV-1a checksum of the links after 5 compound sweeps (β = 6, one OR) on 4⁴
 /// from a hot start with seed 1: equal on every target and thread count.
 pub fn short_chain_checksum() -> String {
+    short_chain_field().checksum()
+}
+
+/// The field of [`short_chain_checksum`]: 5 compound sweeps at β = 6 on 4⁴ from a hot start.
+pub fn short_chain_field() -> GaugeField<f64> {
     let g = lattice(&[4, 4, 4, 4]);
     let mut c = WilsonChain::new(GaugeField::<f64>::hot(g, 1), 6.0, 1, 1, 0).unwrap();
     for _ in 0..5 {
         c.step();
     }
-    c.field().checksum()
+    c.into_field()
 }
 
 /// The checkerboard write-back of the sweeps (`set_links_of_parity`, run in

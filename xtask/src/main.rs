@@ -2,8 +2,8 @@
 //!
 //! * `test`  — every check CI runs: formatting, clippy, all tests (optimised
 //!   test profile), the Python package (`pip install ./python` into
-//!   target/pyenv, then its checks), the no_std build of fpa-core, the physics checks on
-//!   wasm32, the WebAssembly bundle and its end-to-end tests in headless
+//!   target/pyenv, then its checks), the no_std build of fpa-core, the aarch64 build's
+//!   checks under qemu-user, the physics checks on wasm32, the WebAssembly bundle and its end-to-end tests in headless
 //!   Chromium, and `fpa fp-data` under mpirun (feature `mpi`). Installs what it needs (rustup
 //!   targets and the pinned nightly, wasm-bindgen-cli, Debian's chromium and Open MPI, npm's
 //!   playwright-core).
@@ -13,6 +13,8 @@
 //! * `bench` — the criterion benchmarks of the hot paths; `bench --compare [THREADS]` puts the
 //!   L-CNN beside its PyTorch version (scripts/torch_lcnn.py, checked against fpa to 1e-12 on the
 //!   same weights) in one run and prints the ratios.
+//! * `aarch64` — the aarch64 build's architecture checks (NEON kernels, bits against this
+//!   machine's) under qemu-user, as `test` runs them.
 //! * `python` — builds and checks the Python package alone.
 //! * `fuzz [SECONDS]` — every cargo-fuzz target (fuzz/) for SECONDS each
 //!   (default 60), from the seed corpus in fuzz/corpus; `test` runs 10 s each.
@@ -200,6 +202,49 @@ fn mpi_setup() {
     }
 }
 
+/// The aarch64 target cross-built with Debian's toolchain and its architecture checks run under
+/// qemu-user (`tests/tests/aarch64.rs`: the NEON GEMM and heatbath kernels against the portable
+/// path, and the bits of a heatbath chain and of an L-CNN training step against this machine's).
+/// On an x86-64 host only; an aarch64 host runs them natively with `cargo test`.
+fn aarch64_test() {
+    if std::env::consts::ARCH != "x86_64" {
+        eprintln!("(not an x86-64 host: the aarch64 cross checks are skipped)");
+        return;
+    }
+    rustup_target_add("aarch64-unknown-linux-gnu");
+    if !have("qemu-aarch64", &["--version"]) || !have("aarch64-linux-gnu-gcc", &["--version"]) {
+        let _ = Command::new("apt-get").arg("update").status();
+        run(
+            "install qemu-user and the aarch64 cross linker (Debian's qemu-user, gcc-aarch64-linux-gnu)",
+            Command::new("apt-get")
+                .args(["install", "-y", "qemu-user", "gcc-aarch64-linux-gnu", "libc6-dev-arm64-cross"])
+                .env("DEBIAN_FRONTEND", "noninteractive"),
+        );
+    }
+    let cross = |cmd: &mut Command| {
+        cmd.env("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER", "aarch64-linux-gnu-gcc")
+            .env("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER", "qemu-aarch64 -L /usr/aarch64-linux-gnu")
+            // No debug info: the two cross builds take half the time.
+            .env("CARGO_PROFILE_TEST_DEBUG", "0");
+    };
+    let target = ["--target", "aarch64-unknown-linux-gnu"];
+    let mut core = cargo();
+    core.args(["test", "-p", "fpa-core", "--lib"]).args(target);
+    cross(&mut core);
+    run("fpa-core's unit tests on aarch64 (qemu-user)", &mut core);
+    let mut checks = cargo();
+    checks.args(["test", "-p", "fpa-tests", "--test", "aarch64"]).args(target);
+    checks.env("FPA_NATIVE_CHECKSUM", fpa_tests::mc::short_chain_checksum());
+    match fpa_tests::lcnn::lcnn_training_step_checksum() {
+        Some(c) => {
+            checks.env("FPA_NATIVE_LCNN_CHECKSUM", c);
+        }
+        None => eprintln!("(this CPU has no FMA kernel: the L-CNN bits are not compared across architectures)"),
+    }
+    cross(&mut checks);
+    run("architecture checks on aarch64 (qemu-user): NEON kernels, bits against x86-64", &mut checks);
+}
+
 /// Everything the WebAssembly build and its tests need (idempotent).
 fn wasm_setup() {
     rustup_target_add("wasm32-unknown-unknown");
@@ -368,6 +413,7 @@ fn test() {
         "no_std build of fpa-core",
         cargo().args(["build", "-p", "fpa-core", "--no-default-features", "--target", "x86_64-unknown-none"]),
     );
+    aarch64_test();
     wasm_setup();
     wasm_test();
     fuzz(10);
@@ -461,6 +507,7 @@ fn main() {
         }
         Some("serve") => serve(),
         Some("python") => python_test(),
+        Some("aarch64") => aarch64_test(),
         Some("fuzz") => fuzz(args.get(1).map_or(60, |s| s.parse().expect("fuzz SECONDS"))),
         Some("bench") if args.get(1).map(String::as_str) == Some("--compare") => {
             bench_compare(args.get(2).map_or(2, |s| s.parse().expect("bench --compare THREADS")))
@@ -468,7 +515,7 @@ fn main() {
         Some("bench") => run("benchmarks", cargo().args(["bench", "-p", "fpa-core"]).args(&args[1..])),
         _ => {
             eprintln!(
-                "usage: cargo xtask <test | demo | wasm | serve | python | fuzz [SECONDS] | bench [criterion args] | bench --compare [THREADS]>"
+                "usage: cargo xtask <test | demo | wasm | serve | python | aarch64 | fuzz [SECONDS] | bench [criterion args] | bench --compare [THREADS]>"
             );
             exit(2);
         }

@@ -10,12 +10,12 @@
 //! chain is bit-identical to the one-site-at-a-time chain, on any thread count
 //! and whichever kernel runs.
 //!
-//! The per-pack kernel is compiled three times: for AVX-512 (one 512-bit
-//! register per pack, explicit AVX-512F operations), for AVX2 (a pack as two
-//! halves, one 256-bit register each, run one after the other), and for the
-//! build target (on wasm32 with simd128 a pack as four 128-bit quarters; SSE2
-//! on x86-64 and NEON on aarch64 on [`F64x8`]); the best one the CPU supports
-//! runs ([`crate::simd::kernel`], capped by `FPA_SIMD`).
+//! The per-pack kernel is compiled for AVX-512 (one 512-bit register per
+//! pack, explicit AVX-512F operations), for AVX2 (a pack as two halves, one
+//! 256-bit register each, run one after the other), for NEON on aarch64 and
+//! simd128 on wasm32 (a pack as four 128-bit quarters, [`quarter_pack!`]),
+//! and portably on [`F64x8`] (SSE2 on x86-64, any other target); the best one
+//! the CPU supports runs ([`crate::simd::kernel`], capped by `FPA_SIMD`).
 
 use super::heatbath::{heatbath_hits, overrelax_hits, Update};
 use super::su2_sampler::Su2Draws;
@@ -74,10 +74,11 @@ fn new_pack<P: Pack + Su2Draws>(
 
 /// Lane-wise `+`, `−`, `·` and their assignments on a register wrapper
 /// `$ty(register)` of the kernels below, from the intrinsics that do them (the
-/// x86 ones are `unsafe`, the wasm32 ones are not).
+/// x86 ones are `unsafe`, the wasm32 and NEON ones are not).
 #[cfg(any(
     all(target_arch = "x86_64", target_feature = "sse2"),
-    all(target_arch = "wasm32", target_feature = "simd128")
+    all(target_arch = "wasm32", target_feature = "simd128"),
+    all(target_arch = "aarch64", target_feature = "neon")
 ))]
 macro_rules! register_ops {
     ($ty:ident, $add:ident, $sub:ident, $mul:ident) => {
@@ -344,6 +345,100 @@ mod x86 {
     }
 }
 
+/// A quarter of an [`F64x8`] (lanes `2q, 2q + 1`) in one 128-bit register
+/// `$ty($reg)`: the wasm32 and aarch64 kernels run a pack as its four
+/// quarters one after the other, so that a matrix needs 18 registers rather
+/// than 72. `$add`, `$sub`, `$mul` are the register's lane-wise IEEE
+/// operations; the caller has the others in scope as `q_neg`, `q_splat`,
+/// `q_sqrt`, `q_div`, `q_lane::<I>`, `q_with_lane::<I>`, `q_pair`, `q_load`,
+/// `q_store` and `q_swap` (the two lanes exchanged). Every operation is the
+/// scalar one lane by lane: the same bits.
+#[cfg(any(
+    all(target_arch = "wasm32", target_feature = "simd128"),
+    all(target_arch = "aarch64", target_feature = "neon")
+))]
+macro_rules! quarter_pack {
+    ($ty:ident, $reg:ty, $add:ident, $sub:ident, $mul:ident) => {
+        #[derive(Clone, Copy, Debug)]
+        #[repr(transparent)]
+        pub struct $ty($reg);
+
+        register_ops!($ty, $add, $sub, $mul);
+
+        impl Su2Draws for $ty {}
+
+        impl Neg for $ty {
+            type Output = $ty;
+            #[inline(always)]
+            fn neg(self) -> $ty {
+                $ty(q_neg(self.0))
+            }
+        }
+
+        impl Ring for $ty {
+            #[inline(always)]
+            fn from_f64(x: f64) -> Self {
+                $ty(q_splat(x))
+            }
+        }
+
+        impl Lanes for $ty {
+            const LANES: usize = 2;
+            type Scalar = f64;
+            #[inline(always)]
+            fn lane(&self, i: usize) -> f64 {
+                if i == 0 {
+                    q_lane::<0>(self.0)
+                } else {
+                    q_lane::<1>(self.0)
+                }
+            }
+            #[inline(always)]
+            fn set_lane(&mut self, i: usize, v: f64) {
+                self.0 = if i == 0 { q_with_lane::<0>(self.0, v) } else { q_with_lane::<1>(self.0, v) };
+            }
+            #[inline(always)]
+            fn lane_sqrt(self) -> Self {
+                $ty(q_sqrt(self.0))
+            }
+            #[inline(always)]
+            fn lane_div(self, o: Self) -> Self {
+                $ty(q_div(self.0, o.0))
+            }
+            #[inline(always)]
+            fn from_lanes(v: &[f64]) -> Self {
+                $ty(q_pair(v[0], v[1]))
+            }
+            #[inline(always)]
+            fn to_lanes(&self, out: &mut [f64]) {
+                out[0] = self.lane(0);
+                out[1] = self.lane(1);
+            }
+        }
+
+        impl Pack for $ty {
+            const PARTS: usize = 4;
+            /// Lane `i` of quarter `q` is lane `(2q + i) ^ mask` of the pack: lane
+            /// `i ^ (mask & 1)` of quarter `q ^ (mask >> 1)`.
+            #[inline(always)]
+            fn load(p: &F64x8, part: usize, mask: u8) -> Self {
+                let q = part ^ (mask as usize >> 1);
+                assert!(q < 4);
+                // SAFETY: lanes 2q, 2q + 1 of the pack are in bounds (q < 4); the loads need no alignment.
+                let v = unsafe { q_load(p.0.as_ptr().add(2 * q)) };
+                $ty(if mask & 1 == 0 { v } else { q_swap(v) })
+            }
+            #[inline(always)]
+            fn store(self, p: &mut F64x8, part: usize) {
+                assert!(part < 4);
+                // SAFETY: lanes 2·part, 2·part + 1 are in bounds; the stores need no alignment.
+                unsafe { q_store(p.0.as_mut_ptr().add(2 * part), self.0) }
+            }
+        }
+    };
+}
+
+/// The wasm32 kernel: packs as four simd128 quarters ([`quarter_pack!`]).
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod wasm {
     use super::*;
@@ -352,90 +447,111 @@ mod wasm {
     use core::arch::wasm32::*;
     use core::ops::{Add, AddAssign, Mul, MulAssign, Neg, Sub, SubAssign};
 
-    /// A quarter of an [`F64x8`] (lanes `2q, 2q + 1`) in one simd128 register:
-    /// the wasm32 kernel runs a pack as its four quarters one after the other,
-    /// so that a matrix needs 18 registers rather than 72. IEEE operations lane
-    /// by lane (wasm's `f64x2` arithmetic, square root and sign flip are the
-    /// scalar ones): the same bits.
-    #[derive(Clone, Copy, Debug)]
-    #[repr(transparent)]
-    pub struct V128(v128);
-
-    register_ops!(V128, f64x2_add, f64x2_sub, f64x2_mul);
-
-    impl Su2Draws for V128 {}
-
-    impl Neg for V128 {
-        type Output = V128;
-        #[inline(always)]
-        fn neg(self) -> V128 {
-            V128(f64x2_neg(self.0))
-        }
+    #[inline(always)]
+    fn q_neg(v: v128) -> v128 {
+        f64x2_neg(v)
+    }
+    #[inline(always)]
+    fn q_splat(x: f64) -> v128 {
+        f64x2_splat(x)
+    }
+    #[inline(always)]
+    fn q_sqrt(v: v128) -> v128 {
+        f64x2_sqrt(v)
+    }
+    #[inline(always)]
+    fn q_div(a: v128, b: v128) -> v128 {
+        f64x2_div(a, b)
+    }
+    #[inline(always)]
+    fn q_lane<const I: usize>(v: v128) -> f64 {
+        f64x2_extract_lane::<I>(v)
+    }
+    #[inline(always)]
+    fn q_with_lane<const I: usize>(v: v128, x: f64) -> v128 {
+        f64x2_replace_lane::<I>(v, x)
+    }
+    #[inline(always)]
+    fn q_pair(a: f64, b: f64) -> v128 {
+        f64x2(a, b)
+    }
+    #[inline(always)]
+    unsafe fn q_load(p: *const f64) -> v128 {
+        v128_load(p as *const v128)
+    }
+    #[inline(always)]
+    unsafe fn q_store(p: *mut f64, v: v128) {
+        v128_store(p as *mut v128, v)
+    }
+    #[inline(always)]
+    fn q_swap(v: v128) -> v128 {
+        i64x2_shuffle::<1, 0>(v, v)
     }
 
-    impl Ring for V128 {
-        #[inline(always)]
-        fn from_f64(x: f64) -> Self {
-            V128(f64x2_splat(x))
-        }
-    }
-
-    impl Lanes for V128 {
-        const LANES: usize = 2;
-        type Scalar = f64;
-        #[inline(always)]
-        fn lane(&self, i: usize) -> f64 {
-            if i == 0 {
-                f64x2_extract_lane::<0>(self.0)
-            } else {
-                f64x2_extract_lane::<1>(self.0)
-            }
-        }
-        #[inline(always)]
-        fn set_lane(&mut self, i: usize, v: f64) {
-            self.0 = if i == 0 { f64x2_replace_lane::<0>(self.0, v) } else { f64x2_replace_lane::<1>(self.0, v) };
-        }
-        #[inline(always)]
-        fn lane_sqrt(self) -> Self {
-            V128(f64x2_sqrt(self.0))
-        }
-        #[inline(always)]
-        fn lane_div(self, o: Self) -> Self {
-            V128(f64x2_div(self.0, o.0))
-        }
-        #[inline(always)]
-        fn from_lanes(v: &[f64]) -> Self {
-            V128(f64x2(v[0], v[1]))
-        }
-        #[inline(always)]
-        fn to_lanes(&self, out: &mut [f64]) {
-            out[0] = self.lane(0);
-            out[1] = self.lane(1);
-        }
-    }
-
-    impl Pack for V128 {
-        const PARTS: usize = 4;
-        /// Lane `i` of quarter `q` is lane `(2q + i) ^ mask` of the pack: lane
-        /// `i ^ (mask & 1)` of quarter `q ^ (mask >> 1)`.
-        #[inline(always)]
-        fn load(p: &F64x8, part: usize, mask: u8) -> Self {
-            let q = part ^ (mask as usize >> 1);
-            assert!(q < 4);
-            // SAFETY: lanes 2q, 2q + 1 of the pack are in bounds (q < 4); v128 loads need no alignment.
-            let v = unsafe { v128_load(p.0.as_ptr().add(2 * q) as *const v128) };
-            V128(if mask & 1 == 0 { v } else { i64x2_shuffle::<1, 0>(v, v) })
-        }
-        #[inline(always)]
-        fn store(self, p: &mut F64x8, part: usize) {
-            assert!(part < 4);
-            // SAFETY: lanes 2·part, 2·part + 1 are in bounds; v128 stores need no alignment.
-            unsafe { v128_store(p.0.as_mut_ptr().add(2 * part) as *mut v128, self.0) }
-        }
-    }
+    quarter_pack!(V128, v128, f64x2_add, f64x2_sub, f64x2_mul);
 
     pub fn new_pack_simd128(f: &PackedField, o: usize, mu: usize, d: Option<HeatbathDraw>, out: &mut Mat3<F64x8>) {
         new_pack::<V128>(f, o, mu, d, out)
+    }
+}
+
+/// The aarch64 kernel: packs as four NEON quarters ([`quarter_pack!`]), one
+/// `float64x2_t` each (NEON's `f64` operations are IEEE with the default
+/// floating-point control register: no flush to zero).
+#[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+mod neon {
+    use super::*;
+    use crate::lanes::Lanes;
+    use crate::real::Ring;
+    use core::arch::aarch64::*;
+    use core::ops::{Add, AddAssign, Mul, MulAssign, Neg, Sub, SubAssign};
+
+    #[inline(always)]
+    fn q_neg(v: float64x2_t) -> float64x2_t {
+        unsafe { vnegq_f64(v) }
+    }
+    #[inline(always)]
+    fn q_splat(x: f64) -> float64x2_t {
+        unsafe { vdupq_n_f64(x) }
+    }
+    #[inline(always)]
+    fn q_sqrt(v: float64x2_t) -> float64x2_t {
+        unsafe { vsqrtq_f64(v) }
+    }
+    #[inline(always)]
+    fn q_div(a: float64x2_t, b: float64x2_t) -> float64x2_t {
+        unsafe { vdivq_f64(a, b) }
+    }
+    #[inline(always)]
+    fn q_lane<const I: i32>(v: float64x2_t) -> f64 {
+        unsafe { vgetq_lane_f64::<I>(v) }
+    }
+    #[inline(always)]
+    fn q_with_lane<const I: i32>(v: float64x2_t, x: f64) -> float64x2_t {
+        unsafe { vsetq_lane_f64::<I>(x, v) }
+    }
+    #[inline(always)]
+    fn q_pair(a: f64, b: f64) -> float64x2_t {
+        // SAFETY: two f64 in bounds.
+        unsafe { vld1q_f64([a, b].as_ptr()) }
+    }
+    #[inline(always)]
+    unsafe fn q_load(p: *const f64) -> float64x2_t {
+        vld1q_f64(p)
+    }
+    #[inline(always)]
+    unsafe fn q_store(p: *mut f64, v: float64x2_t) {
+        vst1q_f64(p, v)
+    }
+    #[inline(always)]
+    fn q_swap(v: float64x2_t) -> float64x2_t {
+        unsafe { vextq_f64::<1>(v, v) }
+    }
+
+    quarter_pack!(Q128, float64x2_t, vaddq_f64, vsubq_f64, vmulq_f64);
+
+    pub fn new_pack_neon(f: &PackedField, o: usize, mu: usize, d: Option<HeatbathDraw>, out: &mut Mat3<F64x8>) {
+        new_pack::<Q128>(f, o, mu, d, out)
     }
 }
 
@@ -448,6 +564,8 @@ fn new_pack_with(kernel: Kernel, f: &PackedField, o: usize, mu: usize, d: Option
         Kernel::Avx512 => unsafe { x86::new_pack_avx512(f, o, mu, d, out) },
         #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
         Kernel::Avx2Fma => unsafe { x86::new_pack_avx2(f, o, mu, d, out) },
+        #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+        Kernel::Neon => neon::new_pack_neon(f, o, mu, d, out),
         #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
         _ => wasm::new_pack_simd128(f, o, mu, d, out),
         #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
