@@ -167,7 +167,7 @@ impl Element for f64 {
     }
     #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
     unsafe fn avx2(m: usize, n: usize, k: usize, a: *const f64, lda: usize, b: *const f64, c: *mut f64) {
-        x86::gemm_avx2(m, n, k, a, lda, b, n, c)
+        x86::gemm_avx2(m, n, k, a, lda, b, c)
     }
     #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
     unsafe fn avx512(m: usize, n: usize, k: usize, a: *const f64, lda: usize, b: *const f64, c: *mut f64) {
@@ -186,7 +186,7 @@ impl Element for f32 {
     }
     #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
     unsafe fn avx2(m: usize, n: usize, k: usize, a: *const f32, lda: usize, b: *const f32, c: *mut f32) {
-        x86::gemm_avx2_f32(m, n, k, a, lda, b, n, c)
+        x86::gemm_avx2_f32(m, n, k, a, lda, b, c)
     }
     #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
     unsafe fn avx512(m: usize, n: usize, k: usize, a: *const f32, lda: usize, b: *const f32, c: *mut f32) {
@@ -318,12 +318,13 @@ mod wasm {
     }
 }
 
-/// What the x86 and the NEON tiles share: the row blocking of a column
-/// block, and the guard against unrolling.
+/// What the x86 and the NEON kernels share: the tile, masked tile, row
+/// blocking and driver macros, and the guard against unrolling.
 #[cfg(any(
     all(target_arch = "x86_64", target_feature = "sse2"),
     all(target_arch = "aarch64", target_feature = "neon")
 ))]
+#[macro_use]
 mod tiles {
     pub const MR: usize = 4;
 
@@ -338,67 +339,14 @@ mod tiles {
         // SAFETY: an empty block that reads and writes nothing.
         unsafe { core::arch::asm!("", options(nomem, nostack, preserves_flags)) }
     }
-}
-
-/// The tiles of one column block: `tall`-row tiles over rows `0..m_tall`,
-/// then `MR`-row tiles while `MR` rows are left, then one tile of the last
-/// `m mod MR` rows (`i0` names the first row in `args`; `MR` is the
-/// caller's, [`tiles::MR`]).
-#[cfg(any(
-    all(target_arch = "x86_64", target_feature = "sse2"),
-    all(target_arch = "aarch64", target_feature = "neon")
-))]
-macro_rules! row_tiles {
-    ($tile:ident::<$tall:literal>, $m_tall:expr, $m:expr, |$i0:ident| ($($arg:expr),*)) => {
-        let m_full = $m_tall + ($m - $m_tall) / MR * MR;
-        for $i0 in (0..$m_tall).step_by($tall) {
-            $tile::<$tall>($($arg),*);
-        }
-        for $i0 in ($m_tall..m_full).step_by(MR) {
-            $tile::<MR>($($arg),*);
-        }
-        let $i0 = m_full;
-        match $m - m_full {
-            1 => $tile::<1>($($arg),*),
-            2 => $tile::<2>($($arg),*),
-            3 => $tile::<3>($($arg),*),
-            _ => {}
-        }
-    };
-}
-
-#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
-mod x86 {
-    use super::tiles::{no_unroll, MR};
-    use core::arch::x86_64::*;
-
-    pub fn has_avx2_fma() -> bool {
-        #[cfg(feature = "std")]
-        {
-            std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
-        }
-        #[cfg(not(feature = "std"))]
-        {
-            cfg!(all(target_feature = "avx2", target_feature = "fma"))
-        }
-    }
-
-    pub fn has_avx512() -> bool {
-        #[cfg(feature = "std")]
-        {
-            std::is_x86_feature_detected!("avx512f") && has_avx2_fma()
-        }
-        #[cfg(not(feature = "std"))]
-        {
-            cfg!(target_feature = "avx512f") && has_avx2_fma()
-        }
-    }
 
     /// One `R × 2W` tile of `c += a·b` (rows `i0..i0+R`, columns `j0..j0+2W`
     /// for vectors of `W` elements; `b` and `c` with row stride `ld`): per `k`,
     /// two loads of `b`, `R` broadcasts of `a` and `2R` FMAs into `2R`
     /// accumulator registers. Every entry is one FMA chain over `k` in order,
-    /// whatever `R` is. One definition for both vector widths and both precisions.
+    /// whatever `R` is. One definition for every instruction set, vector width
+    /// and precision: `$fma(w, b, acc) = w·b + acc` rounded once; the caller has
+    /// `no_unroll` in scope.
     macro_rules! tile {
         ($name:ident, $t:ty, $features:literal, $w:literal, $zero:ident, $load:ident, $set1:ident, $fma:ident, $add:ident, $store:ident) => {
             #[target_feature(enable = $features)]
@@ -431,14 +379,6 @@ mod x86 {
             }
         };
     }
-    #[rustfmt::skip]
-    tile!(tile_avx2_f64, f64, "avx2,fma", 4, _mm256_setzero_pd, _mm256_loadu_pd, _mm256_set1_pd, _mm256_fmadd_pd, _mm256_add_pd, _mm256_storeu_pd);
-    #[rustfmt::skip]
-    tile!(tile_avx512_f64, f64, "avx512f,avx2,fma", 8, _mm512_setzero_pd, _mm512_loadu_pd, _mm512_set1_pd, _mm512_fmadd_pd, _mm512_add_pd, _mm512_storeu_pd);
-    #[rustfmt::skip]
-    tile!(tile_avx2_f32, f32, "avx2,fma", 8, _mm256_setzero_ps, _mm256_loadu_ps, _mm256_set1_ps, _mm256_fmadd_ps, _mm256_add_ps, _mm256_storeu_ps);
-    #[rustfmt::skip]
-    tile!(tile_avx512_f32, f32, "avx512f,avx2,fma", 16, _mm512_setzero_ps, _mm512_loadu_ps, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_add_ps, _mm512_storeu_ps);
 
     /// A `R × 2W` tile over the last `cols < 2W` columns, with masked loads
     /// and stores (masked-off lanes are neither read nor written): the same
@@ -479,6 +419,87 @@ mod x86 {
             }
         };
     }
+
+    /// The tiles of one column block: `tall`-row tiles over rows `0..m_tall`,
+    /// then `MR`-row tiles while `MR` rows are left, then one tile of the last
+    /// `m mod MR` rows (`i0` names the first row in `args`; `MR` is the
+    /// caller's, [`tiles::MR`]).
+    macro_rules! row_tiles {
+        ($tile:ident::<$tall:literal>, $m_tall:expr, $m:expr, |$i0:ident| ($($arg:expr),*)) => {
+            let m_full = $m_tall + ($m - $m_tall) / MR * MR;
+            for $i0 in (0..$m_tall).step_by($tall) {
+                $tile::<$tall>($($arg),*);
+            }
+            for $i0 in ($m_tall..m_full).step_by(MR) {
+                $tile::<MR>($($arg),*);
+            }
+            let $i0 = m_full;
+            match $m - m_full {
+                1 => $tile::<1>($($arg),*),
+                2 => $tile::<2>($($arg),*),
+                3 => $tile::<3>($($arg),*),
+                _ => {}
+            }
+        };
+    }
+
+    /// A driver `$gemm(m, n, k, a, lda, b, c)`: `c += a·b` with `b` and `c` of
+    /// `n` columns, `$tall × 2W` tiles `$tile` over the whole column blocks (then
+    /// 4-row tiles and one tile of the last `m mod 4` rows) and the masked tiles
+    /// `$masked` over the last `n mod 2W` columns, so no entry is left to scalar code.
+    macro_rules! driver {
+        ($gemm:ident, $t:ty, $features:literal, $w:literal, $tall:literal, $tile:ident, $masked:ident) => {
+            #[target_feature(enable = $features)]
+            pub unsafe fn $gemm(m: usize, n: usize, k: usize, a: *const $t, lda: usize, b: *const $t, c: *mut $t) {
+                const NR: usize = 2 * $w;
+                let (m_tall, n_full) = (m / $tall * $tall, n / NR * NR);
+                for j0 in (0..n_full).step_by(NR) {
+                    row_tiles!($tile::<$tall>, m_tall, m, |i0| ((i0, j0), n, k, a, lda, b, c));
+                }
+                if n > n_full {
+                    row_tiles!($masked::<$tall>, m_tall, m, |i0| ((i0, n_full, n - n_full), n, k, a, lda, b, c));
+                }
+            }
+        };
+    }
+}
+
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+mod x86 {
+    use super::tiles::{no_unroll, MR};
+    use core::arch::x86_64::*;
+
+    pub fn has_avx2_fma() -> bool {
+        #[cfg(feature = "std")]
+        {
+            std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+        }
+        #[cfg(not(feature = "std"))]
+        {
+            cfg!(all(target_feature = "avx2", target_feature = "fma"))
+        }
+    }
+
+    pub fn has_avx512() -> bool {
+        #[cfg(feature = "std")]
+        {
+            std::is_x86_feature_detected!("avx512f") && has_avx2_fma()
+        }
+        #[cfg(not(feature = "std"))]
+        {
+            cfg!(target_feature = "avx512f") && has_avx2_fma()
+        }
+    }
+
+    #[rustfmt::skip]
+    tile!(tile_avx2_f64, f64, "avx2,fma", 4, _mm256_setzero_pd, _mm256_loadu_pd, _mm256_set1_pd, _mm256_fmadd_pd, _mm256_add_pd, _mm256_storeu_pd);
+    #[rustfmt::skip]
+    tile!(tile_avx512_f64, f64, "avx512f,avx2,fma", 8, _mm512_setzero_pd, _mm512_loadu_pd, _mm512_set1_pd, _mm512_fmadd_pd, _mm512_add_pd, _mm512_storeu_pd);
+    #[rustfmt::skip]
+    tile!(tile_avx2_f32, f32, "avx2,fma", 8, _mm256_setzero_ps, _mm256_loadu_ps, _mm256_set1_ps, _mm256_fmadd_ps, _mm256_add_ps, _mm256_storeu_ps);
+    #[rustfmt::skip]
+    tile!(tile_avx512_f32, f32, "avx512f,avx2,fma", 16, _mm512_setzero_ps, _mm512_loadu_ps, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_add_ps, _mm512_storeu_ps);
+
     /// Masks of the first `n` lanes (`n ≤` the lanes of a vector), and the
     /// AVX2 masked moves in the argument order of the AVX-512 ones.
     #[target_feature(enable = "avx512f")]
@@ -520,160 +541,79 @@ mod x86 {
     #[rustfmt::skip]
     tile_masked!(tile_masked_avx2_f32, f32, "avx2,fma", 8, mask_ps, _mm256_setzero_ps, maskload_ps, _mm256_set1_ps, _mm256_fmadd_ps, _mm256_add_ps, _mm256_maskstore_ps);
 
-    /// The two drivers for one precision: AVX2 with 6 × 2W tiles (12 of the 16
-    /// vector registers hold accumulators), AVX-512 with 12 × 2W tiles (24 of
-    /// the 32 registers: per `k`, fourteen loads for twenty-four FMAs); then
-    /// 4-row tiles, one tile of the last `m mod 4` rows, and masked tiles for
-    /// the last `n mod 2W` columns, so no entry is left to scalar code. `b`
-    /// and `c` have `n` columns and row stride `ld`. At the L-CB shapes
-    /// (`cargo run --release -p fpa-core --example gemm_rate`) the f64 AVX-512
-    /// tiles ran at 49-75 GFLOP/s per core with 4 rows, 63-65 with 8, 74-85 with 12.
-    macro_rules! drivers {
-        ($t:ty, $avx2:ident, $avx512:ident, $tile2:ident, $tile512:ident, $masked2:ident, $masked512:ident, $w2:literal, $w512:literal) => {
-            #[target_feature(enable = "avx2,fma")]
-            pub unsafe fn $avx2(
-                m: usize,
-                n: usize,
-                k: usize,
-                a: *const $t,
-                lda: usize,
-                b: *const $t,
-                ld: usize,
-                c: *mut $t,
-            ) {
-                const NR: usize = 2 * $w2;
-                let (m6, n_full) = (m / 6 * 6, n / NR * NR);
-                for j0 in (0..n_full).step_by(NR) {
-                    row_tiles!($tile2::<6>, m6, m, |i0| ((i0, j0), ld, k, a, lda, b, c));
-                }
-                if n > n_full {
-                    row_tiles!($masked2::<6>, m6, m, |i0| ((i0, n_full, n - n_full), ld, k, a, lda, b, c));
-                }
-            }
-
-            #[target_feature(enable = "avx512f,avx2,fma")]
-            pub unsafe fn $avx512(m: usize, n: usize, k: usize, a: *const $t, lda: usize, b: *const $t, c: *mut $t) {
-                const NR: usize = 2 * $w512;
-                let (m12, n_full) = (m / 12 * 12, n / NR * NR);
-                for j0 in (0..n_full).step_by(NR) {
-                    row_tiles!($tile512::<12>, m12, m, |i0| ((i0, j0), n, k, a, lda, b, c));
-                }
-                if n > n_full {
-                    row_tiles!($masked512::<12>, m12, m, |i0| ((i0, n_full, n - n_full), n, k, a, lda, b, c));
-                }
-            }
-        };
-    }
-    drivers!(f64, gemm_avx2, gemm_avx512, tile_avx2_f64, tile_avx512_f64, tile_masked_avx2_f64, tile_masked_f64, 4, 8);
-    drivers!(
-        f32,
-        gemm_avx2_f32,
-        gemm_avx512_f32,
-        tile_avx2_f32,
-        tile_avx512_f32,
-        tile_masked_avx2_f32,
-        tile_masked_f32,
-        8,
-        16
-    );
+    // AVX2 with 6 × 2W tiles (12 of the 16 vector registers hold
+    // accumulators), AVX-512 with 12 × 2W tiles (24 of the 32 registers: per
+    // `k`, fourteen loads for twenty-four FMAs). At the L-CB shapes (`cargo
+    // run --release -p fpa-core --example gemm_rate`) the f64 AVX-512 tiles
+    // ran at 49-75 GFLOP/s per core with 4 rows, 63-65 with 8, 74-85 with 12.
+    driver!(gemm_avx2, f64, "avx2,fma", 4, 6, tile_avx2_f64, tile_masked_avx2_f64);
+    driver!(gemm_avx512, f64, "avx512f,avx2,fma", 8, 12, tile_avx512_f64, tile_masked_f64);
+    driver!(gemm_avx2_f32, f32, "avx2,fma", 8, 6, tile_avx2_f32, tile_masked_avx2_f32);
+    driver!(gemm_avx512_f32, f32, "avx512f,avx2,fma", 16, 12, tile_avx512_f32, tile_masked_f32);
 }
 
-/// The aarch64 kernel: NEON's 32 128-bit registers hold `R × 2` accumulators
-/// of `W` lanes (`W` = 2 in `f64`, 4 in `f32`), tiles of 12 rows × 2W columns
-/// (24 accumulators; per `k`, two loads of `b`, twelve broadcast loads of `a`
-/// and twenty-four FMAs), then 4-row tiles and one tile of the last `m mod 4`
-/// rows, and for the last `n mod 2W` columns the same tiles on copies of
-/// those columns padded with zeros (NEON has no masked loads; the padded
-/// lanes are computed and dropped). `vfmaq` is a fused multiply-add, so every
-/// entry is the FMA chain over `k` in order that the x86 kernels compute: the
-/// same bits on aarch64 as with AVX2 or AVX-512.
+/// The aarch64 kernel: the tiles of the x86 kernels ([`tile!`],
+/// [`tile_masked!`]) on NEON's 32 128-bit registers, 12 rows × 2W columns
+/// (`W` = 2 in `f64`, 4 in `f32`; 24 accumulators, per `k` two loads of `b`,
+/// twelve broadcast loads of `a` and twenty-four FMAs). NEON has no masked
+/// loads: the last `n mod 2W` columns go through copies padded with zeros
+/// (the padded lanes are computed and dropped). `vfmaq` is a fused
+/// multiply-add, so every entry is the FMA chain over `k` in order that the
+/// x86 kernels compute: the same bits on aarch64 as with AVX2 or AVX-512.
 #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
 mod neon {
     use super::tiles::{no_unroll, MR};
     use core::arch::aarch64::*;
     use core::ptr::copy_nonoverlapping;
 
-    /// The tile `$name` (`R` rows × `2W` columns from column `j0`), its
-    /// padded twin `$edge` for the last `cols < 2W` columns, and the driver
-    /// `$gemm`, for one precision.
-    macro_rules! neon_kernel {
-        ($gemm:ident, $name:ident, $edge:ident, $t:ty, $w:literal, $dupz:ident, $load:ident, $dup:ident, $fma:ident, $add:ident, $store:ident) => {
-            #[inline]
-            unsafe fn $name<const R: usize>(
-                (i0, j0): (usize, usize),
-                ld: usize,
-                k: usize,
-                a: *const $t,
-                lda: usize,
-                b: *const $t,
-                c: *mut $t,
-            ) {
-                let mut acc = [[$dupz(0.0); 2]; R];
-                for kk in 0..k {
-                    no_unroll();
-                    let bk = b.add(kk * ld + j0);
-                    let (b0, b1) = ($load(bk), $load(bk.add($w)));
-                    for (ii, row) in acc.iter_mut().enumerate() {
-                        let w = $dup(a.add((i0 + ii) * lda + kk));
-                        row[0] = $fma(row[0], w, b0);
-                        row[1] = $fma(row[1], w, b1);
-                    }
-                }
-                for (ii, row) in acc.iter().enumerate() {
-                    let ci = c.add((i0 + ii) * ld + j0);
-                    $store(ci, $add($load(ci), row[0]));
-                    $store(ci.add($w), $add($load(ci.add($w)), row[1]));
-                }
+    /// The register operations of the tiles in the x86 intrinsics' form, for
+    /// one precision: `$zero()`, `$fma(w, b, acc) = w·b + acc` (one rounding),
+    /// and the loads and stores of the first `n` lanes through a zero-padded
+    /// copy (`$mask(n) = n`).
+    macro_rules! neon_ops {
+        ($t:ty, $v:ty, $w:literal, $zero:ident, $fma:ident, $mask:ident, $load_n:ident, $store_n:ident, $dupq:ident, $fmaq:ident, $ld:ident, $st:ident) => {
+            #[inline(always)]
+            unsafe fn $zero() -> $v {
+                $dupq(0.0)
             }
-
-            #[inline]
-            unsafe fn $edge<const R: usize>(
-                (i0, j0, cols): (usize, usize, usize),
-                ld: usize,
-                k: usize,
-                a: *const $t,
-                lda: usize,
-                b: *const $t,
-                c: *mut $t,
-            ) {
-                let mut row = [0.0 as $t; 2 * $w];
-                let mut acc = [[$dupz(0.0); 2]; R];
-                for kk in 0..k {
-                    no_unroll();
-                    copy_nonoverlapping(b.add(kk * ld + j0), row.as_mut_ptr(), cols);
-                    let (b0, b1) = ($load(row.as_ptr()), $load(row.as_ptr().add($w)));
-                    for (ii, r) in acc.iter_mut().enumerate() {
-                        let w = $dup(a.add((i0 + ii) * lda + kk));
-                        r[0] = $fma(r[0], w, b0);
-                        r[1] = $fma(r[1], w, b1);
-                    }
-                }
-                for (ii, r) in acc.iter().enumerate() {
-                    let ci = c.add((i0 + ii) * ld + j0);
-                    copy_nonoverlapping(ci, row.as_mut_ptr(), cols);
-                    $store(row.as_mut_ptr(), $add($load(row.as_ptr()), r[0]));
-                    $store(row.as_mut_ptr().add($w), $add($load(row.as_ptr().add($w)), r[1]));
-                    copy_nonoverlapping(row.as_ptr(), ci, cols);
-                }
+            #[inline(always)]
+            unsafe fn $fma(w: $v, b: $v, acc: $v) -> $v {
+                $fmaq(acc, w, b)
             }
-
-            /// `c += a·b` (`b` and `c` with `n` columns, `a` with row stride `lda`).
-            pub unsafe fn $gemm(m: usize, n: usize, k: usize, a: *const $t, lda: usize, b: *const $t, c: *mut $t) {
-                const NR: usize = 2 * $w;
-                let (m12, n_full) = (m / 12 * 12, n / NR * NR);
-                for j0 in (0..n_full).step_by(NR) {
-                    row_tiles!($name::<12>, m12, m, |i0| ((i0, j0), n, k, a, lda, b, c));
-                }
-                if n > n_full {
-                    row_tiles!($edge::<12>, m12, m, |i0| ((i0, n_full, n - n_full), n, k, a, lda, b, c));
-                }
+            #[inline(always)]
+            fn $mask(n: usize) -> usize {
+                n
+            }
+            #[inline(always)]
+            unsafe fn $load_n(n: usize, p: *const $t) -> $v {
+                let mut buf = [0.0 as $t; $w];
+                copy_nonoverlapping(p, buf.as_mut_ptr(), n);
+                $ld(buf.as_ptr())
+            }
+            #[inline(always)]
+            unsafe fn $store_n(p: *mut $t, n: usize, v: $v) {
+                let mut buf = [0.0 as $t; $w];
+                $st(buf.as_mut_ptr(), v);
+                copy_nonoverlapping(buf.as_ptr(), p, n);
             }
         };
     }
     #[rustfmt::skip]
-    neon_kernel!(gemm_neon, tile_f64, edge_f64, f64, 2, vdupq_n_f64, vld1q_f64, vld1q_dup_f64, vfmaq_f64, vaddq_f64, vst1q_f64);
+    neon_ops!(f64, float64x2_t, 2, zero_f64, fma_f64, mask_f64, load_n_f64, store_n_f64, vdupq_n_f64, vfmaq_f64, vld1q_f64, vst1q_f64);
     #[rustfmt::skip]
-    neon_kernel!(gemm_neon_f32, tile_f32, edge_f32, f32, 4, vdupq_n_f32, vld1q_f32, vld1q_dup_f32, vfmaq_f32, vaddq_f32, vst1q_f32);
+    neon_ops!(f32, float32x4_t, 4, zero_f32, fma_f32, mask_f32, load_n_f32, store_n_f32, vdupq_n_f32, vfmaq_f32, vld1q_f32, vst1q_f32);
+
+    #[rustfmt::skip]
+    tile!(tile_f64, f64, "neon", 2, zero_f64, vld1q_f64, vdupq_n_f64, fma_f64, vaddq_f64, vst1q_f64);
+    #[rustfmt::skip]
+    tile!(tile_f32, f32, "neon", 4, zero_f32, vld1q_f32, vdupq_n_f32, fma_f32, vaddq_f32, vst1q_f32);
+    #[rustfmt::skip]
+    tile_masked!(tile_padded_f64, f64, "neon", 2, mask_f64, zero_f64, load_n_f64, vdupq_n_f64, fma_f64, vaddq_f64, store_n_f64);
+    #[rustfmt::skip]
+    tile_masked!(tile_padded_f32, f32, "neon", 4, mask_f32, zero_f32, load_n_f32, vdupq_n_f32, fma_f32, vaddq_f32, store_n_f32);
+
+    driver!(gemm_neon, f64, "neon", 2, 12, tile_f64, tile_padded_f64);
+    driver!(gemm_neon_f32, f32, "neon", 4, 12, tile_f32, tile_padded_f32);
 }
 
 #[cfg(test)]
