@@ -111,7 +111,7 @@ impl Rng {
 
     /// The generator's four state words (for code that runs several
     /// streams side by side in vector registers and hands them back).
-    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    #[cfg_attr(not(all(target_arch = "x86_64", target_feature = "sse2")), allow(dead_code))]
     #[inline(always)]
     pub(crate) fn words(&self) -> [u64; 4] {
         self.s
@@ -119,7 +119,7 @@ impl Rng {
 
     /// The stream continued from the state words `s` (as [`Rng::words`] gave
     /// them, advanced by the same xoshiro256++ steps).
-    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    #[cfg_attr(not(all(target_arch = "x86_64", target_feature = "sse2")), allow(dead_code))]
     #[inline(always)]
     pub(crate) fn set_words(&mut self, s: [u64; 4]) {
         self.s = s;

@@ -63,7 +63,6 @@ impl Kernel {
             // NEON is part of every hosted aarch64 target (the build enables it).
             #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
             Kernel::Neon => true,
-            #[allow(unreachable_patterns)]
             _ => false,
         }
     }
@@ -223,7 +222,6 @@ fn gemm_with<E: Element>(kernel: Kernel, m: usize, n: usize, k: usize, a: &[E], 
         #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
         // SAFETY: as above (NEON is enabled for the whole build).
         Kernel::Neon => unsafe { E::neon(m, n, k, a.as_ptr(), lda, b.as_ptr(), c.as_mut_ptr()) },
-        #[allow(unreachable_patterns)]
         other => panic!("kernel {} is not built for this architecture", other.name()),
     }
 }
