@@ -188,16 +188,19 @@ fn tools_path() -> String {
     format!("{}:{}", root.join(".tools/bin").display(), std::env::var("PATH").unwrap_or_default())
 }
 
+/// Debian's `packages`, installed non-interactively after a package-list update (`what` names them).
+fn apt_install(what: &str, packages: &[&str]) {
+    let _ = Command::new("apt-get").arg("update").status();
+    run(what, Command::new("apt-get").args(["install", "-y"]).args(packages).env("DEBIAN_FRONTEND", "noninteractive"));
+}
+
 /// Open MPI and what rsmpi's build needs (mpicc; libclang for its bindings), from Debian's
 /// packages (idempotent).
 fn mpi_setup() {
     if !have("mpirun", &["--version"]) || !have("mpicc", &["--showme"]) || !have("dpkg", &["-s", "libclang-dev"]) {
-        let _ = Command::new("apt-get").arg("update").status();
-        run(
+        apt_install(
             "install Open MPI and libclang (Debian's openmpi-bin, libopenmpi-dev, libclang-dev)",
-            Command::new("apt-get")
-                .args(["install", "-y", "openmpi-bin", "libopenmpi-dev", "libclang-dev"])
-                .env("DEBIAN_FRONTEND", "noninteractive"),
+            &["openmpi-bin", "libopenmpi-dev", "libclang-dev"],
         );
     }
 }
@@ -213,12 +216,9 @@ fn aarch64_test() {
     }
     rustup_target_add("aarch64-unknown-linux-gnu");
     if !have("qemu-aarch64", &["--version"]) || !have("aarch64-linux-gnu-gcc", &["--version"]) {
-        let _ = Command::new("apt-get").arg("update").status();
-        run(
+        apt_install(
             "install qemu-user and the aarch64 cross linker (Debian's qemu-user, gcc-aarch64-linux-gnu)",
-            Command::new("apt-get")
-                .args(["install", "-y", "qemu-user", "gcc-aarch64-linux-gnu", "libc6-dev-arm64-cross"])
-                .env("DEBIAN_FRONTEND", "noninteractive"),
+            &["qemu-user", "gcc-aarch64-linux-gnu", "libc6-dev-arm64-cross"],
         );
     }
     let cross = |cmd: &mut Command| {
@@ -267,13 +267,7 @@ fn wasm_setup() {
         );
     }
     if !have("chromium", &["--version"]) || !have("chromedriver", &["--version"]) {
-        let _ = Command::new("apt-get").arg("update").status();
-        run(
-            "install Debian's chromium and chromium-driver",
-            Command::new("apt-get")
-                .args(["install", "-y", "chromium", "chromium-driver"])
-                .env("DEBIAN_FRONTEND", "noninteractive"),
-        );
+        apt_install("install Debian's chromium and chromium-driver", &["chromium", "chromium-driver"]);
     }
     if !std::path::Path::new("e2e/node_modules/playwright-core").exists() {
         run(
