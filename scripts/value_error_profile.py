@@ -3,12 +3,13 @@
 Polyakov loops and the action density (README, model card, "Where the value
 error at beta_wil = 5.5 comes from").
 
-    fpa eval --model M --data DIR --json --out OUT > eval.json
-    python3 scripts/value_error_profile.py eval.json ENSDIR [--list]
+    fpa eval --model M --data DIR [--data DIR2 ...] --json --out OUT > eval.json
+    python3 scripts/value_error_profile.py eval.json DIR [DIR2 ...] [--list]
 
-`eval.json` is `fpa eval --json` output (its "configs" entries name each
-configuration `<ensemble>_<config>`, as `fpa fp-data` does); ENSDIR holds the
-ensembles as `fpa generate` wrote them (`ENSDIR/<ensemble>/<config>.nersc`).
+`eval.json` is `fpa eval --json` output; DIR are the FP datasets it evaluated
+(`fpa fp-data` output), whose `<id>.links.npy` hold each configuration's links
+(complex128, `(L_t, L_z, L_y, L_x, mu, 3, 3)`, mu = x, y, z, t; README, "Fixed
+point action data").
 Per configuration: the relative error `(A_model - A_FP)/A_FP`, Wilson's, the
 Polyakov loops `P_mu = (1/3) Tr prod_k U_mu(x + k mu)` through every line of
 every direction (`|<P>|`: modulus of the mean over a direction's lines,
@@ -24,25 +25,21 @@ import sys
 import numpy as np
 
 
-def read_nersc(path):
-    """Links of a NERSC 3x3 (IEEE64BIG) file as `u[x, y, z, t, mu, i, j]`."""
-    raw = open(path, "rb").read()
-    end = raw.index(b"\n", raw.index(b"END_HEADER")) + 1
-    header = raw[:end].decode()
-    if "4D_SU3_GAUGE_3x3" not in header or "IEEE64BIG" not in header:
-        sys.exit(f"{path}: only 4D_SU3_GAUGE_3x3 files in IEEE64BIG are read here")
-    dims = [int(l.split("=")[1]) for l in header.splitlines() if l.startswith("DIMENSION_")]
-    a = np.frombuffer(raw[end:], dtype=">f8").astype(np.float64)
-    # File order: t, z, y, x (x fastest), then mu = x, y, z, t, then row-major 3x3 complex.
-    a = a.reshape(dims[3], dims[2], dims[1], dims[0], 4, 3, 3, 2)
-    return np.transpose(a[..., 0] + 1j * a[..., 1], (3, 2, 1, 0, 4, 5, 6))
+def links_of(config_id, dirs):
+    """The links of configuration `config_id` from the first dataset that holds it."""
+    for d in dirs:
+        path = os.path.join(d, config_id + ".links.npy")
+        if os.path.exists(path):
+            return np.load(path)
+    sys.exit(f"{config_id}.links.npy is in none of {dirs}")
 
 
 def polyakov_lines(u):
     """For each direction, the traced loops through every line, `(1/3) Tr P`."""
     lines = []
     for mu in range(4):
-        links = np.moveaxis(u[..., mu, :, :], mu, 0)
+        # Array axes are (t, z, y, x): direction mu runs along axis 3 - mu.
+        links = np.moveaxis(u[..., mu, :, :], 3 - mu, 0)
         p = links[0]
         for k in range(1, links.shape[0]):
             p = p @ links[k]
@@ -51,15 +48,15 @@ def polyakov_lines(u):
 
 
 def main():
-    if len(sys.argv) < 3:
+    args = [a for a in sys.argv[1:] if a != "--list"]
+    if len(args) < 2:
         sys.exit(__doc__)
-    ev = json.load(open(sys.argv[1]))
+    ev = json.load(open(args[0]))
     rows = []
     for c in ev["configs"]:
         if c["beta_wil"] == 0:  # instantons
             continue
-        ens, name = c["id"].split("_", 1)
-        u = read_nersc(os.path.join(sys.argv[2], ens, name + ".nersc"))
+        u = links_of(c["id"], args[1:])
         lines = polyakov_lines(u)
         vol = u.shape[0] * u.shape[1] * u.shape[2] * u.shape[3]
         rows.append((
