@@ -7,14 +7,17 @@
 //! alone); `... one site` the reference path; `compound` is one `WilsonChain`
 //! step (1 heatbath + 4 overrelaxation sweeps on the chain's packed copy, the
 //! field written back), per link and sweep: divide by 5 for ns per link update.
+//! `... fused` runs the packed kernels with fused multiply–add in the matrix
+//! products (`Arithmetic::Fused`: opt-in, other bits).
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use fpa_core::fused::Arithmetic::Fused;
 use fpa_core::lattice::packed::{PackedField, PackedLayout};
 use fpa_core::lattice::{GaugeField, Geometry};
 use fpa_core::mc::heatbath::{
     apply_updates_one_site, compound_sweep_updates, heatbath_sweep, overrelax_sweep, overrelax_updates,
 };
-use fpa_core::mc::packed::apply_updates;
+use fpa_core::mc::packed::{apply_updates, apply_updates_with};
 use fpa_core::mc::WilsonChain;
 use std::sync::Arc;
 
@@ -55,6 +58,20 @@ fn bench(c: &mut Criterion) {
             g.bench_function(BenchmarkId::new("overrelax packed field", format!("{threads} threads")), |b| {
                 b.iter(|| pool.install(|| apply_updates(&mut packed, overrelax_updates(4), 0.0, 0, 0, kernel)))
             });
+            // The same kernels with fused multiply–add in the matrix products (opt-in; other bits).
+            g.bench_function(BenchmarkId::new("heatbath packed field fused", format!("{threads} threads")), |b| {
+                b.iter(|| {
+                    pool.install(|| {
+                        apply_updates_with(&mut packed, compound_sweep_updates(4, 0), 6.0, 1, sweep, kernel, Fused)
+                    });
+                    sweep += 1;
+                })
+            });
+            g.bench_function(BenchmarkId::new("overrelax packed field fused", format!("{threads} threads")), |b| {
+                b.iter(|| {
+                    pool.install(|| apply_updates_with(&mut packed, overrelax_updates(4), 0.0, 0, 0, kernel, Fused))
+                })
+            });
             g.bench_function(BenchmarkId::new("heatbath one site", format!("{threads} threads")), |b| {
                 b.iter(|| {
                     pool.install(|| apply_updates_one_site(&mut u, compound_sweep_updates(4, 0), 6.0, 1, sweep));
@@ -67,6 +84,11 @@ fn bench(c: &mut Criterion) {
             let mut chain = WilsonChain::new(u.clone(), 6.0, 4, 1, 100).unwrap();
             g.bench_function(BenchmarkId::new("compound 1+4", format!("{threads} threads")), |b| {
                 b.iter(|| pool.install(|| chain.step()))
+            });
+            let mut fused = WilsonChain::new(u.clone(), 6.0, 4, 1, 100).unwrap();
+            fused.arithmetic = Fused;
+            g.bench_function(BenchmarkId::new("compound 1+4 fused", format!("{threads} threads")), |b| {
+                b.iter(|| pool.install(|| fused.step()))
             });
             if all == 1 {
                 break;

@@ -17,6 +17,7 @@ extern crate alloc;
 pub mod action;
 pub mod checksum;
 pub mod dual;
+pub mod fused;
 pub mod gemm;
 #[cfg(feature = "std")]
 pub mod host;

@@ -7,6 +7,7 @@
 //! Transcendental functions go through `libm` on every target, so a given
 //! seed gives the same bits natively and on wasm32.
 
+use crate::su3::Complex;
 use core::fmt::Debug;
 use core::iter::Sum;
 use core::ops::{Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Sub, SubAssign};
@@ -37,7 +38,37 @@ pub trait Ring:
     fn one() -> Self {
         Self::from_f64(1.0)
     }
+    /// The complex sum `x₀y₀ + x₁y₁ + x₂y₂` (an entry of a 3×3 matrix product),
+    /// with `x` conjugated when `CONJ == CONJ_X` and `y` when `CONJ == CONJ_Y`:
+    /// each product rounded as [`Complex`]'s `*` (or `conj_mul`, `mul_conj`)
+    /// rounds it, summed left to right. A register form with fused
+    /// multiply–add ([`crate::fused::Fused`]) overrides it; every other type
+    /// keeps these operations, so their bits do not depend on the CPU.
+    #[inline(always)]
+    fn complex_dot3<const CONJ: u8>(x: [Complex<Self>; 3], y: [Complex<Self>; 3]) -> Complex<Self> {
+        match CONJ {
+            CONJ_X => x[0].conj_mul(y[0]) + x[1].conj_mul(y[1]) + x[2].conj_mul(y[2]),
+            CONJ_Y => x[0].mul_conj(y[0]) + x[1].mul_conj(y[1]) + x[2].mul_conj(y[2]),
+            _ => x[0] * y[0] + x[1] * y[1] + x[2] * y[2],
+        }
+    }
+    /// `acc + complex_dot3(x, y)` (a fused form may fold `acc` into the sum).
+    #[inline(always)]
+    fn complex_dot3_acc<const CONJ: u8>(
+        acc: Complex<Self>,
+        x: [Complex<Self>; 3],
+        y: [Complex<Self>; 3],
+    ) -> Complex<Self> {
+        acc + Self::complex_dot3::<CONJ>(x, y)
+    }
 }
+
+/// [`Ring::complex_dot3`] with neither factor conjugated.
+pub const CONJ_NONE: u8 = 0;
+/// [`Ring::complex_dot3`] with the left factors `x` conjugated.
+pub const CONJ_X: u8 = 1;
+/// [`Ring::complex_dot3`] with the right factors `y` conjugated.
+pub const CONJ_Y: u8 = 2;
 
 /// A real scalar: `f32`, `f64` or a dual number over one of them.
 pub trait Real: Ring + Debug + Default + PartialEq + PartialOrd + Div<Output = Self> + DivAssign + Sum {

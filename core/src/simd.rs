@@ -67,6 +67,12 @@ impl Kernel {
         }
     }
 
+    /// Whether the kernel has fused multiply–add (which the packed gauge
+    /// updates use under [`crate::fused::Arithmetic::Fused`]).
+    pub fn has_fma(self) -> bool {
+        matches!(self, Kernel::Avx2Fma | Kernel::Avx512)
+    }
+
     /// All kernels this machine can run, best last.
     pub fn all_available() -> alloc::vec::Vec<Kernel> {
         [Kernel::Portable, Kernel::Neon, Kernel::Avx2Fma, Kernel::Avx512]

@@ -62,6 +62,7 @@ macro_rules! portable_checks {
             mc::overrelaxation_conserves_action,
             mc::checkerboard_write_back_sets_one_parity,
             mc::packed_updates_are_the_one_site_updates_bit_for_bit,
+            mc::fused_updates_are_the_exact_updates_to_rounding,
             lcnn::portable_gemm_is_the_tiled_product_bit_for_bit,
             phi4::phi4_action_is_the_lattice_action,
             phi4::phi4_gaussian_theory_is_exact,

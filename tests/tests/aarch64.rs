@@ -17,6 +17,7 @@ macro_rules! aarch64 {
 
 aarch64! {
     mc::packed_updates_are_the_one_site_updates_bit_for_bit,
+    mc::fused_updates_are_the_exact_updates_to_rounding,
     mc::lane_su2_draws_are_the_one_stream_draws,
     mc::chain_is_thread_count_and_resume_invariant,
     lcnn::portable_gemm_is_the_tiled_product_bit_for_bit,

@@ -69,11 +69,11 @@ pub fn staple_in<S: LinkSource>(u: &S, x: S::Site, mu: usize) -> Mat3<S::Scalar>
         }
         // upper: U_nu(x+mu) U_mu(x+nu)† U_nu(x)†
         let up = u.link_at(xp, nu).mul_adj(&u.link_at(u.site_up(x, nu), mu));
-        k += up.mul_adj(&u.link_at(x, nu));
+        k.add_mul_adj(&up, &u.link_at(x, nu));
         // lower: (U_mu(x−nu) U_nu(x−nu+mu))† U_nu(x−nu)
         let xm = u.site_dn(x, nu);
         let lo = *u.link_at(xm, mu) * *u.link_at(u.site_dn(xp, nu), nu);
-        k += lo.adj_mul(&u.link_at(xm, nu));
+        k.add_adj_mul(&lo, &u.link_at(xm, nu));
     }
     k
 }

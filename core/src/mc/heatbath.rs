@@ -14,6 +14,7 @@
 
 use super::su2_sampler::Su2Draws;
 use crate::action::staple;
+use crate::fused::Arithmetic;
 use crate::lanes::{mat_lane, set_mat_lane, Lanes, PACK};
 use crate::lattice::packed::{PackedField, PackedLayout};
 use crate::lattice::slab::{Links, SlabComm};
@@ -327,6 +328,11 @@ pub struct WilsonChain<T> {
     pub seed: u64,
     /// Compound sweeps done so far (selects the next random streams).
     pub sweeps: u64,
+    /// The arithmetic of the packed kernels: [`Arithmetic::Exact`] (the
+    /// default: the same bits on every CPU) or [`Arithmetic::Fused`] (fused
+    /// multiply–add in the matrix products where the kernel has FMA; faster,
+    /// bits depend on the kernel). The one-site path is always exact.
+    pub arithmetic: Arithmetic,
     /// The field in the packed layout, the same links as `field` (`None` before the
     /// first step, after `field_mut`, and where there is no layout).
     packed: Option<PackedField>,
@@ -336,7 +342,7 @@ impl<T: Real> WilsonChain<T> {
     /// A chain starting from `field` after `sweeps` compound sweeps.
     pub fn new(field: GaugeField<T>, beta: f64, n_or: usize, seed: u64, sweeps: u64) -> Result<Self, McError> {
         check_updatable(&field, beta)?;
-        Ok(WilsonChain { field, beta, n_or, seed, sweeps, packed: None })
+        Ok(WilsonChain { field, beta, n_or, seed, sweeps, arithmetic: Arithmetic::Exact, packed: None })
     }
 
     /// The current configuration.
@@ -374,10 +380,10 @@ impl<T: Real> WilsonChain<T> {
                 self.packed = PackedLayout::new(f.geometry()).map(|layout| PackedField::pack(&Arc::new(layout), f));
             }
             if let Some(packed) = &mut self.packed {
-                let kernel = crate::simd::kernel();
-                super::packed::apply_updates(packed, heatbath, beta, seed, sweep, kernel);
+                let (kernel, arith) = (crate::simd::kernel(), self.arithmetic);
+                super::packed::apply_updates_with(packed, heatbath, beta, seed, sweep, kernel, arith);
                 after(Phase::Heatbath);
-                super::packed::apply_updates(packed, overrelax, beta, seed, sweep, kernel);
+                super::packed::apply_updates_with(packed, overrelax, beta, seed, sweep, kernel, arith);
                 packed.unpack_into(f);
                 after(Phase::Overrelax);
                 return;

@@ -20,6 +20,9 @@
 use super::heatbath::{heatbath_hits, overrelax_hits, Update};
 use super::su2_sampler::Su2Draws;
 use crate::action::wilson::staple_in;
+pub use crate::fused::Arithmetic;
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+use crate::fused::Fused;
 use crate::lanes::{load_mat, store_mat, F64x8, Pack, PACK};
 use crate::lattice::packed::{PackedField, PackedLayout, PackedSite};
 use crate::lattice::GaugeField;
@@ -121,7 +124,8 @@ mod x86 {
     /// not change.
     ///
     /// SAFETY (every `unsafe` block on this type): values of it exist only
-    /// inside [`new_pack_avx512`], which runs only where AVX-512F was detected.
+    /// inside [`new_pack_avx512`] and [`new_pack_avx512_fused`], which run only
+    /// where AVX-512F was detected.
     #[derive(Clone, Copy, Debug)]
     #[repr(transparent)]
     pub struct Zmm(__m512d);
@@ -228,7 +232,8 @@ mod x86 {
     /// lane, no FMA, as on the scalar path: the same bits.
     ///
     /// SAFETY (every `unsafe` block on this type): values of it exist only
-    /// inside [`new_pack_avx2`], which runs only where AVX2 was detected.
+    /// inside [`new_pack_avx2`] and [`new_pack_avx2_fused`], which run only
+    /// where AVX2 (and, for the second, FMA) was detected.
     #[derive(Clone, Copy, Debug)]
     #[repr(transparent)]
     pub struct Ymm(__m256d);
@@ -326,6 +331,52 @@ mod x86 {
             assert!(part < 2);
             unsafe { _mm256_store_pd(p.0.as_mut_ptr().add(4 * part), self.0) };
         }
+    }
+
+    impl crate::fused::FusedMulAdd for Zmm {
+        #[inline(always)]
+        fn mul_add(a: Zmm, b: Zmm, c: Zmm) -> Zmm {
+            unsafe { Zmm(_mm512_fmadd_pd(a.0, b.0, c.0)) }
+        }
+        #[inline(always)]
+        fn neg_mul_add(a: Zmm, b: Zmm, c: Zmm) -> Zmm {
+            unsafe { Zmm(_mm512_fnmadd_pd(a.0, b.0, c.0)) }
+        }
+    }
+
+    impl crate::fused::FusedMulAdd for Ymm {
+        // SAFETY: `Fused<Ymm>` values exist only inside [`new_pack_avx2_fused`],
+        // which runs only where AVX2 and FMA were detected.
+        #[inline(always)]
+        fn mul_add(a: Ymm, b: Ymm, c: Ymm) -> Ymm {
+            unsafe { Ymm(_mm256_fmadd_pd(a.0, b.0, c.0)) }
+        }
+        #[inline(always)]
+        fn neg_mul_add(a: Ymm, b: Ymm, c: Ymm) -> Ymm {
+            unsafe { Ymm(_mm256_fnmadd_pd(a.0, b.0, c.0)) }
+        }
+    }
+
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn new_pack_avx512_fused(
+        f: &PackedField,
+        o: usize,
+        mu: usize,
+        d: Option<HeatbathDraw>,
+        out: &mut Mat3<F64x8>,
+    ) {
+        new_pack::<Fused<Zmm>>(f, o, mu, d, out)
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn new_pack_avx2_fused(
+        f: &PackedField,
+        o: usize,
+        mu: usize,
+        d: Option<HeatbathDraw>,
+        out: &mut Mat3<F64x8>,
+    ) {
+        new_pack::<Fused<Ymm>>(f, o, mu, d, out)
     }
 
     #[target_feature(enable = "avx512f")]
@@ -555,13 +606,27 @@ mod neon {
     }
 }
 
-/// [`new_pack`] compiled for `kernel`.
+/// [`new_pack`] compiled for `kernel` with `arithmetic` (fused only on the
+/// kernels with FMA: AVX-512 and AVX2+FMA).
 #[inline(always)]
-fn new_pack_with(kernel: Kernel, f: &PackedField, o: usize, mu: usize, d: Option<HeatbathDraw>, out: &mut Mat3<F64x8>) {
+fn new_pack_with(
+    kernel: Kernel,
+    arithmetic: Arithmetic,
+    f: &PackedField,
+    o: usize,
+    mu: usize,
+    d: Option<HeatbathDraw>,
+    out: &mut Mat3<F64x8>,
+) {
+    let fused = arithmetic == Arithmetic::Fused && kernel.has_fma();
     match kernel {
         // SAFETY: `kernel` comes from `simd::kernel()` or was checked with `Kernel::available`.
         #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+        Kernel::Avx512 if fused => unsafe { x86::new_pack_avx512_fused(f, o, mu, d, out) },
+        #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
         Kernel::Avx512 => unsafe { x86::new_pack_avx512(f, o, mu, d, out) },
+        #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+        Kernel::Avx2Fma if fused => unsafe { x86::new_pack_avx2_fused(f, o, mu, d, out) },
         #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
         Kernel::Avx2Fma => unsafe { x86::new_pack_avx2(f, o, mu, d, out) },
         #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
@@ -574,7 +639,8 @@ fn new_pack_with(kernel: Kernel, f: &PackedField, o: usize, mu: usize, d: Option
 }
 
 /// Applies `updates` in order to the packed field (`sweep` numbers the
-/// compound sweep whose heatbath streams are drawn), with `kernel`.
+/// compound sweep whose heatbath streams are drawn), with `kernel` and the
+/// exact arithmetic (the same bits whatever the kernel).
 pub fn apply_updates(
     f: &mut PackedField,
     updates: impl IntoIterator<Item = Update>,
@@ -583,10 +649,25 @@ pub fn apply_updates(
     sweep: u64,
     kernel: Kernel,
 ) {
+    apply_updates_with(f, updates, beta, seed, sweep, kernel, Arithmetic::Exact)
+}
+
+/// [`apply_updates`] with the given [`Arithmetic`].
+pub fn apply_updates_with(
+    f: &mut PackedField,
+    updates: impl IntoIterator<Item = Update>,
+    beta: f64,
+    seed: u64,
+    sweep: u64,
+    kernel: Kernel,
+    arithmetic: Arithmetic,
+) {
     assert!(kernel.available(), "kernel {} does not run on this machine", kernel.name());
     for Update { heatbath, mu, parity } in updates {
         let draw = heatbath.then_some(HeatbathDraw::new(beta, seed, sweep));
-        f.update_packs_of_parity(mu, parity, |field, o, pack| new_pack_with(kernel, field, o, mu, draw, pack));
+        f.update_packs_of_parity(mu, parity, |field, o, pack| {
+            new_pack_with(kernel, arithmetic, field, o, mu, draw, pack)
+        });
     }
 }
 

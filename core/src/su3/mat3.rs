@@ -2,7 +2,7 @@
 //! the L-CNN (which need not be unitary).
 
 use super::complex::Complex;
-use crate::real::{Real, Ring};
+use crate::real::{Real, Ring, CONJ_NONE, CONJ_X, CONJ_Y};
 use core::ops::{Add, AddAssign, Mul, Neg, Sub, SubAssign};
 
 /// A 3x3 complex matrix, row-major: `m[row][col]`.
@@ -56,9 +56,7 @@ impl<T: Ring> Mat3<T> {
         let mut r = Self::zero();
         for3!(i, {
             for3!(j, {
-                r.m[i][j] = self.m[i][0].mul_conj(b.m[j][0])
-                    + self.m[i][1].mul_conj(b.m[j][1])
-                    + self.m[i][2].mul_conj(b.m[j][2]);
+                r.m[i][j] = T::complex_dot3::<CONJ_Y>(self.m[i], b.m[j]);
             });
         });
         r
@@ -69,12 +67,33 @@ impl<T: Ring> Mat3<T> {
         let mut r = Self::zero();
         for3!(i, {
             for3!(j, {
-                r.m[i][j] = self.m[0][i].conj_mul(b.m[0][j])
-                    + self.m[1][i].conj_mul(b.m[1][j])
-                    + self.m[2][i].conj_mul(b.m[2][j]);
+                r.m[i][j] = T::complex_dot3::<CONJ_X>(self.column(i), b.column(j));
             });
         });
         r
+    }
+    /// Column `j`.
+    #[inline(always)]
+    pub fn column(&self, j: usize) -> [Complex<T>; 3] {
+        [self.m[0][j], self.m[1][j], self.m[2][j]]
+    }
+    /// `self += A·B†`, entry by entry (the bits of `self += a.mul_adj(b)`).
+    #[inline(always)]
+    pub fn add_mul_adj(&mut self, a: &Self, b: &Self) {
+        for3!(i, {
+            for3!(j, {
+                self.m[i][j] = T::complex_dot3_acc::<CONJ_Y>(self.m[i][j], a.m[i], b.m[j]);
+            });
+        });
+    }
+    /// `self += A†·B`, entry by entry (the bits of `self += a.adj_mul(b)`).
+    #[inline(always)]
+    pub fn add_adj_mul(&mut self, a: &Self, b: &Self) {
+        for3!(i, {
+            for3!(j, {
+                self.m[i][j] = T::complex_dot3_acc::<CONJ_X>(self.m[i][j], a.column(i), b.column(j));
+            });
+        });
     }
     #[inline(always)]
     pub fn trace(&self) -> Complex<T> {
@@ -212,7 +231,7 @@ impl<T: Ring> Mul for Mat3<T> {
         let mut r = Mat3::zero();
         for3!(i, {
             for3!(j, {
-                r.m[i][j] = self.m[i][0] * b.m[0][j] + self.m[i][1] * b.m[1][j] + self.m[i][2] * b.m[2][j];
+                r.m[i][j] = T::complex_dot3::<CONJ_NONE>(self.m[i], b.column(j));
             });
         });
         r

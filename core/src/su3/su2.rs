@@ -6,7 +6,7 @@
 
 use super::complex::Complex;
 use super::mat3::Mat3;
-use crate::real::Ring;
+use crate::real::{Ring, CONJ_NONE};
 
 /// Rows/columns of the three SU(2) subgroups.
 pub const SUBGROUPS: [(usize, usize); 3] = [(0, 1), (0, 2), (1, 2)];
@@ -30,7 +30,7 @@ pub fn product_block_quaternion<T: Ring>(u: &Mat3<T>, k: &Mat3<T>, p: usize, q: 
     // (an inner function, not a closure: closures are not always inlined into the packed kernels)
     #[inline(always)]
     fn entry<T: Ring>(u: &Mat3<T>, k: &Mat3<T>, r: usize, c: usize) -> Complex<T> {
-        u.m[r][0] * k.m[0][c] + u.m[r][1] * k.m[1][c] + u.m[r][2] * k.m[2][c]
+        T::complex_dot3::<CONJ_NONE>(u.m[r], k.column(c))
     }
     let h = T::from_f64(0.5);
     let (w11, w12, w21, w22) = (entry(u, k, p, p), entry(u, k, p, q), entry(u, k, q, p), entry(u, k, q, q));
