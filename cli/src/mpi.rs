@@ -31,7 +31,7 @@ use crate::fp_data::{progress_bar, FpDataJob, Index, Outcome, Plan, Store};
 use crate::generate::{EnsembleJob, Summary as GenSummary, Sweeps};
 use crate::hmc::{HmcJob, Summary as HmcSummary, Trajectories};
 use crate::train::{TrainJob, TrainLog};
-use anyhow::{Context, Result};
+use anyhow::{ensure, Context, Result};
 use fpa_core::action::{Improved, Wilson};
 use fpa_core::lattice::slab::{Links, Side, SlabComm};
 use fpa_core::lattice::{GaugeField, Geometry, Slab, SlabField};
@@ -476,6 +476,7 @@ impl Sweeps for SlabSweeps<'_> {
 /// Rank 0 reads and writes every file; returns the summary there.
 pub fn generate(job: &EnsembleJob, world: &SimpleCommunicator) -> Result<Option<GenSummary>> {
     check_decomposition(&job.settings.lattice, world, 1)?;
+    ensure!(!job.settings.fused, "--fused runs on one process only: the slab updates of an MPI run are always exact");
     let open = || crate::generate::open(job);
     let Some((summary, slab, lock)) =
         open_spread(world, 1, open, |s: &GenSummary| s.settings.lattice.clone(), "ensembles")?

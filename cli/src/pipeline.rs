@@ -452,6 +452,7 @@ fn generate(
         seed,
         start: Start::Hot,
         format: FileFormat::Full,
+        fused: false,
     };
     let output = RunOutput { out: dir.to_path_buf(), stop_after: None, quiet: ctx.quiet };
     let job = EnsembleJob { settings, configs, output };

@@ -101,6 +101,37 @@ fn generate_resumes_and_is_thread_independent() {
     assert!(a.join("config_0004.nersc").exists());
 }
 
+/// `generate --fused`: refused where it cannot run (no packed layout; a CPU without FMA), and where
+/// it runs, recorded in the settings, resumable with the flag and thread-independent, its
+/// configurations near (not equal to) the exact run's, and not resumed without the flag.
+#[test]
+fn fused_generate_is_recorded_and_resumes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = |n: &str| tmp.path().join(n).to_str().unwrap().to_string();
+    let six = dir("six");
+    fails_with(&fpa(&["generate", "--lattice", "6x6x6x6", "--fused", "--out", &six], 1), "packed layout");
+    let kernel = fpa_core::simd::kernel();
+    if !kernel.has_fma() {
+        fails_with(&fpa(&gen_args(&dir("f"), &["--fused"]), 1), "fused multiply-add");
+        return;
+    }
+    let (exact, fused, resumed) = (dir("exact"), dir("fused"), dir("resumed"));
+    ok(&fpa(&gen_args(&exact, &[]), 2));
+    ok(&fpa(&gen_args(&fused, &["--fused"]), 1));
+    ok(&fpa(&gen_args(&resumed, &["--fused", "--stop-after", "7"]), 2));
+    ok(&fpa(&gen_args(&resumed, &["--fused"]), 2));
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(Path::new(&fused).join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["settings"]["fused"], true);
+    for i in 1..=3 {
+        let f = format!("config_{i:04}.nersc");
+        let (a, b) = (data(&Path::new(&fused).join(&f)), data(&Path::new(&resumed).join(&f)));
+        assert_eq!(a, b, "{f}: the fused run differs after a resume on other threads");
+        assert_ne!(a, data(&Path::new(&exact).join(&f)), "{f}: --fused gave the exact bits");
+    }
+    fails_with(&fpa(&gen_args(&fused, &[]), 1), "different settings");
+}
+
 #[test]
 fn bad_input_is_refused_without_damage() {
     let tmp = tempfile::tempdir().unwrap();

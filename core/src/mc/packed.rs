@@ -618,15 +618,16 @@ fn new_pack_with(
     d: Option<HeatbathDraw>,
     out: &mut Mat3<F64x8>,
 ) {
-    let fused = arithmetic == Arithmetic::Fused && kernel.has_fma();
+    // (Only the x86 kernels have a fused form; elsewhere `arithmetic` is not read.)
+    let _ = arithmetic;
     match kernel {
         // SAFETY: `kernel` comes from `simd::kernel()` or was checked with `Kernel::available`.
         #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
-        Kernel::Avx512 if fused => unsafe { x86::new_pack_avx512_fused(f, o, mu, d, out) },
+        Kernel::Avx512 if arithmetic == Arithmetic::Fused => unsafe { x86::new_pack_avx512_fused(f, o, mu, d, out) },
         #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
         Kernel::Avx512 => unsafe { x86::new_pack_avx512(f, o, mu, d, out) },
         #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
-        Kernel::Avx2Fma if fused => unsafe { x86::new_pack_avx2_fused(f, o, mu, d, out) },
+        Kernel::Avx2Fma if arithmetic == Arithmetic::Fused => unsafe { x86::new_pack_avx2_fused(f, o, mu, d, out) },
         #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
         Kernel::Avx2Fma => unsafe { x86::new_pack_avx2(f, o, mu, d, out) },
         #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
