@@ -114,12 +114,7 @@ impl<P: FusedMulAdd> Ring for Fused<P> {
     #[inline(always)]
     fn complex_dot3<const CONJ: u8>(x: [Complex<Self>; 3], y: [Complex<Self>; 3]) -> Complex<Self> {
         // Term 0 from its products, then terms 1 and 2 fused onto it.
-        let (x0, y0) = (unwrap(x[0]), unwrap(y[0]));
-        let first = match CONJ {
-            CONJ_NONE => x0 * y0,
-            CONJ_X => x0.conj_mul(y0),
-            _ => x0.mul_conj(y0),
-        };
+        let first = unwrap(x[0]).mul_as::<CONJ>(unwrap(y[0]));
         let (mut re, mut im) = (first.re, first.im);
         for k in 1..3 {
             (re, im) = add_term::<P, CONJ>(re, im, unwrap(x[k]), unwrap(y[k]));

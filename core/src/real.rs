@@ -46,11 +46,7 @@ pub trait Ring:
     /// keeps these operations, so their bits do not depend on the CPU.
     #[inline(always)]
     fn complex_dot3<const CONJ: u8>(x: [Complex<Self>; 3], y: [Complex<Self>; 3]) -> Complex<Self> {
-        match CONJ {
-            CONJ_X => x[0].conj_mul(y[0]) + x[1].conj_mul(y[1]) + x[2].conj_mul(y[2]),
-            CONJ_Y => x[0].mul_conj(y[0]) + x[1].mul_conj(y[1]) + x[2].mul_conj(y[2]),
-            _ => x[0] * y[0] + x[1] * y[1] + x[2] * y[2],
-        }
+        x[0].mul_as::<CONJ>(y[0]) + x[1].mul_as::<CONJ>(y[1]) + x[2].mul_as::<CONJ>(y[2])
     }
     /// `acc + complex_dot3(x, y)` (a fused form may fold `acc` into the sum).
     #[inline(always)]

@@ -357,43 +357,19 @@ mod x86 {
         }
     }
 
-    #[target_feature(enable = "avx512f")]
-    pub unsafe fn new_pack_avx512_fused(
-        f: &PackedField,
-        o: usize,
-        mu: usize,
-        d: Option<HeatbathDraw>,
-        out: &mut Mat3<F64x8>,
-    ) {
-        new_pack::<Fused<Zmm>>(f, o, mu, d, out)
+    /// `$name`: [`new_pack`] on the register form `$form`, compiled with `$features`.
+    macro_rules! pack_kernel {
+        ($name:ident, $features:literal, $form:ty) => {
+            #[target_feature(enable = $features)]
+            pub unsafe fn $name(f: &PackedField, o: usize, mu: usize, d: Option<HeatbathDraw>, out: &mut Mat3<F64x8>) {
+                new_pack::<$form>(f, o, mu, d, out)
+            }
+        };
     }
-
-    #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn new_pack_avx2_fused(
-        f: &PackedField,
-        o: usize,
-        mu: usize,
-        d: Option<HeatbathDraw>,
-        out: &mut Mat3<F64x8>,
-    ) {
-        new_pack::<Fused<Ymm>>(f, o, mu, d, out)
-    }
-
-    #[target_feature(enable = "avx512f")]
-    pub unsafe fn new_pack_avx512(
-        f: &PackedField,
-        o: usize,
-        mu: usize,
-        d: Option<HeatbathDraw>,
-        out: &mut Mat3<F64x8>,
-    ) {
-        new_pack::<Zmm>(f, o, mu, d, out)
-    }
-
-    #[target_feature(enable = "avx2")]
-    pub unsafe fn new_pack_avx2(f: &PackedField, o: usize, mu: usize, d: Option<HeatbathDraw>, out: &mut Mat3<F64x8>) {
-        new_pack::<Ymm>(f, o, mu, d, out)
-    }
+    pack_kernel!(new_pack_avx512, "avx512f", Zmm);
+    pack_kernel!(new_pack_avx2, "avx2", Ymm);
+    pack_kernel!(new_pack_avx512_fused, "avx512f", Fused<Zmm>);
+    pack_kernel!(new_pack_avx2_fused, "avx2,fma", Fused<Ymm>);
 }
 
 /// A quarter of an [`F64x8`] (lanes `2q, 2q + 1`) in one 128-bit register

@@ -1,6 +1,6 @@
 //! Complex numbers over any [`Real`] scalar.
 
-use crate::real::{Real, Ring};
+use crate::real::{Real, Ring, CONJ_X, CONJ_Y};
 use core::ops::{Add, AddAssign, Mul, MulAssign, Neg, Sub, SubAssign};
 
 /// `re + i·im`.
@@ -58,6 +58,16 @@ impl<T: Ring> Complex<T> {
     #[inline(always)]
     pub fn mul_conj(self, o: Self) -> Self {
         Complex { re: self.re * o.re + self.im * o.im, im: self.im * o.re - self.re * o.im }
+    }
+    /// `self · o` with the conjugation [`Ring::complex_dot3`] names (`CONJ_X`:
+    /// `conj(self)·o`, `CONJ_Y`: `self·conj(o)`, else `self·o`).
+    #[inline(always)]
+    pub fn mul_as<const CONJ: u8>(self, o: Self) -> Self {
+        match CONJ {
+            CONJ_X => self.conj_mul(o),
+            CONJ_Y => self.mul_conj(o),
+            _ => self * o,
+        }
     }
 }
 
