@@ -333,29 +333,26 @@ mod x86 {
         }
     }
 
-    impl crate::fused::FusedMulAdd for Zmm {
-        #[inline(always)]
-        fn mul_add(a: Zmm, b: Zmm, c: Zmm) -> Zmm {
-            unsafe { Zmm(_mm512_fmadd_pd(a.0, b.0, c.0)) }
-        }
-        #[inline(always)]
-        fn neg_mul_add(a: Zmm, b: Zmm, c: Zmm) -> Zmm {
-            unsafe { Zmm(_mm512_fnmadd_pd(a.0, b.0, c.0)) }
-        }
+    /// `FusedMulAdd` for a register wrapper `$ty` from its `a·b + c` and
+    /// `c − a·b` intrinsics. SAFETY: `Fused<Zmm>` and `Fused<Ymm>` values exist
+    /// only inside [`new_pack_avx512_fused`] and [`new_pack_avx2_fused`], which
+    /// run only where AVX-512F, respectively AVX2 and FMA, were detected.
+    macro_rules! fused_ops {
+        ($ty:ident, $fmadd:ident, $fnmadd:ident) => {
+            impl crate::fused::FusedMulAdd for $ty {
+                #[inline(always)]
+                fn mul_add(a: $ty, b: $ty, c: $ty) -> $ty {
+                    unsafe { $ty($fmadd(a.0, b.0, c.0)) }
+                }
+                #[inline(always)]
+                fn neg_mul_add(a: $ty, b: $ty, c: $ty) -> $ty {
+                    unsafe { $ty($fnmadd(a.0, b.0, c.0)) }
+                }
+            }
+        };
     }
-
-    impl crate::fused::FusedMulAdd for Ymm {
-        // SAFETY: `Fused<Ymm>` values exist only inside [`new_pack_avx2_fused`],
-        // which runs only where AVX2 and FMA were detected.
-        #[inline(always)]
-        fn mul_add(a: Ymm, b: Ymm, c: Ymm) -> Ymm {
-            unsafe { Ymm(_mm256_fmadd_pd(a.0, b.0, c.0)) }
-        }
-        #[inline(always)]
-        fn neg_mul_add(a: Ymm, b: Ymm, c: Ymm) -> Ymm {
-            unsafe { Ymm(_mm256_fnmadd_pd(a.0, b.0, c.0)) }
-        }
-    }
+    fused_ops!(Zmm, _mm512_fmadd_pd, _mm512_fnmadd_pd);
+    fused_ops!(Ymm, _mm256_fmadd_pd, _mm256_fnmadd_pd);
 
     /// `$name`: [`new_pack`] on the register form `$form`, compiled with `$features`.
     macro_rules! pack_kernel {
