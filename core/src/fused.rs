@@ -9,10 +9,12 @@
 //! `re(x₀y₀ + x₁y₁ + x₂y₂) = fnma(x₂ⁱ, y₂ⁱ, fma(x₂ʳ, y₂ʳ, fnma(x₁ⁱ, y₁ⁱ, fma(x₁ʳ, y₁ʳ, re(x₀y₀)))))`
 //!
 //! with `fma(a, b, c) = a·b + c` and `fnma(a, b, c) = c − a·b` rounded once
-//! and `x₀y₀` the rounded complex product; the imaginary part likewise
-//! (`xʳyⁱ` before `xⁱyʳ`). An accumulated product `acc + Σ_k x_k y_k` (the
-//! staple sum) starts the chain from `acc`, term 0 fused too. Everything else (SU(2) draws, rotations, reunitarisation)
-//! is the exact arithmetic. The chain is then still the same for any number
+//! and `x₀y₀` the rounded complex product; the imaginary part likewise, its
+//! two cross products in the order of the exact operation's (`x·y`, `x̄·y`:
+//! `xʳyⁱ` first; `x·ȳ`: `xⁱyʳ` first). An accumulated product
+//! `acc + Σ_k x_k y_k` (the staple sum) starts the chain from `acc`, term 0
+//! fused too. Everything else (SU(2) draws, rotations, reunitarisation) is
+//! the exact arithmetic. The chain is then still the same for any number
 //! of threads, but its bits depend on the kernel ([`Arithmetic::Fused`]).
 
 use crate::lanes::{F64x8, Lanes, Pack};
