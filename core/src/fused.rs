@@ -37,15 +37,6 @@ pub enum Arithmetic {
     Fused,
 }
 
-impl Arithmetic {
-    pub fn name(self) -> &'static str {
-        match self {
-            Arithmetic::Exact => "exact",
-            Arithmetic::Fused => "fused",
-        }
-    }
-}
-
 /// A register form with a fused multiply–add, lane by lane.
 pub trait FusedMulAdd: Pack + Su2Draws {
     /// `a·b + c`, rounded once.
